@@ -1,0 +1,360 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+name: outcomes
+type: aggregate
+short_description: Records the outcome of every task on every host, with its checks
+description:
+  - Appends one JSON object per task result per host to a JSON-lines file, and one C(run) record at the end of the run.
+  - Each record holds the run id, UTC ISO 8601 timestamps, playbook, play, cadence, tags, host, task, module FQCN,
+    status (C(ok), C(changed), C(failed), C(skipped), C(unreachable), C(ignored)), duration, and the checks the module
+    returned in the collection's result model.
+  - Optionally sends the records to PostgreSQL. Records are spooled to a local file first and sent at the end of the run;
+    when the database cannot be reached the playbook goes on, the spool is kept and sent by the next run.
+  - Honours C(no_log), strips Ansible's internal keys, never stores task arguments, redacts secret-looking keys and
+    every value passed as an extra var.
+  - Prints a short end-of-run summary per host (checks by status, the critical ones by name).
+  - It is not a stdout callback, so it runs beside AWX's own stdout callback.
+  - A misconfiguration (unwritable path, bad DSN, psycopg missing) gives one clear warning and never fails the playbook.
+version_added: 0.1.0
+requirements:
+  - psycopg >= 3.1 on the control node, only for the PostgreSQL sink
+options:
+  path:
+    description: JSON-lines file the records are appended to.
+    type: path
+    default: ~/.ansible/autopilotcx-outcomes.jsonl
+    env:
+      - name: AUTOPILOTCX_OUTCOME_LOG
+    ini:
+      - section: autopilotcx_outcomes
+        key: path
+  pg_dsn:
+    description:
+      - libpq connection string or URI of the PostgreSQL sink; unset disables the sink.
+      - Prefer a password file (C(~/.pgpass), C(PGPASSFILE)) or E(PGPASSWORD) to a password inside the DSN;
+        a password in the DSN is never shown in warnings.
+    type: str
+    env:
+      - name: AUTOPILOTCX_OUTCOME_DSN
+    ini:
+      - section: autopilotcx_outcomes
+        key: pg_dsn
+  pg_table:
+    description: Table of the PostgreSQL sink, created on first use.
+    type: str
+    default: maintenance_outcomes
+    env:
+      - name: AUTOPILOTCX_OUTCOME_TABLE
+    ini:
+      - section: autopilotcx_outcomes
+        key: pg_table
+  pg_schema:
+    description: Schema of the sink table (created when missing); the connection's search path when unset.
+    type: str
+    env:
+      - name: AUTOPILOTCX_OUTCOME_SCHEMA
+    ini:
+      - section: autopilotcx_outcomes
+        key: pg_schema
+  spool_dir:
+    description: Directory holding the records not yet sent to PostgreSQL, one file per run.
+    type: path
+    default: ~/.ansible/autopilotcx-outcomes-spool
+    env:
+      - name: AUTOPILOTCX_OUTCOME_SPOOL
+    ini:
+      - section: autopilotcx_outcomes
+        key: spool_dir
+  redact_keys:
+    description: Case-insensitive substrings of result keys whose values are replaced by C(********).
+    type: list
+    elements: str
+    default: [password, passwd, passphrase, secret, token, api_key, apikey, private_key, authorization, cookie,
+              credential, client_secret, login_password, dsn]
+    env:
+      - name: AUTOPILOTCX_OUTCOME_REDACT_KEYS
+    ini:
+      - section: autopilotcx_outcomes
+        key: redact_keys
+  redact_extra_vars:
+    description: Replace every value given as an extra var (4 characters or longer) wherever it appears in a record.
+    type: bool
+    default: true
+    env:
+      - name: AUTOPILOTCX_OUTCOME_REDACT_EXTRA_VARS
+    ini:
+      - section: autopilotcx_outcomes
+        key: redact_extra_vars
+  summary:
+    description: Print the end-of-run summary.
+    type: bool
+    default: true
+    env:
+      - name: AUTOPILOTCX_OUTCOME_SUMMARY
+    ini:
+      - section: autopilotcx_outcomes
+        key: summary
+  run_id:
+    description:
+      - Identifier of the run stored in every record; a new UUID when unset.
+      - Under AWX, the job id is used when E(JOB_ID) is set.
+    type: str
+    env:
+      - name: AUTOPILOTCX_OUTCOME_RUN_ID
+notes:
+  - Enable it with C(callbacks_enabled = autopilotcx.maintenance.outcomes) in C(ansible.cfg) (section C([defaults]))
+    or E(ANSIBLE_CALLBACKS_ENABLED); under AWX set that variable in the job template's environment or the project's
+    C(ansible.cfg).
+seealso:
+  - name: Outcome records
+    description: The record format and how to query it.
+    link: https://example.invalid/autopilotcx/maintenance/docs/outcomes.md
+'''
+
+import getpass
+import os
+import socket
+import time
+import uuid
+
+from ansible.plugins.callback import CallbackBase
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import (
+    JsonlWriter,
+    PostgresSink,
+    Redactor,
+    iso,
+    string_leaves,
+    utc_now,
+)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import STATUSES, summarize
+
+
+def _result_data(result):
+    data = getattr(result, 'result', None)
+    if data is None:
+        data = result._result
+    return data
+
+
+def _task(result):
+    return getattr(result, 'task', None) or result._task
+
+
+def _host_name(result):
+    host = getattr(result, 'host', None) or result._host
+    return host.get_name()
+
+
+def collect_checks(data):
+    """Checks a module returned, including those of every loop item."""
+    checks = []
+    if isinstance(data.get('checks'), list):
+        checks.extend(c for c in data['checks'] if isinstance(c, dict) and c.get('status') in STATUSES)
+    for item in data.get('results') or []:
+        if isinstance(item, dict) and isinstance(item.get('checks'), list):
+            checks.extend(c for c in item['checks'] if isinstance(c, dict) and c.get('status') in STATUSES)
+    return checks
+
+
+class OutcomeRecorder(object):
+    """Builds records and keeps the per-host tallies; no Ansible objects inside."""
+
+    def __init__(self, run_id, writer, redactor, sink=None):
+        self.run_id = run_id
+        self.writer = writer
+        self.redactor = redactor
+        self.sink = sink
+        self.seq = 0
+        self.context = {}
+        self.hosts = {}
+        self.started = utc_now()
+
+    def record(self, kind, **fields):
+        self.seq += 1
+        record = dict(self.context)
+        record.update(fields)
+        record.update(id='%s:%06d' % (self.run_id, self.seq), run_id=self.run_id, kind=kind, recorded_at=iso(utc_now()))
+        record = self.redactor(record)
+        self.writer.write(record)
+        if self.sink is not None:
+            self.sink.write(record)
+        return record
+
+    def task_result(self, host, status, checks, **fields):
+        tally = self.hosts.setdefault(host, {'tasks': dict.fromkeys(('ok', 'changed', 'failed', 'skipped', 'unreachable', 'ignored'), 0),
+                                             'checks': dict.fromkeys(STATUSES, 0), 'critical': [], 'warning': []})
+        tally['tasks'][status] += 1
+        for check in checks:
+            tally['checks'][check['status']] += 1
+            if check['status'] in ('critical', 'warning'):
+                label = check['name'] + (' (%s)' % check['target'] if check.get('target') else '')
+                if label not in tally[check['status']]:
+                    tally[check['status']].append(label)
+        if checks:
+            fields.update(summarize(checks))
+            fields['worst'] = fields.pop('status')
+        return self.record('task', host=host, status=status, checks=checks, **fields)
+
+    def run_record(self):
+        ended = utc_now()
+        hosts = {}
+        for host, tally in self.hosts.items():
+            hosts[host] = {'tasks': tally['tasks'], 'checks': tally['checks'], 'critical': tally['critical']}
+        failed = any(t['tasks']['failed'] or t['tasks']['unreachable'] for t in self.hosts.values())
+        critical = any(t['checks']['critical'] for t in self.hosts.values())
+        return self.record('run', host=None, status='failed' if failed else 'ok', started_at=iso(self.started),
+                           ended_at=iso(ended), duration=round((ended - self.started).total_seconds(), 3),
+                           hosts=hosts, worst='critical' if critical else None)
+
+    def summary_lines(self):
+        lines = []
+        for host in sorted(self.hosts):
+            tally = self.hosts[host]
+            if not any(tally['checks'].values()):
+                continue
+            counts = ' '.join('%s=%d' % (s, tally['checks'][s]) for s in ('ok', 'warning', 'critical', 'unknown'))
+            line = '%s: %s' % (host, counts)
+            if tally['critical']:
+                line += ' | critical: %s' % ', '.join(tally['critical'])
+            lines.append(line)
+        return lines
+
+
+class CallbackModule(CallbackBase):
+    CALLBACK_VERSION = 2.0
+    CALLBACK_TYPE = 'aggregate'
+    CALLBACK_NAME = 'autopilotcx.maintenance.outcomes'
+    CALLBACK_NEEDS_ENABLED = True
+
+    def __init__(self, display=None):
+        super(CallbackModule, self).__init__(display=display)
+        self.recorder = None
+        self.disabled_reason = None
+        self.warned = set()
+        self.playbook = None
+        self.starts = {}
+
+    def _warn_once(self, key, message):
+        if key not in self.warned:
+            self.warned.add(key)
+            self._display.warning('autopilotcx.maintenance.outcomes: %s' % message)
+
+    def set_options(self, task_keys=None, var_options=None, direct=None):
+        super(CallbackModule, self).set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        run_id = self.get_option('run_id') or (('awx-job-%s' % os.environ['JOB_ID']) if os.environ.get('JOB_ID') else None)
+        run_id = run_id or uuid.uuid4().hex
+        redactor = Redactor(keys=self.get_option('redact_keys') or ())
+        try:
+            writer = JsonlWriter(self.get_option('path'))
+        except (IOError, OSError) as exc:
+            self._warn_once('path', 'cannot write outcome records to %s (%s); outcomes are not recorded for this run'
+                            % (self.get_option('path'), exc.strerror or exc))
+            self.disabled_reason = 'path'
+            return
+        sink = None
+        dsn = self.get_option('pg_dsn')
+        if dsn:
+            redactor.add_values([dsn])
+            if not deps.available('psycopg'):
+                self._warn_once('psycopg', 'pg_dsn is set but psycopg >= 3.1 is not installed on the control node; '
+                                'records go to %s only' % writer.path)
+            else:
+                try:
+                    sink = PostgresSink(dsn, self.get_option('spool_dir'), run_id, schema=self.get_option('pg_schema'),
+                                        table=self.get_option('pg_table'))
+                except (IOError, OSError) as exc:
+                    self._warn_once('spool', 'cannot use the spool directory %s (%s); the PostgreSQL sink is off for this run'
+                                    % (self.get_option('spool_dir'), exc.strerror or exc))
+        self.recorder = OutcomeRecorder(run_id, writer, redactor, sink)
+        self.recorder.context.update(control_node=socket.gethostname(), user=getpass.getuser())
+
+    # ------------------------------------------------------------------ context
+    def v2_playbook_on_start(self, playbook):
+        self.playbook = os.path.basename(playbook._file_name)
+        if self.recorder:
+            self.recorder.context.update(playbook=self.playbook, cadence=os.path.splitext(self.playbook)[0])
+
+    def v2_playbook_on_play_start(self, play):
+        if not self.recorder:
+            return
+        play_vars = play.get_vars() or {}
+        cadence = play_vars.get('maintenance_cadence')
+        self.recorder.context.update(play=play.get_name(), tags=list(play.tags or []))
+        if isinstance(cadence, str) and '{{' not in cadence:
+            self.recorder.context['cadence'] = cadence
+        if self.get_option('redact_extra_vars'):
+            manager = getattr(play, '_variable_manager', None)
+            extra = getattr(manager, 'extra_vars', None) or {}
+            self.recorder.redactor.add_values(string_leaves(extra))
+
+    def v2_runner_on_start(self, host, task):
+        self.starts[(host.get_name(), task._uuid)] = time.monotonic()
+
+    # ------------------------------------------------------------------ results
+    def _record(self, result, status):
+        if not self.recorder:
+            return
+        task = _task(result)
+        host = _host_name(result)
+        data = _result_data(result)
+        started = self.starts.pop((host, task._uuid), None)
+        fields = {
+            'task': task.get_name(),
+            'action': getattr(task, 'resolved_action', None) or task.action,
+            'changed': bool(data.get('changed')),
+            'check_mode': bool(task.check_mode) if task.check_mode is not None else False,
+            'duration': round(time.monotonic() - started, 3) if started is not None else None,
+        }
+        if task.tags:
+            fields['task_tags'] = list(task.tags)
+        delegated = data.get('_ansible_delegated_vars') or {}
+        if delegated.get('ansible_host'):
+            fields['delegated_to'] = delegated.get('ansible_delegated_host') or delegated.get('ansible_host')
+        if data.get('censored'):
+            fields['msg'] = data['censored']
+        elif status in ('failed', 'unreachable', 'ignored') and data.get('msg'):
+            fields['msg'] = str(data['msg'])[:2000]
+        elif status == 'skipped' and data.get('skip_reason'):
+            fields['msg'] = str(data['skip_reason'])
+        checks = [] if data.get('censored') else collect_checks(data)
+        self.recorder.task_result(host, status, checks, **fields)
+
+    def v2_runner_on_ok(self, result):
+        self._record(result, 'changed' if _result_data(result).get('changed') else 'ok')
+
+    def v2_runner_on_failed(self, result, ignore_errors=False):
+        self._record(result, 'ignored' if ignore_errors else 'failed')
+
+    def v2_runner_on_skipped(self, result):
+        self._record(result, 'skipped')
+
+    def v2_runner_on_unreachable(self, result):
+        self._record(result, 'unreachable')
+
+    # ------------------------------------------------------------------ end
+    def v2_playbook_on_stats(self, stats):
+        if not self.recorder:
+            return
+        self.recorder.run_record()
+        self.recorder.writer.close()
+        if self.recorder.sink is not None:
+            sent, kept, error = self.recorder.sink.flush()
+            if error:
+                self._warn_once('pg', 'outcome database not reachable (%s); %d record(s) kept in %s and sent by the next run'
+                                % (error, kept, self.recorder.sink.spool_dir))
+        if self.get_option('summary'):
+            lines = self.recorder.summary_lines()
+            if lines:
+                self._display.banner('AUTOPILOTCX OUTCOMES (%s)' % self.recorder.writer.path)
+                for line in lines:
+                    self._display.display(line)

@@ -1,0 +1,300 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one result model every check in this collection returns.
+
+A *check* is a plain dict with these keys (see ``Check.as_dict``)::
+
+    name       short dotted name, e.g. "http.response_time"
+    status     "ok" | "warning" | "critical" | "unknown"
+    value      the measured value (number, string, bool or None when unmeasured)
+    unit       unit of ``value`` ("s", "%", "/min", "days", ...) or None
+    threshold  the limit the value was held against (the breached one, or the
+               lowest one when nothing was breached), or None
+    priority   "high" | "medium" | "low": how urgent the check is when it fires
+    reason     one line saying why the status is what it is
+    target     what was checked (URL, host:port, database, path ...), optional
+    details    dict with anything else worth keeping, optional
+
+Thresholds are data (``maintenance_thresholds`` in the ``common`` role's
+defaults); this module only knows how to hold a value against one.
+This file is plain Python: unit tests import it without Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import math
+
+OK = 'ok'
+WARNING = 'warning'
+CRITICAL = 'critical'
+UNKNOWN = 'unknown'
+
+STATUSES = (OK, UNKNOWN, WARNING, CRITICAL)
+"""All statuses, least to most severe. ``unknown`` (could not measure) ranks
+above ``ok`` and below ``warning``."""
+
+_SEVERITY = dict((status, index) for index, status in enumerate(STATUSES))
+
+PRIORITIES = ('low', 'medium', 'high')
+
+FAIL_ON_CHOICES = ('critical', 'warning', 'unknown', 'never')
+"""Values of the shared ``fail_on`` option: the least severe status that fails
+the task (``never``: the task never fails because of a check)."""
+
+DIRECTIONS = ('above', 'below')
+
+
+class ResultModelError(ValueError):
+    """Raised for invalid checks or threshold specifications."""
+
+
+def severity(status):
+    """Rank of a status; larger is worse."""
+    try:
+        return _SEVERITY[status]
+    except KeyError:
+        raise ResultModelError('unknown status %r; expected one of %s' % (status, ', '.join(STATUSES)))
+
+
+def worst(statuses, default=OK):
+    """The most severe of ``statuses`` (an iterable of status strings or check dicts)."""
+    result = default
+    for item in statuses:
+        status = item['status'] if isinstance(item, dict) else item
+        if severity(status) > severity(result):
+            result = status
+    return result
+
+
+def counts(checks):
+    """Number of checks per status, every status present."""
+    result = dict((status, 0) for status in STATUSES)
+    for item in checks:
+        result[item['status']] += 1
+    return result
+
+
+def should_fail(status, fail_on):
+    """True when a worst status of ``status`` must fail the task under ``fail_on``."""
+    if fail_on == 'never':
+        return False
+    if fail_on not in FAIL_ON_CHOICES:
+        raise ResultModelError('fail_on must be one of %s, not %r' % (', '.join(FAIL_ON_CHOICES), fail_on))
+    return severity(status) >= severity(fail_on)
+
+
+def format_value(value, unit=None):
+    """Human form of a measured value: ``2.31 s``, ``1.5 %``, ``12 /min``."""
+    if isinstance(value, bool) or value is None:
+        text = str(value).lower() if value is not None else 'n/a'
+    elif isinstance(value, float):
+        if math.isinf(value) or math.isnan(value):
+            text = str(value)
+        elif value == int(value) and abs(value) < 1e15:
+            text = '%d' % int(value)
+        elif abs(value) >= 100:
+            text = '%.0f' % value
+        elif abs(value) >= 1:
+            text = ('%.2f' % value).rstrip('0').rstrip('.')
+        else:
+            text = ('%.3g' % value)
+    else:
+        text = str(value)
+    if unit:
+        return '%s %s' % (text, unit)
+    return text
+
+
+class Check(object):
+    """One named check; ``as_dict()`` gives the shared shape."""
+
+    __slots__ = ('name', 'status', 'value', 'unit', 'threshold', 'priority', 'reason', 'target', 'details')
+
+    def __init__(self, name, status, reason, value=None, unit=None, threshold=None, priority='medium',
+                 target=None, details=None):
+        if not name:
+            raise ResultModelError('a check needs a name')
+        severity(status)
+        if priority not in PRIORITIES:
+            raise ResultModelError('check %s: priority must be one of %s, not %r' % (name, ', '.join(PRIORITIES), priority))
+        self.name = name
+        self.status = status
+        self.reason = ' '.join(str(reason).split()) if reason is not None else ''
+        self.value = value
+        self.unit = unit
+        self.threshold = threshold
+        self.priority = priority
+        self.target = target
+        self.details = details
+
+    def as_dict(self):
+        result = {
+            'name': self.name,
+            'status': self.status,
+            'value': self.value,
+            'unit': self.unit,
+            'threshold': self.threshold,
+            'priority': self.priority,
+            'reason': self.reason,
+        }
+        if self.target is not None:
+            result['target'] = self.target
+        if self.details:
+            result['details'] = self.details
+        return result
+
+
+def make_check(name, status, reason, **kwargs):
+    """Shortcut: ``Check(...).as_dict()``."""
+    return Check(name, status, reason, **kwargs).as_dict()
+
+
+def unknown(name, reason, target=None, priority='medium', **kwargs):
+    """A check that could not be measured (missing privilege, extension, tool)."""
+    return make_check(name, UNKNOWN, reason, target=target, priority=priority, **kwargs)
+
+
+def critical(name, reason, target=None, priority='high', **kwargs):
+    """A check that failed outright (unreachable, refused, corrupt ...)."""
+    return make_check(name, CRITICAL, reason, target=target, priority=priority, **kwargs)
+
+
+def ok(name, reason, target=None, priority='low', **kwargs):
+    return make_check(name, OK, reason, target=target, priority=priority, **kwargs)
+
+
+class Threshold(object):
+    """A limit specification as written in ``maintenance_thresholds``.
+
+    Keys: ``warning`` and/or ``critical`` (numbers or null), ``direction``
+    (``above``: larger is worse, the default; ``below``: smaller is worse),
+    ``unit`` (for display), ``priority`` (a priority, or a mapping
+    ``{warning: ..., critical: ...}``).
+    """
+
+    __slots__ = ('name', 'warning', 'critical', 'direction', 'unit', 'priorities')
+
+    def __init__(self, name, warning=None, critical=None, direction='above', unit=None, priority='medium'):
+        self.name = name
+        if direction not in DIRECTIONS:
+            raise ResultModelError('threshold %s: direction must be above or below, not %r' % (name, direction))
+        self.direction = direction
+        self.warning = _number(name, 'warning', warning)
+        self.critical = _number(name, 'critical', critical)
+        if self.warning is not None and self.critical is not None:
+            if (direction == 'above' and self.critical < self.warning) or (direction == 'below' and self.critical > self.warning):
+                raise ResultModelError('threshold %s: critical %s is less severe than warning %s for direction %s'
+                                       % (name, self.critical, self.warning, direction))
+        self.unit = unit
+        if isinstance(priority, dict):
+            unexpected = set(priority) - set([WARNING, CRITICAL])
+            if unexpected:
+                raise ResultModelError('threshold %s: priority mapping takes warning and critical, not %s'
+                                       % (name, ', '.join(sorted(unexpected))))
+            priorities = dict(priority)
+        else:
+            priorities = {WARNING: priority, CRITICAL: priority}
+        for level in (WARNING, CRITICAL):
+            priorities.setdefault(level, 'high' if level == CRITICAL else 'medium')
+            if priorities[level] not in PRIORITIES:
+                raise ResultModelError('threshold %s: priority must be one of %s, not %r'
+                                       % (name, ', '.join(PRIORITIES), priorities[level]))
+        self.priorities = priorities
+
+    @classmethod
+    def from_spec(cls, name, spec):
+        """Build from a mapping (inventory data) or a bare number (a warning limit)."""
+        if isinstance(spec, Threshold):
+            return spec
+        if spec is None:
+            return cls(name)
+        if isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            return cls(name, warning=spec)
+        if not isinstance(spec, dict):
+            raise ResultModelError('threshold %s must be a mapping with warning/critical keys, not %r' % (name, spec))
+        unexpected = set(spec) - set(['warning', 'critical', 'direction', 'unit', 'priority', 'description'])
+        if unexpected:
+            raise ResultModelError('threshold %s has unknown keys: %s' % (name, ', '.join(sorted(unexpected))))
+        return cls(name, warning=spec.get('warning'), critical=spec.get('critical'),
+                   direction=spec.get('direction', 'above'), unit=spec.get('unit'),
+                   priority=spec.get('priority', 'medium'))
+
+    def _breaches(self, value, limit):
+        if limit is None:
+            return False
+        return value > limit if self.direction == 'above' else value < limit
+
+    def evaluate(self, value):
+        """Return ``(status, limit)`` for a measured number."""
+        if self._breaches(value, self.critical):
+            return CRITICAL, self.critical
+        if self._breaches(value, self.warning):
+            return WARNING, self.warning
+        return OK, self.warning if self.warning is not None else self.critical
+
+    def priority_for(self, status):
+        if status == CRITICAL:
+            return self.priorities[CRITICAL]
+        if status == WARNING:
+            return self.priorities[WARNING]
+        # ok / unknown: the priority it carries when it fires first
+        return self.priorities[WARNING] if self.warning is not None else self.priorities[CRITICAL]
+
+
+def _number(name, key, value):
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ResultModelError('threshold %s: %s must be a number, not %r' % (name, key, value))
+    try:
+        return float(value) if not isinstance(value, int) else value
+    except (TypeError, ValueError):
+        raise ResultModelError('threshold %s: %s must be a number, not %r' % (name, key, value))
+
+
+def evaluate(name, value, threshold, label=None, target=None, details=None, unit=None):
+    """Hold a measured ``value`` against a ``threshold`` spec and return a check dict.
+
+    ``label`` names the quantity in the reason (defaults to the last part of
+    ``name``). A ``None`` value gives an ``unknown`` check.
+    """
+    spec = Threshold.from_spec(name, threshold)
+    unit = unit if unit is not None else spec.unit
+    label = label or name.rsplit('.', 1)[-1].replace('_', ' ')
+    if value is None:
+        return make_check(name, UNKNOWN, '%s not measured' % label, unit=unit,
+                          threshold=spec.warning if spec.warning is not None else spec.critical,
+                          priority=spec.priority_for(UNKNOWN), target=target, details=details)
+    status, limit = spec.evaluate(value)
+    shown = format_value(value, unit)
+    if status == OK:
+        if limit is None:
+            reason = '%s %s (no threshold set)' % (label, shown)
+        else:
+            reason = '%s %s %s %s' % (label, shown, '<=' if spec.direction == 'above' else '>=', format_value(limit, unit))
+    else:
+        reason = '%s %s %s %s' % (label, shown, '>' if spec.direction == 'above' else '<', format_value(limit, unit))
+    return make_check(name, status, reason, value=value, unit=unit, threshold=limit,
+                      priority=spec.priority_for(status), target=target, details=details)
+
+
+def threshold_for(thresholds, key):
+    """Look a threshold spec up by name in a ``maintenance_thresholds`` mapping (None when absent)."""
+    if not thresholds:
+        return None
+    return thresholds.get(key)
+
+
+def summarize(checks):
+    """The aggregate every module returns beside its ``checks`` list."""
+    checks = list(checks)
+    return {
+        'status': worst(checks),
+        'counts': counts(checks),
+        'failed_checks': [c['name'] + (' (%s)' % c['target'] if c.get('target') else '') for c in checks
+                          if c['status'] in (WARNING, CRITICAL)],
+    }
