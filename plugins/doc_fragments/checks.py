@@ -26,7 +26,7 @@ options:
   thresholds:
     description:
       - Threshold specifications by name, normally the collection's C(maintenance_thresholds) data
-        (defined once in the C(autopilotcx.maintenance.common) role defaults, overridden per inventory group),
+        (defined once in the C(autopilotcx.maintenance.maintenance) role defaults, overridden per inventory group),
         passed for all modules at once with C(module_defaults) and the C(group/autopilotcx.maintenance.checks) action group.
       - Each entry is a mapping with C(warning) and/or C(critical) limits, C(direction) (C(above) means larger is worse,
         the default; C(below) means smaller is worse), C(unit) and C(priority) (C(low), C(medium), C(high), or a mapping

@@ -17,7 +17,7 @@ A *check* is a plain dict with these keys (see ``Check.as_dict``)::
     target     what was checked (URL, host:port, database, path ...), optional
     details    dict with anything else worth keeping, optional
 
-Thresholds are data (``maintenance_thresholds`` in the ``common`` role's
+Thresholds are data (``maintenance_thresholds`` in the ``maintenance`` role's
 defaults); this module only knows how to hold a value against one.
 This file is plain Python: unit tests import it without Ansible.
 """
