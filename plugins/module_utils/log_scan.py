@@ -32,7 +32,11 @@ from collections import defaultdict
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import FileReader, SourceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import (
+    FileReader,
+    SourceError,
+    available_cpus,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     CRITICAL,
     OK,
@@ -96,10 +100,12 @@ class Bucket(object):
         self.e5 += data.get('e5', 0)
         self.sl += data.get('sl', 0)
         self.tm += data.get('tm', 0)
-        for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri', 'h'):
+        for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri'):
             target = getattr(self, key)
             for name, count in (data.get(key) or {}).items():
                 target[name] += count
+        for index, count in (data.get('h') or {}).items():
+            self.h[int(index)] += count
         for ip, users in (data.get('iu') or {}).items():
             self.iu[ip].update(users)
 
@@ -124,6 +130,11 @@ def _text(value):
     if isinstance(value, bytes):
         return value.decode('utf-8', 'replace')
     return value
+
+
+def _event_key(event):
+    minute, ip, user = event
+    return (minute, _text(ip) or '', _text(user) or '')
 
 
 def _plain(counts):
@@ -174,6 +185,37 @@ class Collector(object):
             return False
         return True
 
+    # ---------------------------------------------------------- parallel workers (log_sources.FileReader)
+    def reset(self):
+        """In a worker process: start empty, so the worker exports only what it read itself."""
+        self.buckets = {}
+        self.pending = {}
+        self.attempt_conns = set()
+        self.stats = SourceStats(self.stats.source if self.stats else None)
+
+    def export(self):
+        stats = self.stats
+        return {
+            'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
+            'pending': self.pending,
+            'attempt_conns': self.attempt_conns,
+            'stats': (stats.events, stats.untimed, stats.unparsed, stats.outside_history, stats.parsed),
+        }
+
+    def merge(self, data):
+        for minute, bucket in data['buckets'].items():
+            self.bucket(minute).merge(bucket)
+        for conn, event in data['pending'].items():
+            self._pend(conn, event)
+        self.attempt_conns.update(data['attempt_conns'])
+        stats = self.stats
+        events, untimed, unparsed, outside, parsed = data['stats']
+        stats.events += events
+        stats.untimed += untimed
+        stats.unparsed += unparsed
+        stats.outside_history += outside
+        stats.parsed += parsed
+
     # ---------------------------------------------------------- authentication events
     def auth_event(self, minute, kind, ip, user, service, conn):
         self.stats.events += 1
@@ -194,10 +236,16 @@ class Collector(object):
         elif kind in lp.CONNECTION_KINDS:
             if conn is None:
                 self._attempt(bucket, ip, user)
-            elif conn not in self.pending:
-                self.pending[conn] = (minute, ip, user)
+            else:
+                self._pend(conn, (minute, ip, user))
         elif kind in lp.PROBE_KINDS and ip:
             bucket.pb[ip] += 1
+
+    def _pend(self, conn, event):
+        """Remember a connection-level failure; the earliest event of a connection wins (order-independent)."""
+        known = self.pending.get(conn)
+        if known is None or _event_key(event) < _event_key(known):
+            self.pending[conn] = event
 
     @staticmethod
     def _attempt(bucket, ip, user):
@@ -401,7 +449,7 @@ class Scanner(object):
 
     def __init__(self, sources, state_file, thresholds=None, window_minutes=10, history_minutes=60,
                  allow_list=None, top=10, now=None, utc=False, max_line_bytes=1 << 20, spike_min_rate=10.0,
-                 check_mode=False, journalctl='journalctl'):
+                 check_mode=False, journalctl='journalctl', workers=0):
         if window_minutes < 1:
             raise MaintenanceError('window_minutes must be at least 1')
         if history_minutes < window_minutes:
@@ -420,6 +468,7 @@ class Scanner(object):
         self.spike_min_rate = float(spike_min_rate)
         self.check_mode = check_mode
         self.journalctl = journalctl
+        self.workers = int(workers) if workers else min(4, available_cpus())
         slow = Threshold.from_spec('http_response_time', self.thresholds.get('http_response_time'))
         self.slow_after = slow.warning if slow.warning is not None else slow.critical
         self.collector = Collector(lp.MinuteClock(self.now, utc=utc), self.now_minute - self.history + 1,
@@ -496,7 +545,7 @@ class Scanner(object):
         cursor = files.get(source['key'])
         reader = FileReader(source['path'], cursor=cursor, start_at=source.get('start_at', 'beginning'),
                             max_line=self.max_line, patterns=source.get('rotated_patterns'),
-                            count_lines=source['type'] != 'auth')
+                            count_lines=source['type'] != 'auth', workers=self.workers, parallel=self.collector)
         reader.plan()
         collector = self.collector
         kind = source['type']
@@ -520,6 +569,8 @@ class Scanner(object):
         report['bytes_read'] = reader.bytes_read
         report['lines'] = reader.lines
         report['oversized_lines'] = reader.oversized_lines
+        if reader.workers_used > 1:
+            report['workers'] = reader.workers_used
         report['truncated_without_copy'] = reader.truncated_without_copy
         report['notes'].extend(reader.notes)
         report['read_from'] = [{'path': s.path, 'offset': s.start} for s in reader.segments]
@@ -899,7 +950,7 @@ def scan(params, check_mode=False):
         allow_list=params.get('allow_list'), top=params.get('top') or 10, now=params.get('now'),
         utc=params.get('utc', False), max_line_bytes=params.get('max_line_bytes') or (1 << 20),
         spike_min_rate=params.get('spike_min_rate') if params.get('spike_min_rate') is not None else 10.0,
-        check_mode=check_mode)
+        check_mode=check_mode, workers=params.get('workers') or 0)
     output = scanner.run()
     changed = scanner.state_changed()
     if changed:

@@ -31,11 +31,20 @@ import glob
 import gzip
 import hashlib
 import os
+import pickle
 import zlib
 
 HEAD_BYTES = 1024
 CHUNK_BYTES = 8 << 20
 ROTATED_CANDIDATES = 8
+PARALLEL_MIN_BYTES = 64 << 20
+
+
+def available_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class SourceError(Exception):
@@ -161,7 +170,10 @@ class FileReader(object):
     """
 
     def __init__(self, path, cursor=None, start_at='beginning', max_line=1 << 20, patterns=None,
-                 chunk_bytes=CHUNK_BYTES, count_lines=True):
+                 chunk_bytes=CHUNK_BYTES, count_lines=True, workers=1, parallel=None):
+        self.workers = max(1, int(workers or 1))
+        self.parallel = parallel
+        self.workers_used = 1
         self.path = path
         self.count_lines = count_lines
         self.cursor = cursor
@@ -244,7 +256,11 @@ class FileReader(object):
         """Read every planned segment; return the cursor after the consumed lines."""
         offset = None
         for segment in self.segments:
-            consumed = self._read_segment(segment, feed)
+            if (self.parallel is not None and self.workers > 1 and segment.end is not None and
+                    not _is_gzip(segment.path) and segment.end - segment.start >= PARALLEL_MIN_BYTES):
+                consumed = self._read_parallel(segment, feed)
+            else:
+                consumed = self._read_segment(segment, feed)
             if segment.live:
                 offset = consumed
         st = self._stat
@@ -351,6 +367,99 @@ class FileReader(object):
             if self.count_lines:
                 self.lines += buf.count(b'\n', piece_start, piece_end)
             feed(buf, piece_start, piece_end)
+
+    def _boundaries(self, segment, parts):
+        """Offsets that split ``segment`` into ``parts`` ranges of whole lines."""
+        bounds = [segment.start]
+        handle = _open_plain(segment.path)
+        try:
+            for index in range(1, parts):
+                guess = segment.start + (segment.end - segment.start) * index // parts
+                handle.seek(guess)
+                block = handle.read(self.max_line + 2)
+                newline = block.find(b'\n')
+                if newline < 0:
+                    continue
+                boundary = guess + newline + 1
+                if bounds[-1] < boundary < segment.end:
+                    bounds.append(boundary)
+        finally:
+            handle.close()
+        bounds.append(segment.end)
+        return bounds
+
+    def _read_parallel(self, segment, feed):
+        """Read a large plain-file segment with worker processes (fork), one range of whole lines each.
+
+        ``self.parallel`` gives ``reset()`` (run in a worker: forget what the parent collected),
+        ``export()`` (a picklable summary of what the worker collected) and ``merge(data)`` (in the parent).
+        A worker that fails is replaced by reading its range in the parent; nothing is lost or counted twice.
+        """
+        bounds = self._boundaries(segment, self.workers)
+        ranges = [Segment(segment.path, bounds[i], True, bounds[i + 1]) for i in range(len(bounds) - 1)]
+        children = []
+        for part in ranges[:-1]:
+            read_fd, write_fd = os.pipe()
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(read_fd)
+                os.close(write_fd)
+                children.append((None, None, part))
+                continue
+            if pid == 0:   # worker
+                os.close(read_fd)
+                code = 0
+                try:
+                    self.parallel.reset()
+                    self.bytes_read = 0
+                    self.lines = 0 if self.count_lines else None
+                    self.oversized_lines = 0
+                    self._read_segment(part, feed)
+                    payload = {'data': self.parallel.export(), 'bytes_read': self.bytes_read, 'lines': self.lines,
+                               'oversized_lines': self.oversized_lines}
+                except BaseException as exc:  # report, never raise out of a forked child
+                    payload = {'error': '%s: %s' % (type(exc).__name__, exc)}
+                    code = 1
+                try:
+                    data = pickle.dumps(payload, protocol=2)
+                    view = memoryview(data)
+                    while view:
+                        written = os.write(write_fd, view)
+                        view = view[written:]
+                    os.close(write_fd)
+                finally:
+                    os._exit(code)
+            os.close(write_fd)
+            children.append((pid, read_fd, part))
+        self.workers_used = len([c for c in children if c[0] is not None]) + 1
+        position = self._read_segment(ranges[-1], feed)
+        for pid, read_fd, part in children:
+            payload = None
+            if pid is not None:
+                chunks = []
+                while True:
+                    block = os.read(read_fd, 1 << 20)
+                    if not block:
+                        break
+                    chunks.append(block)
+                os.close(read_fd)
+                os.waitpid(pid, 0)
+                try:
+                    payload = pickle.loads(b''.join(chunks))
+                except Exception:
+                    payload = None
+            if not payload or 'error' in payload:
+                if payload:
+                    self.notes.append('a worker failed (%s); its range was read again serially' % payload['error'])
+                self._read_segment(part, feed)
+                continue
+            self.parallel.merge(payload['data'])
+            self.bytes_read += payload['bytes_read']
+            self.oversized_lines += payload['oversized_lines']
+            if self.lines is not None and payload['lines'] is not None:
+                self.lines += payload['lines']
+        return position
 
     def _skip(self, handle, segment):
         if not segment.start:

@@ -140,6 +140,13 @@ options:
   now:
     description: Evaluate as if it were this time (epoch seconds); for replaying old logs and for tests.
     type: float
+  workers:
+    description:
+      - Processes that read a large backlog (64 MiB or more of new data in one plain file) in parallel, each a range of
+        whole lines; C(0) means as many as the CPUs available to the task, at most 4. Small increments are always
+        read by one process.
+    type: int
+    default: 0
 attributes:
   check_mode:
     support: full
@@ -346,6 +353,7 @@ def main():
             utc=dict(type='bool', default=False),
             max_line_bytes=dict(type='int', default=1048576),
             now=dict(type='float'),
+            workers=dict(type='int', default=0),
         ),
         supports_check_mode=True,
     )

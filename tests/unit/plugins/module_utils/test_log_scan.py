@@ -61,9 +61,9 @@ def ssh_session_ok(epoch, pid, user='deploy', ip='10.0.0.5', port=50000):
     ])
 
 
-def every_failure_form(epoch, fmt='3164'):
+def every_failure_form(epoch, fmt='3164', pids=0):
     """One connection per OpenSSH 9 / PAM failure form. 8 failed login attempts, 3 probes."""
-    s = lambda msg, pid, **kw: syslog(epoch, msg, pid=pid, fmt=fmt, **kw)  # noqa: E731
+    s = lambda msg, pid, **kw: syslog(epoch, msg, pid=pid + pids, fmt=fmt, **kw)  # noqa: E731
     return ''.join([
         # password failure through PAM: pam line + Failed line + PAM summary: one attempt
         s('pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root', 2001),
@@ -299,6 +299,29 @@ def test_start_at_end_skips_the_backlog(tmp_path):
     assert total(run_scan([{'type': 'auth', 'path': str(log), 'start_at': 'end'}], state)) == 0
     write(log, failures(NOW - 60, 2, pid=9000))
     assert total(run_scan([{'type': 'auth', 'path': str(log), 'start_at': 'end'}], state)) == 2
+
+
+def test_parallel_workers_give_the_same_result_as_one_process(tmp_path, monkeypatch):
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_sources
+    monkeypatch.setattr(log_sources, 'PARALLEL_MIN_BYTES', 1)
+    log = tmp_path / 'auth.log'
+    text = ''
+    for i in range(300):
+        text += ssh_session_ok(NOW - 500 + i, 1000 + i)
+        if i % 3 == 0:
+            text += every_failure_form(NOW - 500 + i, pids=i * 100000)
+        text += failures(NOW - 500 + i, 2, ip='203.0.113.%d' % (i % 9), pid=20000 + i * 10)
+    write(log, text + 'Nov 24 05:14:00 web-01 sshd[9]: Failed password for root from 203.0.113.200 port 1 ss')
+    serial = run_scan([{'type': 'auth', 'path': str(log)}], tmp_path / 'serial.json', workers=1)
+    parallel = run_scan([{'type': 'auth', 'path': str(log)}], tmp_path / 'parallel.json', workers=3)
+    assert parallel['sources'][0]['workers'] == 3
+    for key in ('failed_logins', 'top_ips', 'top_users', 'suspicious_ips', 'suspicious_ip_details'):
+        assert parallel[key] == serial[key], key
+    assert parallel['sources'][0]['cursor'] == serial['sources'][0]['cursor']
+    assert parallel['sources'][0]['bytes_read'] == serial['sources'][0]['bytes_read'] == os.path.getsize(log)
+    assert serial['failed_logins']['total'] == 100 * 8 + 600
+    assert json.loads((tmp_path / 'serial.json').read_text())['buckets'] == \
+        json.loads((tmp_path / 'parallel.json').read_text())['buckets']
 
 
 # ---------------------------------------------------------------- check mode
