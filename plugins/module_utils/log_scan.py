@@ -265,18 +265,47 @@ class Collector(object):
         self.attempt_conns = set()
 
     def feed_auth_text(self, buf, start, end, needles=lp.AUTH_NEEDLES):
-        """Parse the failure lines of ``buf[start:end]`` (syslog text); the other lines are never looked at."""
+        """Parse the failure lines of ``buf[start:end]`` (syslog text); the other lines are never looked at.
+
+        The common form (``Failed <method> for ...``) is counted inline; the others go through ``auth_event``.
+        """
         clock = self.clock
         stats = self.stats
         match_line = lp.AUTH_LINE_RX.match
         event_from_match = lp.event_from_match
         minute_3164 = clock.rfc3164
+        kind_names = lp.KIND_NAMES
+        first, last = self.first_minute, self.last_minute
+        buckets = self.buckets
+        attempt_conns = self.attempt_conns
         for line_start, line_end in lp.find_lines(buf, start, end, needles):
             match = match_line(buf, line_start, line_end)
             if match is None:
                 if lp.MESSAGE_RX.search(buf, line_start, line_end):
                     stats.events += 1
                     stats.untimed += 1
+                continue
+            if match.lastindex == 10:      # Failed <method> for [invalid user] <user> from <ip> port <n>
+                stamp, rfc3339, zone, host, pid, method, user, ip = match.group(1, 2, 3, 4, 6, 7, 9, 10)
+                stats.events += 1
+                minute = minute_3164(stamp) if stamp is not None else clock.rfc3339(rfc3339 + (zone or b''))
+                if minute is None:
+                    stats.untimed += 1
+                    continue
+                if minute < first or minute > last:
+                    stats.outside_history += 1
+                    continue
+                bucket = buckets.get(minute)
+                if bucket is None:
+                    bucket = buckets[minute] = Bucket()
+                bucket.k[kind_names.get(method, 'failed_other')] += 1
+                if pid:
+                    attempt_conns.add((host, pid))
+                bucket.a += 1
+                bucket.fi[ip] += 1
+                if user:
+                    bucket.fu[user] += 1
+                    bucket.iu[ip].add(user)
                 continue
             event = event_from_match(match, 6)
             if event is None:
