@@ -208,8 +208,8 @@ def main():
               '%.2f s (%.0f MiB/s) -> %.2fx grep throughput (target >= 0.5x): %s'
               % (mib, workers, available_cpus(), scan_best, mib / scan_best, grep_best, mib / grep_best, ratio,
                  'PASS' if ratio >= 0.5 else 'FAIL'))
-        print('  one process (workers=1): %.2f s (%.0f MiB/s) -> %.2fx grep' % (serial_best, mib / serial_best,
-                                                                               grep_best / serial_best))
+        print('  one process (workers=1): %.2f s (%.0f MiB/s) -> %.2fx grep'
+              % (serial_best, mib / serial_best, grep_best / serial_best))
         print('  for reference: grep -c -F with log_scan\'s two prefilter needles on the same file: %.2f s '
               '(%.2fx of single-pattern grep)' % (multi, grep_best / multi))
 

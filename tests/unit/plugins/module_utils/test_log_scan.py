@@ -63,7 +63,8 @@ def ssh_session_ok(epoch, pid, user='deploy', ip='10.0.0.5', port=50000):
 
 def every_failure_form(epoch, fmt='3164', pids=0):
     """One connection per OpenSSH 9 / PAM failure form. 8 failed login attempts, 3 probes."""
-    s = lambda msg, pid, **kw: syslog(epoch, msg, pid=pid + pids, fmt=fmt, **kw)  # noqa: E731
+    def s(msg, pid, **kw):
+        return syslog(epoch, msg, pid=pid + pids, fmt=fmt, **kw)
     return ''.join([
         # password failure through PAM: pam line + Failed line + PAM summary: one attempt
         s('pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.5  user=root', 2001),
