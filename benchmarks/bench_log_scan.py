@@ -48,7 +48,7 @@ def lines(rnd, start, count, failure_share=0.02):
     out = []
     now = float(start)
     pid = 20000 + rnd.randrange(10000)
-    for _ in range(count):
+    for dummy in range(count):
         now += rnd.random() * 0.02
         pid = pid + 1 if pid < 4000000 else 20000
         head = '%s web-01 ' % stamp(now)
@@ -184,7 +184,7 @@ def main():
     workdir = tempfile.mkdtemp(prefix='bench-log-scan-', dir=args.dir)
     state = os.path.join(workdir, 'state.json')
     try:
-        for _ in range(max(1, args.repeat)):
+        for dummy in range(max(1, args.repeat)):
             seconds, failed_lines = grep_seconds(path, ['-c', 'Failed password'])
             grep_best = seconds if grep_best is None else min(grep_best, seconds)
             if os.path.exists(state):
@@ -214,7 +214,7 @@ def main():
               '(%.2fx of single-pattern grep)' % (multi, grep_best / multi))
 
         # incremental: nothing new, then 1 MiB new
-        fixed = min(scan_seconds(path, state, now)[0] for _ in range(3))
+        fixed = min(scan_seconds(path, state, now)[0] for dummy in range(3))
         rnd = random.Random(99)
         block = b''
         clock = now

@@ -109,16 +109,23 @@ class Bucket(object):
         for ip, users in (data.get('iu') or {}).items():
             self.iu[ip].update(users)
 
+    def decoded(self):
+        """A copy with text keys (what the state file and the results use)."""
+        copy = Bucket()
+        copy.a, copy.rq, copy.e5, copy.sl, copy.tm = self.a, self.rq, self.e5, self.sl, self.tm
+        for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri'):
+            getattr(copy, key).update(_plain(getattr(self, key)))
+        copy.h.update(self.h)
+        copy.iu.update(_plain_users(self.iu))
+        return copy
+
     def as_dict(self, detail):
         """JSON-able form (keys decoded to text); per-IP detail only when ``detail``."""
         result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=_plain(self.k))
         if detail:
             result.update(fi=_plain(self.fi), fu=_plain(self.fu), pb=_plain(self.pb), rl=_plain(self.rl),
                           h=dict((str(index), count) for index, count in self.h.items()))
-            users_by_ip = {}
-            for ip, users in self.iu.items():
-                users_by_ip.setdefault(_text(ip), set()).update(_text(user) for user in users)
-            result['iu'] = dict((ip, sorted(users)[:USERS_PER_IP]) for ip, users in users_by_ip.items())
+            result['iu'] = dict((ip, sorted(users)[:USERS_PER_IP]) for ip, users in _plain_users(self.iu).items())
             requests = _plain(self.ri)
             if len(requests) > REQUEST_IPS_PER_MINUTE:
                 requests = dict(sorted(requests.items(), key=lambda item: -item[1])[:REQUEST_IPS_PER_MINUTE])
@@ -140,9 +147,23 @@ def _event_key(event):
 def _plain(counts):
     """A counter with text keys (bytes keys decoded; counts of equal keys added)."""
     result = {}
+    get = result.get
     for key, count in counts.items():
-        key = _text(key)
-        result[key] = result.get(key, 0) + count
+        if key.__class__ is bytes:
+            key = key.decode('utf-8', 'replace')
+        result[key] = get(key, 0) + count
+    return result
+
+
+def _plain_users(users_by_ip):
+    result = {}
+    for ip, users in users_by_ip.items():
+        if ip.__class__ is bytes:
+            ip = ip.decode('utf-8', 'replace')
+        target = result.get(ip)
+        if target is None:
+            target = result[ip] = set()
+        target.update(user.decode('utf-8', 'replace') if user.__class__ is bytes else user for user in users)
     return result
 
 
@@ -735,9 +756,10 @@ class Scanner(object):
             bucket = merged[minute] = Bucket()
             bucket.merge(data)
         for minute, bucket in self.collector.buckets.items():
-            if minute not in merged:
-                merged[minute] = Bucket()
-            merged[minute].merge(bucket.as_dict(True))
+            if minute in merged:
+                merged[minute].merge(bucket.as_dict(True))
+            else:
+                merged[minute] = bucket.decoded()
         return merged
 
     def results(self):
