@@ -28,7 +28,7 @@ import os
 import subprocess
 import tempfile
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
@@ -288,8 +288,13 @@ class Collector(object):
     def feed_auth_text(self, buf, start, end, needles=lp.AUTH_NEEDLES):
         """Parse the failure lines of ``buf[start:end]`` (syslog text); the other lines are never looked at.
 
-        The common form (``Failed <method> for ...``) is counted inline; the others go through ``auth_event``.
+        The common form (``Failed <method> for ...``) is counted in bulk (``_failed_rows``) when every line with
+        the needle has that form; otherwise, and for the other needles, line by line.
         """
+        skip_failed = False
+        if needles and needles[0] == lp.FAILED_NEEDLE and self._failed_rows(buf, start, end):
+            needles = needles[1:]
+            skip_failed = True
         clock = self.clock
         stats = self.stats
         match_line = lp.AUTH_LINE_RX.match
@@ -299,7 +304,11 @@ class Collector(object):
         first, last = self.first_minute, self.last_minute
         buckets = self.buckets
         attempt_conns = self.attempt_conns
+        failed_needle = lp.FAILED_NEEDLE
+        find = buf.find
         for line_start, line_end in lp.find_lines(buf, start, end, needles):
+            if skip_failed and find(failed_needle, line_start, line_end) >= 0:
+                continue      # counted by _failed_rows
             match = match_line(buf, line_start, line_end)
             if match is None:
                 if lp.MESSAGE_RX.search(buf, line_start, line_end):
@@ -339,6 +348,71 @@ class Collector(object):
             pid = match.group(6)
             kind, ip, user, service = event
             self.auth_event(minute, kind, ip, user, service, (match.group(4), pid) if pid else None)
+
+    def _failed_rows(self, buf, start, end):
+        """Count the ``Failed <method>`` lines of a block with C-level operations only (split, findall, Counter).
+
+        Returns False (nothing counted) when a line holds the needle twice or a needle line is not of that form
+        (no time stamp, another message): the caller then parses the block line by line.
+        """
+        lines = lp.needle_lines(buf, start, end, lp.FAILED_NEEDLE)
+        if lines is None:
+            return False
+        if not lines:
+            return True
+        rows = lp.FAILED_ROWS_RX.findall(b'\n'.join(lines))
+        if len(rows) != len(lines):
+            return False
+        stamps, rfc3339, zones, hosts, pids, methods, users, ips = zip(*rows)
+        if any(rfc3339):
+            keys = list(map(bytes.__add__, map(bytes.__add__, stamps, rfc3339), zones))
+        else:
+            keys = stamps
+        clock = self.clock
+        minutes = {}
+        for key in set(keys):
+            minutes[key] = clock.rfc3164(key) if key[:1].isalpha() else clock.rfc3339(key)
+        stats = self.stats
+        stats.events += len(rows)
+        first, last = self.first_minute, self.last_minute
+        buckets = self.buckets
+        usable = {}
+        for key, minute in minutes.items():
+            if minute is None or minute < first or minute > last:
+                continue
+            bucket = buckets.get(minute)
+            if bucket is None:
+                bucket = buckets[minute] = Bucket()
+            usable[key] = bucket
+        for key, count in Counter(keys).items():
+            bucket = usable.get(key)
+            if bucket is not None:
+                bucket.a += count
+            elif minutes[key] is None:
+                stats.untimed += count
+            else:
+                stats.outside_history += count
+        if not usable:
+            return True
+        kind_names = lp.KIND_NAMES
+        for (key, method), count in Counter(zip(keys, methods)).items():
+            bucket = usable.get(key)
+            if bucket is not None:
+                bucket.k[kind_names.get(method, 'failed_other')] += count
+        for (key, ip), count in Counter(zip(keys, ips)).items():
+            bucket = usable.get(key)
+            if bucket is not None:
+                bucket.fi[ip] += count
+        for (key, user), count in Counter(zip(keys, users)).items():
+            bucket = usable.get(key)
+            if bucket is not None and user:
+                bucket.fu[user] += count
+        for key, ip, user in set(zip(keys, ips, users)):
+            bucket = usable.get(key)
+            if bucket is not None and user:
+                bucket.iu[ip].add(user)
+        self.attempt_conns.update(zip(hosts, pids))
+        return True
 
     # ---------------------------------------------------------- HTTP requests
     def request(self, minute, ip, status, seconds):

@@ -143,6 +143,25 @@ def test_every_openssh_and_pam_failure_form(tmp_path, fmt, thorough):
     assert check(result, 'log_scan.source')['status'] == 'ok'
 
 
+@pytest.mark.parametrize('odd_line, expected', [
+    ('', 3),                                                                          # bulk path
+    ('Failed password for invalid user Failed from 203.0.113.78 port 2 ssh2', 4),     # needle twice: line by line
+    ('pam_unix(sshd:auth): Failed to do something', 3),                               # needle, other form
+])
+def test_a_line_matching_both_needles_counts_once(tmp_path, odd_line, expected):
+    log = tmp_path / 'auth.log'
+    text = syslog(NOW - 60, 'Failed password for oauth from 203.0.113.77 port 1 ssh2', pid=1)       # 'auth' too
+    text += syslog(NOW - 59, 'Failed publickey for authbot from 203.0.113.77 port 2 ssh2: RSA SHA256:x', pid=2)
+    text += syslog(NOW - 58, 'Connection closed by authenticating user oauth 203.0.113.77 port 1 [preauth]', pid=1)
+    text += syslog(NOW - 57, 'Failed none for root from 203.0.113.79 port 3 ssh2', pid=3)
+    if odd_line:
+        text += syslog(NOW - 56, odd_line, pid=4)
+    write(log, text)
+    result = run_scan([{'type': 'auth', 'path': str(log)}], tmp_path / 'state.json')
+    assert total(result) == expected
+    assert result['failed_logins']['by_kind']['closed_preauth_user'] == 1
+
+
 def test_failed_logins_per_minute_peak_and_current_against_threshold(tmp_path):
     log = tmp_path / 'auth.log'
     text = ''
