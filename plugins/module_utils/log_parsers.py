@@ -18,10 +18,8 @@ __metaclass__ = type
 import calendar
 import datetime
 import json
-import operator
 import re
 import time
-from itertools import repeat
 
 MONTHS = dict((name, index + 1) for index, name in enumerate(
     (b'Jan', b'Feb', b'Mar', b'Apr', b'May', b'Jun', b'Jul', b'Aug', b'Sep', b'Oct', b'Nov', b'Dec')))
@@ -299,29 +297,6 @@ def split_syslog(rest):
         pid = tag[bracket + 1:-1]
         tag = tag[:bracket]
     return host, tag, pid, message
-
-
-def needle_lines(buf, start, end, needle):
-    """The lines of ``buf[start:end]`` holding ``needle``, found without a Python step per line.
-
-    ``bytes.split`` cuts at every occurrence; the text around each cut up to the neighbouring newlines is the
-    line. Returns None when a line holds the needle twice (the caller then uses ``find_lines``).
-    """
-    segment = buf if (start == 0 and end == len(buf)) else buf[start:end]
-    parts = segment.split(needle)
-    if len(parts) < 2:
-        return []
-    if not all(map(operator.contains, parts[1:-1], repeat(b'\n'))):
-        return None
-    tails = map(_THIRD, map(_RPARTITION_NL, parts[:-1]))
-    heads = map(_FIRST, map(_PARTITION_NL, parts[1:]))
-    return list(map(needle.join, zip(tails, heads)))
-
-
-_THIRD = operator.itemgetter(2)
-_FIRST = operator.itemgetter(0)
-_RPARTITION_NL = operator.methodcaller('rpartition', b'\n')
-_PARTITION_NL = operator.methodcaller('partition', b'\n')
 
 
 def find_lines(buf, start, end, needles):

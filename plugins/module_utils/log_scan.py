@@ -76,9 +76,10 @@ def bucket_value(index):
 class Bucket(object):
     """The events of one minute. Scalars are kept for the whole history; per-IP detail only inside the window."""
 
-    __slots__ = ('a', 'k', 'fi', 'fu', 'iu', 'pb', 'rq', 'e5', 'rl', 'ri', 'h', 'sl', 'tm')
+    __slots__ = ('a', 'k', 'fi', 'fu', 'iu', 'pb', 'rq', 'e5', 'rl', 'ri', 'h', 'sl', 'tm', 'text')
 
-    def __init__(self):
+    def __init__(self, text=False):
+        self.text = text                # keys are already text (no bytes)
         self.a = 0                      # failed login attempts
         self.k = defaultdict(int)       # lines per failure kind
         self.fi = defaultdict(int)      # attempts per source IP
@@ -111,7 +112,7 @@ class Bucket(object):
 
     def decoded(self):
         """A copy with text keys (what the state file and the results use)."""
-        copy = Bucket()
+        copy = Bucket(text=True)
         copy.a, copy.rq, copy.e5, copy.sl, copy.tm = self.a, self.rq, self.e5, self.sl, self.tm
         for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri'):
             getattr(copy, key).update(_plain(getattr(self, key)))
@@ -121,12 +122,14 @@ class Bucket(object):
 
     def as_dict(self, detail):
         """JSON-able form (keys decoded to text); per-IP detail only when ``detail``."""
-        result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=_plain(self.k))
+        plain = dict if self.text else _plain
+        result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=plain(self.k))
         if detail:
-            result.update(fi=_plain(self.fi), fu=_plain(self.fu), pb=_plain(self.pb), rl=_plain(self.rl),
+            result.update(fi=plain(self.fi), fu=plain(self.fu), pb=plain(self.pb), rl=plain(self.rl),
                           h=dict((str(index), count) for index, count in self.h.items()))
-            result['iu'] = dict((ip, sorted(users)[:USERS_PER_IP]) for ip, users in _plain_users(self.iu).items())
-            requests = _plain(self.ri)
+            users_by_ip = self.iu if self.text else _plain_users(self.iu)
+            result['iu'] = dict((ip, sorted(users)[:USERS_PER_IP]) for ip, users in users_by_ip.items())
+            requests = plain(self.ri)
             if len(requests) > REQUEST_IPS_PER_MINUTE:
                 requests = dict(sorted(requests.items(), key=lambda item: -item[1])[:REQUEST_IPS_PER_MINUTE])
             result['ri'] = requests
@@ -352,14 +355,13 @@ class Collector(object):
     def _failed_rows(self, buf, start, end):
         """Count the ``Failed <method>`` lines of a block with C-level operations only (split, findall, Counter).
 
-        Returns False (nothing counted) when a line holds the needle twice or a needle line is not of that form
-        (no time stamp, another message): the caller then parses the block line by line.
+        Returns False (nothing counted) when a needle line is not of that form (no time stamp, another message):
+        the caller then parses the block line by line.
         """
-        lines = lp.needle_lines(buf, start, end, lp.FAILED_NEEDLE)
-        if lines is None:
-            return False
-        if not lines:
+        spans = lp.find_lines(buf, start, end, (lp.FAILED_NEEDLE,))
+        if not spans:
             return True
+        lines = [buf[line_start:line_end] for line_start, line_end in spans]
         rows = lp.FAILED_ROWS_RX.findall(b'\n'.join(lines))
         if len(rows) != len(lines):
             return False
@@ -827,7 +829,7 @@ class Scanner(object):
                 continue
             if minute < oldest or not isinstance(data, dict):
                 continue
-            bucket = merged[minute] = Bucket()
+            bucket = merged[minute] = Bucket(text=True)
             bucket.merge(data)
         for minute, bucket in self.collector.buckets.items():
             if minute in merged:
