@@ -578,6 +578,10 @@ class Scanner(object):
                  check_mode=False, journalctl='journalctl', workers=0):
         if window_minutes < 1:
             raise MaintenanceError('window_minutes must be at least 1')
+        if max_line_bytes < 1024:
+            raise MaintenanceError('max_line_bytes must be at least 1024')
+        if top < 1:
+            raise MaintenanceError('top must be at least 1')
         if history_minutes < window_minutes:
             raise MaintenanceError('history_minutes (%d) must be at least window_minutes (%d)'
                                    % (history_minutes, window_minutes))
@@ -1071,13 +1075,16 @@ def _iso(epoch):
 
 def scan(params, check_mode=False):
     """Run a scan from module parameters; returns the module result (checks + data), state saved unless check mode."""
+    def option(name, default):
+        value = params.get(name)
+        return default if value is None else value
+
     scanner = Scanner(
         params['sources'], params['state_file'], thresholds=params.get('thresholds'),
-        window_minutes=params.get('window_minutes') or 10, history_minutes=params.get('history_minutes') or 60,
-        allow_list=params.get('allow_list'), top=params.get('top') or 10, now=params.get('now'),
-        utc=params.get('utc', False), max_line_bytes=params.get('max_line_bytes') or (1 << 20),
-        spike_min_rate=params.get('spike_min_rate') if params.get('spike_min_rate') is not None else 10.0,
-        check_mode=check_mode, workers=params.get('workers') or 0)
+        window_minutes=option('window_minutes', 10), history_minutes=option('history_minutes', 60),
+        allow_list=params.get('allow_list'), top=option('top', 10), now=params.get('now'),
+        utc=option('utc', False), max_line_bytes=option('max_line_bytes', 1 << 20),
+        spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 0))
     output = scanner.run()
     changed = scanner.state_changed()
     if changed:

@@ -640,3 +640,13 @@ def test_journalctl_missing_is_unknown_not_a_traceback(tmp_path):
 def test_bad_sources_are_clear_errors(tmp_path, sources, message):
     with pytest.raises(MaintenanceError, match=message):
         Scanner(sources, str(tmp_path / 'state.json'))
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'window_minutes': 0}, 'window_minutes must be at least 1'),
+    ({'window_minutes': 30, 'history_minutes': 20}, 'history_minutes'),
+    ({'max_line_bytes': 10}, 'max_line_bytes'),
+])
+def test_bad_options_are_clear_errors(tmp_path, options, message):
+    with pytest.raises(MaintenanceError, match=message):
+        run_scan([{'type': 'auth', 'path': str(tmp_path / 'auth.log')}], tmp_path / 'state.json', **options)
