@@ -516,7 +516,8 @@ class StateFile(object):
             fd, tmp = tempfile.mkstemp(prefix='.log_scan-', dir=directory)
             try:
                 with os.fdopen(fd, 'w') as handle:
-                    json.dump(self.data, handle, sort_keys=True, separators=(',', ':'))
+                    # dumps (one shot) uses the C encoder; dump to a file would use the pure-Python one
+                    handle.write(json.dumps(self.data, sort_keys=True, separators=(',', ':')))
                 os.chmod(tmp, 0o600)
                 os.rename(tmp, self.path)
             except Exception:
