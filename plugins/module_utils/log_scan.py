@@ -576,7 +576,7 @@ class Scanner(object):
 
     def __init__(self, sources, state_file, thresholds=None, window_minutes=10, history_minutes=60,
                  allow_list=None, top=10, now=None, utc=False, max_line_bytes=1 << 20, spike_min_rate=10.0,
-                 check_mode=False, journalctl='journalctl', workers=0):
+                 check_mode=False, journalctl='journalctl', workers=1):
         if window_minutes < 1:
             raise MaintenanceError('window_minutes must be at least 1')
         if max_line_bytes < 1024:
@@ -1085,7 +1085,7 @@ def scan(params, check_mode=False):
         window_minutes=option('window_minutes', 10), history_minutes=option('history_minutes', 60),
         allow_list=params.get('allow_list'), top=option('top', 10), now=params.get('now'),
         utc=option('utc', False), max_line_bytes=option('max_line_bytes', 1 << 20),
-        spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 0))
+        spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 1))
     output = scanner.run()
     changed = scanner.state_changed()
     if changed:

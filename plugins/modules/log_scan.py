@@ -143,10 +143,12 @@ options:
   workers:
     description:
       - Processes that read a large backlog (64 MiB or more of new data in one plain file) in parallel, each a range of
-        whole lines; C(0) means as many as the CPUs available to the task, at most 4. Small increments are always
-        read by one process.
+        whole lines, merged afterwards; C(0) means as many as the CPUs available to the task, at most 4. Small
+        increments are always read by one process.
+      - Worth it only on an idle multi-core host catching up on a big backlog; on a busy host the forking and
+        merging cost more than they save, hence the default of one process.
     type: int
-    default: 0
+    default: 1
 attributes:
   check_mode:
     support: full
@@ -353,7 +355,7 @@ def main():
             utc=dict(type='bool', default=False),
             max_line_bytes=dict(type='int', default=1048576),
             now=dict(type='float'),
-            workers=dict(type='int', default=0),
+            workers=dict(type='int', default=1),
         ),
         supports_check_mode=True,
     )
