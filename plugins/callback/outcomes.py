@@ -226,6 +226,8 @@ class OutcomeRecorder(object):
             line = '%s: %s' % (host, counts)
             if tally['critical']:
                 line += ' | critical: %s' % ', '.join(tally['critical'])
+            if tally['warning']:
+                line += ' | warning: %s' % ', '.join(tally['warning'])
             lines.append(line)
         return lines
 
