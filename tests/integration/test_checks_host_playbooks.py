@@ -170,3 +170,39 @@ def test_bad_role_input_gets_a_clear_message(tmp_path):
     dup = {'cache_health_instances': [{'name': 'a', 'host': '127.0.0.1'}, {'name': 'a', 'host': '127.0.0.2'}]}
     result, _records, _log = run(tmp_path, 'cache_analysis.yml', dup, 'dup')
     assert result.returncode != 0 and 'unique name per entry' in result.stdout
+
+
+@pytest.mark.slow
+def test_modules_check_mode_fail_on_and_bad_input(postgres, tmp_path):
+    """The three modules called directly: check mode, the default fail_on, clear messages for bad input."""
+    with RedisServer(password=REDIS_PASSWORD) as server:
+        directory = tmp_path / 'inventory'
+        directory.mkdir()
+        pg = dict(postgres.params)
+        (directory / 'hosts.yml').write_text(yaml.safe_dump({'all': {'hosts': {'app': {
+            'ansible_connection': 'local', 'pg': pg, 'wrong_password': 'Wrong-module-pw-5',
+            'redis_host': server.host, 'redis_port': server.port, 'redis_password': REDIS_PASSWORD}}}}))
+        result_file = tmp_path / 'result.json'
+        log = tmp_path / 'outcomes.jsonl'
+        run_result = run_playbook(os.path.join(ROOT, 'tests', 'integration', 'playbooks', 'checks_host_modules.yml'),
+                                  inventory=str(directory), outcome_log=log, args=['-vvv'],
+                                  extra_vars={'result_file': str(result_file)})
+    assert run_result.returncode == 0, run_result.stdout[-4000:]
+    results = json.loads(result_file.read_text())
+    for key in ('pg_check_mode', 'resource_check_mode', 'cache_check_mode'):
+        assert results[key]['changed'] is False and results[key]['checks'], key
+        assert results[key]['status'] != 'critical', results[key]['failed_checks']
+    assert results['pg_check_mode']['server']['reachable'] is True
+    assert results['cache_check_mode']['server']['reachable'] is True
+
+    failing = results['pg_failing']
+    assert failing['failed'] is True and failing['msg'].startswith('critical check(s) at or above critical: pg.connection')
+    assert 'password authentication failed' in failing['checks'][0]['reason']
+    assert 'value of checks must be one or more of' in results['pg_bad_piece']['msg']
+    assert results['pg_bad_top']['msg'] == 'pg_check option top must be an integer >= 1, not 0'
+    assert results['resource_bad_interval']['msg'] == 'resource_check interval must be between 0.05 and 60 seconds, not 0.0'
+    assert 'port' in results['cache_bad_port']['msg'] and 'int' in results['cache_bad_port']['msg']
+    dumped = json.dumps(results) + run_result.stdout + run_result.stderr + log.read_text()
+    assert 'Traceback' not in dumped
+    for secret in ('Wrong-module-pw-5', REDIS_PASSWORD, postgres.password):
+        assert secret not in dumped
