@@ -391,11 +391,12 @@ def _check_slow_statements(ctx):
         return [ctx.no_privilege('slow_statements', 'the statements')]
     psycopg = deps.load('psycopg')
     mean, total = ('mean_exec_time', 'total_exec_time') if ctx.server['version_num'] >= 130000 else ('mean_time', 'total_time')
-    statement = psycopg.sql.SQL(SQL_STATEMENTS.format(mean='{mean}', total='{total}')).format(
-        mean=psycopg.sql.Identifier(mean), total=psycopg.sql.Identifier(total))
+    statement = psycopg.sql.SQL(SQL_STATEMENTS).format(mean=psycopg.sql.Identifier(mean),
+                                                       total=psycopg.sql.Identifier(total))
+    values = {'min_calls': ctx.options['min_calls'], 'limit': ctx.options['top'],
+              'all_databases': bool(ctx.options['all_databases'])}
     try:
-        rows = _rows(ctx.cursor, statement, {'min_calls': ctx.options['min_calls'], 'limit': ctx.options['top'],
-                                               'all_databases': bool(ctx.options['all_databases'])})
+        rows = _rows(ctx.cursor, statement, values)
     except psycopg.errors.ObjectNotInPrerequisiteState as exc:
         return [unknown(name, 'pg_stat_statements is installed but not loaded: %s' % _error_reason(exc, ctx.params),
                         target=ctx.target)]

@@ -216,8 +216,8 @@ def check_cpu(before, after, interval, thresholds):
     check = evaluate('resource.cpu_utilisation', value, _spec(thresholds, 'cpu'), label='CPU utilisation', unit='%',
                      details=dict(shares, interval_seconds=interval, cpus=os.cpu_count()))
     if value is not None:
-        check['reason'] += ' over %s (iowait %s %%, steal %s %%)' % (format_value(interval, 's'), shares['iowait'],
-                                                                   shares['steal'])
+        check['reason'] += ' over %s (iowait %s %%, steal %s %%)' % (
+            format_value(interval, 's'), shares['iowait'], shares['steal'])
     return check
 
 

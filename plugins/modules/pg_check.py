@@ -147,7 +147,7 @@ checks:
     reason: {description: One line saying why., type: str, returned: always,
              sample: "longest running query 412.5 s > 300 s; 1 active queries over 300 s (longest pid 4242, app)"}
     target: {description: "The server as C(user@host:port/db).", type: str, returned: always, sample: monitor@db1:5432/app}
-    details: {description: Sessions, standbys or statements behind the check., type: dict, returned: when available,
+    details: {description: "Sessions, standbys or statements behind the check.", type: dict, returned: when available,
               sample: {sessions: 1, over_threshold: 1, top: [{pid: 4242, user: app, database: app, seconds: 412.5}]}}
 server:
   description: What was learned about the server.
@@ -195,8 +195,8 @@ def main():
         supports_check_mode=True,
     )
     deps.require(module, 'psycopg')
-    options = dict((key, module.params[key]) for key in ('top', 'min_calls', 'all_databases', 'statement_length', 'expected_standbys',
-                                                        'statement_timeout'))
+    names = ('top', 'min_calls', 'all_databases', 'statement_length', 'expected_standbys', 'statement_timeout')
+    options = dict((key, module.params[key]) for key in names)
     checks, server = run(module, run_pg_checks, module.params, module.params['checks'], module.params['thresholds'], options)
     finish(module, checks, server=server)
 

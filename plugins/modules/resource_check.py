@@ -19,7 +19,7 @@ description:
     idle); threshold C(cpu_utilisation).
   - C(load) is the load average (O(load_average) minutes) divided by the online CPUs; threshold C(load_per_core).
   - C(memory) is the share of C(MemTotal) that is not C(MemAvailable) in C(/proc/meminfo) (what C(free) calls
-    available: page cache that can be dropped is not counted as used); threshold C(memory_used).
+    available, so page cache that can be dropped is not counted as used); threshold C(memory_used).
     C(swap) is the used share of swap (C(swap_used)); a host without swap is C(ok) and says so.
   - C(disk) and C(inodes) are computed like C(df) (used against used plus available to unprivileged users) for every mount
     with storage of its own; thresholds C(disk_used) and C(inodes_used), one check per mount.
@@ -182,8 +182,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    options = dict((key, module.params[key]) for key in ('interval', 'load_average', 'mounts', 'exclude_mounts',
-                                                        'exclude_fstypes', 'interfaces', 'exclude_interfaces'))
+    names = ('interval', 'load_average', 'mounts', 'exclude_mounts', 'exclude_fstypes', 'interfaces', 'exclude_interfaces')
+    options = dict((key, module.params[key]) for key in names)
     checks, host = run(module, run_resource_checks, module.params['checks'], module.params['thresholds'], options)
     finish(module, checks, host=host)
 

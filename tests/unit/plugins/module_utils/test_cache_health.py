@@ -37,7 +37,7 @@ def secured_redis():
 def test_real_hits_and_misses(secured_redis):
     client = secured_redis.client()
     client.set('session:1', 'x')
-    for _ in range(9):
+    for _index in range(9):
         client.get('session:1')
     client.get('session:missing')  # 9 hits, 1 miss
     checks, server = cache_health.run_cache_checks(params(secured_redis), thresholds=THRESHOLDS, interval=0.1)
@@ -100,7 +100,7 @@ def test_memory_against_maxmemory_and_eviction_rate(secured_redis):
 
 
 def test_thresholds_force_warning_on_clients(secured_redis):
-    extra = [secured_redis.client() for _ in range(3)]
+    extra = [secured_redis.client() for _index in range(3)]
     for client in extra:
         client.ping()
     thresholds = dict(THRESHOLDS, cache_connected_clients={'warning': 3, 'critical': 100, 'unit': 'clients'})

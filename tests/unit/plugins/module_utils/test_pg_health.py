@@ -64,7 +64,8 @@ def test_all_pieces_on_a_healthy_server(postgres, postgres_db):
                           'pg.idle_in_transaction', 'pg.lock_waits', 'pg.replication_lag', 'pg.cache_hit_ratio',
                           'pg.slow_statements', 'pg.xid_age'}
     for check in checks:
-        assert check['status'] in ('ok', 'warning'), check  # a fresh cluster's cache ratio may still be warming up
+        if check['name'] != 'pg.cache_hit_ratio':  # a cold test cluster may well be below the guide's ratio
+            assert check['status'] == 'ok', check
         assert check['target'].endswith('/%s' % postgres_db)
     assert server['version_num'] >= 150000 and server['in_recovery'] is False and server['can_read_all_stats']
     assert 0 < named['pg.connect_time']['value'] < 5 and named['pg.connect_time']['threshold'] == THRESHOLDS['db_connect_time']['warning']
@@ -218,7 +219,7 @@ def test_lock_wait_names_the_blocker(postgres, postgres_db):
 
 
 def test_thresholds_force_warning_and_critical(postgres, postgres_db):
-    extra = [postgres.connect(postgres_db) for _ in range(3)]
+    extra = [postgres.connect(postgres_db) for _index in range(3)]
     try:
         thresholds = with_thresholds(
             db_connections_used={'warning': 1, 'critical': 2, 'unit': '%'},
@@ -309,12 +310,12 @@ def test_replication_lag_of_a_real_standby(postgres, tmp_path):
         assert wait_until(lambda: postgres.execute("SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'")[0][0] == 1, 30)
         postgres.execute('CREATE TABLE IF NOT EXISTS replication_probe (id int)')
         postgres.execute('INSERT INTO replication_probe VALUES (1)')
-        primary_checks, _ = pg_health.run_pg_checks(postgres.params, ['replication'], THRESHOLDS, {'expected_standbys': 1})
+        primary_checks, _server = pg_health.run_pg_checks(postgres.params, ['replication'], THRESHOLDS, {'expected_standbys': 1})
         check = primary_checks[0]
         assert check['status'] == 'ok', check
         assert check['details']['role'] == 'primary' and check['details']['standbys'][0]['application_name'] == 'standby1'
         assert '1 standby(s) connected' in check['reason']
-        too_many, _ = pg_health.run_pg_checks(postgres.params, ['replication'], THRESHOLDS, {'expected_standbys': 2})
+        too_many, _server = pg_health.run_pg_checks(postgres.params, ['replication'], THRESHOLDS, {'expected_standbys': 2})
         assert too_many[0]['status'] == 'critical' and '2 expected' in too_many[0]['reason']
         assert wait_until(lambda: standby.execute('SELECT count(*) FROM replication_probe')[0][0] >= 1, 30)
         standby_checks, server = pg_health.run_pg_checks(standby.params, ['connection', 'replication'], THRESHOLDS)
@@ -327,5 +328,5 @@ def test_replication_lag_of_a_real_standby(postgres, tmp_path):
         standby.destroy()
         postgres.execute('DROP TABLE IF EXISTS replication_probe')
     assert wait_until(lambda: postgres.execute('SELECT count(*) FROM pg_stat_replication')[0][0] == 0, 30)
-    alone, _ = pg_health.run_pg_checks(postgres.params, ['replication'], THRESHOLDS, {'expected_standbys': 1})
+    alone, _server = pg_health.run_pg_checks(postgres.params, ['replication'], THRESHOLDS, {'expected_standbys': 1})
     assert alone[0]['status'] == 'critical' and 'no standby connected; 1 expected' in alone[0]['reason']
