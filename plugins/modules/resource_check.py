@@ -132,8 +132,8 @@ checks:
     priority: {description: "C(low), C(medium) or C(high).", type: str, returned: always, sample: medium}
     reason: {description: One line saying why., type: str, returned: always,
              sample: "disk used 83.4 % > 80 % on /var (16.5 GiB free of 100 GiB)"}
-    target: {description: Mount point or interface., type: str, returned: for disks, inodes and interfaces, sample: /var}
-    details: {description: The figures behind the check (bytes, inodes, shares of CPU states, rates)., type: dict,
+    target: {description: Mount point or interface., type: str, returned: "for disks, inodes and interfaces", sample: /var}
+    details: {description: "The figures behind the check (bytes, inodes, shares of CPU states, rates).", type: dict,
               returned: always, sample: {device: /dev/sda2, fstype: ext4, size_bytes: 107374182400}}
 host:
   description: What was measured on.
