@@ -28,9 +28,12 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils import dep
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import postgres
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
+    CRITICAL,
+    WARNING,
     critical,
     evaluate,
     format_value,
+    make_check,
     ok,
     threshold_for,
     unknown,
@@ -351,18 +354,20 @@ def _check_replication(ctx):
     # replay_lag is NULL once a standby has caught up and nothing is being written: that is zero lag
     lags = [s['replay_lag'] or 0.0 for s in standbys if s['state'] == 'streaming']
     worst = max(lags) if lags else None
-    check = evaluate(name, worst, spec, label='standby replay lag', target=ctx.target, unit='s', details=details)
-    not_streaming = [s['application_name'] for s in standbys if s['state'] != 'streaming']
+    not_streaming = ['%s (%s)' % (s['application_name'], s['state']) for s in standbys if s['state'] != 'streaming']
     notes = ['%d standby(s) connected' % len(standbys)]
     if not_streaming:
         notes.append('not streaming: %s' % ', '.join(not_streaming))
-    if len(standbys) < expected:
-        check.update(status='critical', priority='high')
-        notes.append('%d expected' % expected)
-    check['reason'] = '%s; %s' % (check['reason'], '; '.join(notes)) if worst is not None else \
-        'no standby streaming; %s' % '; '.join(notes)
     if worst is None:
-        check.update(status='critical', priority='high')
+        # every standby is still starting up or catching up: replication is not working yet
+        check = make_check(name, WARNING, 'no standby streaming yet', unit='s', priority='medium', target=ctx.target,
+                           details=details)
+    else:
+        check = evaluate(name, worst, spec, label='standby replay lag', target=ctx.target, unit='s', details=details)
+    if len(standbys) < expected:
+        check.update(status=CRITICAL, priority='high')
+        notes.append('%d expected' % expected)
+    check['reason'] = '%s; %s' % (check['reason'], '; '.join(notes))
     return [check]
 
 
