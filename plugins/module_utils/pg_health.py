@@ -170,7 +170,7 @@ ORDER BY xid_age DESC
 # ------------------------------------------------------------------ statement text redaction
 _ESCAPE_QUOTED = re.compile(r"[Ee]'(?:[^'\\]|\\.|'')*'", re.S)
 _QUOTED = re.compile(r"(?:[BbXxNn]|[Uu]&)?'(?:[^']|'')*'")
-_DOLLAR_QUOTED = re.compile(r'\$([A-Za-z_][A-Za-z0-9_]*)?\$.*?\$\1\$', re.S)
+_DOLLAR_QUOTED = re.compile(r'\$((?:[A-Za-z_][A-Za-z0-9_]*)?)\$.*?\$\1\$', re.S)
 _NUMBER = re.compile(r'(?<![\w$."])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w"])')
 
 

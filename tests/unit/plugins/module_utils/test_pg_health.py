@@ -14,6 +14,8 @@ import time
 import psycopg
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import pg_health
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
@@ -144,6 +146,22 @@ def test_slow_statement_by_queryid_without_parameter_values(postgres, postgres_d
 ])
 def test_redact_statement(text, expected):
     assert pg_health.redact_statement(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=('Cs',), blacklist_characters='\x00'), max_size=40),
+       st.sampled_from(["'%s'", "E'%s'", '$q$%s$q$', '$$%s$$']))
+def test_redact_statement_never_lets_a_literal_through(content, quoting):
+    if quoting.startswith("'"):
+        literal = quoting % content.replace("'", "''")
+    elif quoting.startswith('E'):
+        literal = quoting % content.replace('\\', '\\\\').replace("'", "\\'")
+    else:
+        if quoting.replace('%s', '') in content or content.endswith('$'):
+            return  # not a valid dollar-quoted literal
+        literal = quoting % content
+    assert pg_health.redact_statement('ALTER ROLE app PASSWORD %s VALID UNTIL $1' % literal) == \
+        'ALTER ROLE app PASSWORD ? VALID UNTIL $1'
 
 
 def test_redact_statement_cuts_long_text():
