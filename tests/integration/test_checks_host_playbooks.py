@@ -81,13 +81,15 @@ def test_db_check_and_query_performance_playbooks(postgres, postgres_db, tmp_pat
 def test_db_check_wrong_password_fails_the_job_after_recording(postgres, tmp_path):
     wrong = 'Wrong-inventory-pg-pw-9'
     group_vars = {'db_health_databases': [pg_entry(postgres, 'postgres', login_password=wrong),
-                                          pg_entry(postgres, 'postgres', name='second_db')]}
+                                          pg_entry(postgres, 'postgres', name='second_db', checks=['connection', 'lock_waits'])]}
     result, records, log = run(tmp_path, 'db_check.yml', group_vars, 'wrongpw', args=['-vvv'])
     assert result.returncode != 0
     by_task = [r for r in records if r['task'].endswith('Run pg_check on each database')]
     assert by_task[0]['status'] == 'ok'  # fail_on: never: every check is recorded first ...
     statuses = [(c['name'], c['status']) for c in by_task[0]['checks']]
     assert ('pg.connection', 'critical') in statuses and ('pg.connection', 'ok') in statuses  # ... the second db still ran
+    assert ('pg.lock_waits', 'ok') in statuses  # an entry's own `checks` override the mode's pieces
+    assert ('pg.xid_age', 'unknown') in statuses and ('pg.xid_age', 'ok') not in statuses
     failed = verdict(records)[0]
     assert failed['status'] == 'failed' and 'pg.connection: cannot connect' in failed['msg']
     assert 'password authentication failed' in failed['msg']
