@@ -285,9 +285,9 @@ def decide(entry, state, priority, checks, now, repeat_after):
     previous = entry.get('priority')
     if previous in PRIORITIES and PRIORITIES.index(priority) > PRIORITIES.index(previous):
         return 'send', 'priority rose from %s to %s' % (previous, priority)
-    names = _firing_names(checks)
-    if checks and names and names != entry.get('firing', names):
-        return 'send', 'the set of firing checks changed'
+    new_names = sorted(set(_firing_names(checks)) - set(entry.get('firing') or []))
+    if 'firing' in entry and new_names:
+        return 'send', 'new firing check(s): %s' % ', '.join(n.rstrip('|') for n in new_names)
     age = (now - last).total_seconds()
     if age >= repeat_after:
         return 'send', 'still firing %s after the last notification (repeat interval %s)' % (

@@ -151,10 +151,11 @@ def test_dedup_repeat_interval_escalation_and_resolved(tmp_path, webhook_receive
     assert oct(os.stat(tmp_path / 'notify-state.json').st_mode & 0o777) == '0o600'
 
 
-def test_changed_set_of_firing_checks_is_sent_again(tmp_path):
-    entry = {'state': 'firing', 'last_sent': '2026-11-24T05:00:00Z', 'priority': 'high', 'firing': ['a|']}
-    checks = [{'name': 'b', 'status': 'critical'}]
-    assert decide(entry, 'firing', 'high', checks, T0 + datetime.timedelta(minutes=5), 3600)[0] == 'send'
+def test_a_newly_firing_check_is_sent_at_once_a_clearing_one_is_not(tmp_path):
+    entry = {'state': 'firing', 'last_sent': '2026-11-24T05:00:00Z', 'priority': 'high', 'firing': ['a|', 'c|']}
+    checks = [{'name': 'a', 'status': 'critical'}, {'name': 'b', 'status': 'critical'}]
+    assert decide(entry, 'firing', 'high', checks, T0 + datetime.timedelta(minutes=5), 3600) == (
+        'send', 'new firing check(s): b')
     assert decide(entry, 'firing', 'high', [{'name': 'a', 'status': 'warning'}], T0 + datetime.timedelta(minutes=5),
                   3600)[0] == 'suppress'
 
