@@ -320,8 +320,8 @@ def render_text(alert):
         lines.append('Checks:')
         for check in shown:
             target = ' (%s)' % check['target'] if check.get('target') else ''
-            lines.append('  %s %s%s: %s' % (str(check.get('status', '')).upper(), check.get('name'), target,
-                                             check.get('reason', '')))
+            status = str(check.get('status', '')).upper()
+            lines.append('  %s %s%s: %s' % (status, check.get('name'), target, check.get('reason', '')))
     passing = len(alert['checks']) - len(shown)
     if passing:
         lines.append('  (%d other check(s) ok)' % passing)
@@ -645,4 +645,3 @@ def notify(params, check_mode=False, now=None):
     finally:
         if store is not None:
             store.__exit__(None, None, None)
-

@@ -486,4 +486,3 @@ def check_tokens(params, check_mode=False, now=None):
                                     expiry_threshold=params.get('expiry_threshold') or 'token_days_to_expiry',
                                     require_exp=params.get('require_exp', True), now=now))
     return checks, extra, changed
-

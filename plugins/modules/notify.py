@@ -13,7 +13,7 @@ module: notify
 short_description: Send an alert to webhooks, Slack and e-mail, routed by priority and deduplicated
 version_added: 0.1.0
 description:
-  - Sends one alert to the configured channels: a generic JSON webhook, a Slack-compatible incoming webhook
+  - Sends one alert to the configured channels - a generic JSON webhook, a Slack-compatible incoming webhook
     (also understood by Mattermost and Rocket.Chat), and e-mail over SMTP with STARTTLS and AUTH.
   - Routes by priority to the escalation levels of the collection's data (C(maintenance_escalation_levels),
     C(maintenance_alert_routing)); the message names each level, its response-time target and its contacts,
@@ -24,7 +24,7 @@ description:
   - An unreachable webhook or SMTP server is a failed delivery, returned as a critical C(notify.delivery) check with
     the reason; the other channels are still tried and the state is kept so the next run retries.
   - In check mode nothing is sent and the state file is not written; the module says what it would send.
-  - Normally runs on the control node (C(delegate_to: localhost)), where the state file lives.
+  - "Normally runs on the control node (C(delegate_to: localhost)), where the state file lives."
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
   - autopilotcx.maintenance.checks
@@ -68,7 +68,7 @@ options:
   state_file:
     description:
       - JSON file keeping the deduplication state (created with mode 0600). Empty disables deduplication.
-    type: path
+    type: str
     default: ~/.ansible/autopilotcx-notify-state.json
   source:
     description: Where the alert comes from (host, playbook); shown in the message.
@@ -81,7 +81,7 @@ options:
     default: []
   routing:
     description:
-      - Escalation levels per priority, normally C(maintenance_alert_routing), for example C({high: [1, 2], medium: [1], low: []}).
+      - "Escalation levels per priority, normally C(maintenance_alert_routing), for example C({high: [1, 2], medium: [1], low: []})."
     type: dict
     default: {}
   timeout:
@@ -300,7 +300,7 @@ def main():
             state=dict(type='str', default='firing', choices=['firing', 'resolved']),
             dedup_key=dict(type='str', default='', no_log=False),
             repeat_after=dict(type='str', default='4h'),
-            state_file=dict(type='path', default='~/.ansible/autopilotcx-notify-state.json'),
+            state_file=dict(type='str', default='~/.ansible/autopilotcx-notify-state.json'),
             source=dict(type='str', default=''),
             escalation_levels=dict(type='list', elements='dict', default=[]),
             routing=dict(type='dict', default={}),

@@ -140,8 +140,8 @@ attributes:
     platforms: linux
 notes:
   - "Thresholds read: C(security_pending_updates). The other categories carry the severity of their worst finding."
-  - Reading C(/etc/shadow), other users' C(/proc/<pid>/fd) and C(sshd -T) needs root (C(become: true)); without it the
-    affected checks are C(unknown) with the reason.
+  - "Reading C(/etc/shadow), other users' C(/proc/<pid>/fd) and C(sshd -T) needs root (C(become: true)); without it the
+    affected checks are C(unknown) with the reason."
 author:
   - AutopilotCX operations engineering (@autopilotcx)
 seealso:
@@ -178,7 +178,11 @@ findings:
     severity: {description: "C(critical), C(warning) or C(unknown).", type: str, returned: always, sample: critical}
     category: {description: The category., type: str, returned: always, sample: suid}
     subject: {description: Path, account, setting or socket., type: str, returned: always, sample: /usr/local/bin/helper}
-    reason: {description: One line., type: str, returned: always, sample: "unexpected SUID binary /usr/local/bin/helper (mode 4755, uid 0) not in the baseline or allow-list"}
+    reason:
+      description: One line.
+      type: str
+      returned: always
+      sample: "unexpected SUID binary /usr/local/bin/helper (mode 4755, uid 0) not in the baseline or allow-list"
   sample: []
 baseline:
   description: The baseline file and what happened to it (C(none), C(created), C(extended), C(updated)); in check mode what would happen.

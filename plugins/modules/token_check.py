@@ -18,13 +18,13 @@ description:
     C(jwks_rsa_key_bits) threshold, that curves and algorithms are allowed, that C(kid)s are unique, and that no
     private or symmetric key material is published.
   - Keeps an RFC 7638 thumbprint fingerprint of the key set in O(state_file) and reports a change since the previous run
-    (C(jwks.fingerprint), warning, low priority) and whether the rotation kept an overlap (C(jwks.rotation): critical
+    (C(jwks.fingerprint), warning, low priority) and whether the rotation kept an overlap (C(jwks.rotation) is critical
     when every previous key was replaced at once, so tokens signed with them fail).
   - Verifies a sample token (O(token), never logged) against the key set with PyJWT, checks C(iss) and C(aud),
     C(nbf), C(exp) and holds the time to expiry against a threshold (O(expiry_threshold)).
   - An unreachable endpoint, a JWKS that is not JSON or a key that does not parse is a critical check with its reason;
     the other checks still run (the sample token's claims are still checked without a key set).
-  - Runs anywhere PyJWT is installed; the roles run it on the control node (C(delegate_to: localhost)).
+  - "Runs anywhere PyJWT is installed; the roles run it on the control node (C(delegate_to: localhost))."
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
   - autopilotcx.maintenance.checks
@@ -65,7 +65,7 @@ options:
     description:
       - JSON file keeping the key-set fingerprint per source between runs. Empty disables change detection.
       - Not written in check mode.
-    type: path
+    type: str
     default: ~/.ansible/autopilotcx-jwks-state.json
   token:
     description: A sample JWT to verify. Never logged or returned.
@@ -203,7 +203,7 @@ def main():
             timeout=dict(type='float', default=10),
             allowed_algorithms=dict(type='list', elements='str', default=list(DEFAULT_ALGORITHMS)),
             allowed_curves=dict(type='list', elements='str', default=list(DEFAULT_CURVES)),
-            state_file=dict(type='path', default='~/.ansible/autopilotcx-jwks-state.json'),
+            state_file=dict(type='str', default='~/.ansible/autopilotcx-jwks-state.json'),
             token=dict(type='str', no_log=True),
             token_name=dict(type='str', default=''),
             issuer=dict(type='str'),

@@ -218,3 +218,28 @@ def test_unreachable_webhook_is_recorded_and_does_not_crash(tmp_path):
     assert 'after the alert' in result.stdout
     delivery = checks_of(read_outcomes(log), 'notify')['notify.delivery']
     assert delivery['status'] == 'critical' and 'refused' in delivery['reason'].lower()
+
+
+def test_bad_input_gives_clear_messages_not_tracebacks(tmp_path):
+    tasks = [
+        {'name': 'notify with a routing to an undefined level', 'autopilotcx.maintenance.notify': {
+            'title': 't', 'priority': 'high', 'routing': {'high': [9]}, 'escalation_levels': [{'level': 1}],
+            'state_file': str(tmp_path / 's.json')}},
+        {'name': 'token_check with a symmetric algorithm policy', 'autopilotcx.maintenance.token_check': {
+            'jwks_path': str(tmp_path / 'none.json'), 'allowed_algorithms': ['HS256']}},
+        {'name': 'security_scan with a relative path', 'autopilotcx.maintenance.security_scan': {
+            'categories': ['world_writable'], 'scan_paths': ['etc'], 'baseline_file': ''}},
+        {'name': 'security_scan with a bad allow-list entry', 'autopilotcx.maintenance.security_scan': {
+            'categories': ['listeners'], 'listen_allow': ['ssh'], 'baseline_file': ''}},
+    ]
+    for task in tasks:
+        task['ignore_errors'] = True
+    playbook = tmp_path / 'bad.yml'
+    playbook.write_text(yaml.safe_dump([{'name': 'Bad input', 'hosts': 'all', 'gather_facts': False, 'tasks': tasks}]))
+    result = run_playbook(playbook, inventory=write_inventory(tmp_path, {}), outcome_log=tmp_path / 'o.jsonl')
+    output = result.stdout + result.stderr
+    assert 'Traceback' not in output and 'MODULE FAILURE' not in output
+    assert 'names escalation level 9, which is not defined' in output
+    assert 'allowed_algorithms may only name asymmetric algorithms' in output
+    assert "must be absolute paths, not 'etc'" in output
+    assert "listen_allow entry 'ssh' must look like" in output

@@ -74,8 +74,8 @@ def test_safe_url_hides_webhook_secret_path():
 
 
 def test_webhook_generic_payload_routing_and_escalation_targets(tmp_path, webhook_receiver):
-    checks, extra, changed = notify(params(tmp_path, channels=[{'name': 'hook', 'type': 'webhook',
-                                                                  'url': webhook_receiver.url + '/hook'}]), now=T0)
+    hook = {'name': 'hook', 'type': 'webhook', 'url': webhook_receiver.url + '/hook'}
+    checks, extra, changed = notify(params(tmp_path, channels=[hook]), now=T0)
     assert changed and extra['action'] == 'sent'
     assert [c['status'] for c in checks] == ['ok']
     assert len(webhook_receiver.received) == 1

@@ -273,9 +273,11 @@ def test_sshd_missing_binary_and_captured_output(tmp_path):
     assert checks['security.sshd']['value'] == 1 and 'permitemptypasswords is yes' in checks['security.sshd']['reason']
 
 
-@pytest.mark.parametrize('pending,status', [([], 'ok'), (['openssl', {'name': 'libc6', 'security': True},
-                                                             {'name': 'vim', 'security': False}], 'warning'),
-                                            (['p%d' % i for i in range(12)], 'critical')])
+@pytest.mark.parametrize('pending,status', [
+    ([], 'ok'),
+    (['openssl', {'name': 'libc6', 'security': True}, {'name': 'vim', 'security': False}], 'warning'),
+    (['p%d' % i for i in range(12)], 'critical'),
+])
 def test_pending_security_updates(tmp_path, pending, status):
     checks, _extra, _changed = run(tmp_path, categories=['updates'], pending_security_updates=pending)
     assert checks['security.pending_updates']['status'] == status
