@@ -510,7 +510,7 @@ def deliver(channel, alert, timeout):
 def notify(params, check_mode=False, now=None):
     """Route, deduplicate and deliver one alert.
 
-    ``params``: title, message, priority (high/medium/low/auto), checks, state
+    ``params``: title, body, priority (high/medium/low/auto), checks, state
     (firing/resolved), dedup_key, repeat_after, state_file, channels,
     escalation_levels, routing, source, timeout.
     Returns ``(checks, extra, changed)`` for ``module_support.finish``.
@@ -544,7 +544,7 @@ def notify(params, check_mode=False, now=None):
         sequence = (entry.get('sequence', 0) if entry and entry.get('state') == 'firing' else 0) + 1
         alert = {
             'title': title,
-            'message': params.get('message') or '',
+            'message': params.get('body') or '',
             'priority': priority,
             'state': state,
             'status': OK if state == 'resolved' else worst(checks_in, default='warning' if not checks_in else OK),

@@ -33,8 +33,8 @@ options:
     description: One-line title of the alert.
     type: str
     required: true
-  message:
-    description: Body text.
+  body:
+    description: Body text of the alert (C(message) is a name Ansible reserves).
     type: str
     default: ""
   priority:
@@ -177,7 +177,7 @@ EXAMPLES = r'''
 - name: Alert the on-call levels about expiring signing keys
   autopilotcx.maintenance.notify:
     title: "Token validation: problems on {{ inventory_hostname }}"
-    message: The JWKS or the sample token needs attention.
+    body: The JWKS or the sample token needs attention.
     priority: auto
     checks: "{{ token_result.checks }}"
     state: "{{ 'firing' if token_result.failed_checks | length > 0 else 'resolved' }}"
@@ -294,7 +294,7 @@ def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(
             title=dict(type='str', required=True),
-            message=dict(type='str', default=''),
+            body=dict(type='str', default=''),
             priority=dict(type='str', default='medium', choices=['high', 'medium', 'low', 'auto']),
             checks=dict(type='list', elements='dict', default=[]),
             state=dict(type='str', default='firing', choices=['firing', 'resolved']),

@@ -177,7 +177,7 @@ findings:
   contains:
     severity: {description: "C(critical), C(warning) or C(unknown).", type: str, returned: always, sample: critical}
     category: {description: The category., type: str, returned: always, sample: suid}
-    subject: {description: Path, account, setting or socket., type: str, returned: always, sample: /usr/local/bin/helper}
+    subject: {description: "Path, account, setting or socket.", type: str, returned: always, sample: /usr/local/bin/helper}
     reason:
       description: One line.
       type: str

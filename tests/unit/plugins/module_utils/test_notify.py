@@ -31,7 +31,7 @@ FAILING = [{'name': 'token.expiry', 'status': 'critical', 'priority': 'high', 'r
 
 
 def params(tmp_path, **kwargs):
-    base = dict(title='Token validation failed', message='Look at the IdP.', priority='high', checks=FAILING,
+    base = dict(title='Token validation failed', body='Look at the IdP.', priority='high', checks=FAILING,
                 state='firing', dedup_key='token_check:app1', repeat_after='1h',
                 state_file=str(tmp_path / 'notify-state.json'), source='app1', escalation_levels=LEVELS,
                 routing=ROUTING, timeout=5, channels=[])
@@ -86,6 +86,7 @@ def test_webhook_generic_payload_routing_and_escalation_targets(tmp_path, webhoo
     assert 'Level 2 Security Team Lead - respond within 15m: Sam Lead <lead@example.test>' in body['text']
     assert 'CRITICAL token.expiry (https://idp.test/jwks): token expires in 0.5 days < 1 days' in body['text']
     assert body['dedup_key'] == 'token_check:app1' and body['sequence'] == 1
+    assert body['message'] == 'Look at the IdP.' and '\nLook at the IdP.\n' in body['text']
 
 
 def test_medium_priority_routes_to_level_one_only(tmp_path, webhook_receiver):
