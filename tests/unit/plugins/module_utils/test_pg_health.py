@@ -66,8 +66,11 @@ def test_all_pieces_on_a_healthy_server(postgres, postgres_db):
                           'pg.idle_in_transaction', 'pg.lock_waits', 'pg.replication_lag', 'pg.cache_hit_ratio',
                           'pg.slow_statements', 'pg.xid_age'}
     for check in checks:
-        if check['name'] != 'pg.cache_hit_ratio':  # a cold test cluster may well be below the guide's ratio
+        # a cold test cluster may be below the guide's cache ratio, and on a busy machine its CREATE DATABASE
+        # statements can be slower than the guide's 500 ms: those two are judged in their own tests
+        if check['name'] not in ('pg.cache_hit_ratio', 'pg.slow_statements'):
             assert check['status'] == 'ok', check
+        assert check['status'] in ('ok', 'warning', 'critical'), check
         assert check['target'].endswith('/%s' % postgres_db)
     assert server['version_num'] >= 150000 and server['in_recovery'] is False and server['can_read_all_stats']
     assert 0 < named['pg.connect_time']['value'] < 5 and named['pg.connect_time']['threshold'] == THRESHOLDS['db_connect_time']['warning']
@@ -275,7 +278,9 @@ def test_low_privilege_role_gives_unknown_with_reason(postgres, postgres_db):
         postgres.execute('GRANT pg_monitor TO lowpriv_monitor')
         checks, server = pg_health.run_pg_checks(params, ['long_running', 'slow_statements'], THRESHOLDS)
         assert server['can_read_all_stats'] is True
-        assert [c['status'] for c in checks] == ['ok', 'ok']
+        assert [c['name'] for c in checks] == ['pg.long_running_queries', 'pg.slow_statements']
+        assert checks[0]['status'] == 'ok' and checks[1]['status'] in ('ok', 'warning')  # measured now, not unknown
+        assert checks[1]['details']['statements']
     finally:
         postgres.execute('DROP ROLE lowpriv_monitor')
 
