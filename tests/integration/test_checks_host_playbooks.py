@@ -56,6 +56,7 @@ def test_db_check_and_query_performance_playbooks(postgres, postgres_db, tmp_pat
     postgres.execute('SELECT pg_sleep(0.05)', dbname=postgres_db)
     # the shared test cluster is cold (fresh databases all the time): its buffer hit ratio says nothing here
     group_vars = {'db_health_databases': [pg_entry(postgres, postgres_db)], 'db_health_min_calls': 1,
+                  'db_health_all_databases': False,  # the statements of this test's database only
                   'maintenance_threshold_overrides': {'db_cache_hit_ratio': {'warning': 10, 'critical': 1}}}
 
     result, records, log = run(tmp_path, 'db_check.yml', group_vars, 'connection', args=['-vvv'])
@@ -74,6 +75,7 @@ def test_db_check_and_query_performance_playbooks(postgres, postgres_db, tmp_pat
     assert set(checks) == {'pg.connection', 'pg.connect_time', 'pg.long_running_queries', 'pg.idle_in_transaction',
                            'pg.lock_waits', 'pg.cache_hit_ratio', 'pg.slow_statements'}
     assert checks['pg.slow_statements']['status'] in ('ok', 'warning') and checks['pg.slow_statements']['details']['statements']
+    assert checks['pg.slow_statements']['details']['scope'] == 'database %s' % postgres_db
     assert all(r['cadence'] == 'db_query_performance' for r in records)
 
 
