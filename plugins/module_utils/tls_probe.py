@@ -517,13 +517,19 @@ def trust_anchors(ca_path):
         return anchors
 
 
-def _signed_by(cert, issuer):
+def _signed_by(cert, issuer, problems=None):
+    """True when ``issuer`` signed ``cert``; a signature that cannot be checked is noted in ``problems``."""
     if cert.issuer != issuer.subject:
         return False
     try:
         cert.verify_directly_issued_by(issuer)
         return True
-    except Exception:  # InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm
+    except ValueError as exc:  # an algorithm cryptography refuses to verify (SHA-1, MD5)
+        if problems is not None:
+            problems.append('the signature of %s by %s cannot be verified (%s)'
+                            % (_name(cert.subject), _name(issuer.subject), str(exc).lower()))
+        return False
+    except Exception:  # InvalidSignature, TypeError (key type mismatch)
         return False
 
 
@@ -533,6 +539,7 @@ def build_path(certs, anchors, now=None):
     path = [certs[0]]
     pool = list(certs[1:])
     current = certs[0]
+    problems = []
     for _depth in range(10):
         if _utc(current, 'not_valid_after') < now:
             return False, 'certificate %s has expired' % _name(current.subject), path
@@ -542,15 +549,17 @@ def build_path(certs, anchors, now=None):
             if anchor.subject == current.subject and anchor.public_key().public_bytes(*_spki()) == \
                     current.public_key().public_bytes(*_spki()):
                 return True, 'chain verified to trusted %s' % _name(anchor.subject), path
-            if _signed_by(current, anchor):
+            if _signed_by(current, anchor, problems):
                 path.append(anchor)
                 return True, 'chain verified to trusted %s' % _name(anchor.subject), path
         if current.subject == current.issuer and _signed_by(current, current):
             if len(path) == 1:
                 return False, 'self-signed certificate (not issued by a trusted CA)', path
             return False, 'self-signed certificate in the chain (root not trusted)', path
-        issuer = next((c for c in pool if _signed_by(current, c)), None)
+        issuer = next((c for c in pool if _signed_by(current, c, problems)), None)
         if issuer is None:
+            if problems:
+                return False, problems[0], path
             return False, ('incomplete chain: the issuer %s of %s is neither in the file nor trusted'
                            % (_name(current.issuer), _name(current.subject))), path
         pool.remove(issuer)
