@@ -22,6 +22,7 @@ __metaclass__ = type
 
 import base64
 import datetime
+import importlib
 import json
 import re
 import socket
@@ -55,8 +56,9 @@ ENDPOINT_DEFAULTS = dict(
     name=None, method='GET', headers=None, body=None, body_format='raw', username=None, password=None,
     bearer_token=None, status_code=None, body_regex=None, json_query=None, json_expected=None,
     timeout=None, validate_certs=None, ca_path=None, proxy=None, token_query=None, token_name='token',
-    use_token=None, token_header='Authorization', token_format='Bearer {token}',
+    use_token=None, token_header='Authorization', token_format='Bearer {token}', secret=None,
 )
+SECRET_PLACEHOLDER = '{secret}'
 
 
 # ---------------------------------------------------------------- validation
@@ -169,6 +171,8 @@ def normalize_endpoints(endpoints, defaults=None):
             _fail(index, raw, 'give either username/password (basic auth) or bearer_token, not both')
         if endpoint.get('password') is not None and not endpoint.get('username'):
             _fail(index, raw, 'password needs username')
+        if endpoint.get('secret') is None and _mentions_secret([endpoint.get('body'), endpoint.get('headers')]):
+            _fail(index, raw, 'body or headers use {secret} but the endpoint has no secret')
         if endpoint.get('use_token'):
             if endpoint.get('token_query'):
                 _fail(index, raw, 'an endpoint cannot both obtain a token (token_query) and use one (use_token)')
@@ -291,7 +295,7 @@ def _tls_info(conn):
         not_after = None
         der = sock.getpeercert(binary_form=True)
         if der and deps.available('cryptography'):
-            x509 = deps.load('cryptography').x509
+            x509 = importlib.import_module('cryptography.x509')
             cert = x509.load_der_x509_certificate(der)
             stamp = getattr(cert, 'not_valid_after_utc', None)
             if stamp is None:
@@ -351,8 +355,31 @@ def describe_error(exc, endpoint):
     return 'error', '%s: %s' % (exc.__class__.__name__, exc)
 
 
+def _mentions_secret(value):
+    if isinstance(value, str):
+        return SECRET_PLACEHOLDER in value
+    if isinstance(value, dict):
+        return any(_mentions_secret(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_mentions_secret(v) for v in value)
+    return False
+
+
+def _fill_secret(value, secret):
+    """Replace ``{secret}`` in every string of a body or header structure (before any serialisation)."""
+    if secret is None:
+        return value
+    if isinstance(value, str):
+        return value.replace(SECRET_PLACEHOLDER, secret)
+    if isinstance(value, dict):
+        return dict((k, _fill_secret(v, secret)) for k, v in value.items())
+    if isinstance(value, list):
+        return [_fill_secret(v, secret) for v in value]
+    return value
+
+
 def _request_body(endpoint):
-    body = endpoint.get('body')
+    body = _fill_secret(endpoint.get('body'), endpoint.get('secret'))
     headers = {}
     if body is None:
         return None, headers
@@ -384,7 +411,7 @@ def _headers(endpoint, tokens):
     if endpoint.get('use_token'):
         headers[endpoint['token_header']] = endpoint['token_format'].replace('{token}', tokens[endpoint['use_token']])
     for key, value in (endpoint.get('headers') or {}).items():
-        headers[str(key)] = str(value)
+        headers[str(key)] = _fill_secret(str(value), endpoint.get('secret'))
     return body, headers
 
 
@@ -488,7 +515,7 @@ def probe_endpoint(pool, endpoint, thresholds, tokens, on_secret=None):
         record['error_kind'] = failure.kind
         checks.append(critical('http.reachable', failure.reason, target=target, details={'url': url, 'error': failure.kind}))
         return record, checks, None
-    seconds = round(response['seconds'], 4)
+    seconds = round(response['seconds'], 3)
     record.update(status_code=response['status_code'], response_time=seconds, bytes=response['bytes'])
     for key in ('tls_version', 'tls_not_after', 'tls_days_to_expiry'):
         if key in response:

@@ -32,6 +32,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import importlib
 import ipaddress
 import os
 import re
@@ -391,7 +392,8 @@ def probe_target(contexts, target):
 # ---------------------------------------------------------------- certificates
 
 def _x509():
-    return deps.load('cryptography').x509
+    deps.load('cryptography')  # fails with what to install when missing
+    return importlib.import_module('cryptography.x509')
 
 
 def _utc(cert, attr):

@@ -69,6 +69,13 @@ options:
       bearer_token:
         description: Static bearer token sent as C(Authorization: Bearer ...). Never logged.
         type: str
+      secret:
+        description:
+          - A secret (a password, an API key) put in place of every C({secret}) in O(endpoints[].body) and
+            O(endpoints[].headers) values when the request is sent.
+          - Write the login body as C({username: monitor, password: "{secret}"}) and pass the password here, so it is
+            never logged; the body itself is an ordinary option and shows up in verbose output.
+        type: str
       status_code:
         description: Expected status codes.
         type: list
@@ -163,7 +170,8 @@ EXAMPLES = r'''
       - name: login
         url: https://auth.example.com/auth/login
         method: POST
-        body: {username: monitor, password: "{{ vault_monitor_password }}"}
+        body: {username: monitor, password: "{secret}"}
+        secret: "{{ vault_monitor_password }}"
         token_query: access_token
       - name: token accepted
         url: https://auth.example.com/auth/me
@@ -250,6 +258,7 @@ def main():
                 username=dict(type='str'),
                 password=dict(type='str', no_log=True),
                 bearer_token=dict(type='str', no_log=True),
+                secret=dict(type='str', no_log=True),
                 status_code=dict(type='list', elements='int', default=[200]),
                 body_regex=dict(type='str'),
                 json_query=dict(type='str'),

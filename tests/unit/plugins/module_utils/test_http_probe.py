@@ -116,7 +116,7 @@ def test_login_flow_proves_login_and_token_acceptance_without_leaking_the_token(
     secrets = []
     endpoints = [
         {'name': 'login', 'url': https_server.url + '/auth/login', 'method': 'POST', 'ca_path': ca,
-         'body': {'username': 'monitor', 'password': 'monitor-pw'}, 'token_query': 'access_token'},
+         'body': {'username': 'monitor', 'password': '{secret}'}, 'secret': 'monitor-pw', 'token_query': 'access_token'},
         {'name': 'me', 'url': https_server.url + '/auth/me', 'use_token': 'token', 'ca_path': ca,
          'json_query': 'active', 'json_expected': True},
     ]
@@ -127,6 +127,8 @@ def test_login_flow_proves_login_and_token_acceptance_without_leaking_the_token(
     assert by_name(checks, 'http.json', 'me')['status'] == 'ok'
     sent = [r for r in https_server.requests if r.path == '/auth/me'][-1]
     assert sent.headers['Authorization'] == 'Bearer ' + VALID_TOKEN
+    login = [r for r in https_server.requests if r.path == '/auth/login'][-1]
+    assert login.json() == {'username': 'monitor', 'password': 'monitor-pw'}  # {secret} filled in when sent
     assert VALID_TOKEN not in json.dumps([checks, records])
     assert 'monitor-pw' not in json.dumps([checks, records])
 
@@ -171,7 +173,9 @@ def test_login_without_token_in_answer_is_critical(http_server):
 
 
 def test_request_method_headers_body_and_basic_or_bearer_auth_are_sent(http_server):
-    check_endpoints([
+    checks, records = check_endpoints([
+        {'name': 'apikey', 'url': http_server.url + '/echo?kind=apikey', 'headers': {'X-Api-Key': 'k-{secret}'},
+         'secret': 'hidden-key'},
         {'name': 'post', 'url': http_server.url + '/echo', 'method': 'post', 'headers': {'X-Probe': 'yes'},
          'body': {'a': 1}, 'username': 'probe', 'password': 'pw'},
         {'name': 'bearer', 'url': http_server.url + '/echo?kind=bearer', 'bearer_token': 'static-tok'},
@@ -185,6 +189,9 @@ def test_request_method_headers_body_and_basic_or_bearer_auth_are_sent(http_serv
     assert post.headers['Authorization'] == 'Basic cHJvYmU6cHc='  # probe:pw
     bearer = [r for r in http_server.requests if r.query.get('kind') == 'bearer'][-1]
     assert bearer.headers['Authorization'] == 'Bearer static-tok'
+    apikey = [r for r in http_server.requests if r.query.get('kind') == 'apikey'][-1]
+    assert apikey.headers['X-Api-Key'] == 'k-hidden-key'
+    assert 'hidden-key' not in json.dumps([checks, records])
     form = [r for r in http_server.requests if r.query.get('kind') == 'form'][-1]
     assert form.method == 'PUT' and form.body == b'x=y+z'
 
@@ -304,6 +311,8 @@ def test_credentials_in_the_url_are_used_but_never_shown(http_server):
     ({'url': 'http://x.invalid/', 'proxy': 'https://p:3128'}, 'only http:// proxies are supported'),
     ({'url': 'http://x.invalid/', 'username': 'u', 'bearer_token': 't'}, 'not both'),
     ({'url': 'http://x.invalid/', 'method': 'GE T'}, 'is not an HTTP method'),
+    ({'url': 'http://x.invalid/', 'body': {'password': '{secret}'}}, 'use {secret} but the endpoint has no secret'),
+    ({'url': 'http://x.invalid/', 'headers': {'X-Key': '{secret}'}}, 'use {secret} but the endpoint has no secret'),
 ])
 def test_invalid_endpoints_get_a_clear_error(endpoint, message):
     with pytest.raises(MaintenanceError) as info:
