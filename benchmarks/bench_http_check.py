@@ -19,6 +19,7 @@ Everything runs through real ansible-playbook processes in the same run, against
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -163,6 +164,7 @@ def main():
               '(measured on %d targets, scaled; fetches only, judges nothing) -> %.0fx faster' % (
                   TLS_TARGETS, tls_task, checks, checks / tls_task, TLS_TARGETS / tls_task, get_task, sample,
                   get_task / tls_task))
+    shutil.rmtree(workdir, ignore_errors=True)
     summary = {'http_check_s': check_task, 'uri_loop_500_s': uri_task_500, 'ratio': ratio, 'uri_measured': uri_count,
                'tls_check_s': tls_task, 'tls_checks': checks, 'tls_checks_per_s': checks / tls_task}
     print('  json: %s' % json.dumps(summary, sort_keys=True))

@@ -648,6 +648,11 @@ def judge(target_name, certs, hostname, thresholds, chain_ok, chain_reason, tls_
     return facts, checks, days
 
 
+def _public_facts(facts):
+    """The facts returned per certificate (the others only serve the judgement)."""
+    return dict((k, v) for k, v in facts.items() if k not in ('dns_names', 'ip_addresses', 'signature_hash', 'self_issued'))
+
+
 def _chain_summary(certs):
     result = []
     for cert in certs:
@@ -694,7 +699,7 @@ def check_target(contexts, target, thresholds):
     checks.insert(0, ok('tls.handshake', 'TLS handshake with %s%s' % (
         target['name'], ' after %s STARTTLS' % target['starttls'] if target['starttls'] != 'none' else ''),
         target=target['name'], value=observed['tls_version']))
-    record.update(facts)
+    record.update(_public_facts(facts))
     record.update(days_to_expiry=days, tls_version=observed['tls_version'], cipher=observed['cipher'],
                   chain_length=len(certs), chain_source=observed['chain_source'], chain=_chain_summary(certs),
                   chain_verified=chain_ok, verify_error=None if chain_ok else observed['verify_error'],
@@ -711,7 +716,7 @@ def check_file(entry, thresholds):
         return record, [critical('tls.file', failure.reason, target=entry['name'])]
     chain_ok, reason, path = build_path(certs, trust_anchors(entry.get('ca_path')))
     facts, checks, days = judge(entry['name'], certs, entry.get('hostname'), thresholds, chain_ok, reason)
-    record.update(facts)
+    record.update(_public_facts(facts))
     record.update(days_to_expiry=days, chain_length=len(certs), chain=_chain_summary(certs), chain_verified=chain_ok,
                   verify_error=None if chain_ok else reason, hostname=entry.get('hostname'))
     return record, checks

@@ -20,10 +20,10 @@ description:
     handshake per worker rather than one per endpoint.
   - An unreachable endpoint (DNS failure, connection refused, timeout, TLS handshake or certificate failure) is a
     critical check with the reason, never a task error; the other endpoints are still probed.
-  - B(Login flow.) An endpoint with O(endpoints[].token_query) is a login request; the token it extracts from the JSON
+  - "B(Login flow.) An endpoint with O(endpoints[].token_query) is a login request; the token it extracts from the JSON
     answer is sent by the endpoints whose O(endpoints[].use_token) names it (by default as C(Authorization: Bearer <token>)).
     Login endpoints run first. The checks prove that the login works (C(http.login)) and that the service accepts the
-    token (C(http.auth)). The token is registered as a secret and never appears in the output.
+    token (C(http.auth)). The token is registered as a secret and never appears in the output."
   - Meant to run on the control node or a probe host (C(delegate_to)); it needs no library on the target except
     C(jmespath) when O(endpoints[].json_query) or O(endpoints[].token_query) is used, and C(cryptography) (optional)
     to read the certificate expiry when O(validate_certs=false).
@@ -67,14 +67,14 @@ options:
         description: Password for HTTP basic authentication. Never logged.
         type: str
       bearer_token:
-        description: Static bearer token sent as C(Authorization: Bearer ...). Never logged.
+        description: "Static bearer token sent as C(Authorization: Bearer ...). Never logged."
         type: str
       secret:
         description:
           - A secret (a password, an API key) put in place of every C({secret}) in O(endpoints[].body) and
             O(endpoints[].headers) values when the request is sent.
-          - Write the login body as C({username: monitor, password: "{secret}"}) and pass the password here, so it is
-            never logged; the body itself is an ordinary option and shows up in verbose output.
+          - Put C({secret}) where the password goes in the login body (see the examples) and pass the password here, so it
+            is never logged; the body itself is an ordinary option and shows up in verbose output.
         type: str
       status_code:
         description: Expected status codes.
