@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: http_check against an ansible.builtin.uri loop, and tls_check on 200 targets.
 
 Everything runs through real ansible-playbook processes in the same run, against one local server on loopback:

@@ -462,8 +462,8 @@ def fetch(pool, endpoint, tokens):
             conn.close()
             attempts -= 1
             # a kept-alive connection the server closed meanwhile: retry once on a fresh one
-            if reused and attempts > 0 and isinstance(exc, (http_client.RemoteDisconnected, ConnectionResetError,
-                                                              BrokenPipeError, http_client.BadStatusLine)):
+            stale = (http_client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, http_client.BadStatusLine)
+            if reused and attempts > 0 and isinstance(exc, stale):
                 continue
             kind, reason = describe_error(exc, endpoint)
             raise ProbeFailure(reason, kind)
@@ -491,7 +491,7 @@ def _decode_json(raw):
     try:
         return json.loads(raw.decode('utf-8')), None
     except (ValueError, UnicodeDecodeError) as exc:
-        return None, 'response is not JSON (%s)' % str(exc).split(':')[0]
+        return None, 'response is not JSON (%s)' % str(exc).split(':', maxsplit=1)[0]
 
 
 def _same(actual, expected):

@@ -107,7 +107,7 @@ def parse_target(raw, index, defaults):
     except (TypeError, ValueError):
         raise MaintenanceError('targets[%d] (%s): port must be an integer, not %r' % (index, host, target['port']))
     if not 0 < target['port'] < 65536:
-        raise MaintenanceError('targets[%d] (%s): port %d is out of range' % (index, host, target['port']))
+        raise MaintenanceError('targets[%d] (%s): port %s is out of range' % (index, host, target['port']))
     if target['starttls'] not in STARTTLS:
         raise MaintenanceError('targets[%d] (%s): starttls must be one of %s, not %r'
                                % (index, host, ', '.join(STARTTLS), target['starttls']))
@@ -606,8 +606,8 @@ def judge(target_name, certs, hostname, thresholds, chain_ok, chain_reason, tls_
     check = evaluate('tls.expiry', days, threshold_for(thresholds, EXPIRY_THRESHOLD), label='%s expires in' % who,
                      target=target_name, unit='days', details={'not_after': not_after.strftime('%Y-%m-%dT%H:%M:%SZ')})
     if days < 0:
-        check = critical('tls.expiry', '%s expired %s ago (%s)' % (who, format_value(-days, 'days'),
-                                                                    not_after.strftime('%Y-%m-%d %H:%M UTC')),
+        when = not_after.strftime('%Y-%m-%d %H:%M UTC')
+        check = critical('tls.expiry', '%s expired %s ago (%s)' % (who, format_value(-days, 'days'), when),
                          target=target_name, value=days, unit='days', threshold=check['threshold'],
                          details=check.get('details'))
     not_before = _utc(leaf, 'not_valid_before')
@@ -749,4 +749,3 @@ def check_tls(targets=None, files=None, thresholds=None, workers=16, defaults=No
         record['status'] = worst(entry_checks)
         records.append(record)
     return checks, records
-

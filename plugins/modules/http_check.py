@@ -215,6 +215,8 @@ endpoints:
     tls_not_after: {description: Expiry of the server certificate (UTC)., type: str, returned: HTTPS with an answer, sample: "2027-02-22T05:00:00Z"}
     tls_version: {description: Negotiated TLS version., type: str, returned: HTTPS with an answer, sample: TLSv1.3}
     error: {description: Why the request failed (null when answered)., type: str, returned: always, sample: connection refused}
+    error_kind: {description: "Class of the failure: C(dns), C(refused), C(timeout), C(tls), C(reset), C(closed), C(protocol), C(network).",
+                 type: str, returned: when the request failed, sample: refused}
     ok: {description: True when every check of the endpoint is ok., type: bool, returned: always, sample: true}
     status: {description: Worst status of the endpoint's checks., type: str, returned: always, sample: ok}
 status:

@@ -171,8 +171,17 @@ certificates:
     key_size: {description: Key size in bits., type: int, returned: success, sample: 2048}
     signature_algorithm: {description: Signature algorithm of the leaf., type: str, returned: success, sample: sha256WithRSAEncryption}
     fingerprint_sha256: {description: SHA-256 fingerprint of the leaf., type: str, returned: success, sample: "3f1c..."}
+    serial: {description: Serial number of the leaf (hexadecimal)., type: str, returned: success, sample: "4a3f0c"}
+    is_ca: {description: Whether the leaf is a CA certificate (null without basicConstraints)., type: bool, returned: success,
+            sample: false}
+    hostname: {description: Name the certificate was checked against., type: str, returned: success, sample: www.example.com}
+    host: {description: Host connected to., type: str, returned: network targets, sample: www.example.com}
+    port: {description: Port connected to., type: int, returned: network targets, sample: 443}
+    server_name: {description: SNI name sent (null for none)., type: str, returned: network targets, sample: www.example.com}
+    starttls: {description: STARTTLS protocol used., type: str, returned: network targets, sample: none}
+    path: {description: Certificate file., type: str, returned: files, sample: /etc/nginx/tls/www.pem}
     chain_length: {description: Certificates presented by the server (or found in the file)., type: int, returned: success, sample: 2}
-    chain: {description: Subject, issuer and not_after of each presented certificate., type: list, elements: dict, returned: success}
+    chain: {description: "Subject, issuer and not_after of each presented certificate.", type: list, elements: dict, returned: success}
     chain_verified: {description: Whether the chain is trusted., type: bool, returned: success, sample: true}
     verify_error: {description: Why the chain is not trusted., type: str, returned: success, sample: "unable to get local issuer certificate"}
     chain_source: {description: "C(presented chain), or C(leaf only) when the interpreter cannot read the chain.", type: str,

@@ -219,7 +219,7 @@ class ConnectProxy:
     def _accept(self):
         while True:
             try:
-                client, _ = self.sock.accept()
+                client, _address = self.sock.accept()
             except OSError:
                 return
             threading.Thread(target=self._tunnel, args=(client,), daemon=True).start()
@@ -237,7 +237,7 @@ class ConnectProxy:
         pair = {client: upstream, upstream: client}
         try:
             while True:
-                ready, _, _ = select.select(list(pair), [], [], 10)
+                ready, _writable, _errors = select.select(list(pair), [], [], 10)
                 if not ready:
                     return
                 for sock in ready:

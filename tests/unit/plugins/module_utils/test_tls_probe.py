@@ -290,6 +290,3 @@ def test_results_are_json_serialisable(servers, pki):
     checks, records = run_kinds(servers, pki, ['good'])
     json.dumps([checks, records])
     assert os.path.isfile(pki.ca_path)
-
-
-
