@@ -152,3 +152,21 @@ def test_tls_check_playbook_covers_https_postgres_smtp_and_files(tmp_path, https
     assert by[('tls.expiry', 'expired')]['status'] == 'critical'
     assert by[('tls.expiry', 'expired')]['reason'].startswith('certificate expired 2 days ago')
     assert '2 check(s) at or above critical' in run.stdout  # expiry and chain of the expired certificate
+
+
+@pytest.mark.slow
+def test_roles_reject_bad_inventory_data_with_a_clear_message(tmp_path):
+    inventory = write_inventory(tmp_path / 'inv.yml', {
+        'service_health_endpoints': [{'name': 'ftp', 'url': 'ftp://files.example.invalid/x', 'secret': 'never-shown-91'}],
+    }, hosts=('app1',))
+    run = run_playbook(os.path.join(ROOT, 'playbooks', 'health_check.yml'), inventory=inventory,
+                       outcome_log=tmp_path / 'bad.jsonl')
+    assert run.returncode != 0
+    assert 'each with a url starting with http:// or https://' in run.stdout
+    assert 'never-shown-91' not in run.stdout + run.stderr
+    inventory = write_inventory(tmp_path / 'inv2.yml', {'tls_certificates_targets': [{'host': 'db', 'starttls': 'ldap'}]},
+                                hosts=('app1',))
+    run = run_playbook(os.path.join(ROOT, 'playbooks', 'tls_check.yml'), inventory=inventory,
+                       outcome_log=tmp_path / 'bad2.jsonl')
+    assert run.returncode != 0
+    assert 'starttls one of none, postgres, smtp' in run.stdout

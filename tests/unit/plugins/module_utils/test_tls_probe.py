@@ -135,6 +135,21 @@ def test_sni_is_sent_and_decides_the_hostname_check(servers, pki):
     assert [c['status'] for c in checks] == ['ok'] * len(checks)
 
 
+def test_wildcard_certificate_matches_one_label_only(pki):
+    cert, key, _issued = pki.write_leaf('t-wild', hostnames=('*.example.test',))
+    with TlsServer(cert, key) as wild:
+        base = {'host': '127.0.0.1', 'port': wild.port, 'ca_path': pki.ca_path}
+        checks, _records = check_tls([
+            dict(base, name='one-label', server_name='api.example.test'),
+            dict(base, name='two-labels', server_name='a.api.example.test'),
+            dict(base, name='apex', server_name='example.test'),
+        ], [], THRESHOLDS)
+    assert checks_of(checks, 'one-label')['tls.hostname']['reason'] == 'api.example.test matches the certificate'
+    assert checks_of(checks, 'two-labels')['tls.hostname']['status'] == 'critical'
+    assert checks_of(checks, 'apex')['tls.hostname']['reason'] == \
+        'example.test does not match the certificate names *.example.test'
+
+
 def test_system_trust_store_does_not_trust_the_test_ca(servers):
     checks, _records = check_tls([{'name': 'sys', 'host': '127.0.0.1', 'port': servers['good'].port,
                                    'hostname': 'localhost'}], [], THRESHOLDS)
