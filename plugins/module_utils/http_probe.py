@@ -24,6 +24,7 @@ import base64
 import datetime
 import importlib
 import json
+import os
 import re
 import socket
 import ssl
@@ -178,6 +179,8 @@ def normalize_endpoints(endpoints, defaults=None):
                 _fail(index, raw, 'an endpoint cannot both obtain a token (token_query) and use one (use_token)')
             if '{token}' not in endpoint['token_format']:
                 _fail(index, raw, 'token_format must contain {token}')
+        if endpoint.get('ca_path') and endpoint['validate_certs'] and not os.path.isfile(endpoint['ca_path']):
+            _fail(index, raw, 'ca_path %s does not exist' % endpoint['ca_path'])
         endpoint['_parts'] = parts
         if endpoint.get('token_query'):
             token_names.add(endpoint['token_name'])
@@ -566,9 +569,16 @@ def probe_endpoint(pool, endpoint, thresholds, tokens, on_secret=None):
                 if endpoint.get(key) is not None:
                     checks.append(critical(name, error, target=target, details={'content_type': response['content_type']}))
     if document is not None and endpoint.get('_json_query') is not None:
-        actual = endpoint['_json_query'].search(document)
         query = endpoint['json_query']
-        if endpoint.get('json_expected') is None:
+        try:
+            actual = endpoint['_json_query'].search(document)
+        except Exception as exc:  # jmespath type errors on unexpected documents
+            actual, error = None, '%s failed on the response: %s' % (query, exc)
+        else:
+            error = None
+        if error:
+            checks.append(critical('http.json', error, target=target))
+        elif endpoint.get('json_expected') is None:
             if actual not in (None, False, [], {}, ''):
                 checks.append(ok('http.json', '%s is %s' % (query, _short(actual)), target=target))
             else:
@@ -580,7 +590,10 @@ def probe_endpoint(pool, endpoint, thresholds, tokens, on_secret=None):
                                    target=target))
     token = None
     if document is not None and endpoint.get('_token_query') is not None:
-        value = endpoint['_token_query'].search(document)
+        try:
+            value = endpoint['_token_query'].search(document)
+        except Exception:  # jmespath type errors on unexpected documents
+            value = None
         if status not in expected:
             checks.append(critical('http.login', 'login failed with status %d' % status, target=target))
         elif isinstance(value, (str, int)) and str(value):

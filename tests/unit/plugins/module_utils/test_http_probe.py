@@ -76,7 +76,9 @@ def test_wrong_body_fails_regex_and_json_assertions(http_server):
         {'name': 'regex', 'url': http_server.url + '/wrong-body', 'body_regex': r'"status":\s*"ok"'},
         {'name': 'json', 'url': http_server.url + '/wrong-body', 'json_query': 'status', 'json_expected': 'ok'},
         {'name': 'value', 'url': http_server.url + '/health', 'json_query': 'status', 'json_expected': 'green'},
+        {'name': 'type-error', 'url': http_server.url + '/health', 'json_query': 'length(checks.db.nothing) > `1`'},
     ], THRESHOLDS)
+    assert by_name(checks, 'http.json', 'type-error')['status'] == 'critical'
     assert by_name(checks, 'http.body', 'regex')['reason'] == 'body does not match /"status":\\s*"ok"/'
     assert by_name(checks, 'http.json', 'json')['status'] == 'critical'
     assert by_name(checks, 'http.json', 'json')['reason'].startswith('response is not JSON')
@@ -311,6 +313,7 @@ def test_credentials_in_the_url_are_used_but_never_shown(http_server):
     ({'url': 'http://x.invalid/', 'proxy': 'https://p:3128'}, 'only http:// proxies are supported'),
     ({'url': 'http://x.invalid/', 'username': 'u', 'bearer_token': 't'}, 'not both'),
     ({'url': 'http://x.invalid/', 'method': 'GE T'}, 'is not an HTTP method'),
+    ({'url': 'https://x.invalid/', 'ca_path': '/nonexistent/ca.pem'}, 'ca_path /nonexistent/ca.pem does not exist'),
     ({'url': 'http://x.invalid/', 'body': {'password': '{secret}'}}, 'use {secret} but the endpoint has no secret'),
     ({'url': 'http://x.invalid/', 'headers': {'X-Key': '{secret}'}}, 'use {secret} but the endpoint has no secret'),
 ])
