@@ -26,6 +26,8 @@ def demo(tmp_path):
     (inventory / 'hosts.yml').write_text('all:\n  hosts:\n    demo-app:\n      ansible_connection: local\n')
     shutil.copy(os.path.join(ROOT, 'inventories', 'demo', 'group_vars', 'all', 'security_monitoring.yml'),
                 str(inventory / 'group_vars' / 'all' / 'security_monitoring.yml'))
+    # the notify role's deduplication state of this test only
+    (inventory / 'group_vars' / 'all' / 'notify.yml').write_text('notify_state_file: %s\n' % (tmp_path / 'notify.json'))
     demo_dir = tmp_path / 'demo'
     demo_dir.mkdir()
     paths = security_logs.setup({'demo_dir': str(demo_dir)})
