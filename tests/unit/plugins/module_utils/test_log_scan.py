@@ -260,7 +260,8 @@ def test_rotation_with_gzip_of_the_rotated_file(tmp_path):
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 11
 
 
-def test_copytruncate_finishes_the_copy(tmp_path):
+@pytest.mark.parametrize('compress', [False, True])
+def test_copytruncate_finishes_the_copy(tmp_path, compress):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 4))
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 4
@@ -268,6 +269,10 @@ def test_copytruncate_finishes_the_copy(tmp_path):
     shutil.copyfile(log, str(log) + '.1')                  # logrotate copytruncate
     with open(log, 'r+b') as handle:
         handle.truncate(0)
+    if compress:                                           # ... and compress (no delaycompress)
+        with open(str(log) + '.1', 'rb') as source, gzip.open(str(log) + '.1.gz', 'wb') as target:
+            shutil.copyfileobj(source, target)
+        os.unlink(str(log) + '.1')
     write(log, failures(NOW - 200, 2, pid=9000))
     result = run_scan([{'type': 'auth', 'path': str(log)}], state)
     assert total(result) == 11
