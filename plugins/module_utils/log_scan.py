@@ -142,6 +142,11 @@ def _text(value):
     return value
 
 
+def _scalars(data):
+    """A stored bucket without its per-IP detail (outside the window only the totals are kept)."""
+    return dict((key, value) for key, value in data.items() if key in ('a', 'rq', 'e5', 'sl', 'tm', 'k'))
+
+
 def _event_key(event):
     minute, ip, user = event
     return (minute, _text(ip) or '', _text(user) or '')
@@ -827,6 +832,7 @@ class Scanner(object):
         """State buckets plus this run's, pruned to the history; per-IP detail kept for the window only."""
         merged = {}
         oldest = self.now_minute - self.history + 1
+        window_start = self.now_minute - self.window + 1
         for key, data in self.state.data['buckets'].items():
             try:
                 minute = int(key)
@@ -835,10 +841,17 @@ class Scanner(object):
             if minute < oldest or not isinstance(data, dict):
                 continue
             bucket = merged[minute] = Bucket(text=True)
-            bucket.merge(data)
+            bucket.merge(data if minute >= window_start else _scalars(data))
         for minute, bucket in self.collector.buckets.items():
+            if minute < window_start:
+                data = _scalars(bucket.as_dict(False))
+            else:
+                data = None
             if minute in merged:
-                merged[minute].merge(bucket.as_dict(True))
+                merged[minute].merge(data if data is not None else bucket.as_dict(True))
+            elif data is not None:
+                merged[minute] = Bucket(text=True)
+                merged[minute].merge(data)
             else:
                 merged[minute] = bucket.decoded()
         return merged
