@@ -65,7 +65,7 @@ options:
   selectors:
     description:
       - Override which check names (fnmatch patterns) feed a part of the review, for example
-        C({response_time: [http.response_time, app.latency]}).
+        C(response_time) mapped to the list C(http.response_time), C(app.latency).
       - Keys are C(response_time), C(error_rate), C(resources), C(disk), C(connections), C(failed_logins),
         C(suspicious_ips), C(incidents), C(audit), C(patch), C(backup), C(restore), C(certificates).
     type: dict
