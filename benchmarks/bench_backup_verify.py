@@ -1,4 +1,3 @@
-#!/usr/bin/env python
 """Benchmark of backup_verify, each figure against a baseline measured in the same run.
 
 1. Checksum verification of one large file (default 2 GiB) through ``verify_sets`` with a
@@ -61,14 +60,14 @@ def bench_checksum(size_mib, repeat, workdir):
         out.write('%s  big.bin\n' % digest)
     spec = {'name': 'bench', 'path': workdir, 'pattern': 'big.bin', 'manifest': 'SHA256SUMS', 'read_through': False}
     ours, openssl = [], []
-    for _ in range(repeat):
+    for _index in range(repeat):
         seconds, (checks, _report) = timed(lambda: verify_sets([spec], {}))
         status = [c for c in checks if c['name'] == 'backup.integrity.checksum'][0]
         assert status['status'] == 'ok', status
         ours.append(seconds)
-        seconds, _ = timed(lambda: run(['openssl', 'dgst', '-sha256', path]))
+        seconds = timed(lambda: run(['openssl', 'dgst', '-sha256', path]))[0]
         openssl.append(seconds)
-    sha256sum, _ = timed(lambda: run(['sha256sum', path]))
+    sha256sum = timed(lambda: run(['sha256sum', path]))[0]
     os.unlink(path)
     mib = size / 1048576.0
     t_ours, t_openssl = statistics.median(ours), statistics.median(openssl)
@@ -98,7 +97,7 @@ def bench_restore(rows, repeat, workdir):
         for index in range(repeat):
             name = 'bench_bare_%d' % index
             pg.create_database(name)  # "into an empty database": created before the clock starts
-            seconds, _ = timed(lambda: run([os.path.join(pg.bindir, 'pg_restore'), '-d', name, dump], env=pg.env()))
+            seconds = timed(lambda: run([os.path.join(pg.bindir, 'pg_restore'), '-d', name, dump], env=pg.env()))[0]
             bare.append(seconds)
             pg.execute('DROP DATABASE %s' % name)
             seconds, result = timed(lambda: br.restore_database(dump, 'custom', params, prefix='bench_restore_',
@@ -119,7 +118,7 @@ def bench_restore(rows, repeat, workdir):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--quick', action='store_true', help='256 MiB file, 200 000 rows')
     parser.add_argument('--size-mib', type=int, help='size of the checksum test file (default 2048)')
     parser.add_argument('--rows', type=int, help='rows in the dump to restore (default 1 000 000)')

@@ -102,7 +102,7 @@ def pg_read_through(path, bindir=None, timeout=3600):
 # ------------------------------------------------------------------ scratch databases
 def scratch_name(prefix, now=None):
     stamp = time.strftime('%Y%m%d%H%M%S', time.gmtime(now if now is not None else time.time()))
-    suffix = ''.join(random.SystemRandom().choice(string.ascii_lowercase + string.digits) for _ in range(6))
+    suffix = ''.join(random.SystemRandom().choice(string.ascii_lowercase + string.digits) for _index in range(6))
     name = '%s%s_%s' % (prefix, stamp, suffix)
     if len(name.encode('utf-8')) > 63:
         raise MaintenanceError('scratch database prefix %r is too long (names are limited to 63 bytes)' % prefix)
@@ -291,8 +291,8 @@ def run_validations(conn, validations):
                     except (TypeError, ValueError):
                         good = False
                     entry['ok'] = good
-                    entry['reason'] = '%s returned %s, %s %s' % (label, first, 'at least' if good else 'less than',
-                                                                  item['min_value'])
+                    relation = 'at least' if good else 'less than'
+                    entry['reason'] = '%s returned %s, %s %s' % (label, first, relation, item['min_value'])
                 elif item.get('expect') is not None:
                     entry['value'] = first
                     entry['expected'] = item['expect']

@@ -87,8 +87,8 @@ def normalize_set(spec):
     if not result.get('path') and not result.get('files'):
         raise MaintenanceError('backup set %s: give path (a directory) or files (explicit paths)' % result['name'])
     if result['kind'] not in bf.KINDS:
-        raise MaintenanceError('backup set %s: kind must be one of %s, not %r' % (result['name'], ', '.join(bf.KINDS),
-                                                                                result['kind']))
+        raise MaintenanceError('backup set %s: kind must be one of %s, not %r'
+                               % (result['name'], ', '.join(bf.KINDS), result['kind']))
     if result['integrity_scope'] not in ('all', 'newest'):
         raise MaintenanceError('backup set %s: integrity_scope must be all or newest' % result['name'])
     if not result.get('path'):
@@ -252,8 +252,8 @@ class SetVerifier(object):
             if empty:
                 parts.append('empty: %s' % ', '.join(b.name for b in empty))
             if small:
-                parts.append('smaller than %d bytes: %s' % (minimum, ', '.join('%s (%d bytes)' % (b.name, b.size)
-                                                                              for b in small)))
+                listed = ', '.join('%s (%d bytes)' % (b.name, b.size) for b in small)
+                parts.append('smaller than %d bytes: %s' % (minimum, listed))
             self.add(critical('backup.size', '; '.join(parts), target=self.name, value=newest.size, unit='B',
                               threshold=minimum, details={'empty': [b.name for b in empty],
                                                           'too_small': [b.name for b in small]}))
@@ -469,8 +469,8 @@ class SetVerifier(object):
         spec = _threshold(self.thresholds, self.spec['volume_threshold'])
         free = st.f_bavail * st.f_frsize
         self.add(evaluate('backup.storage.volume_used', round(used_pct, 2), spec, label='backup volume used',
-                          target=self.name, unit='%', details={'path': path, 'free_bytes': free,
-                                                              'size_bytes': st.f_blocks * st.f_frsize}))
+                          target=self.name, unit='%',
+                          details={'path': path, 'free_bytes': free, 'size_bytes': st.f_blocks * st.f_frsize}))
         if st.f_files:
             inodes_pct = (st.f_files - st.f_ffree) * 100.0 / st.f_files
             self.add(evaluate('backup.storage.inodes_used', round(inodes_pct, 2), spec,
@@ -485,8 +485,8 @@ class SetVerifier(object):
             growth = (total - previous) * 100.0 / previous
             self.add(evaluate('backup.storage.growth', round(growth, 2),
                               _threshold(self.thresholds, self.spec['growth_threshold']),
-                              label='set size growth since %s (%d -> %d bytes)' % (self.previous.get('time'), previous,
-                                                                                 total),
+                              label='set size growth since %s (%d -> %d bytes)'
+                              % (self.previous.get('time'), previous, total),
                               target=self.name, unit='%', details={'previous_total': previous,
                                                                    'previous_time': self.previous.get('time')}))
         else:
@@ -649,4 +649,3 @@ def verify_sets(sets, thresholds, pg_params=None, pg_bindir=None, state_file=Non
         save_state(state_file, new_state)
         report['state_written'] = True
     return checks, report
-

@@ -123,25 +123,42 @@ options:
         description: Retention expectations; a breach is a warning.
         type: dict
         suboptions:
-          min_count: {description: At least this many backups., type: int}
-          max_count: {description: At most this many backups (pruning works)., type: int}
-          min_oldest_days: {description: The oldest backup is at least this many days old., type: float}
-          max_oldest_days: {description: The oldest backup is at most this many days old., type: float}
+          min_count:
+            description: At least this many backups.
+            type: int
+          max_count:
+            description: At most this many backups (pruning works).
+            type: int
+          min_oldest_days:
+            description: The oldest backup is at least this many days old.
+            type: float
+          max_oldest_days:
+            description: The oldest backup is at most this many days old.
+            type: float
       restore:
         description: Test restore of the newest backup. Omit to skip.
         type: dict
         suboptions:
-          enabled: {description: Run the test restore., type: bool, default: true}
+          enabled:
+            description: Run the test restore.
+            type: bool
+            default: true
           scratch_prefix:
             description: Prefix of the scratch database name; leftovers with this prefix are swept.
             type: str
             default: apcx_restore_
-          jobs: {description: Parallel C(pg_restore) jobs (custom and directory formats)., type: int, default: 1}
+          jobs:
+            description: Parallel C(pg_restore) jobs (custom and directory formats).
+            type: int
+            default: 1
           no_owner:
             description: Restore without ownership and privileges (roles of the source need not exist).
             type: bool
             default: true
-          timeout: {description: Seconds the restore may take., type: int, default: 3600}
+          timeout:
+            description: Seconds the restore may take.
+            type: int
+            default: 3600
           validations:
             description:
               - Checks against the restored database. Each item has C(table) (the table must exist; with C(min_rows)
@@ -153,15 +170,18 @@ options:
             default: []
           row_counts_file:
             description:
-              - JSON file C({"schema.table": rows}) written beside the dump, relative to O(sets[].path); C({file}) is
-                replaced by the dump's name. Restored row counts must match it exactly.
+              - >-
+                JSON file mapping C(schema.table) to its row count, written beside the dump, relative to
+                O(sets[].path); C({file}) is replaced by the dump's name. Restored row counts must match it exactly.
             type: str
           source_db:
             description:
               - Database on the same server whose current row counts are compared with the restored ones (the
                 difference is held against the C(backup_row_count_drift) threshold).
             type: str
-          scratch_dir: {description: Parent directory of the scratch directory for file restores., type: path}
+          scratch_dir:
+            description: Parent directory of the scratch directory for file restores.
+            type: path
           duration_threshold:
             description: Name of the threshold for the restore duration in seconds.
             type: str
@@ -176,30 +196,77 @@ options:
     elements: dict
     default: []
     suboptions:
-      stanza: {description: Stanza name., type: str, required: true}
-      config: {description: pgBackRest configuration file., type: path}
-      binary: {description: pgbackrest command., type: str, default: pgbackrest}
-      verify: {description: Also run C(pgbackrest verify) (reads the whole repository)., type: bool, default: false}
-      timeout: {description: Seconds each command may take., type: int, default: 3600}
-      age_threshold: {description: Threshold name for the newest backup's age., type: str, default: backup_age}
+      stanza:
+        description: Stanza name.
+        type: str
+        required: true
+      config:
+        description: pgBackRest configuration file.
+        type: path
+      binary:
+        description: pgbackrest command.
+        type: str
+        default: pgbackrest
+      verify:
+        description: Also run C(pgbackrest verify) (reads the whole repository).
+        type: bool
+        default: false
+      timeout:
+        description: Seconds each command may take.
+        type: int
+        default: 3600
+      age_threshold:
+        description: Threshold name for the newest backup's age.
+        type: str
+        default: backup_age
   restic:
     description: restic repositories to read.
     type: list
     elements: dict
     default: []
     suboptions:
-      name: {description: Name used as the check target; defaults to the repository., type: str}
-      repository: {description: Repository location (C(RESTIC_REPOSITORY))., type: str, required: true}
-      password_file: {description: File holding the repository password., type: path}
-      password: {description: Repository password; prefer O(restic[].password_file)., type: str}
-      env: {description: Further environment variables (backend credentials)., type: dict, default: {}}
-      binary: {description: restic command., type: str, default: restic}
-      check: {description: Run C(restic check)., type: bool, default: true}
-      read_data_subset: {description: Also read this share of the data packs, for example C(5%)., type: str}
-      host: {description: Only snapshots of this host count., type: str}
-      path: {description: Only snapshots of this path count., type: str}
-      timeout: {description: Seconds each command may take., type: int, default: 3600}
-      age_threshold: {description: Threshold name for the newest snapshot's age., type: str, default: backup_age}
+      name:
+        description: Name used as the check target; defaults to the repository.
+        type: str
+      repository:
+        description: Repository location (C(RESTIC_REPOSITORY)).
+        type: str
+        required: true
+      password_file:
+        description: File holding the repository password.
+        type: path
+      password:
+        description: "Repository password; prefer O(restic[].password_file)."
+        type: str
+      env:
+        description: Further environment variables (backend credentials).
+        type: dict
+        default: {}
+      binary:
+        description: restic command.
+        type: str
+        default: restic
+      check:
+        description: Run C(restic check).
+        type: bool
+        default: true
+      read_data_subset:
+        description: Also read this share of the data packs, for example C(5%).
+        type: str
+      host:
+        description: Only snapshots of this host count.
+        type: str
+      path:
+        description: Only snapshots of this path count.
+        type: str
+      timeout:
+        description: Seconds each command may take.
+        type: int
+        default: 3600
+      age_threshold:
+        description: Threshold name for the newest snapshot's age.
+        type: str
+        default: backup_age
   pg_bindir:
     description:
       - Directory of C(pg_restore) and C(psql). Default the newest C(/usr/lib/postgresql/*/bin), then E(PATH).
@@ -225,9 +292,9 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - The module reports C(changed=false): the scratch database or directory of a test restore exists only during the
+  - The module reports C(changed=false); the scratch database or directory of a test restore exists only during the
     run and is always removed.
-  - Thresholds read (by default names) - C(backup_age) (h), C(backup_shrink) (%), C(backup_volume_used) (%),
+  - Thresholds read (default names) are C(backup_age) (h), C(backup_shrink) (%), C(backup_volume_used) (%),
     C(backup_growth) (%), C(backup_restore_duration) (s), C(backup_row_count_drift) (%).
   - Run it as an account that can read the backups but not change them. C(root) reads everything, so a backup
     unreadable for the restore account is only found when the check runs as that account.

@@ -194,7 +194,7 @@ def test_truncated_pg_dump_is_critical(pg_set):
     with open(path, 'r+b') as handle:
         handle.truncate(size * 2 // 3)
     age(path, 1)
-    checks, _ = run([pg_set_spec(directory)])
+    checks = run([pg_set_spec(directory)])[0]
     archive = by_name(checks, 'backup.integrity.archive')
     assert archive['status'] == 'critical'
     assert names[-1] in archive['reason'] and 'pg_restore' in archive['reason']
@@ -211,7 +211,7 @@ def test_truncated_tar_gz_is_critical_without_a_manifest(tmp_path):
             tar.addfile(info, io.BytesIO(data))
     with open(path, 'r+b') as handle:
         handle.truncate(os.path.getsize(path) - 5000)
-    checks, _ = run([{'name': 'home', 'path': str(tmp_path), 'pattern': '*.tar.gz'}])
+    checks = run([{'name': 'home', 'path': str(tmp_path), 'pattern': '*.tar.gz'}])[0]
     archive = by_name(checks, 'backup.integrity.archive')
     assert archive['status'] == 'critical' and 'truncated' in archive['reason'], archive
 
@@ -225,7 +225,7 @@ def test_truncated_uncompressed_tar_at_a_member_boundary_is_critical(tmp_path):
             tar.addfile(info, io.BytesIO(b'x' * 512))
     with open(path, 'r+b') as handle:
         handle.truncate(2048)  # two headers + two data blocks, no end-of-archive marker
-    checks, _ = run([{'name': 'data', 'path': str(tmp_path), 'pattern': '*.tar'}])
+    checks = run([{'name': 'data', 'path': str(tmp_path), 'pattern': '*.tar'}])[0]
     archive = by_name(checks, 'backup.integrity.archive')
     assert archive['status'] == 'critical' and 'end-of-archive marker missing' in archive['reason']
 
@@ -243,7 +243,7 @@ def test_one_flipped_byte_inside_a_compressed_archive_is_critical(tmp_path, comp
         byte = handle.read(1)
         handle.seek(-1, os.SEEK_CUR)
         handle.write(bytes([byte[0] ^ 0x01]))
-    checks, _ = run([{'name': 'site', 'path': str(tmp_path), 'pattern': 'site.tar.*'}])
+    checks = run([{'name': 'site', 'path': str(tmp_path), 'pattern': 'site.tar.*'}])[0]
     archive = by_name(checks, 'backup.integrity.archive')
     assert archive['status'] == 'critical', archive
     assert 'corrupt' in archive['reason'] or 'zstd' in archive['reason'] or 'CRC' in archive['reason'], archive
@@ -252,7 +252,7 @@ def test_one_flipped_byte_inside_a_compressed_archive_is_critical(tmp_path, comp
 def test_file_missing_from_the_manifest_is_critical(pg_set):
     directory, names = pg_set
     write_manifest(directory, names[:2])  # the newest is not listed
-    checks, _ = run([pg_set_spec(directory)])
+    checks = run([pg_set_spec(directory)])[0]
     manifest = by_name(checks, 'backup.integrity.manifest')
     assert manifest['status'] == 'critical'
     assert 'not covered by a checksum: %s' % names[2] in manifest['reason']
@@ -261,7 +261,7 @@ def test_file_missing_from_the_manifest_is_critical(pg_set):
 def test_manifest_entry_without_its_file_is_critical(pg_set):
     directory, names = pg_set
     os.unlink(os.path.join(directory, names[0]))
-    checks, _ = run([pg_set_spec(directory, retention=None)])
+    checks = run([pg_set_spec(directory, retention=None)])[0]
     manifest = by_name(checks, 'backup.integrity.manifest')
     assert manifest['status'] == 'critical'
     assert '1 manifest entry without its file: %s' % names[0] in manifest['reason']
@@ -274,7 +274,7 @@ def test_wrong_checksum_is_critical(pg_set):
     lines[1] = '0' * 64 + '  ' + names[1]
     with open(path, 'w') as out:
         out.write('\n'.join(lines) + '\n')
-    checks, _ = run([pg_set_spec(directory)])
+    checks = run([pg_set_spec(directory)])[0]
     checksum = by_name(checks, 'backup.integrity.checksum')
     assert checksum['status'] == 'critical'
     assert '%s: sha256 %s, manifest says %s' % (names[1], sha256(os.path.join(directory, names[1])), '0' * 64) \
@@ -288,7 +288,7 @@ def test_per_backup_checksum_files(pg_set):
         path = os.path.join(directory, name)
         with open(path + '.sha256', 'w') as out:
             out.write('%s  %s\n' % (sha256(path), name))
-    checks, _ = run([pg_set_spec(directory, manifest=None, checksum_suffix='.sha256')])
+    checks = run([pg_set_spec(directory, manifest=None, checksum_suffix='.sha256')])[0]
     manifest = by_name(checks, 'backup.integrity.manifest')
     assert manifest['status'] == 'critical' and '%s (no .sha256 file)' % names[2] in manifest['reason']
     assert by_name(checks, 'backup.integrity.checksum')['details']['verified'] == 2
@@ -298,7 +298,7 @@ def test_stale_newest_backup_is_critical(pg_set):
     directory, names = pg_set
     for name in names:
         age(os.path.join(directory, name), 30 + names.index(name))
-    checks, _ = run([pg_set_spec(directory, completion_marker=None)])
+    checks = run([pg_set_spec(directory, completion_marker=None)])[0]
     check = by_name(checks, 'backup.completion.age')
     assert check['status'] == 'critical' and check['threshold'] == 26
     assert check['reason'].startswith('newest backup %s age 30' % names[0]) or 'h > 26 h' in check['reason'], check
@@ -309,7 +309,7 @@ def test_missing_completion_marker_and_newer_partial_file_are_critical(pg_set):
     os.unlink(os.path.join(directory, names[-1] + '.done'))
     with open(os.path.join(directory, 'app-2026-11-23.dump.tmp'), 'wb') as out:
         out.write(b'PGDMP partial')
-    checks, _ = run([pg_set_spec(directory)])
+    checks = run([pg_set_spec(directory)])[0]
     assert by_name(checks, 'backup.completion.marker')['status'] == 'critical'
     partial = by_name(checks, 'backup.completion.partial')
     assert partial['status'] == 'critical' and 'app-2026-11-23.dump.tmp' in partial['reason']
@@ -320,7 +320,7 @@ def test_empty_file_is_critical(pg_set):
     open(os.path.join(directory, names[-1]), 'w').close()
     age(os.path.join(directory, names[-1]), 1)
     write_manifest(directory, names)
-    checks, _ = run([pg_set_spec(directory)])
+    checks = run([pg_set_spec(directory)])[0]
     size = by_name(checks, 'backup.size')
     assert size['status'] == 'critical' and size['reason'] == 'empty: %s' % names[-1]
     assert by_name(checks, 'backup.integrity.archive')['status'] == 'critical'
@@ -332,7 +332,7 @@ def test_backup_that_shrank_by_90_percent_is_critical(tmp_path):
         with open(path, 'wb') as out:
             out.write(os.urandom(size))
         age(path, hours)
-    checks, _ = run([{'name': 'blobs', 'path': str(tmp_path), 'pattern': 'blob-*'}])
+    checks = run([{'name': 'blobs', 'path': str(tmp_path), 'pattern': 'blob-*'}])[0]
     shrink = by_name(checks, 'backup.size.shrink')
     assert shrink['status'] == 'critical' and shrink['value'] == 90.0 and shrink['threshold'] == 50
     assert '100000 -> 10000 bytes' in shrink['reason']
@@ -355,7 +355,7 @@ def test_unreadable_file_is_critical_for_an_unprivileged_reader(tmp_path):
         script = (
             'import json, sys; sys.path.insert(0, %r)\n'
             'from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_sets\n'
-            'checks, _ = verify_sets([{"name": "db", "path": %r, "pattern": "*.sql.gz"}], {})\n'
+            'checks = verify_sets([{"name": "db", "path": %r, "pattern": "*.sql.gz"}], {})[0]\n'
             'print(json.dumps(checks))\n' % (os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
                 os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))), '.tmp', 'collections'), directory))
         command = [sys.executable, '-c', script]
@@ -376,7 +376,7 @@ def test_unreadable_file_is_critical_for_an_unprivileged_reader(tmp_path):
 def test_a_directory_where_a_backup_file_belongs_is_unreadable(tmp_path):
     """The root-proof variant: a name matching the pattern that cannot be opened as a file."""
     (tmp_path / 'x-1.sql').mkdir()
-    checks, _ = run([{'name': 'x', 'path': str(tmp_path), 'pattern': 'x-*', 'kind': 'plain'}])
+    checks = run([{'name': 'x', 'path': str(tmp_path), 'pattern': 'x-*', 'kind': 'plain'}])[0]
     size = by_name(checks, 'backup.size')
     assert size['status'] == 'critical' and 'empty: x-1.sql' in size['reason']
 
@@ -385,7 +385,7 @@ def test_plain_sql_dump_cut_short_is_critical(tmp_path):
     path = str(tmp_path / 'app.sql.gz')
     with gzip.open(path, 'wb') as out:
         out.write(b'--\n-- PostgreSQL database dump\n--\nCREATE TABLE t (id int);\n')
-    checks, _ = run([{'name': 'sql', 'path': str(tmp_path), 'pattern': '*.sql.gz'}])
+    checks = run([{'name': 'sql', 'path': str(tmp_path), 'pattern': '*.sql.gz'}])[0]
     archive = by_name(checks, 'backup.integrity.archive')
     assert archive['status'] == 'critical' and 'cut short' in archive['reason']
 
@@ -426,7 +426,7 @@ def test_validation_query_returning_too_few_rows_is_critical(postgres, pg_set):
                    {'table': 'public.missing_table'},
                    {'name': 'bad sql', 'query': 'SELECT nope FROM accounts'},
                    {'table': 'orders', 'min_rows': 10}]
-    checks, _ = run([pg_set_spec(directory, restore=restore_spec(validations=validations))], postgres)
+    checks = run([pg_set_spec(directory, restore=restore_spec(validations=validations))], postgres)[0]
     results = [c for c in checks if c['name'] == 'backup.restore.validation']
     assert [c['status'] for c in results] == ['critical', 'critical', 'critical', 'ok']
     assert results[0]['reason'] == 'big accounts returned 10 rows, fewer than 50'
@@ -440,7 +440,7 @@ def test_row_counts_compared_with_the_source_database(postgres, pg_set, source):
     directory, _names = pg_set
     postgres.execute('INSERT INTO orders SELECT g, 1, 1 FROM generate_series(501, 600) g', dbname=source['db'])
     try:
-        checks, _ = run([pg_set_spec(directory, restore=restore_spec(validations=[], source_db=source['db']))], postgres)
+        checks = run([pg_set_spec(directory, restore=restore_spec(validations=[], source_db=source['db']))], postgres)[0]
     finally:
         postgres.execute('DELETE FROM orders WHERE id > 500', dbname=source['db'])
     counts = by_name(checks, 'backup.restore.row_counts')
@@ -457,7 +457,7 @@ def test_leftover_scratch_databases_are_swept(postgres, pg_set):
     postgres.create_database(leftover)
     postgres.create_database(young)
     try:
-        checks, _ = run([pg_set_spec(directory, restore=restore_spec(validations=[]))], postgres)
+        checks = run([pg_set_spec(directory, restore=restore_spec(validations=[]))], postgres)[0]
         cleanup = by_name(checks, 'backup.restore.cleanup')
         assert cleanup['status'] == 'ok' and cleanup['details']['swept'] == [leftover]
         assert scratch_databases(postgres) == [young]  # may belong to a restore running now
@@ -485,7 +485,7 @@ def test_restore_of_a_corrupt_newest_backup_is_not_attempted(pg_set, postgres):
     with open(path, 'r+b') as handle:
         handle.truncate(os.path.getsize(path) // 2)
     age(path, 1)
-    checks, _ = run([pg_set_spec(directory, restore=restore_spec())], postgres)
+    checks = run([pg_set_spec(directory, restore=restore_spec())], postgres)[0]
     restore = by_name(checks, 'backup.restore')
     assert restore['status'] == 'critical' and 'not attempted' in restore['reason']
     assert_no_scratch(postgres)
@@ -532,10 +532,10 @@ def test_growth_against_the_previous_run(tmp_path):
     directory.mkdir()
     (directory / 'a.bin').write_bytes(b'x' * 1000)
     state = str(tmp_path / 'state.json')
-    checks, _ = run([{'name': 'grow', 'path': str(directory)}], state_file=state)
+    checks = run([{'name': 'grow', 'path': str(directory)}], state_file=state)[0]
     assert by_name(checks, 'backup.storage.growth')['reason'].startswith('first run')
     (directory / 'b.bin').write_bytes(b'x' * 1000)
-    checks, _ = run([{'name': 'grow', 'path': str(directory), 'retention': {'max_count': 1}}], state_file=state)
+    checks = run([{'name': 'grow', 'path': str(directory), 'retention': {'max_count': 1}}], state_file=state)[0]
     growth = by_name(checks, 'backup.storage.growth')
     assert growth['value'] == 100.0 and growth['status'] == 'warning'
     assert by_name(checks, 'backup.storage.total_size')['value'] == 2000
@@ -548,8 +548,8 @@ def test_growth_against_the_previous_run(tmp_path):
 
 
 def test_missing_directory_and_no_match_are_critical(tmp_path):
-    checks, _ = run([{'name': 'gone', 'path': str(tmp_path / 'nope')},
-                     {'name': 'none', 'path': str(tmp_path), 'pattern': '*.dump'}])
+    checks = run([{'name': 'gone', 'path': str(tmp_path / 'nope')},
+                  {'name': 'none', 'path': str(tmp_path), 'pattern': '*.dump'}])[0]
     newest = [c for c in checks if c['name'] == 'backup.completion.newest']
     assert [c['status'] for c in newest] == ['critical', 'critical']
     assert 'No such file or directory' in newest[0]['reason'] and 'no backup matching *.dump' in newest[1]['reason']
@@ -571,13 +571,13 @@ def test_file_restore_compares_the_archives_own_checksums(tmp_path):
     content.mkdir()
     (content / 'a.txt').write_bytes(b'alpha\n')
     (content / 'b.txt').write_bytes(b'beta\n')
-    (content / 'SHA256SUMS').write_text('%s  a.txt\n%s  b.txt\n' % (hashlib.sha256(b'alpha\n').hexdigest(),
-                                                                     '1' * 64))
+    good = hashlib.sha256(b'alpha\n').hexdigest()
+    (content / 'SHA256SUMS').write_text('%s  a.txt\n%s  b.txt\n' % (good, '1' * 64))
     backups = tmp_path / 'backups'
     backups.mkdir()
     subprocess.run(['tar', '-C', str(content), '-czf', str(backups / 'c.tar.gz'), 'a.txt', 'b.txt', 'SHA256SUMS'],
                    check=True)
-    checks, _ = run([{'name': 'c', 'path': str(backups), 'restore': {'scratch_dir': str(tmp_path)}}])
+    checks = run([{'name': 'c', 'path': str(backups), 'restore': {'scratch_dir': str(tmp_path)}}])[0]
     restore = by_name(checks, 'backup.restore')
     assert restore['status'] == 'critical'
     assert "b.txt: checksum %s, archive's checksum file says %s" % (hashlib.sha256(b'beta\n').hexdigest(), '1' * 64) \
@@ -595,7 +595,7 @@ def test_parse_checksums_formats():
 
 
 def test_scratch_names_are_unique_and_bounded():
-    names = set(br.scratch_name('apcx_restore_') for _ in range(50))
+    names = set(br.scratch_name('apcx_restore_') for _index in range(50))
     assert len(names) == 50 and all(br.SCRATCH_NAME.match(n) for n in names)
     with pytest.raises(MaintenanceError, match='too long'):
         br.scratch_name('x' * 50)
