@@ -378,6 +378,27 @@ def _translate(exc):
     return ReadThroughError('compressed stream corrupt: %s' % exc)
 
 
+class _MemberReader(object):
+    """A tar member's data; decompression and stream errors surface as ``ReadThroughError``."""
+
+    def __init__(self, handle):
+        self.handle = handle
+
+    def read(self, size=-1):
+        try:
+            return self.handle.read(size)
+        except (EOFError, tarfile.ReadError, zlib.error, OSError) as exc:
+            raise _translate(exc)
+
+
+class _VisitorError(Exception):
+    """An ``OSError`` raised by the visitor itself (writing a restored file), not by the archive."""
+
+    def __init__(self, error):
+        super(_VisitorError, self).__init__(str(error))
+        self.error = error
+
+
 def walk_tar(path, compression, visit, zstd='zstd'):
     """Stream a tar archive member by member, calling ``visit(member, handle)`` (handle None for non-files).
 
@@ -394,16 +415,24 @@ def walk_tar(path, compression, visit, zstd='zstd'):
     else:
         raw = open_read(path)
     counter = _CountingReader(raw)
-    failure = None
+    failure = visitor_error = None
     try:
         with tarfile.open(fileobj=counter, mode='r|') as tar:
             for member in tar:
-                visit(member, tar.extractfile(member) if member.isfile() else None)
+                handle = tar.extractfile(member) if member.isfile() else None
+                try:
+                    visit(member, _MemberReader(handle) if handle is not None else None)
+                except OSError as exc:
+                    raise _VisitorError(exc)
             end = tar.offset
         counter.drain()
         if counter.count - end < 1024:
             failure = ReadThroughError('tar end-of-archive marker missing after %d bytes: the archive is truncated'
                                        % counter.count)
+    except ReadThroughError as exc:
+        failure = exc
+    except _VisitorError as exc:
+        visitor_error = exc.error
     except (EOFError, tarfile.ReadError, zlib.error, OSError) as exc:
         failure = _translate(exc)
     finally:
@@ -415,6 +444,8 @@ def walk_tar(path, compression, visit, zstd='zstd'):
             raw.close()
     if failure is not None:
         raise failure
+    if visitor_error is not None:
+        raise visitor_error
 
 
 def read_tar(path, compression, zstd='zstd'):

@@ -450,7 +450,11 @@ def restore_files(entry, kind, detail, expected_sha256=None, scratch_root=None, 
     Returns ``{'files', 'bytes', 'mismatches', 'error', 'duration', 'directory'}``.
     """
     started = time.monotonic()
-    scratch = tempfile.mkdtemp(prefix='apcx-restore-', dir=scratch_root)
+    try:
+        scratch = tempfile.mkdtemp(prefix='apcx-restore-', dir=scratch_root)
+    except OSError as exc:
+        return {'files': 0, 'bytes': 0, 'mismatches': [], 'directory': scratch_root, 'removed': True, 'duration': 0.0,
+                'error': 'cannot create a scratch directory in %s: %s' % (scratch_root, bf.read_error(exc))}
     outcome = {'files': 0, 'bytes': 0, 'mismatches': [], 'error': None, 'directory': scratch, 'removed': False}
     try:
         if kind == 'tar':

@@ -565,6 +565,44 @@ def test_bad_input_is_a_clear_error(tmp_path):
         verify_sets([{'name': 'x', 'path': str(tmp_path), 'restore': {}, 'read_through': False}], {})
 
 
+@pytest.mark.slow
+def test_directory_format_dump_manifest_and_restore(postgres, source, tmp_path):
+    directory = str(tmp_path / 'dirdumps')
+    os.makedirs(directory)
+    dump = pg_dump(postgres, source['db'], os.path.join(directory, 'app.dir'), fmt='directory')
+    inner = sorted(os.listdir(dump))
+    write_manifest(directory, ['app.dir/' + name for name in inner])
+    spec = {'name': 'dir', 'path': directory, 'pattern': '*.dir', 'manifest': 'SHA256SUMS',
+            'restore': restore_spec(validations=[{'table': 'orders', 'min_rows': 500}])}
+    checks, report = run([spec], postgres)
+    assert alarms(checks) == [], alarms(checks)
+    assert report['sets'][0]['archives'][0]['format'] == 'directory'
+    assert by_name(checks, 'backup.integrity.checksum')['details']['verified'] == len(inner)
+    os.unlink(os.path.join(dump, 'toc.dat'))
+    checks = run([spec], postgres)[0]
+    assert by_name(checks, 'backup.integrity.manifest')['reason'] == '1 manifest entry without its file: app.dir/toc.dat'
+    assert_no_scratch(postgres)
+
+
+def test_file_restore_failures_name_their_cause(tmp_path):
+    """A write error while restoring is reported as such, not as a corrupt archive."""
+    backups = tmp_path / 'b'
+    backups.mkdir()
+    with tarfile.open(str(backups / 'd.tar.gz'), 'w:gz') as tar:
+        for name in ('a', 'a/b'):  # a file, then a file "inside" it: cannot be written to disk
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b'xyz'))
+    checks = run([{'name': 'd', 'path': str(backups), 'restore': {'scratch_dir': str(tmp_path)}}])[0]
+    restore = by_name(checks, 'backup.restore')
+    assert restore['status'] == 'critical' and 'failed: File exists' in restore['reason'], restore
+    assert 'corrupt' not in restore['reason']
+    assert by_name(checks, 'backup.integrity.archive')['status'] == 'ok'
+    assert by_name(checks, 'backup.restore.cleanup')['status'] == 'ok'
+    checks = run([{'name': 'd', 'path': str(backups), 'restore': {'scratch_dir': '/proc'}}])[0]
+    assert 'cannot create a scratch directory in /proc' in by_name(checks, 'backup.restore')['reason']
+
+
 # ------------------------------------------------------------------ file restores
 def test_file_restore_compares_the_archives_own_checksums(tmp_path):
     content = tmp_path / 'content'
