@@ -584,6 +584,28 @@ def test_directory_format_dump_manifest_and_restore(postgres, source, tmp_path):
     assert_no_scratch(postgres)
 
 
+@pytest.mark.slow
+def test_plain_sql_gzip_dump_restores_through_psql(postgres, source, tmp_path):
+    directory = tmp_path / 'sql'
+    directory.mkdir()
+    plain = pg_dump(postgres, source['db'], str(tmp_path / 'app.sql'), fmt='plain')
+    with open(plain, 'rb') as src, gzip.open(str(directory / 'app-1.sql.gz'), 'wb') as out:
+        shutil.copyfileobj(src, out)
+    spec = {'name': 'sql', 'path': str(directory), 'pattern': '*.sql.gz',
+            'restore': restore_spec(validations=[{'table': 'accounts', 'min_rows': 1000}])}
+    checks, report = run([spec], postgres)
+    assert alarms(checks) == [], alarms(checks)
+    assert report['sets'][0]['archives'][0]['format'] == 'plain-gzip'
+    assert 'psql' in report['sets'][0]['restore']['commands'][0]
+    assert_no_scratch(postgres)
+
+
+def test_restore_disabled_runs_no_restore(pg_set):
+    directory, _names = pg_set
+    checks = run([pg_set_spec(directory, restore={'enabled': False})])[0]
+    assert not [c for c in checks if c['name'].startswith('backup.restore')]
+
+
 def test_file_restore_failures_name_their_cause(tmp_path):
     """A write error while restoring is reported as such, not as a corrupt archive."""
     backups = tmp_path / 'b'
