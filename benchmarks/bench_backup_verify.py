@@ -21,13 +21,9 @@ import sys
 import tempfile
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from tests.harness.paths import ensure_collection_link  # noqa: E402
-
-ensure_collection_link()
-
+from _common import ROOT, verdict  # noqa: E402  (puts the collection on sys.path)
 from tests.harness.postgres import PostgresCluster  # noqa: E402
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_restore as br  # noqa: E402
@@ -72,13 +68,13 @@ def bench_checksum(size_mib, repeat, workdir):
     mib = size / 1048576.0
     t_ours, t_openssl = statistics.median(ours), statistics.median(openssl)
     ratio = (mib / t_ours) / (mib / t_openssl)
-    verdict = 'PASS' if ratio >= 0.9 else 'FAIL'
-    print('backup_verify checksum of %d MiB: %.2f s (%.0f MiB/s) vs openssl dgst -sha256 %.2f s (%.0f MiB/s)'
-          ' -> %.2fx openssl throughput (target >= 0.9x): %s' % (mib, t_ours, mib / t_ours, t_openssl,
-                                                                 mib / t_openssl, ratio, verdict))
-    print('  beside it: sha256sum %.2f s (%.0f MiB/s); medians of %d runs, file in the page cache'
-          % (sha256sum, mib / sha256sum, repeat))
-    return verdict == 'PASS'
+    passed = verdict('backup_verify checksum of %d MiB' % mib,
+                     '%.2f s (%.0f MiB/s) vs openssl dgst -sha256 %.2f s (%.0f MiB/s)'
+                     % (t_ours, mib / t_ours, t_openssl, mib / t_openssl),
+                     '%.2fx openssl throughput' % ratio, '>= 0.9x', ratio >= 0.9)
+    print('  beside it: sha256sum %.2f s (%.0f MiB/s) -> %.1fx slower than backup_verify; medians of %d runs,'
+          ' file in the page cache' % (sha256sum, mib / sha256sum, sha256sum / t_ours, repeat))
+    return passed
 
 
 def bench_restore(rows, repeat, workdir):
@@ -109,12 +105,11 @@ def bench_restore(rows, repeat, workdir):
         assert left == 0, 'scratch databases left: %d' % left
     t_ours, t_bare = statistics.median(ours), statistics.median(bare)
     ratio = t_ours / t_bare
-    verdict = 'PASS' if ratio <= 1.2 else 'FAIL'
-    print('backup_verify test restore of %d rows (create, restore, 2 validations, drop): %.2f s vs bare pg_restore'
-          ' into an empty database %.2f s -> %.2fx its time (target <= 1.2x): %s'
-          % (rows, t_ours, t_bare, ratio, verdict))
+    passed = verdict('backup_verify test restore of %d rows (create, restore, 2 validations, drop)' % rows,
+                     '%.2f s vs bare pg_restore into an empty database %.2f s' % (t_ours, t_bare),
+                     '%.2fx its time' % ratio, '<= 1.2x', ratio <= 1.2)
     print('  medians of %d runs each, alternating' % repeat)
-    return verdict == 'PASS'
+    return passed
 
 
 def main():
