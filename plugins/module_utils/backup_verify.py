@@ -183,17 +183,22 @@ class SetVerifier(object):
                               target=self.name))
             self.storage()
             return
-        if not backups:
-            self.add(critical('backup.completion.newest', 'no backup matching %s in %s' % (spec['pattern'], spec['path']),
-                              target=self.name))
+        # entries that vanished or cannot be stat'ed (a dangling link, pruning racing with us) have no time:
+        # they are reported as unreadable and never taken for the newest or the oldest backup
+        dated = [b for b in backups if b.mtime is not None]
+        if not dated:
+            reason = 'no backup matching %s in %s' % (spec['pattern'], spec['path'])
+            if backups:
+                reason += ' that can be read: %s' % '; '.join('%s: %s' % (b.name, b.error) for b in backups)
+            self.add(critical('backup.completion.newest', reason, target=self.name))
             self.storage()
             return
-        newest = backups[-1]
+        newest = dated[-1]
         self.newest = newest
         self.report['newest'] = {'name': newest.name, 'size': newest.size, 'mtime': _iso(newest.mtime),
                                  'age_hours': round((self.now - newest.mtime) / 3600.0, 3) if newest.mtime else None}
         self.completion(newest, partials)
-        self.sizes(backups)
+        self.sizes(dated)
         self.readability(backups)
         self.manifest(backups)
         scope = backups if spec['integrity_scope'] == 'all' else [newest]
@@ -201,7 +206,7 @@ class SetVerifier(object):
         if spec['read_through']:
             self.archives(scope)
         self.storage()
-        self.retention(backups)
+        self.retention(dated)
         if restore and restore.get('enabled'):
             self.test_restore(newest)
 

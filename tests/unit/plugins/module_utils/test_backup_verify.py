@@ -381,6 +381,15 @@ def test_a_directory_where_a_backup_file_belongs_is_unreadable(tmp_path):
     assert size['status'] == 'critical' and 'empty: x-1.sql' in size['reason']
 
 
+def test_dangling_link_among_the_backups_is_unreadable_not_a_crash(pg_set):
+    directory, names = pg_set
+    os.symlink(os.path.join(directory, 'gone.dump'), os.path.join(directory, 'app-2026-11-24.dump'))
+    checks = run([pg_set_spec(directory, manifest=None)])[0]
+    readable = by_name(checks, 'backup.integrity.readable')
+    assert readable['status'] == 'critical' and 'app-2026-11-24.dump: No such file or directory' in readable['reason']
+    assert by_name(checks, 'backup.completion.age')['reason'].startswith('newest backup %s age' % names[-1])
+
+
 def test_plain_sql_dump_cut_short_is_critical(tmp_path):
     path = str(tmp_path / 'app.sql.gz')
     with gzip.open(path, 'wb') as out:
