@@ -22,7 +22,7 @@ description:
     access and permission audit findings from the security scans, incidents.
   - C(quarterly) - patch compliance (share of hosts with no pending security update), backup verification and
     test-restore success rates and restore times, certificates expiring in the next quarter, open findings.
-  - Runs where the records are, normally the control node (C(delegate_to: localhost)).
+  - Runs where the records are, normally the control node (delegated to C(localhost)).
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
   - autopilotcx.maintenance.postgres
