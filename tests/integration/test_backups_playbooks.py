@@ -117,7 +117,7 @@ def test_playbook_check_mode_then_real_run(postgres, dump, tmp_path):
 
 
 @pytest.mark.slow
-def test_playbook_fails_and_alerts_on_a_corrupt_backup_and_keeps_secrets(postgres, dump, tmp_path):
+def test_playbook_fails_and_alerts_on_a_corrupt_backup_and_keeps_secrets(postgres, dump, tmp_path, webhook_receiver):
     directory = str(tmp_path / 'backups')
     names = make_set(directory, dump)
     newest = os.path.join(directory, names[-1])
@@ -128,7 +128,9 @@ def test_playbook_fails_and_alerts_on_a_corrupt_backup_and_keeps_secrets(postgre
         handle.write(bytes([byte[0] ^ 0xFF]))
     restic_repo = tmp_path / 'no-such-restic-repo'
     inventory = write_inventory(tmp_path, postgres, directory, backup_verification_restic=[
-        {'name': 'files', 'repository': str(restic_repo), 'password': RESTIC_PASSWORD}])
+        {'name': 'files', 'repository': str(restic_repo), 'password': RESTIC_PASSWORD}],
+        notify_channels=[{'name': 'hook', 'type': 'webhook', 'url': webhook_receiver.url + '/hook'}],
+        notify_state_file=str(tmp_path / 'notify-state.json'))
     log = tmp_path / 'fault.jsonl'
     run = run_playbook(PLAYBOOK, inventory=inventory, outcome_log=log)
     assert run.returncode != 0, run.stdout[-4000:]
@@ -138,7 +140,8 @@ def test_playbook_fails_and_alerts_on_a_corrupt_backup_and_keeps_secrets(postgre
     restore = checks[('backup.restore', 'app')]
     assert restore['status'] == 'critical' and 'not attempted' in restore['reason']
     assert checks[('backup.restic.age', 'restic:files')]['status'] == 'critical'
-    assert 'Backup verification on backup-host: critical' in run.stdout  # the alert went through notify
+    alerts = [r['json'] for r in webhook_receiver.received]  # the alert went out through notify
+    assert any('Backup verification on backup-host: critical' in json.dumps(alert) for alert in alerts), alerts
     assert 'check(s) at or above critical' in run.stdout  # the verdict failed the job
     for text in (run.stdout, run.stderr, log.read_text()):
         assert RESTIC_PASSWORD not in text
