@@ -13,7 +13,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import cadence
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import awx_config, cadence
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 
 
@@ -48,6 +48,10 @@ def rrule_occurrences(rrule, count=5, after=None, dtstart=None):
     return [moment.strftime('%Y-%m-%dT%H:%M:%SZ') for moment in cadence.occurrences(rrule, count, after, dtstart)]
 
 
+def awx_objects(cadences, settings=None):
+    return awx_config.awx_objects(cadences, settings)
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -56,4 +60,5 @@ class FilterModule(object):
             'on_calendar': _wrap(on_calendar),
             'cron_schedule': _wrap(cron_schedule),
             'rrule_occurrences': _wrap(rrule_occurrences),
+            'awx_objects': _wrap(awx_objects),
         }

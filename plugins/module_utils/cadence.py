@@ -493,7 +493,11 @@ def occurrences(rrule, count=5, after=None, dtstart=None):
     elif isinstance(after, datetime.datetime):
         moment = after if after.tzinfo else after.replace(tzinfo=_utc())
     else:
-        moment = parse_dtstart(after).replace(tzinfo=_utc())
+        text = str(after).strip().replace(' ', 'T').rstrip('Z')
+        try:
+            moment = datetime.datetime.strptime(text[:19], '%Y-%m-%dT%H:%M:%S').replace(tzinfo=_utc())
+        except ValueError:
+            moment = parse_dtstart(after).replace(tzinfo=_utc())
     parsed = parse_rrule(rrule)
     rule = dateutil_rrule.rrulestr(format_rrule(parsed), dtstart=near_start(parsed, start, moment))
     result = []
