@@ -61,6 +61,19 @@ def module_calls(outcome_log):
     return len(tasks) / max(len(hosts), 1), sum(len(r.get('checks') or []) for r in tasks) / max(len(hosts), 1)
 
 
+def task_shares(outcome_log):
+    """(task, action, share of the summed per-host task durations) for each task, largest first."""
+    totals = {}
+    with open(outcome_log) as handle:
+        for line in handle:
+            record = json.loads(line)
+            if record.get('kind') == 'task' and record.get('duration') is not None:
+                key = (record['task'], record['action'])
+                totals[key] = totals.get(key, 0.0) + record['duration']
+    whole = sum(totals.values()) or 1.0
+    return sorted(((task, action, value / whole) for (task, action), value in totals.items()), key=lambda t: -t[2])
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--hosts', type=int, default=200)
@@ -68,6 +81,8 @@ def main():
     parser.add_argument('--quick', action='store_true', help='50 hosts')
     parser.add_argument('--playbook', help='health playbook (default: playbooks/health_check.yml, else the stand-in)')
     parser.add_argument('--extra-vars', action='append', default=[], help='passed to the health playbook run')
+    parser.add_argument('--lean', action='store_true',
+                        help='also measure benchmarks/playbooks/health_lean.yml (same checks, no per-host bookkeeping tasks)')
     args = parser.parse_args()
     hosts = 50 if args.quick else args.hosts
     real = os.path.join(ROOT, 'playbooks', 'health_check.yml')
@@ -85,11 +100,24 @@ def main():
         ping = timed_run(os.path.join(ROOT, 'benchmarks', 'playbooks', 'ping.yml'), inventory, args.forks, ping_log, [])
         health = timed_run(playbook, inventory, args.forks, health_log, extra)
         calls, checks = module_calls(health_log)
+        shares = task_shares(health_log)
+        lean = None
+        if args.lean:
+            lean_log = os.path.join(tmp, 'lean.jsonl')
+            lean = timed_run(os.path.join(ROOT, 'benchmarks', 'playbooks', 'health_lean.yml'), inventory, args.forks,
+                             lean_log, [])
+            lean_calls, _checks = module_calls(lean_log)
     ratio = health / ping
     verdict = 'PASS' if ratio <= TARGET else 'FAIL'
     print('health playbook %s' % label)
     print('  %d local hosts, forks %d: %.1f task results and %.1f checks per host' % (hosts, args.forks, calls, checks))
     print('  per host: health %.0f ms, ping %.0f ms (wall time / hosts)' % (health / hosts * 1000, ping / hosts * 1000))
+    print('  where the health run spends its per-host task time:')
+    for task, action, share in shares:
+        print('    %5.1f %%  %s (%s)' % (share * 100, task, action))
+    if lean is not None:
+        print('  for comparison, benchmarks/playbooks/health_lean.yml (%.1f task results per host, same checks): '
+              '%.1f s -> %.2fx ping' % (lean_calls, lean, lean / ping))
     print('health playbook %d hosts: %.1f s vs ping %.1f s -> %.2fx ping (target <= %.1fx): %s'
           % (hosts, health, ping, ratio, TARGET, verdict))
     return 0 if verdict == 'PASS' else 1

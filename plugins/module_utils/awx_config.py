@@ -236,7 +236,8 @@ def awx_objects(cadences, settings=None):
         node('patch_production', patch_template, flow['production_inventory'], 'health_gate_production'),
         node('health_gate_production', gate_template, flow['production_inventory']),
     ]
-    objects['workflow_job_template'] = [{
+    has_workflow = WORKFLOW_CADENCE in by_name
+    objects['workflow_job_template'] = [] if not has_workflow else [{
         'name': workflow_name,
         'organization': org,
         'description': 'Weekly security patches: staging, health gate, approval, production (guide: Sunday 02:00-04:00 UTC)',
@@ -273,8 +274,9 @@ def awx_objects(cadences, settings=None):
     if operator_templates:
         roles.append({'team': s['operators_team'], 'role': 'execute', 'job_templates': operator_templates,
                       'lookup_organization': org, 'state': 'present'})
-    roles.append({'team': s['security_team'], 'role': 'approval', 'workflows': [workflow_name],
-                  'lookup_organization': org, 'state': 'present'})
+    if has_workflow:
+        roles.append({'team': s['security_team'], 'role': 'approval', 'workflows': [workflow_name],
+                      'lookup_organization': org, 'state': 'present'})
     objects['role'] = roles
     return objects
 
