@@ -235,12 +235,6 @@ def test_install_timers_systemd_into_a_temporary_root(tmp_path):
     verify = [r for r in records if r['task'].startswith('Check the unit files with') and r['task'].endswith('verify')]
     assert [r['status'] for r in verify] == ['ok']
     assert not (tmp_path / 'etc').exists()           # nothing outside the given root
-    # a cadence dropped from the table loses its units on the next run; a second run changes nothing else
-    (unit_dir / 'autopilotcx-retired-job.timer').write_text('[Timer]\nOnCalendar=daily\n')
-    proc = install_timers(root, 'systemd', log)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert not (unit_dir / 'autopilotcx-retired-job.timer').exists()
-    assert re.search(r'localhost\s+: ok=\d+\s+changed=1\s', proc.stdout), proc.stdout[-600:]
 
 
 def test_install_timers_check_mode_writes_nothing_then_is_idempotent(tmp_path):
@@ -252,6 +246,16 @@ def test_install_timers_check_mode_writes_nothing_then_is_idempotent(tmp_path):
     proc = install_timers(root, 'systemd', tmp_path / 'o.jsonl', subset)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(list((root / 'etc' / 'systemd' / 'system').glob('*.timer'))) == 3
+    unit_dir = root / 'etc' / 'systemd' / 'system'
+    # a cadence dropped from the table loses its units on the next run; units of other table entries stay
+    (unit_dir / 'autopilotcx-retired-job.timer').write_text('[Timer]\nOnCalendar=daily\n')
+    (unit_dir / 'autopilotcx-tls-check.timer').write_text('[Timer]\nOnCalendar=daily\n')
+    proc = install_timers(root, 'systemd', tmp_path / 'o.jsonl', subset)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert not (unit_dir / 'autopilotcx-retired-job.timer').exists()
+    assert (unit_dir / 'autopilotcx-tls-check.timer').exists()
+    assert re.search(r'localhost\s+: ok=\d+\s+changed=1\s', proc.stdout), proc.stdout[-600:]
+    (unit_dir / 'autopilotcx-tls-check.timer').unlink()
     proc = install_timers(root, 'systemd', tmp_path / 'o.jsonl', subset)
     assert proc.returncode == 0 and re.search(r'localhost\s+: ok=\d+\s+changed=0\s', proc.stdout), proc.stdout[-600:]
 

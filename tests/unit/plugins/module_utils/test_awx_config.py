@@ -17,7 +17,9 @@ def test_objects_in_creation_order_refer_only_to_earlier_objects():
     objects = awx_config.awx_objects(TABLE)
     assert list(awx_config.CREATION_ORDER) == [k for k in awx_config.CREATION_ORDER if k in objects]
     assert set(objects) == set(awx_config.CREATION_ORDER)
-    names = lambda kind: {o['name'] for o in objects[kind]}  # noqa: E731
+
+    def names(kind):
+        return {o['name'] for o in objects[kind]}
     for template in objects['job_template']:
         assert template['project'] in names('project')
         assert template['inventory'] in names('inventory')
