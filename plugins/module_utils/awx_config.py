@@ -259,8 +259,8 @@ def awx_objects(cadences, settings=None):
             'organization': org,
             'unified_job_template': target,
             'rrule': entry['awx_rrule'],
-            'description': '%s (from maintenance_cadences: %s)' % (entry.get('description') or entry['name'],
-                                                                  entry['rrule_normalized']),
+            'description': '%s (from maintenance_cadences: %s)' % (
+                entry.get('description') or entry['name'], entry['rrule_normalized']),
             'enabled': True,
             'state': 'present',
         })

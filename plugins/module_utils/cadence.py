@@ -218,9 +218,9 @@ def awx_rrule_errors(value):
 # ---------------------------------------------------------------------------------------------- shared
 def _divides(rule, total, what):
     if total % rule['interval']:
+        unit = {60: 'hour', 24: 'day', 12: 'year'}[total]
         raise MaintenanceError('FREQ=%s;INTERVAL=%d: systemd and cron restart %s at every %s, so only intervals '
-                               'that divide %d run at even spacing' % (rule['freq'], rule['interval'], what,
-                                                                        {60: 'hour', 24: 'day', 12: 'year'}[total], total))
+                               'that divide %d run at even spacing' % (rule['freq'], rule['interval'], what, unit, total))
 
 
 def _single_setpos_day(rule):
@@ -255,7 +255,7 @@ def _fields(rule, start):
                                % ','.join('%s%s' % (o or '', d) for o, d in days))
     ordinal = ordinals.pop() if ordinals else None
     if ordinal is not None and ordinal not in (1, 2, 3, 4, -1):
-        raise MaintenanceError('BYDAY ordinal %d: only 1..4 (first..fourth) and -1 (last) are supported' % ordinal)
+        raise MaintenanceError('BYDAY ordinal %s: only 1..4 (first..fourth) and -1 (last) are supported' % ordinal)
     if ordinal is not None and 'bymonthday' in rule:
         raise MaintenanceError('BYDAY with an ordinal cannot be combined with BYMONTHDAY')
     out = {'minutes': rule.get('byminute'), 'hours': rule.get('byhour'), 'monthdays': rule.get('bymonthday'),
@@ -299,7 +299,7 @@ def _fields(rule, start):
         if out['monthdays'] is None and out['weekdays'] is None:
             out['monthdays'] = [start.day]
         if ordinal is not None:
-            raise MaintenanceError('FREQ=YEARLY with a BYDAY ordinal: use FREQ=MONTHLY;BYMONTH=..;BYDAY=%dXX' % ordinal)
+            raise MaintenanceError('FREQ=YEARLY with a BYDAY ordinal: use FREQ=MONTHLY;BYMONTH=..;BYDAY=%sXX' % ordinal)
     monthdays = out['monthdays'] or []
     if any(d < 0 for d in monthdays) and any(d > 0 for d in monthdays):
         raise MaintenanceError('BYMONTHDAY mixing days from the start and from the end of the month is not supported')
@@ -363,21 +363,21 @@ def cron_schedule(rrule, dtstart=None):
     f = _fields(rule, parse_dtstart(dtstart))
     guards = []
     if f['minute_step']:
-        first, step = f['minute_step']
+        first, step = f['minute_step'][0], f['minute_step'][1]
         minute = '%d-59/%d' % (first, step) if first else '*/%d' % step
     elif f['minutes'] is not None:
         minute = ','.join(str(m) for m in f['minutes'])
     else:
         minute = '*'
     if f['hour_step']:
-        first, step = f['hour_step']
+        first, step = f['hour_step'][0], f['hour_step'][1]
         hour = '%d-23/%d' % (first, step) if first else '*/%d' % step
     elif f['hours'] is not None:
         hour = ','.join(str(h) for h in f['hours'])
     else:
         hour = '*'
     if f['month_step']:
-        first, step = f['month_step']
+        first, step = f['month_step'][0], f['month_step'][1]
         month = '%d-12/%d' % (first, step) if first > 1 else '*/%d' % step
         if first > step:
             raise MaintenanceError('FREQ=MONTHLY;INTERVAL=%d starting in month %d: start in one of the first %d months'
