@@ -17,9 +17,7 @@ TABLE = yaml.safe_load(open(os.path.join(ROOT, 'roles', 'maintenance', 'defaults
 
 # playbook -> why it is not here yet (remove the entry when it lands in main)
 PENDING = {
-    'security_monitoring.yml': 'security monitoring (security-logscan branch), not merged yet',
     'session_cleanup.yml': 'session cleanup (housekeeping branch), not merged yet',
-    'backup_verification.yml': 'backups (backups branch), not merged yet',
     'maintenance_notice.yml': 'maintenance notices (patching branch), not merged yet',
     'weekly_patching.yml': 'patching (patching branch), not merged yet',
     'weekly_housekeeping.yml': 'housekeeping (housekeeping branch), not merged yet',
