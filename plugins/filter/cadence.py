@@ -1,0 +1,64 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Filters turning the cadence table (maintenance_cadences) into AWX, systemd and cron schedules.
+
+The documentation of each filter is in the .yml file of the same name beside this one.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import awx_config, cadence
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+
+
+def _wrap(func):
+    def filter_function(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except MaintenanceError as exc:
+            raise AnsibleFilterError('autopilotcx.maintenance.%s: %s' % (func.__name__, exc.message))
+    filter_function.__name__ = func.__name__
+    filter_function.__doc__ = func.__doc__
+    return filter_function
+
+
+def cadence_schedules(cadences, dtstart=None, prefix=cadence.UNIT_PREFIX, include_manual=True):
+    return cadence.cadence_schedules(cadences, dtstart=dtstart, prefix=prefix, include_manual=include_manual)
+
+
+def awx_rrule(rrule, dtstart=None):
+    return cadence.awx_rrule(rrule, dtstart)
+
+
+def on_calendar(rrule, dtstart=None):
+    return cadence.on_calendar(rrule, dtstart)
+
+
+def cron_schedule(rrule, dtstart=None):
+    return cadence.cron_schedule(rrule, dtstart)
+
+
+def rrule_occurrences(rrule, count=5, after=None, dtstart=None):
+    return [moment.strftime('%Y-%m-%dT%H:%M:%SZ') for moment in cadence.occurrences(rrule, count, after, dtstart)]
+
+
+def awx_objects(cadences, settings=None):
+    return awx_config.awx_objects(cadences, settings)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'cadence_schedules': _wrap(cadence_schedules),
+            'awx_rrule': _wrap(awx_rrule),
+            'on_calendar': _wrap(on_calendar),
+            'cron_schedule': _wrap(cron_schedule),
+            'rrule_occurrences': _wrap(rrule_occurrences),
+            'awx_objects': _wrap(awx_objects),
+        }
