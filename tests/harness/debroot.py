@@ -142,31 +142,119 @@ def build_repository(directory, suite=SUITE):
     return {'installed': installed, 'repos': repos}
 
 
-class DebianRoot(object):
-    """A chroot host: unpacked base root + local repositories + the 1.0 packages installed."""
-
-    def __init__(self, path, tarball, repository):
-        self.path = path
+def extracted_root(suite=SUITE):
+    """The pristine root unpacked once under .cache/ (lower layer of the overlay hosts)."""
+    path = os.path.join(CACHE, 'debian-%s-minbase-python3.root' % suite)
+    stamp = path + '.ok'
+    if not os.path.exists(stamp):
+        shutil.rmtree(path, ignore_errors=True)
         os.makedirs(path)
-        subprocess.run(['tar', '-C', path, '-xzf', tarball], check=True)
-        shutil.copytree(repository['repos'], os.path.join(path, 'srv/apcx-repos'))
-        sources = os.path.join(path, 'etc/apt/sources.list')
-        with open(sources, 'w') as handle:
-            handle.write('deb [trusted=yes] file:/srv/apcx-repos/security ./\n'
-                         'deb [trusted=yes] file:/srv/apcx-repos/updates ./\n')
-        for extra in glob.glob(os.path.join(path, 'etc/apt/sources.list.d/*')):
-            os.unlink(extra)
-        staging = os.path.join(path, 'tmp/apcx-debs')
-        os.makedirs(staging)
-        for deb in repository['installed']:
-            shutil.copy(deb, staging)
-        self.chroot('sh', '-c', 'dpkg -i /tmp/apcx-debs/*.deb && rm -rf /tmp/apcx-debs')
-        self.chroot('apt-mark', 'hold', *HELD)
-        self.chroot('apt-get', '-q', 'update')
+        subprocess.run(['tar', '-C', path, '-xzf', base_tarball(suite)], check=True)
+        open(stamp, 'w').close()
+    return path
+
+
+def overlay_supported(directory):
+    """Whether this machine lets us mount overlayfs (needs CAP_SYS_ADMIN; CI containers may refuse)."""
+    probe = os.path.join(directory, 'overlay-probe')
+    dirs = [os.path.join(probe, d) for d in ('lower', 'upper', 'work', 'merged')]
+    for d in dirs:
+        os.makedirs(d, exist_ok=True)
+    lower, upper, work, merged = dirs
+    ok = subprocess.run(['mount', '-t', 'overlay', 'overlay', '-o',
+                         'lowerdir=%s,upperdir=%s,workdir=%s' % (lower, upper, work), merged],
+                        capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(['umount', merged], check=False)
+    shutil.rmtree(probe, ignore_errors=True)
+    return ok
+
+
+def _chroot(path, *command, check=True):
+    env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C', 'DEBIAN_FRONTEND': 'noninteractive'}
+    return subprocess.run(['chroot', path] + list(command), check=check, capture_output=True, text=True, env=env)
+
+
+def prepare(path, repository):
+    """Point apt at the local repositories only, install the 1.0 packages, hold apcx-pinned, read the lists."""
+    if os.path.exists(os.path.join(path, 'srv/apcx-repos')):
+        shutil.rmtree(os.path.join(path, 'srv/apcx-repos'))
+    shutil.copytree(repository['repos'], os.path.join(path, 'srv/apcx-repos'))
+    sources = os.path.join(path, 'etc/apt/sources.list')
+    if os.path.exists(sources):
+        os.unlink(sources)
+    with open(sources, 'w') as handle:
+        handle.write('deb [trusted=yes] file:/srv/apcx-repos/security ./\n'
+                     'deb [trusted=yes] file:/srv/apcx-repos/updates ./\n')
+    for extra in glob.glob(os.path.join(path, 'etc/apt/sources.list.d/*')):
+        os.unlink(extra)
+    staging = os.path.join(path, 'tmp/apcx-debs')
+    os.makedirs(staging)
+    for deb in repository['installed']:
+        shutil.copy(deb, staging)
+    _chroot(path, 'sh', '-c', 'dpkg -i /tmp/apcx-debs/*.deb && rm -rf /tmp/apcx-debs')
+    _chroot(path, 'apt-mark', 'hold', *HELD)
+    _chroot(path, 'apt-get', '-q', 'update')
+
+
+class PreparedLayer(object):
+    """The pristine root plus the prepared test state, built once per session.
+
+    With overlayfs: an upper layer over the cached pristine root; each host is another overlay on top of both,
+    so creating and removing a host takes milliseconds. Without it: a prepared tarball each host unpacks.
+    """
+
+    def __init__(self, directory, repository):
+        self.directory = directory
+        self.overlay = overlay_supported(directory)
+        self.pristine = extracted_root() if self.overlay else None
+        if self.overlay:
+            self.upper = os.path.join(directory, 'prepared-upper')
+            work = os.path.join(directory, 'prepared-work')
+            merged = os.path.join(directory, 'prepared-merged')
+            for d in (self.upper, work, merged):
+                os.makedirs(d)
+            _mount(self.pristine, self.upper, work, merged)
+            try:
+                prepare(merged, repository)
+            finally:
+                subprocess.run(['umount', merged], check=True)
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            root = os.path.join(directory, 'prepared-root')
+            os.makedirs(root)
+            subprocess.run(['tar', '-C', root, '-xzf', base_tarball()], check=True)
+            prepare(root, repository)
+            self.tarball = os.path.join(directory, 'prepared.tar')
+            subprocess.run(['tar', '-C', root, '-cf', self.tarball, '.'], check=True)
+            shutil.rmtree(root, ignore_errors=True)
+
+    def remove(self):
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _mount(lower, upper, work, merged):
+    subprocess.run(['mount', '-t', 'overlay', 'overlay', '-o',
+                    'lowerdir=%s,upperdir=%s,workdir=%s' % (lower, upper, work), merged], check=True)
+
+
+class DebianRoot(object):
+    """A chroot host in the prepared state (1.0 packages installed, apcx-pinned held, lists read)."""
+
+    def __init__(self, path, layer):
+        self.path = path
+        self.layer = layer
+        os.makedirs(path)
+        if layer.overlay:
+            self.upper, self.work = path + '.upper', path + '.work'
+            os.makedirs(self.upper)
+            os.makedirs(self.work)
+            _mount('%s:%s' % (layer.upper, layer.pristine), self.upper, self.work, path)
+        else:
+            subprocess.run(['tar', '-C', path, '-xf', layer.tarball], check=True)
 
     def chroot(self, *command, check=True):
-        env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C', 'DEBIAN_FRONTEND': 'noninteractive'}
-        return subprocess.run(['chroot', self.path] + list(command), check=check, capture_output=True, text=True, env=env)
+        return _chroot(self.path, *command, check=check)
 
     def versions(self):
         """``{package: version}`` of the test packages as dpkg sees them."""
@@ -177,4 +265,39 @@ class DebianRoot(object):
         return os.path.exists(os.path.join(self.path, 'run/reboot-required'))
 
     def remove(self):
-        shutil.rmtree(self.path, ignore_errors=True)
+        if self.layer.overlay:
+            subprocess.run(['umount', self.path], check=False)
+            shutil.rmtree(self.upper, ignore_errors=True)
+            shutil.rmtree(self.work, ignore_errors=True)
+            os.rmdir(self.path)
+        else:
+            shutil.rmtree(self.path, ignore_errors=True)
+
+
+class PatchFleet(object):
+    """Two staging and two production chroot hosts plus an inventory for them (community.general.chroot)."""
+
+    STAGING = ('stg1', 'stg2')
+    PRODUCTION = ('prd1', 'prd2')
+
+    def __init__(self, directory, layer, extra_vars=None):
+        import json
+        self.directory = directory
+        names = self.STAGING + self.PRODUCTION
+        self.hosts = dict((n, DebianRoot(os.path.join(directory, n), layer)) for n in names)
+        connection = {'ansible_connection': 'community.general.chroot', 'ansible_python_interpreter': '/usr/bin/python3'}
+        inventory = {'all': {'vars': dict(extra_vars or {}), 'children': {
+            'staging': {'hosts': dict((n, {'ansible_host': self.hosts[n].path}) for n in self.STAGING), 'vars': connection},
+            'production': {'hosts': dict((n, {'ansible_host': self.hosts[n].path}) for n in self.PRODUCTION),
+                           'vars': connection},
+        }}}
+        self.inventory = os.path.join(directory, 'inventory.yml')
+        with open(self.inventory, 'w') as handle:
+            json.dump(inventory, handle, indent=1)  # JSON is YAML
+
+    def versions(self):
+        return dict((name, root.versions()) for name, root in self.hosts.items())
+
+    def remove(self):
+        for root in self.hosts.values():
+            root.remove()
