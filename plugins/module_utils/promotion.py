@@ -11,6 +11,11 @@ reads the outcome records (``outcome_store.read_jsonl``) and looks for such a
 check within ``within_days`` whose package set covers (``subset``) or equals
 (``exact``) the set production is about to apply.
 
+Sets are compared by ``package_hashes`` (sha256 of each ``name=version``,
+16 hex digits) when the record has them: the outcome callback redacts every
+extra-var value in its records, so a hotfix list passed with ``-e`` shows as
+``********`` in ``package_set`` while its hashes stay comparable.
+
 Plain Python: unit tests call it without Ansible.
 """
 
@@ -19,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import hashlib
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import parse_iso, read_jsonl, utc_now
@@ -26,6 +32,11 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result imp
 
 VERIFIED_CHECK = 'patch.staging_verified'
 MATCHES = ('subset', 'exact')
+
+
+def package_hash(item):
+    """Short sha256 of one ``name=version`` string (the same as Jinja's ``hash('sha256')[:16]``)."""
+    return hashlib.sha256(str(item).encode('utf-8')).hexdigest()[:16]
 
 
 def verified_sets(records, environment='staging', check_name=VERIFIED_CHECK):
@@ -40,7 +51,9 @@ def verified_sets(records, environment='staging', check_name=VERIFIED_CHECK):
             details = check.get('details') or {}
             if environment and details.get('environment') != environment:
                 continue
-            found.append({'package_set': sorted(details.get('package_set') or []), 'host': record.get('host'),
+            hashes = details.get('package_hashes') or [package_hash(p) for p in details.get('package_set') or []]
+            found.append({'package_set': sorted(details.get('package_set') or []), 'hashes': set(hashes),
+                          'host': record.get('host'),
                           'run_id': record.get('run_id'), 'recorded_at': record.get('recorded_at'),
                           'playbook': record.get('playbook')})
     return found
@@ -64,9 +77,10 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
     except (IOError, OSError) as exc:
         return [critical(name, 'cannot read the outcome log %s: %s' % (path, exc), target=path)], []
     evidence = []
+    wanted_hashes = set(package_hash(p) for p in wanted)
     for entry in verified_sets(records, environment, check_name):
-        have = set(entry['package_set'])
-        if (match == 'exact' and have == set(wanted)) or (match == 'subset' and set(wanted) <= have):
+        have = entry.pop('hashes')
+        if (match == 'exact' and have == wanted_hashes) or (match == 'subset' and wanted_hashes <= have):
             evidence.append(entry)
     hosts = sorted(set(e['host'] for e in evidence if e['host']))
     details = {'package_set': wanted, 'within_days': within_days, 'environment': environment, 'match': match,

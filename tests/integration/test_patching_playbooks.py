@@ -163,9 +163,9 @@ def test_failing_staging_health_gate_never_touches_production(fleet, tmp_path):
     assert versions['prd1'] == ALL_1_0 and versions['prd2'] == ALL_1_0
     assert not [r for r in records if r.get('host') in ('prd1', 'prd2')]
     assert not checks_named(records, 'patch.staging_verified')
-    stopped = checks_named(records, 'patch.rollout_stopped')
-    assert [h for h, _c in stopped] == ['stg2']
-    assert 'app.unhealthy_marker' in stopped[0][1]['reason']
+    stopped = dict(checks_named(records, 'patch.rollout_stopped'))
+    assert 'stg2' in stopped   # (any_errors_fatal stops stg1 with it)
+    assert 'unhealthy marker 1 > 0' in stopped['stg2']['reason']  # (the check name is an extra var: redacted)
 
 
 def test_failing_production_canary_stops_the_rollout(fleet, tmp_path):
@@ -189,8 +189,9 @@ def test_emergency_hotfix_with_approval(fleet, tmp_path):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     for host, versions in fleet.versions().items():
         assert versions == dict(ALL_1_0, **{'apcx-openssl': '1.1'}), host
+    # the outcome log has the record with its timestamps (the callback redacts extra-var values such as the
+    # approver's name there; the JSON incident file keeps them)
     approval = checks_named(records, 'emergency.approval')[0][1]['details']
-    assert approval['approved_by'] == 'alice' and approval['change_ref'] == 'CHG-2026-001'
     approved = datetime.datetime.strptime(approval['approved_at'], '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
     due = datetime.datetime.strptime(approval['documentation_due'], '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
     assert started - datetime.timedelta(seconds=2) <= approved <= started + datetime.timedelta(minutes=10)
@@ -201,6 +202,9 @@ def test_emergency_hotfix_with_approval(fleet, tmp_path):
     with open(files[0]) as handle:
         incident = json.load(handle)
     assert incident['name'] == 'emergency.completed'
+    assert incident['details']['approved_by'] == 'alice' and incident['details']['change_ref'] == 'CHG-2026-001'
+    assert incident['details']['reason'] == 'CVE-2026-0001'
+    assert incident['details']['completed_at'] >= incident['details']['approved_at']
     assert incident['details']['documentation_due'] == approval['documentation_due']
     assert len(incident['details']['hosts']) == 4
     assert '[high] Emergency change CHG-2026-001 starting' in result.stdout
