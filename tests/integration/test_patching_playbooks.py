@@ -59,9 +59,21 @@ def pristine_fleet(tmp_path_factory, prepared_layer):
     hosts.remove()
 
 
-def play(name, fleet, tmp_path, extra=None, args=()):
+def notify_vars(receiver, tmp_path):
+    """Alerts go to a real webhook receiver; the notify role's dedup state stays inside the test."""
+    return {'notify_channels': [{'type': 'webhook', 'url': receiver.url + '/hook'}],
+            'notify_state_file': str(tmp_path / 'notify-state.json')}
+
+
+def titles(receiver):
+    return [r['json']['title'] for r in receiver.received if 'json' in r]
+
+
+def play(name, fleet, tmp_path, extra=None, args=(), receiver=None):
     log = tmp_path / ('%s-%s.jsonl' % (name, len(list(tmp_path.glob('*.jsonl')))))
     extra_vars = dict(extra or {})
+    if receiver is not None:
+        extra_vars.update(notify_vars(receiver, tmp_path))
     result = run_playbook(os.path.join(ROOT, 'playbooks', name + '.yml'), inventory=fleet.inventory,
                           extra_vars=extra_vars, outcome_log=str(log), args=args, env={'ANSIBLE_PIPELINING': 'True'})
     return result, read_outcomes(str(log)) if log.exists() else []
@@ -75,8 +87,9 @@ def expected_after_security():
     return dict((name, '1.1' if name in SECURITY_PACKAGES else '1.0') for name in PACKAGES)
 
 
-def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path):
-    result, records = play('weekly_patching', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY})
+def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path, webhook_receiver):
+    result, records = play('weekly_patching', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY},
+                           receiver=webhook_receiver)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     for host, versions in fleet.versions().items():
         # security only: the two security packages; the ordinary update and the held package stay at 1.0
@@ -100,7 +113,7 @@ def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path):
     reboots = [r for r in records if r.get('task', '').endswith('Reboot by command') and r['status'] == 'changed']
     assert len(reboots) == 4
     assert checks_named(records, 'patch.rollout_summary')
-    assert 'weekly_patching finished' in result.stdout
+    assert titles(webhook_receiver) == ['weekly_patching finished']
 
 
 def test_check_mode_changes_nothing(pristine_fleet, tmp_path):
@@ -152,13 +165,15 @@ def test_emergency_refused_without_listed_approver(pristine_fleet, tmp_path, app
     assert pristine_fleet.versions() == before
 
 
-def test_failing_staging_health_gate_never_touches_production(fleet, tmp_path):
+def test_failing_staging_health_gate_never_touches_production(fleet, tmp_path, webhook_receiver):
     open(os.path.join(fleet.hosts['stg2'].path, 'etc/apcx-unhealthy'), 'w').close()
     probes = [{'name': 'app.unhealthy_marker', 'command': 'test -e /etc/apcx-unhealthy && echo 1 || echo 0',
                'limits': {'critical': 0, 'priority': 'high'}}]
     result, records = play('weekly_patching', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY,
-                                                                 'patch_health_gate_probes': probes})
+                                                                 'patch_health_gate_probes': probes},
+                           receiver=webhook_receiver)
     assert result.returncode != 0
+    assert 'weekly_patching stopped on stg2' in titles(webhook_receiver)
     versions = fleet.versions()
     assert versions['prd1'] == ALL_1_0 and versions['prd2'] == ALL_1_0
     assert not [r for r in records if r.get('host') in ('prd1', 'prd2')]
@@ -180,12 +195,13 @@ def test_failing_production_canary_stops_the_rollout(fleet, tmp_path):
     assert versions['prd2'] == ALL_1_0                     # the next batch never started
 
 
-def test_emergency_hotfix_with_approval(fleet, tmp_path):
+def test_emergency_hotfix_with_approval(fleet, tmp_path, webhook_receiver):
     started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     result, records = play('emergency_hotfix', fleet, tmp_path, {
         'approved_by': 'alice', 'change_ref': 'CHG-2026-001', 'reason': 'CVE-2026-0001',
         'emergency_hotfix_packages': ['apcx-openssl=1.1'],
-        'patch_rollout_window_now': OUTSIDE})   # the window is bypassed for an approved emergency
+        'patch_rollout_window_now': OUTSIDE},   # the window is bypassed for an approved emergency
+        receiver=webhook_receiver)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     for host, versions in fleet.versions().items():
         assert versions == dict(ALL_1_0, **{'apcx-openssl': '1.1'}), host
@@ -207,7 +223,10 @@ def test_emergency_hotfix_with_approval(fleet, tmp_path):
     assert incident['details']['completed_at'] >= incident['details']['approved_at']
     assert incident['details']['documentation_due'] == approval['documentation_due']
     assert len(incident['details']['hosts']) == 4
-    assert '[high] Emergency change CHG-2026-001 starting' in result.stdout
+    sent = titles(webhook_receiver)
+    assert sent[0] == 'Emergency change CHG-2026-001 starting'   # immediately, before any host is touched
+    assert webhook_receiver.received[0]['json']['priority'] == 'high'
+    assert 'emergency_hotfix finished' in sent
 
 
 def test_monthly_os_updates_all_but_held(fleet, tmp_path):
@@ -217,7 +236,7 @@ def test_monthly_os_updates_all_but_held(fleet, tmp_path):
         assert versions == dict((n, '1.0' if n in HELD else '1.1') for n in PACKAGES), host
 
 
-def test_maintenance_notices(tmp_path):
+def test_maintenance_notices(tmp_path, webhook_receiver):
     inventory = tmp_path / 'inventory.yml'
     windows = {
         'weekly': {'rrule': 'FREQ=WEEKLY;BYDAY=SU;BYHOUR=2;BYMINUTE=0', 'duration': '2h', 'timezone': 'UTC', 'notice': '24h'},
@@ -233,10 +252,11 @@ def test_maintenance_notices(tmp_path):
     }
     for now, names in expectations.items():
         log = tmp_path / ('n-%s.jsonl' % now[:10])
+        del webhook_receiver.received[:]
         result = run_playbook(os.path.join(ROOT, 'playbooks', 'maintenance_notice.yml'), inventory=str(inventory),
-                              extra_vars={'maintenance_notice_now': now}, outcome_log=str(log))
+                              extra_vars=dict(notify_vars(webhook_receiver, tmp_path), maintenance_notice_now=now),
+                              outcome_log=str(log))
         assert result.returncode == 0, result.stdout[-3000:]
         sent = sorted(c['target'] for _h, c in checks_named(read_outcomes(str(log)), 'maintenance.notice'))
         assert sent == sorted(names), now
-        for name in names:
-            assert 'Maintenance notice: %s window' % name in result.stdout
+        assert sorted(t.split()[2] for t in titles(webhook_receiver)) == sorted(names)   # "Maintenance notice: <name> window ..."
