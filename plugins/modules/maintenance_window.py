@@ -13,7 +13,7 @@ module: maintenance_window
 short_description: Tell whether now is inside a maintenance window, when it ends and which notices are due
 version_added: 0.1.0
 description:
-  - Evaluates the maintenance windows of the inventory (C(maintenance_windows)) at a moment: whether it is inside a
+  - Evaluates the maintenance windows of the inventory (C(maintenance_windows)) at a moment - whether it is inside a
     window, when that window ends, the cutoff after which no new rollout batch may start, the next windows and the
     notices that are due.
   - Windows are iCalendar RRULEs (for example C(FREQ=MONTHLY;BYDAY=-1SU;BYHOUR=2;BYMINUTE=0), the last Sunday of the

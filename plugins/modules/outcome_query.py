@@ -19,7 +19,7 @@ description:
     (O(match=exact)).
   - Returns one C(patch.promotion_gate) check, C(critical) when no such verification exists, so with the default
     O(fail_on=critical) the task fails and production is not touched.
-  - Runs on the control node (C(delegate_to: localhost)), where the outcome log is.
+  - Runs on the control node (delegated to C(localhost)), where the outcome log is.
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
   - autopilotcx.maintenance.attributes.READ_ONLY

@@ -13,7 +13,7 @@ module: patch_apply
 short_description: Apply selected package updates through apt or dnf, with a before/after diff
 version_added: 0.1.0
 description:
-  - Selects updates from what the package manager reports (the same data as M(autopilotcx.maintenance.patch_facts)):
+  - Selects updates from what the package manager reports (the same data as M(autopilotcx.maintenance.patch_facts)) -
     security-only or all, narrowed by O(include) and O(exclude), or an exact O(packages) list.
   - Applies them with one exact C(name=version) list to C(apt-get install) (C(name-version) to C(dnf upgrade)).
     Holds are always respected; the module never passes C(--allow-change-held-packages) or C(--allow-downgrades),
