@@ -163,7 +163,7 @@ def overlay_supported(directory):
     lower, upper, work, merged = dirs
     ok = subprocess.run(['mount', '-t', 'overlay', 'overlay', '-o',
                          'lowerdir=%s,upperdir=%s,workdir=%s' % (lower, upper, work), merged],
-                        capture_output=True).returncode == 0
+                        capture_output=True, check=False).returncode == 0
     if ok:
         subprocess.run(['umount', merged], check=False)
     shutil.rmtree(probe, ignore_errors=True)

@@ -169,9 +169,8 @@ def test_failing_staging_health_gate_never_touches_production(fleet, tmp_path, w
     open(os.path.join(fleet.hosts['stg2'].path, 'etc/apcx-unhealthy'), 'w').close()
     probes = [{'name': 'app.unhealthy_marker', 'command': 'test -e /etc/apcx-unhealthy && echo 1 || echo 0',
                'limits': {'critical': 0, 'priority': 'high'}}]
-    result, records = play('weekly_patching', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY,
-                                                                 'patch_health_gate_probes': probes},
-                           receiver=webhook_receiver)
+    extra = {'patch_rollout_window_now': IN_WEEKLY, 'patch_health_gate_probes': probes}
+    result, records = play('weekly_patching', fleet, tmp_path, extra, receiver=webhook_receiver)
     assert result.returncode != 0
     assert 'weekly_patching stopped on stg2' in titles(webhook_receiver)
     versions = fleet.versions()
@@ -187,8 +186,8 @@ def test_failing_production_canary_stops_the_rollout(fleet, tmp_path):
     open(os.path.join(fleet.hosts['prd1'].path, 'etc/apcx-unhealthy'), 'w').close()
     probes = [{'name': 'app.unhealthy_marker', 'command': 'test -e /etc/apcx-unhealthy && echo 1 || echo 0',
                'limits': {'critical': 0}}]
-    result, _records = play('weekly_patching', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY,
-                                                                  'patch_health_gate_probes': probes})
+    extra = {'patch_rollout_window_now': IN_WEEKLY, 'patch_health_gate_probes': probes}
+    result, _records = play('weekly_patching', fleet, tmp_path, extra)
     assert result.returncode != 0
     versions = fleet.versions()
     assert versions['prd1'] == expected_after_security()   # the canary was patched and failed its gate
