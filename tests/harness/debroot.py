@@ -193,7 +193,9 @@ def prepare(path, repository):
     for deb in repository['installed']:
         shutil.copy(deb, staging)
     _chroot(path, 'sh', '-c', 'dpkg -i /tmp/apcx-debs/*.deb && rm -rf /tmp/apcx-debs')
-    _chroot(path, 'apt-mark', 'hold', *HELD)
+    held = repository.get('held', HELD)
+    if held:
+        _chroot(path, 'apt-mark', 'hold', *held)
     _chroot(path, 'apt-get', '-q', 'update')
 
 
