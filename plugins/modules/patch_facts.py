@@ -106,7 +106,7 @@ updates:
     origins: {description: Release attributes of each source of the candidate., type: list, returned: always,
               sample: [{origin: Debian, label: Debian-Security, archive: stable-security, codename: bookworm-security}]}
     security: {description: Whether it is a security update., type: bool, returned: always, sample: true}
-    held: {description: Whether the package is held (apt-mark hold, dnf versionlock)., type: bool, returned: always, sample: false}
+    held: {description: "Whether the package is held (apt-mark hold, dnf versionlock).", type: bool, returned: always, sample: false}
     advisories: {description: Security advisories (dnf only)., type: list, returned: dnf, sample: ["RHSA-2024:3501"]}
 security_updates:
   description: Names of the security updates (held ones included).

@@ -95,7 +95,7 @@ def test_inside_the_weekly_window_with_cutoff():
 def test_after_the_cutoff_no_new_batch():
     result = evaluate_windows(GUIDE, names=['weekly'], now='2026-11-29T03:45:00Z', batch_cutoff_minutes=30)
     assert result['inside'] and not result['batch_allowed']
-    assert result['checks'][0]['status'] == 'warning'
+    assert result['checks'][0]['value'] is False
     assert 'past its batch cutoff' in result['checks'][0]['reason']
 
 
