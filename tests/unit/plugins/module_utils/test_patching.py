@@ -279,3 +279,17 @@ def test_dnf_facts_against_a_real_rpm_repository(tmp_path):
     assert not by_name['apcx-tool']['security']
     assert facts['pending_security'] == 2
     assert checks[0]['name'] == 'patch.pending_security'
+
+
+@needs_root
+@pytest.mark.slow
+def test_broken_package_manager_is_a_critical_check(root):
+    # a malformed sources.list makes every apt command fail: the facts come back as a critical check with apt's
+    # own message instead of an exception
+    with open(os.path.join(root.path, 'etc/apt/sources.list'), 'a') as handle:
+        handle.write('this is not a sources line\n')
+    facts, checks = P.gather_facts(chroot_host(root))
+    assert facts['pending'] is None
+    assert checks[0]['status'] == 'critical' and 'sources.list' in checks[0]['reason']
+    result = P.apply_selection(chroot_host(root), mode='security')
+    assert result['checks'][0]['status'] == 'critical' and result['changes'] == []
