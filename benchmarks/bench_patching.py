@@ -8,7 +8,6 @@ Needs root (chroot) and debootstrap's cached root (.cache/); --quick uses 60 pac
 import argparse
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
