@@ -87,9 +87,16 @@ def expected_after_security():
     return dict((name, '1.1' if name in SECURITY_PACKAGES else '1.0') for name in PACKAGES)
 
 
-def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path, webhook_receiver):
-    result, records = play('weekly_patching', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY},
-                           receiver=webhook_receiver)
+def service_health_gate(url):
+    """The real health-check role of the collection as the gate (resource_usage is left out on purpose: inside a
+    chroot it would measure this shared test machine's load, not the host's)."""
+    return {'patch_health_gate_roles': ['autopilotcx.maintenance.service_health'],
+            'service_health_endpoints': [{'name': 'app', 'url': url}]}
+
+
+def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path, webhook_receiver, http_server):
+    extra = dict(service_health_gate(http_server.url + '/health'), patch_rollout_window_now=IN_WEEKLY)
+    result, records = play('weekly_patching', fleet, tmp_path, extra, receiver=webhook_receiver)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     for host, versions in fleet.versions().items():
         # security only: the two security packages; the ordinary update and the held package stay at 1.0
@@ -114,6 +121,8 @@ def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path, 
     assert len(reboots) == 4
     assert checks_named(records, 'patch.rollout_summary')
     assert titles(webhook_receiver) == ['weekly_patching finished']
+    # the service_health role ran as part of the gate after every batch (and after the reboots)
+    assert [c for _h, c in checks_named(records, 'http.status') if c['status'] == 'ok']
 
 
 def test_check_mode_changes_nothing(pristine_fleet, tmp_path):
@@ -182,6 +191,17 @@ def test_failing_staging_health_gate_never_touches_production(fleet, tmp_path, w
     assert 'unhealthy marker 1 > 0' in stopped['stg2']['reason']  # (the check name is an extra var: redacted)
 
 
+def test_failing_service_health_gate_stops_before_production(fleet, tmp_path, http_server):
+    extra = dict(service_health_gate(http_server.url + '/error'), patch_rollout_window_now=IN_WEEKLY)
+    result, records = play('weekly_patching', fleet, tmp_path, extra)
+    assert result.returncode != 0
+    versions = fleet.versions()
+    assert versions['stg1'] == expected_after_security()      # staging was patched, then its gate failed
+    assert versions['prd1'] == ALL_1_0 and versions['prd2'] == ALL_1_0
+    assert not [r for r in records if r.get('host') in ('prd1', 'prd2')]
+    assert [c for _h, c in checks_named(records, 'http.status') if c['status'] == 'critical']
+
+
 def test_failing_production_canary_stops_the_rollout(fleet, tmp_path):
     open(os.path.join(fleet.hosts['prd1'].path, 'etc/apcx-unhealthy'), 'w').close()
     probes = [{'name': 'app.unhealthy_marker', 'command': 'test -e /etc/apcx-unhealthy && echo 1 || echo 0',
@@ -204,9 +224,10 @@ def test_emergency_hotfix_with_approval(fleet, tmp_path, webhook_receiver):
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     for host, versions in fleet.versions().items():
         assert versions == dict(ALL_1_0, **{'apcx-openssl': '1.1'}), host
-    # the outcome log has the record with its timestamps (the callback redacts extra-var values such as the
-    # approver's name there; the JSON incident file keeps them)
+    # the outcome log has the record with its timestamps; approved_by/change_ref/reason are audit extra vars the
+    # outcome callback keeps readable (keep_extra_vars)
     approval = checks_named(records, 'emergency.approval')[0][1]['details']
+    assert approval['approved_by'] == 'alice' and approval['change_ref'] == 'CHG-2026-001'
     approved = datetime.datetime.strptime(approval['approved_at'], '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
     due = datetime.datetime.strptime(approval['documentation_due'], '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
     assert started - datetime.timedelta(seconds=2) <= approved <= started + datetime.timedelta(minutes=10)
