@@ -23,7 +23,8 @@ description:
     Ubuntu).
   - "dnf (RHEL family): C(dnf check-update), C(dnf updateinfo list --security) for the classification and the
     advisory ids, C(dnf versionlock list) for holds, C(needs-restarting -r) and C(-s) for reboots and services.
-    The dnf parsers are tested on recorded dnf 4 outputs, not on a live RHEL host (see docs/patching.md)."
+    dnf is tested with Debian's dnf 4 against a real rpm repository with updateinfo, not on a RHEL host
+    (see docs/patching.md)."
   - A package-manager command that fails becomes a C(critical) check with its error; the task fails only as
     O(fail_on) says.
 extends_documentation_fragment:

@@ -4,8 +4,8 @@
   (tests/harness/debroot.py), driven through ``chroot``; plus outputs captured from this machine's real Debian
   archives (fixtures/apt) for the Debian security archive's own release line.
 * dnf: Debian's dnf 4 against a real rpm repository with an updateinfo.xml in an ``--installroot``
-  (tests/harness/rpm_repo.sh) when dnf, rpmbuild and createrepo_c are installed; the parsers are also tested on
-  the outputs that script captured (fixtures/dnf), so they run everywhere.
+  (tests/harness/rpm_repo.sh) when dnf, rpmbuild and createrepo_c are installed, facts and a security-only apply;
+  the parsers are also tested on the outputs that script captured (fixtures/dnf), so they run everywhere.
 """
 
 import os
@@ -252,9 +252,9 @@ def test_versionlock_names():
 DNF_TOOLS = all(shutil.which(t) for t in ('dnf', 'rpmbuild', 'createrepo_c', 'modifyrepo_c'))
 
 
-@pytest.mark.skipif(not DNF_TOOLS, reason='dnf, rpmbuild and createrepo_c are not installed (tests/system-packages.txt)')
-@pytest.mark.slow
-def test_dnf_facts_against_a_real_rpm_repository(tmp_path):
+@pytest.fixture()
+def dnf_host(tmp_path):
+    """Debian's dnf against a real rpm repository (with updateinfo.xml) in an --installroot."""
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))),
                           'harness', 'rpm_repo.sh')
     work = str(tmp_path / 'rpm')
@@ -270,8 +270,13 @@ def test_dnf_facts_against_a_real_rpm_repository(tmp_path):
         proc = subprocess.run(argv, capture_output=True, text=True, env=dict(os.environ, LC_ALL='C'), check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
-    host = P.Host(run, lambda name: shutil.which(name) if name in ('dnf', 'rpm') else None, root)
-    facts, checks = P.gather_facts(host, manager='dnf', update_cache=True)
+    return P.Host(run, lambda name: shutil.which(name) if name in ('dnf', 'rpm') else None, root)
+
+
+@pytest.mark.skipif(not DNF_TOOLS, reason='dnf, rpmbuild and createrepo_c are not installed (tests/system-packages.txt)')
+@pytest.mark.slow
+def test_dnf_facts_against_a_real_rpm_repository(dnf_host):
+    facts, checks = P.gather_facts(dnf_host, manager='dnf', update_cache=True)
     by_name = dict((u['name'], u) for u in facts['updates'])
     assert by_name['apcx-openssl']['security'] and by_name['apcx-openssl']['advisories'] == ['RHSA-2026:0101']
     assert by_name['apcx-openssl']['severity'] == 'Important'
@@ -281,15 +286,15 @@ def test_dnf_facts_against_a_real_rpm_repository(tmp_path):
     assert checks[0]['name'] == 'patch.pending_security'
 
 
-@needs_root
+@pytest.mark.skipif(not DNF_TOOLS, reason='dnf, rpmbuild and createrepo_c are not installed (tests/system-packages.txt)')
 @pytest.mark.slow
-def test_broken_package_manager_is_a_critical_check(root):
-    # a malformed sources.list makes every apt command fail: the facts come back as a critical check with apt's
-    # own message instead of an exception
-    with open(os.path.join(root.path, 'etc/apt/sources.list'), 'a') as handle:
-        handle.write('this is not a sources line\n')
-    facts, checks = P.gather_facts(chroot_host(root))
-    assert facts['pending'] is None
-    assert checks[0]['status'] == 'critical' and 'sources.list' in checks[0]['reason']
-    result = P.apply_selection(chroot_host(root), mode='security')
-    assert result['checks'][0]['status'] == 'critical' and result['changes'] == []
+def test_dnf_security_only_apply(dnf_host):
+    planned = P.apply_selection(dnf_host, manager='dnf', update_cache=True, mode='security', check_mode=True)
+    assert [c['name'] for c in planned['would_change']] == ['apcx-openssl', 'apcx-pinned-library-with-a-rather-long-name']
+    result = P.apply_selection(dnf_host, manager='dnf', update_cache=True, mode='security')
+    assert result['checks'][0]['status'] == 'ok', result['checks'][0]['reason']
+    assert [(c['name'], c['before'], c['after']) for c in result['changes']] == [
+        ('apcx-openssl', '1.0-1.el9', '1.1-1.el9'),
+        ('apcx-pinned-library-with-a-rather-long-name', '1.0-1.el9', '1.1-1.el9')]
+    facts, _checks = P.gather_facts(dnf_host, manager='dnf', update_cache=True)
+    assert [u['name'] for u in facts['updates']] == ['apcx-tool']    # the bugfix update was left alone
