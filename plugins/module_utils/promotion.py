@@ -1,0 +1,95 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The promotion gate: production only gets a package set that staging verified recently.
+
+Staging proves a set by recording a ``patch.staging_verified`` check (status
+``ok``, ``details.package_set`` = the sorted ``name=version`` list applied,
+``details.environment`` = ``staging``) after its health gate passed. The gate
+reads the outcome records (``outcome_store.read_jsonl``) and looks for such a
+check within ``within_days`` whose package set covers (``subset``) or equals
+(``exact``) the set production is about to apply.
+
+Sets are compared by ``package_hashes`` (sha256 of each ``name=version``,
+16 hex digits) when the record has them: the outcome callback redacts every
+extra-var value in its records, so a hotfix list passed with ``-e`` shows as
+``********`` in ``package_set`` while its hashes stay comparable.
+
+Plain Python: unit tests call it without Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import datetime
+import hashlib
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import parse_iso, read_jsonl, utc_now
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import critical, ok
+
+VERIFIED_CHECK = 'patch.staging_verified'
+MATCHES = ('subset', 'exact')
+
+
+def package_hash(item):
+    """Short sha256 of one ``name=version`` string (the same as Jinja's ``hash('sha256')[:16]``)."""
+    return hashlib.sha256(str(item).encode('utf-8')).hexdigest()[:16]
+
+
+def verified_sets(records, environment='staging', check_name=VERIFIED_CHECK):
+    """Every ok ``check_name`` check in the records: dicts with package_set, host, run_id, recorded_at."""
+    found = []
+    for record in records:
+        if record.get('status') not in ('ok', 'changed'):
+            continue
+        for check in record.get('checks') or []:
+            if check.get('name') != check_name or check.get('status') != 'ok':
+                continue
+            details = check.get('details') or {}
+            if environment and details.get('environment') != environment:
+                continue
+            hashes = details.get('package_hashes') or [package_hash(p) for p in details.get('package_set') or []]
+            found.append({'package_set': sorted(details.get('package_set') or []), 'hashes': set(hashes),
+                          'host': record.get('host'),
+                          'run_id': record.get('run_id'), 'recorded_at': record.get('recorded_at'),
+                          'playbook': record.get('playbook')})
+    return found
+
+
+def promotion_gate(path, package_set, within_days=7, environment='staging', match='subset', now=None,
+                   check_name=VERIFIED_CHECK, min_hosts=1):
+    """Returns ``(checks, evidence)``: a critical check unless a recent verification covers ``package_set``."""
+    if match not in MATCHES:
+        raise MaintenanceError('match must be one of %s, not %r' % (', '.join(MATCHES), match))
+    if within_days <= 0:
+        raise MaintenanceError('within_days must be positive')
+    wanted = sorted(set(package_set or []))
+    moment = parse_iso(now) if now else utc_now()
+    since = moment - datetime.timedelta(days=within_days)
+    name = 'patch.promotion_gate'
+    if not wanted:
+        return [ok(name, 'nothing to promote (empty package set)', value=0)], []
+    try:
+        records = read_jsonl(path, since=since, until=moment + datetime.timedelta(seconds=1), kind='task')
+    except (IOError, OSError) as exc:
+        return [critical(name, 'cannot read the outcome log %s: %s' % (path, exc), target=path)], []
+    evidence = []
+    wanted_hashes = set(package_hash(p) for p in wanted)
+    for entry in verified_sets(records, environment, check_name):
+        have = entry.pop('hashes')
+        if (match == 'exact' and have == wanted_hashes) or (match == 'subset' and wanted_hashes <= have):
+            evidence.append(entry)
+    hosts = sorted(set(e['host'] for e in evidence if e['host']))
+    details = {'package_set': wanted, 'within_days': within_days, 'environment': environment, 'match': match,
+               'verified_hosts': hosts}
+    if len(hosts) >= min_hosts and evidence:
+        latest = max(evidence, key=lambda e: e['recorded_at'] or '')
+        return [ok(name, '%s verified the same package set on %d host(s), last at %s (run %s)'
+                   % (environment, len(hosts), latest['recorded_at'], latest['run_id']),
+                   value=len(hosts), target=path, details=details)], evidence
+    return [critical(name, 'no successful %s run of this package set (%s) within %d day(s) on at least %d host(s)'
+                     % (environment, ', '.join(wanted), within_days, min_hosts),
+                     value=len(hosts), target=path, details=details)], evidence

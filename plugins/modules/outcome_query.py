@@ -1,0 +1,144 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: outcome_query
+short_description: Promotion gate - was this package set verified in staging recently?
+version_added: 0.1.0
+description:
+  - Reads the outcome log (the JSON-lines file of the C(autopilotcx.maintenance.outcomes) callback,
+    C(maintenance_outcome_log)) and looks for an C(ok) C(patch.staging_verified) check of the given environment,
+    recorded within O(within_days), whose package set covers O(package_set) (O(match=subset)) or equals it
+    (O(match=exact)).
+  - Returns one C(patch.promotion_gate) check, C(critical) when no such verification exists, so with the default
+    O(fail_on=critical) the task fails and production is not touched.
+  - Runs on the control node (delegated to C(localhost)), where the outcome log is.
+extends_documentation_fragment:
+  - autopilotcx.maintenance.attributes
+  - autopilotcx.maintenance.attributes.READ_ONLY
+  - autopilotcx.maintenance.checks
+options:
+  path:
+    description: The outcome log.
+    type: path
+    required: true
+  package_set:
+    description: C(name=version) strings production is about to apply (RV(autopilotcx.maintenance.patch_apply#module:package_set)).
+    type: list
+    elements: str
+    required: true
+  within_days:
+    description: How recent the staging verification must be.
+    type: int
+    default: 7
+  environment:
+    description: Environment whose verification counts.
+    type: str
+    default: staging
+  match:
+    description: C(subset) - every package of the set was verified; C(exact) - the same set was verified.
+    type: str
+    choices: [subset, exact]
+    default: subset
+  min_hosts:
+    description: Verified on at least this many hosts.
+    type: int
+    default: 1
+  now:
+    description: Evaluate at this moment (ISO 8601, for tests); the current time when unset.
+    type: str
+attributes:
+  platform:
+    platforms: posix
+author:
+  - AutopilotCX operations engineering (@autopilotcx)
+seealso:
+  - module: autopilotcx.maintenance.maintenance_record
+  - module: autopilotcx.maintenance.patch_apply
+'''
+
+EXAMPLES = r'''
+---
+- name: Production only gets what staging verified this week
+  autopilotcx.maintenance.outcome_query:
+    path: "{{ maintenance_outcome_log }}"
+    package_set: "{{ planned.package_set }}"
+    within_days: 7
+  delegate_to: localhost
+  register: promotion
+
+- name: Show the evidence
+  ansible.builtin.assert:
+    that: promotion.status == 'ok'
+    success_msg: "{{ promotion.checks[0].reason }}"
+'''
+
+RETURN = r'''
+evidence:
+  description: The matching verifications (package_set, host, run_id, recorded_at, playbook).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{host: staging-1, run_id: 5f0c..., recorded_at: "2026-11-29T02:20:00.000000Z", package_set: ["openssl=3.0.16-1"]}]
+checks:
+  description: One C(patch.promotion_gate) check.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: patch.promotion_gate, status: ok, value: 2, reason: "staging verified the same package set on 2 host(s) ..."}]
+status:
+  description: Worst status of the checks.
+  returned: always
+  type: str
+  sample: ok
+counts:
+  description: Number of checks per status.
+  returned: always
+  type: dict
+  sample: {ok: 1, warning: 0, critical: 0, unknown: 0}
+failed_checks:
+  description: Names of the checks at warning or critical.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+    check_argument_spec,
+    finish,
+    run,
+)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import promotion_gate
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=check_argument_spec(
+            path=dict(type='path', required=True),
+            package_set=dict(type='list', elements='str', required=True),
+            within_days=dict(type='int', default=7),
+            environment=dict(type='str', default='staging'),
+            match=dict(type='str', default='subset', choices=['subset', 'exact']),
+            min_hosts=dict(type='int', default=1),
+            now=dict(type='str'),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    checks, evidence = run(module, promotion_gate, p['path'], p['package_set'], within_days=p['within_days'],
+                           environment=p['environment'], match=p['match'], now=p['now'], min_hosts=p['min_hosts'])
+    finish(module, checks, evidence=evidence)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,85 @@
+"""The promotion gate reads real outcome files written by the outcome store's JsonlWriter."""
+
+import datetime
+
+import pytest
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import JsonlWriter, iso
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import package_hash, promotion_gate
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.records import build_record, write_json
+
+NOW = datetime.datetime(2026, 11, 29, 3, 0, tzinfo=datetime.timezone.utc)
+SET = ['apcx-kernel=1.1', 'apcx-openssl=1.1']
+
+
+def verified(host, package_set, when, environment='staging', status='ok', redacted=False, record_status='ok'):
+    details = {'environment': environment, 'package_set': ['********'] if redacted else package_set}
+    if redacted:
+        details['package_hashes'] = [package_hash(p) for p in package_set]
+    check = build_record('patch.staging_verified', status=status, details=details)
+    return {'kind': 'task', 'host': host, 'status': record_status, 'run_id': 'run-%s' % host,
+            'recorded_at': iso(when), 'checks': [check]}
+
+
+def write(path, records):
+    writer = JsonlWriter(str(path))
+    for record in records:
+        writer.write(record)
+    writer.close()
+    return str(path)
+
+
+def test_recent_verification_of_the_same_set_passes(tmp_path):
+    path = write(tmp_path / 'o.jsonl', [verified('stg1', SET, NOW - datetime.timedelta(hours=1)),
+                                        verified('stg2', SET, NOW - datetime.timedelta(hours=1))])
+    checks, evidence = promotion_gate(path, SET, within_days=7, now=iso(NOW), min_hosts=2)
+    assert checks[0]['status'] == 'ok' and checks[0]['value'] == 2
+    assert sorted(e['host'] for e in evidence) == ['stg1', 'stg2']
+
+
+@pytest.mark.parametrize('record, why', [
+    (verified('stg1', SET, NOW - datetime.timedelta(days=8)), 'too old'),
+    (verified('stg1', ['apcx-openssl=1.1'], NOW - datetime.timedelta(hours=1)), 'a smaller set'),
+    (verified('stg1', ['apcx-kernel=1.1', 'apcx-openssl=1.0'], NOW - datetime.timedelta(hours=1)), 'another version'),
+    (verified('stg1', SET, NOW - datetime.timedelta(hours=1), environment='production'), 'not staging'),
+    (verified('stg1', SET, NOW - datetime.timedelta(hours=1), status='critical'), 'not ok'),
+    (verified('stg1', SET, NOW - datetime.timedelta(hours=1), record_status='failed'), 'task failed'),
+    (verified('stg1', SET, NOW + datetime.timedelta(hours=1)), 'in the future'),
+])
+def test_gate_refuses(tmp_path, record, why):
+    path = write(tmp_path / 'o.jsonl', [record])
+    checks, evidence = promotion_gate(path, SET, within_days=7, now=iso(NOW))
+    assert checks[0]['status'] == 'critical', why
+    assert evidence == []
+
+
+def test_subset_and_exact(tmp_path):
+    path = write(tmp_path / 'o.jsonl', [verified('stg1', SET + ['apcx-tool=1.1'], NOW - datetime.timedelta(hours=1))])
+    assert promotion_gate(path, SET, now=iso(NOW))[0][0]['status'] == 'ok'
+    assert promotion_gate(path, SET, match='exact', now=iso(NOW))[0][0]['status'] == 'critical'
+
+
+def test_redacted_package_set_still_matches_by_hash(tmp_path):
+    path = write(tmp_path / 'o.jsonl', [verified('stg1', SET, NOW - datetime.timedelta(hours=1), redacted=True)])
+    assert promotion_gate(path, SET, now=iso(NOW))[0][0]['status'] == 'ok'
+
+
+def test_missing_log_and_empty_set(tmp_path):
+    assert promotion_gate(str(tmp_path / 'none.jsonl'), SET, now=iso(NOW))[0][0]['status'] == 'critical'
+    assert promotion_gate(str(tmp_path / 'none.jsonl'), [], now=iso(NOW))[0][0]['status'] == 'ok'
+
+
+def test_bad_options(tmp_path):
+    with pytest.raises(MaintenanceError, match='match must be'):
+        promotion_gate(str(tmp_path / 'o.jsonl'), SET, match='fuzzy')
+    with pytest.raises(MaintenanceError, match='within_days must be positive'):
+        promotion_gate(str(tmp_path / 'o.jsonl'), SET, within_days=0)
+
+
+def test_record_file_is_written_atomically_and_idempotently(tmp_path):
+    record = build_record('emergency.approval', details={'approved_by': 'alice'}, now='2026-11-29T03:00:00.000000Z')
+    path = str(tmp_path / 'incidents' / 'CHG-1.json')
+    assert write_json(path, record) is True
+    assert write_json(path, record) is False
+    assert list((tmp_path / 'incidents').iterdir()) == [tmp_path / 'incidents' / 'CHG-1.json']
