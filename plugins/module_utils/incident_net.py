@@ -26,6 +26,7 @@ import hashlib
 import ipaddress
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -305,13 +306,15 @@ def nft_available(nft='nft'):
 
 
 def _table_comment(runner, table):
-    proc = runner.run([runner.nft, '-j', 'list', 'table', 'inet', table], check=False)
+    """The comment of an existing table ('' without one), None when the table does not exist.
+
+    Read from the text listing: ``nft -j`` of nftables 1.0.6 leaves table comments out.
+    """
+    proc = runner.run([runner.nft, 'list', 'table', 'inet', table], check=False)
     if proc.returncode != 0:
         return None
-    for item in json.loads(proc.stdout).get('nftables', []):
-        if 'table' in item:
-            return item['table'].get('comment', '')
-    return ''
+    match = re.search(r'^\s*comment "([^"]*)"', proc.stdout, re.M)
+    return match.group(1) if match else ''
 
 
 # ------------------------------------------------------------------ self-revert timer

@@ -81,7 +81,7 @@ def test_check_mode_changes_nothing(lab, tmp_path):
 def test_isolate_block_evidence_notify_record_then_release(lab, tmp_path):
     assert lab.reaches(lab.mgmt, HOST_MGMT_ADDR) and lab.reaches(lab.other, HOST_OTHER_ADDR)
     out = tmp_path / 'out.jsonl'
-    extra = incident_vars(lab, tmp_path, security_incident_block_ips=['203.0.113.9', MGMT_ADDR, '203.0.113.77'],
+    extra = incident_vars(lab, tmp_path, security_incident_block_ips=['203.0.113.9', MGMT_ADDR, '203.0.113.200'],
                           security_incident_log_scan_result={'suspicious_ips': ['203.0.113.64/28', 'not-an-ip']},
                           security_incident_allow=['203.0.113.9'])
     result = run_playbook(os.path.join(PLAYBOOKS, 'security_incident.yml'), inventory(tmp_path, extra), HOSTS,
@@ -96,7 +96,7 @@ def test_isolate_block_evidence_notify_record_then_release(lab, tmp_path):
     # blocking: the allow-listed and the management address were refused, the rest is in the set
     blocked = json.loads(lab.nft('-j', 'list', 'set', 'inet', 'autopilotcx_block', 'blocked_v4').stdout)
     text = json.dumps(blocked)
-    assert '203.0.113.64' in text and '203.0.113.77' in text and MGMT_ADDR not in text
+    assert '203.0.113.64' in text and '203.0.113.200' in text and MGMT_ADDR not in text
     block_check = checks_of(read_outcomes(out), 'incident.blocked_ips')[0]
     refused = {r['address']: r['reason'] for r in block_check['details']['refused']}
     assert block_check['status'] == 'warning'
