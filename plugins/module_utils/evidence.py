@@ -411,8 +411,8 @@ def verify_archive(archive, expected_sha256=None, custody_log=None):
                 if rel not in manifest:
                     problems.append('%s is in the archive but not in the manifest' % rel)
                 elif manifest[rel] != actual.hexdigest():
-                    problems.append('%s: sha256 %s does not match the manifest (%s)' % (rel, actual.hexdigest(),
-                                                                                      manifest[rel]))
+                    problems.append('%s: sha256 %s does not match the manifest (%s)'
+                                    % (rel, actual.hexdigest(), manifest[rel]))
             for rel in sorted(set(manifest) - seen):
                 problems.append('%s is in the manifest but missing from the archive' % rel)
     except (tarfile.TarError, EOFError, OSError, ValueError, UnicodeDecodeError) as exc:
@@ -442,8 +442,6 @@ def manifest_text_of(archive):
             if os.path.basename(member.name) == MANIFEST:
                 return tar.extractfile(member).read().decode('utf-8')
     return None
-
-
 
 
 def collect_result(params, check_mode=False):

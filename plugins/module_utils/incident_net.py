@@ -286,8 +286,8 @@ class Runner(object):
         except OSError as exc:
             raise MaintenanceError('cannot run %s: %s' % (command[0], exc))
         if check and proc.returncode != 0:
-            raise MaintenanceError('%s failed (exit %d): %s' % (' '.join(command), proc.returncode,
-                                                                 (proc.stderr or proc.stdout).strip()))
+            raise MaintenanceError('%s failed (exit %d): %s'
+                                   % (' '.join(command), proc.returncode, (proc.stderr or proc.stdout).strip()))
         return proc
 
     def nft_file(self, ruleset, check_only=False):
