@@ -97,7 +97,7 @@ custody:
   returned: always
   type: list
   elements: dict
-  sample: [{event: collected, at: "2026-11-24T06:15:00Z", by: root, on: web1, sha256: e395d3...}]
+  sample: [{event: collected, at: "2026-11-24T06:15:00Z", by: root, "on": web1, sha256: e395d3...}]
 checks:
   description: The C(incident.evidence_integrity) check.
   returned: always
@@ -144,7 +144,8 @@ def main():
         supports_check_mode=True,
     )
     result, check = run(module, evidence.verify_result, module.params, module.check_mode)
-    finish(module, [check], changed=result.pop('changed'), **result)
+    changed = result.pop('changed')
+    finish(module, [check], changed=changed, **result)
 
 
 if __name__ == '__main__':

@@ -175,7 +175,8 @@ def main():
         supports_check_mode=True,
     )
     result, check = run(module, incident.record_result, module.params, module.check_mode)
-    finish(module, [check], changed=result.pop('changed'), **result)
+    changed = result.pop('changed')
+    finish(module, [check], changed=changed, **result)
 
 
 if __name__ == '__main__':

@@ -176,7 +176,8 @@ def main():
     )
     runner = incident_net.Runner(prefix=module.params['command_prefix'])
     result, check = run(module, incident_net.block_result, runner, module.params, module.check_mode)
-    finish(module, [check], changed=result.pop('changed'), commands=runner.commands, **result)
+    changed = result.pop('changed')
+    finish(module, [check], changed=changed, commands=runner.commands, **result)
 
 
 if __name__ == '__main__':

@@ -187,7 +187,8 @@ def main():
     p = module.params
     runner = incident_net.Runner(prefix=p['command_prefix'])
     result, check = run(module, incident_net.isolation_result, runner, p, module.check_mode)
-    finish(module, [check], changed=result.pop('changed'), commands=runner.commands, **result)
+    changed = result.pop('changed')
+    finish(module, [check], changed=changed, commands=runner.commands, **result)
 
 
 if __name__ == '__main__':
