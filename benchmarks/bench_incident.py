@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 
-from _common import ROOT, timed, verdict  # noqa: F401  (sets sys.path)
+from _common import timed, verdict  # sets sys.path too
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import evidence as ev
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import incident_net as net

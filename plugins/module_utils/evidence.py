@@ -478,7 +478,7 @@ def default_custody_log(archive):
 
 
 def verify_result(params, check_mode=False):
-    """The evidence_verify module's work: (result dict, ``incident.evidence_integrity`` check)."""
+    """The evidence_verify module's work: (result dict, ``incident.evidence_integrity`` check, changed)."""
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import make_check
     archive = params['archive']
     custody_log = params.get('custody_log') or default_custody_log(archive)
@@ -497,4 +497,4 @@ def verify_result(params, check_mode=False):
             outcome['problems'][:5]), value=False, priority='high', target=archive,
             details={'problems': outcome['problems'][:50]})
     return {'verified': outcome['ok'], 'problems': outcome['problems'], 'sha256': outcome['sha256'],
-            'files': outcome['files'], 'custody': custody_events(custody_log), 'changed': changed}, check
+            'files': outcome['files'], 'custody': custody_events(custody_log)}, check, changed

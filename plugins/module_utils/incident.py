@@ -113,13 +113,14 @@ def write_record(path, record, check_mode=False):
 
 
 def record_result(params, check_mode=False):
-    """The incident_record module's work: (result dict, ``incident.<kind>`` check)."""
+    """The incident_record module's work: (result dict, ``incident.<kind>`` check, changed)."""
     record = build_record(params['incident_id'], params['kind'], params['title'], params['status'],
                           params['priority'], summary=params['summary'], timeline=params['timeline'],
                           affected=params['affected'], actions=params['actions'], evidence=params['evidence'],
                           extra=params['details'])
-    result = {'record': record, 'changed': False}
+    result = {'record': record}
+    changed = False
     if params.get('path'):
-        result['changed'] = write_record(params['path'], record, check_mode=check_mode)
+        changed = write_record(params['path'], record, check_mode=check_mode)
         result['path'] = params['path']
-    return result, incident_check(record, target=params.get('path'))
+    return result, incident_check(record, target=params.get('path')), changed

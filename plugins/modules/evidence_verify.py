@@ -143,8 +143,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, check = run(module, evidence.verify_result, module.params, module.check_mode)
-    changed = result.pop('changed')
+    result, check, changed = run(module, evidence.verify_result, module.params, module.check_mode)
     finish(module, [check], changed=changed, **result)
 
 

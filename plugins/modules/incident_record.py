@@ -174,8 +174,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, check = run(module, incident.record_result, module.params, module.check_mode)
-    changed = result.pop('changed')
+    result, check, changed = run(module, incident.record_result, module.params, module.check_mode)
     finish(module, [check], changed=changed, **result)
 
 

@@ -148,13 +148,13 @@ def test_corrupt_bytes_fail(collected):
 def test_verify_result_records_custody_and_check_mode_does_not(collected):
     params = {'archive': collected['archive'], 'expected_sha256': collected['sha256'], 'custody_log': None,
               'record': True, 'event': 'received'}
-    result, check = ev.verify_result(params, check_mode=True)
-    assert check['status'] == 'ok' and not result['changed'] and len(result['custody']) == 1
-    result, check = ev.verify_result(params)
-    assert check['name'] == 'incident.evidence_integrity' and result['changed']
+    result, check, changed = ev.verify_result(params, check_mode=True)
+    assert check['status'] == 'ok' and not changed and len(result['custody']) == 1
+    result, check, changed = ev.verify_result(params)
+    assert check['name'] == 'incident.evidence_integrity' and changed
     assert [e['event'] for e in result['custody']] == ['collected', 'received']
     repack(collected['archive'], lambda files: files.update({'INC-9-web1-20261124T060000Z/x': b'1'}))
-    result, check = ev.verify_result(params)
+    result, check, _changed = ev.verify_result(params)
     assert check['status'] == 'critical' and result['custody'][-1]['event'] == 'verification_failed'
 
 

@@ -19,22 +19,22 @@ def params(tmp_path, **extra):
 
 
 def test_record_written_sorted_and_checked(tmp_path):
-    result, check = incident.record_result(params(tmp_path))
-    assert result['changed']
+    result, check, changed = incident.record_result(params(tmp_path))
+    assert changed
     record = json.loads((tmp_path / 'rec' / 'OUT-1.json').read_text())
     assert [e['event'] for e in record['timeline']] == ['health check failed', 'restarted']
     assert record['opened'] == '2026-11-24T06:00:00Z'
     assert check['name'] == 'incident.outage' and check['status'] == 'critical' and check['value'] == 'OUT-1'
     assert check['priority'] == 'high' and 'API down' in check['reason']
-    again, _check = incident.record_result(params(tmp_path))
-    assert not again['changed']
-    changed, _check = incident.record_result(params(tmp_path, status='ok'))
-    assert changed['changed']
+    _result, _check, again = incident.record_result(params(tmp_path))
+    assert not again
+    _result, _check, changed = incident.record_result(params(tmp_path, status='ok'))
+    assert changed
 
 
 def test_check_mode_writes_nothing(tmp_path):
-    result, check = incident.record_result(params(tmp_path), check_mode=True)
-    assert result['changed'] and not (tmp_path / 'rec').exists()
+    _result, check, changed = incident.record_result(params(tmp_path), check_mode=True)
+    assert changed and not (tmp_path / 'rec').exists()
     assert check['status'] == 'critical'
 
 
