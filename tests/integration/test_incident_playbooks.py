@@ -206,3 +206,20 @@ def test_module_runs_inside_the_namespace_through_the_interpreter(lab, tmp_path)
     assert lab.reaches(lab.mgmt, HOST_MGMT_ADDR)
     assert not lab.reaches(lab.other, HOST_OTHER_ADDR)
     assert OTHER_ADDR not in lab.ruleset()
+
+
+def test_failed_containment_still_notifies_and_records(lab, tmp_path):
+    """nft fails (the namespace does not exist): the team is still told, the incident recorded critical, the job fails."""
+    out = tmp_path / 'out.jsonl'
+    result = run_playbook(os.path.join(PLAYBOOKS, 'security_incident.yml'),
+                          inventory(tmp_path, incident_vars(lab, tmp_path, security_incident_evidence=False,
+                                                            security_incident_command_prefix=['ip', 'netns', 'exec',
+                                                                                              lab.host + '-gone'])),
+                          HOSTS, outcome_log=out)
+    assert result.returncode != 0
+    record = json.loads((tmp_path / 'incidents' / 'INC-T1-web1.json').read_text())
+    assert record['status'] == 'critical'
+    assert record['details']['errors'][0].startswith('containment:')
+    outcomes = read_outcomes(out)
+    assert [r for r in outcomes if r.get('action', '').endswith('.notify') and r.get('status') == 'changed']
+    assert checks_of(outcomes, 'incident.security')[0]['status'] == 'critical'
