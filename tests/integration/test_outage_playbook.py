@@ -6,6 +6,7 @@ restart goes through restart_command; the ansible.builtin.service path is the sa
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -33,7 +34,6 @@ class App(object):
         self.status_cmd = ['sh', '-c', 'kill -0 "$(cat %s)"' % self.pidfile]
 
     def start(self):
-        import subprocess
         subprocess.run(self.start_cmd, check=True)
         wait_port(self.port)
 
@@ -48,7 +48,7 @@ class App(object):
         if pid:
             try:
                 os.kill(pid, signal.SIGTERM)
-                for _ in range(50):
+                for _attempt in range(50):
                     os.kill(pid, 0)
                     time.sleep(0.05)
             except OSError:

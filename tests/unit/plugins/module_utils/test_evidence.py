@@ -1,6 +1,7 @@
 """evidence: real collection on this machine (its /proc, its tools), real archives, real tampering."""
 
 import hashlib
+import io
 import json
 import os
 import subprocess
@@ -41,7 +42,6 @@ def repack(archive, change):
         for name, data in sorted(files.items()):
             info = tarfile.TarInfo(name)
             info.size = len(data)
-            import io
             tar.addfile(info, io.BytesIO(data))
 
 
