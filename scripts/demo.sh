@@ -22,7 +22,7 @@ export ANSIBLE_PYTHON_INTERPRETER="$root/.venv/bin/python"
 export ANSIBLE_ROLES_PATH="$root/roles"
 export ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_DEPRECATION_WARNINGS=False
 rc=0
-.venv/bin/ansible-playbook -i inventories/demo playbooks/demo.yml -e "@$demo/env.yml" || rc=$?
+.venv/bin/ansible-playbook -i inventories/demo -i "$demo/env-inventory.yml" playbooks/demo.yml || rc=$?
 if [ -x scripts/demo_report.sh ]; then bash scripts/demo_report.sh "$demo" || true; fi
 echo
 echo "Outcome records: $demo/outcomes.jsonl ($(wc -l < "$demo/outcomes.jsonl") records)"

@@ -3,7 +3,7 @@
 Starts real services on free loopback ports: a PostgreSQL cluster (TLS on, database
 ``demo_app``), an HTTPS API with an auth service (certificate from a demo CA), Redis,
 a webhook receiver and an SMTP server (STARTTLS + AUTH). Writes their coordinates to
-``.tmp/demo/env.yml`` for ``ansible-playbook -e @.tmp/demo/env.yml``, runs every
+``.tmp/demo/env.yml`` (and as an inventory source, ``.tmp/demo/env-inventory.yml``), runs every
 ``scripts/demo_setup/*.py`` ``setup(env)`` hook, then waits until it is told to stop
 (SIGTERM/SIGINT), stopping everything it started.
 
@@ -87,6 +87,10 @@ def main():
         run_setup_hooks(env)
         with open(os.path.join(demo_dir, 'env.yml'), 'w') as handle:
             json.dump(env, handle, indent=2)  # JSON is YAML
+        # The same values as an inventory source: inventory variables, not extra vars, so the outcome
+        # callback (which redacts every extra-var value) keeps host names and ports readable.
+        with open(os.path.join(demo_dir, 'env-inventory.yml'), 'w') as handle:
+            json.dump({'all': {'vars': env}}, handle, indent=2)
         if args.ready_file:
             with open(args.ready_file, 'w') as handle:
                 handle.write('ready\n')

@@ -93,6 +93,18 @@ options:
     ini:
       - section: autopilotcx_outcomes
         key: redact_extra_vars
+  keep_extra_vars:
+    description:
+      - Extra vars whose values are audit data, not secrets, and stay readable in the records even with
+        O(redact_extra_vars) (who approved an emergency change, its reference and reason).
+    type: list
+    elements: str
+    default: [approved_by, change_ref, reason]
+    env:
+      - name: AUTOPILOTCX_OUTCOME_KEEP_EXTRA_VARS
+    ini:
+      - section: autopilotcx_outcomes
+        key: keep_extra_vars
   summary:
     description: Print the end-of-run summary.
     type: bool
@@ -298,7 +310,8 @@ class CallbackModule(CallbackBase):
         if self.get_option('redact_extra_vars'):
             manager = getattr(play, '_variable_manager', None)
             extra = getattr(manager, 'extra_vars', None) or {}
-            self.recorder.redactor.add_values(string_leaves(extra))
+            keep = set(self.get_option('keep_extra_vars') or ())
+            self.recorder.redactor.add_values(string_leaves(dict((k, v) for k, v in extra.items() if k not in keep)))
 
     def v2_runner_on_start(self, host, task):
         self.starts[(host.get_name(), task._uuid)] = time.monotonic()

@@ -71,5 +71,5 @@ requirements:
   - psycopg >= 3.1 (psycopg 3; psycopg2 is not supported)
 notes:
   - A server that cannot be reached is reported as a critical check with the connection error as its reason,
-    not as a task failure (unless O(fail_on) says so); the password never appears in any output.
+    not as a task failure (unless the module's C(fail_on) option says so); the password never appears in any output.
 '''

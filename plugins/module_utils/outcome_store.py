@@ -47,6 +47,16 @@ INTERNAL_KEYS = ('_ansible_no_log', '_ansible_verbose_always', '_ansible_verbose
                  '_ansible_ignore_errors', '_ansible_delegated_vars', '_ansible_parsed', 'invocation',
                  'ansible_facts', '_ansible_item_result', '_ansible_notify')
 
+# Fields whose values are vocabulary or identifiers, never free text: value redaction leaves them alone so that
+# an extra var that happens to equal a status ("critical") or a host name cannot corrupt a record's structure.
+STRUCTURAL_KEYS = frozenset(('status', 'worst', 'priority', 'kind', 'id', 'run_id', 'recorded_at', 'started_at', 'ended_at',
+                             'action', 'name', 'unit', 'check_mode', 'changed', 'duration', 'seq', 'control_node',
+                             'playbook', 'cadence', 'play', 'counts', 'host', 'delegated_to', 'user'))
+
+# Words that are never secrets, even when given as extra vars (statuses, priorities, booleans).
+NOT_SECRETS = frozenset(('ok', 'warning', 'critical', 'unknown', 'never', 'low', 'medium', 'high', 'true', 'false',
+                         'yes', 'no', 'none', 'null', 'changed', 'failed', 'skipped'))
+
 RECORD_COLUMNS = ('id', 'run_id', 'kind', 'recorded_at', 'playbook', 'cadence', 'host', 'task', 'action', 'status', 'worst')
 
 
@@ -91,7 +101,8 @@ class Redactor(object):
 
     def add_values(self, values):
         for value in values:
-            if isinstance(value, str) and len(value) >= self.min_length and value not in self.values:
+            if (isinstance(value, str) and len(value) >= self.min_length and value not in self.values
+                    and value.strip().lower() not in NOT_SECRETS):
                 self.values.append(value)
         # Longest first so that a secret containing another is replaced whole.
         self.values.sort(key=len, reverse=True)
@@ -114,6 +125,8 @@ class Redactor(object):
                     continue
                 if self.secret_key(key) and value not in (None, '', False) and not isinstance(value, (dict, list, bool)):
                     cleaned[key] = REDACTED
+                elif key in STRUCTURAL_KEYS and not isinstance(value, (dict, list)):
+                    cleaned[key] = value
                 else:
                     cleaned[key] = self(value)
             return cleaned

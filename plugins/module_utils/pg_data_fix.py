@@ -346,4 +346,3 @@ def restore(params, check_mode=False):
         connection.close()
     result['changed'] = result['committed'] and any(result['restored'].values())
     return result
-

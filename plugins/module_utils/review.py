@@ -286,7 +286,7 @@ def svg_line_chart(title, series, unit='', width=640, height=220):
     left, right, top, bottom = 56, 12, 28, 36
     plot_w, plot_h = width - left - right, height - top - bottom
     high = (max(values) * 1.15) or 1.0
-    low = min(0.0, min(values))
+    low = min([0.0] + values)
     span = (high - low) or 1.0
 
     def x(day):
@@ -329,8 +329,11 @@ def _table(headers, rows):
         return '<p class="empty">none</p>'
     out = ['<table><thead><tr>%s</tr></thead><tbody>' % ''.join('<th>%s</th>' % esc(h) for h in headers)]
     for row in rows:
-        out.append('<tr>%s</tr>' % ''.join('<td class="%s">%s</td>' % (esc(str(c)) if c in ('ok', 'warning', 'critical', 'unknown') else '',
-                                                                      esc('' if c is None else str(c))) for c in row))
+        cells = []
+        for cell in row:
+            css = esc(str(cell)) if cell in ('ok', 'warning', 'critical', 'unknown') else ''
+            cells.append('<td class="%s">%s</td>' % (css, esc('' if cell is None else str(cell))))
+        out.append('<tr>%s</tr>' % ''.join(cells))
     out.append('</tbody></table>')
     return ''.join(out)
 
@@ -445,8 +448,8 @@ def render_markdown(review, title):
                           [(f['host'], f['check'], f['target'], f['status'], f['reason']) for f in review['audit_findings']])]
     if 'patch_compliance' in review:
         patch, backups = review['patch_compliance'], review['backups']
-        out += ['## Patch compliance', '', '%s %% of %d hosts current; behind: %s' % (patch['percent'], patch['hosts'],
-                                                                                     ', '.join(patch['behind']) or 'none'), '',
+        behind = ', '.join(patch['behind']) or 'none'
+        out += ['## Patch compliance', '', '%s %% of %d hosts current; behind: %s' % (patch['percent'], patch['hosts'], behind), '',
                 '## Backups', '', _md_table(['verifications', 'success %', 'test restores', 'restore success %', 'restore s mean', 'restore s max'],
                                             [(backups['verifications'], backups['verification_success_rate'], backups['test_restores'],
                                               backups['restore_success_rate'], backups['restore_seconds_mean'], backups['restore_seconds_max'])]),

@@ -63,7 +63,9 @@ options:
     default: []
     suboptions:
       sql: {description: One SQL statement; values as C(%s) placeholders., type: str}
-      file: {description: A file on the target holding one SQL statement (instead of O(statements[].sql))., type: path}
+      file:
+        description: A file on the target holding one SQL statement (instead of O(statements[].sql)).
+        type: path
       params: {description: Values for the placeholders., type: list, elements: raw, default: []}
       expected_rows: {description: Exact number of rows the statement must affect., type: int}
       min_rows: {description: Fewest rows the statement may affect., type: int}
@@ -72,9 +74,18 @@ options:
         description: The rows this statement touches, copied before anything changes.
         type: dict
         suboptions:
-          table: {description: Table (C(schema.table)) whose rows are backed up; quoted as an identifier., type: str, required: true}
-          where: {description: SQL condition selecting the rows (the statement's own WHERE clause)., type: str}
-          params: {description: Values for placeholders in O(statements[].backup.where)., type: list, elements: raw, default: []}
+          table:
+            description: Table (C(schema.table)) whose rows are backed up; quoted as an identifier.
+            type: str
+            required: true
+          where:
+            description: SQL condition selecting the rows (the statement's own WHERE clause).
+            type: str
+          params:
+            description: Values for placeholders in O(statements[].backup.where).
+            type: list
+            elements: raw
+            default: []
   audit_schema:
     description: Schema of the backup table (created when missing).
     type: str

@@ -22,7 +22,7 @@ description:
     access and permission audit findings from the security scans, incidents.
   - C(quarterly) - patch compliance (share of hosts with no pending security update), backup verification and
     test-restore success rates and restore times, certificates expiring in the next quarter, open findings.
-  - Runs where the records are, normally the control node (C(delegate_to: localhost)).
+  - Runs where the records are, normally the control node (delegated to C(localhost)).
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
   - autopilotcx.maintenance.postgres
@@ -65,7 +65,7 @@ options:
   selectors:
     description:
       - Override which check names (fnmatch patterns) feed a part of the review, for example
-        C({response_time: [http.response_time, app.latency]}).
+        C(response_time) mapped to the list C(http.response_time), C(app.latency).
       - Keys are C(response_time), C(error_rate), C(resources), C(disk), C(connections), C(failed_logins),
         C(suspicious_ips), C(incidents), C(audit), C(patch), C(backup), C(restore), C(certificates).
     type: dict

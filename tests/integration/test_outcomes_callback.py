@@ -97,7 +97,7 @@ def test_secret_in_no_log_task_and_extra_var_appears_nowhere(tmp_path, postgres)
     log = tmp_path / 'outcomes.jsonl'
     dsn = postgres.dsn()
     result = run_playbook(os.path.join(PLAYBOOKS, 'outcomes_secret.yml'), inventory=inventory, outcome_log=log,
-                          extra_vars={'api_secret': SECRET},
+                          extra_vars={'api_secret': SECRET, 'change_ref': 'CHG-778899'},
                           env={'AUTOPILOTCX_OUTCOME_DSN': dsn, 'AUTOPILOTCX_OUTCOME_TABLE': 'outcomes_secret',
                                'AUTOPILOTCX_OUTCOME_SPOOL': str(tmp_path / 'spool')})
     assert result.returncode == 0, result.stdout[-3000:]
@@ -106,13 +106,14 @@ def test_secret_in_no_log_task_and_extra_var_appears_nowhere(tmp_path, postgres)
     assert SECRET not in text
     assert postgres.password not in result.stdout + result.stderr + text
     records = read_outcomes(log)
-    assert len(records) == 4
+    assert len(records) == 5
+    assert records[4]['checks'][0]['target'] == 'CHG-778899'  # keep_extra_vars: audit data is not a secret
     assert all("'no_log: true'" in r['msg'] and not r['checks'] for r in records[:2])
     assert records[2]['checks'][0]['target'] == '********'
     assert 'critical: app.secret_target (********)' in result.stdout  # the summary shows the redacted record
     assert records[3]['checks'][0]['target'] == '********'
     rows = postgres.execute('SELECT record::text FROM outcomes_secret')
-    assert len(rows) == 5  # four task records and the run record
+    assert len(rows) == 6  # five task records and the run record
     assert not any(SECRET in row[0] for row in rows)
 
 

@@ -99,3 +99,15 @@ def test_postgres_sink_skips_spools_of_live_runs_and_sends_dead_ones(tmp_path, p
     assert again.flush()[2] is None
     assert postgres.execute('SELECT count(*) FROM sink_unit')[0][0] == 3
     assert len(store.read_postgres(postgres.connect(), None, 'sink_unit', since='2026-11-21T00:00:00Z')) == 2
+
+
+def test_extra_var_equal_to_a_status_or_name_cannot_corrupt_structure():
+    redact = store.Redactor(values=['critical', 'http.response_time', 'web-frontend-01'])
+    record = {'status': 'failed', 'worst': 'critical', 'host': 'web-frontend-01',
+              'checks': [{'name': 'http.response_time', 'status': 'critical', 'priority': 'high',
+                          'reason': 'http.response_time on web-frontend-01 is critical', 'target': 'web-frontend-01'}]}
+    cleaned = redact(record)
+    assert cleaned['worst'] == 'critical' and cleaned['checks'][0]['status'] == 'critical'  # vocabulary is never a secret
+    assert cleaned['checks'][0]['name'] == 'http.response_time'  # structural fields are kept
+    assert cleaned['checks'][0]['reason'] == '******** on ******** is critical'  # free text is scrubbed
+    assert cleaned['checks'][0]['target'] == '********' and cleaned['host'] == 'web-frontend-01'

@@ -11,7 +11,7 @@ import pytest
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import review_report
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import iso
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review import build_review, linear_days_until_full
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review import linear_days_until_full
 
 UNTIL = datetime.datetime(2026, 11, 23, tzinfo=datetime.timezone.utc)
 

@@ -1,0 +1,401 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Parsers for ``log_scan``: timestamps, OpenSSH/PAM messages, combined access logs, JSON lines, journal entries.
+
+Everything works on ``bytes`` (logs are not guaranteed to be valid UTF-8) and is
+built for speed: timestamps are converted once per distinct minute (a cache keyed
+by the minute prefix of the line), authentication lines are only parsed after a
+cheap ``bytes.find`` prefilter found one of a few needles in them.
+Plain Python, importable without Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import calendar
+import datetime
+import json
+import re
+import time
+
+MONTHS = dict((name, index + 1) for index, name in enumerate(
+    (b'Jan', b'Feb', b'Mar', b'Apr', b'May', b'Jun', b'Jul', b'Aug', b'Sep', b'Oct', b'Nov', b'Dec')))
+
+# ------------------------------------------------------------------ timestamps
+
+
+class MinuteClock(object):
+    """Turns log timestamps into epoch minutes, caching one conversion per distinct minute.
+
+    ``now`` (epoch seconds) anchors the year of RFC 3164 timestamps, which carry none:
+    the latest year that does not put the line more than a day into the future
+    (a December line read in January belongs to last year; a 1 January line read
+    on 31 December with a slightly slow clock belongs to next year).
+    RFC 3164 and other zone-less stamps are local time unless ``utc`` is set.
+    """
+
+    def __init__(self, now, utc=False):
+        self.now = now
+        self.utc = utc
+        self._cache = {}
+
+    def _local_epoch(self, year, month, day, hour, minute):
+        if self.utc:
+            return calendar.timegm((year, month, day, hour, minute, 0, 0, 0, 0))
+        return time.mktime((year, month, day, hour, minute, 0, 0, 0, -1))
+
+    def rfc3164(self, line):
+        """``Nov 24 05:14:45 host ...`` -> epoch minute, or None."""
+        key = line[:12]
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        result = None
+        month = MONTHS.get(key[:3])
+        if month is not None and len(key) == 12 and key[3:4] == b' ' and key[9:10] == b':':
+            try:
+                day, hour, minute = int(key[4:6]), int(key[7:9]), int(key[10:12])
+            except ValueError:
+                day = None
+            if day is not None:
+                result = self._infer_year(month, day, hour, minute)
+        self._cache[key] = result
+        return result
+
+    def _infer_year(self, month, day, hour, minute):
+        year = time.gmtime(self.now).tm_year
+        best = None
+        for candidate in (year - 1, year, year + 1):
+            try:
+                datetime.date(candidate, month, day)
+                if not (0 <= hour < 24 and 0 <= minute < 60):
+                    return None
+                epoch = self._local_epoch(candidate, month, day, hour, minute)
+            except (ValueError, OverflowError):
+                continue
+            if epoch <= self.now + 86400:
+                best = epoch
+        return None if best is None else int(best) // 60
+
+    def rfc3339(self, token):
+        """``2026-11-24T05:14:45.123456+00:00`` (or ``Z``, or no zone = local) -> epoch minute, or None."""
+        zone = b''
+        if len(token) > 19:
+            tail = token[19:]
+            if tail[-1:] in (b'Z', b'z'):
+                zone = b'Z'
+            else:
+                for sign in (b'+', b'-'):
+                    pos = tail.rfind(sign)
+                    if pos >= 0:
+                        zone = tail[pos:]
+                        break
+        key = token[:16] + zone
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        result = None
+        try:
+            year, month, day = int(token[0:4]), int(token[5:7]), int(token[8:10])
+            hour, minute = int(token[11:13]), int(token[14:16])
+            if token[4:5] != b'-' or token[10:11] not in (b'T', b't', b' ') or token[13:14] != b':':
+                raise ValueError
+            if zone in (b'Z', b''):
+                offset = 0
+            else:
+                digits = zone[1:].replace(b':', b'')
+                offset = (int(digits[0:2]) * 60 + int(digits[2:4] or b'0')) * (1 if zone[:1] == b'+' else -1)
+            if zone == b'':
+                epoch = self._local_epoch(year, month, day, hour, minute)
+            else:
+                datetime.datetime(year, month, day, hour, minute)
+                epoch = calendar.timegm((year, month, day, hour, minute, 0, 0, 0, 0)) - offset * 60
+            result = int(epoch) // 60
+        except (ValueError, IndexError, OverflowError):
+            result = None
+        self._cache[key] = result
+        return result
+
+    def clf(self, stamp):
+        """Common log format ``24/Nov/2026:05:14:45 +0000`` -> epoch minute, or None."""
+        key = stamp[:17] + stamp[20:]
+        try:
+            return self._cache[key]
+        except KeyError:
+            pass
+        result = None
+        try:
+            day, month, year = int(stamp[0:2]), MONTHS[stamp[3:6]], int(stamp[7:11])
+            hour, minute = int(stamp[12:14]), int(stamp[15:17])
+            zone = stamp[21:26]
+            offset = 0
+            if zone:
+                offset = (int(zone[1:3]) * 60 + int(zone[3:5])) * (-1 if zone[:1] == b'-' else 1)
+            datetime.datetime(year, month, day, hour, minute)
+            result = (calendar.timegm((year, month, day, hour, minute, 0, 0, 0, 0)) - offset * 60) // 60
+        except (ValueError, KeyError, IndexError, OverflowError):
+            result = None
+        self._cache[key] = result
+        return result
+
+    def any_value(self, value):
+        """A JSON field: epoch seconds/milliseconds (number) or an ISO 8601 / RFC 3339 string."""
+        if isinstance(value, bool) or value is None:
+            return None
+        if isinstance(value, (int, float)):
+            seconds = float(value)
+            if seconds > 1e14:      # microseconds
+                seconds /= 1e6
+            elif seconds > 1e11:    # milliseconds
+                seconds /= 1e3
+            return int(seconds) // 60
+        if isinstance(value, str):
+            value = value.encode('utf-8', 'replace')
+        if isinstance(value, bytes):
+            value = value.strip()
+            if value[:1].isdigit() and len(value) >= 16 and value[4:5] == b'-':
+                return self.rfc3339(value)
+            try:
+                return self.any_value(float(value))
+            except ValueError:
+                return None
+        return None
+
+    def line_minute(self, line):
+        """Epoch minute of a syslog line in either format, and the rest of the line after the stamp."""
+        first = line[:1]
+        if first.isdigit():
+            space = line.find(b' ')
+            if space < 0:
+                return None, line
+            return self.rfc3339(line[:space]), line[space + 1:]
+        if first.isalpha():
+            return self.rfc3164(line), line[16:]
+        return None, line
+
+
+# ------------------------------------------------------------------ OpenSSH / PAM
+# Needles for the prefilter of syslog files: every failure line holds at least one of them, and every
+# failed connection logs at least one line holding ``Failed `` or ``auth``: ``auth`` covers pam
+# "authentication failure", "maximum authentication attempts", "authenticating user", "[preauth]"
+# (closed/reset/disconnected/unable to negotiate before authentication) and "Timeout before authentication".
+# An "Invalid user" line is always followed, for the same connection, by "Failed ... for invalid user ..."
+# or "... invalid user ... [preauth]", which carry the same user and address; searching for it too
+# costs one more pass over the data, so it is done only with ``thorough``.
+AUTH_NEEDLES = (b'Failed ', b'auth')
+AUTH_NEEDLES_THOROUGH = (b'Failed ', b'auth', b'nvalid user ')
+
+FAILED = 'failed_password'        # "Failed <method> for [invalid user] U from IP port N ssh2"
+KIND_NAMES = {
+    b'password': 'failed_password',
+    b'publickey': 'failed_publickey',
+    b'keyboard-interactive/pam': 'failed_keyboard_interactive',
+    b'none': 'failed_none',
+    b'hostbased': 'failed_hostbased',
+}
+INVALID_USER = 'invalid_user'
+PAM_FAILURE = 'pam_failure'
+PAM_MORE = 'pam_more_failures'
+MAX_ATTEMPTS = 'max_auth_attempts'
+CLOSED_USER = 'closed_preauth_user'
+PREAUTH = 'preauth_disconnect'
+TIMEOUT = 'preauth_timeout'
+
+# Kinds that are a failed login attempt by themselves (one per line).
+ATTEMPT_KINDS = frozenset(['failed_password', 'failed_publickey', 'failed_keyboard_interactive', 'failed_none',
+                           'failed_hostbased', 'failed_other', 'app_login_failed'])
+# Kinds that mark a connection as a failed attempt when it has no "Failed ..." line (counted once per connection).
+CONNECTION_KINDS = frozenset([INVALID_USER, MAX_ATTEMPTS, CLOSED_USER])
+# Probes: pre-authentication disconnects, timeouts (port scanners, banner grabbers).
+PROBE_KINDS = frozenset([PREAUTH, TIMEOUT])
+
+# One pattern for every failure form; the index of the last group that matched tells the form.
+_MESSAGE = (
+    br'(?:Failed (\S+) for (invalid user )?(.*?) from (\S+) port \d+'                            # 1-4
+    br'|Invalid user (.*?) from (\S+?)(?: port \d+)?\s*$'                                       # 5-6
+    br'|pam_\w+\(([^:)\s]+):auth\): authentication failure;(.*)'                               # 7-8
+    br'|PAM \d+ more authentication failures?;(.*)'                                             # 9
+    br'|maximum authentication attempts exceeded for (invalid user )?(.*?) from (\S+) port'     # 10-12
+    br'|(?:Connection closed by|Disconnected from) (?:authenticating|invalid) user (.*?) (\S+) port \d+'  # 13-14
+    br'|(?:Received disconnect from|Connection closed by|Connection reset by|Disconnected from|Unable to negotiate with)'
+    br' (\S+?):? port \d+.*\[preauth\]'                                                          # 15
+    br'|Timeout before authentication for (?:connection from )?(\S+)'                           # 16
+    br')')
+MESSAGE_RX = re.compile(br'(?:error: )?' + _MESSAGE)
+# syslog line: RFC 3164 stamp (group 1: up to the minute) or RFC 3339 (2: up to the minute, 3: zone),
+# host (4), program (5), pid (6), then the message groups shifted by 6.
+AUTH_LINE_RX = re.compile(
+    br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
+    br'[ \t]+(\S+)[ \t]+([^\s\[:]+)(?:\[(\d+)\])?:[ \t]*(?:error: )?' + _MESSAGE)
+_PAM_FIELD_RX = re.compile(br'\b(rhost|user)=(\S*)')
+# The common form alone, anchored at line starts, for ``findall`` over many joined lines at once:
+# RFC 3164 minute (1), RFC 3339 minute (2) and zone (3), host (4), pid (5), method (6), user (7), ip (8).
+FAILED_ROWS_RX = re.compile(
+    br'(?m)^(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
+    br'[ \t]+(\S+)[ \t]+[^\s\[:]+(?:\[(\d+)\])?:[ \t]*(?:error: )?Failed (\S+) for (?:invalid user )?(.*?) from (\S+) port \d+')
+FAILED_NEEDLE = b'Failed '
+
+_FORMS = {
+    # last group index -> (kind or None for "from group 1", ip group, user group)
+    4: (None, 4, 3),
+    6: (INVALID_USER, 6, 5),
+    8: (PAM_FAILURE, None, None),
+    9: (PAM_MORE, None, None),
+    12: (MAX_ATTEMPTS, 12, 11),
+    14: (CLOSED_USER, 14, 13),
+    15: (PREAUTH, 15, None),
+    16: (TIMEOUT, 16, None),
+}
+
+
+def event_from_match(match, shift=0):
+    """``(kind, ip, user, service)`` (ip/user as bytes or None) from a MESSAGE_RX/AUTH_LINE_RX match."""
+    last = match.lastindex - shift
+    form = _FORMS.get(last)
+    if form is None:
+        return None
+    kind, ip_group, user_group = form
+    group = match.group
+    if kind is None:
+        kind = KIND_NAMES.get(group(1 + shift), 'failed_other')
+    if kind in (PAM_FAILURE, PAM_MORE):
+        fields = dict(_PAM_FIELD_RX.findall(group(last + shift)))
+        service = group(7 + shift) if kind == PAM_FAILURE else None
+        return kind, fields.get(b'rhost') or None, fields.get(b'user') or None, service
+    return kind, group(ip_group + shift), group(user_group + shift) if user_group else None, None
+
+
+def classify_auth(message):
+    """Classify one OpenSSH/PAM message (the bytes after ``program[pid]: ``).
+
+    Returns ``(kind, ip, user, service)`` (bytes or None) or None when the
+    message is not an authentication failure form.
+    """
+    match = MESSAGE_RX.match(message)
+    if match is None:
+        return None
+    return event_from_match(match)
+
+
+def split_syslog(rest):
+    """``host program[pid]: message`` -> (host, program, pid, message); None when there is no tag."""
+    parts = rest.split(None, 2)
+    if len(parts) < 3:
+        return None
+    host, tag, message = parts
+    if not tag.endswith(b':'):
+        return None
+    tag = tag[:-1]
+    pid = None
+    bracket = tag.find(b'[')
+    if bracket >= 0:
+        pid = tag[bracket + 1:-1]
+        tag = tag[:bracket]
+    return host, tag, pid, message
+
+
+def find_lines(buf, start, end, needles):
+    """Start and end offsets of the lines in ``buf[start:end]`` containing any needle (not sorted).
+
+    Each needle costs one ``bytes.find`` pass; after a hit the search resumes at the
+    end of that line, so a line is returned once however many needles it holds.
+    """
+    hits = {}
+    find = buf.find
+    rfind = buf.rfind
+    for needle in needles:
+        pos = find(needle, start, end)
+        while pos >= 0:
+            line_start = rfind(b'\n', start, pos) + 1
+            if line_start == 0:
+                line_start = start
+            line_end = find(b'\n', pos, end)
+            if line_end < 0:
+                line_end = end
+            hits[line_start] = line_end
+            pos = find(needle, line_end, end)
+    return hits.items()
+
+
+# ------------------------------------------------------------------ access logs
+# nginx "combined" (and Apache's): $remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent
+# "$http_referer" "$http_user_agent", optionally followed by more fields such as $request_time
+# (nginx: seconds with millisecond resolution, e.g. 0.123; written bare or as rt=0.123).
+_ACCESS_RX = re.compile(
+    br'(?m)^(\S+) \S+ \S+ \[([^\]\n]{20,32})\] "((?:[^"\\\n]|\\.)*)" (\d{3}) \S+'
+    br'(?: "(?:[^"\\\n]|\\.)*" "(?:[^"\\\n]|\\.)*")?([^\n]*)$')
+_TRAILING_TIME_RX = re.compile(br'(?:^|\s)(?:rt=|request_time=|urt=)?"?(\d+(?:\.\d+)?)"?(?=\s|$)')
+
+
+def parse_access(buf, start, end):
+    """Yield ``(ip, clf_stamp, request, status, tail)`` for each combined-format line; count the rest."""
+    return _ACCESS_RX.finditer(buf, start, end)
+
+
+def request_time(tail, field_index, scale):
+    """The request time (seconds) from the fields after the user agent, or None."""
+    if not tail:
+        return None
+    values = _TRAILING_TIME_RX.findall(tail)
+    if len(values) <= field_index:
+        return None
+    try:
+        return float(values[field_index]) * scale
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------ JSON lines and journal
+
+def json_lines(buf, start, end):
+    """Decode each JSON object line; yields dicts, or None for a line that is not a JSON object."""
+    pos = start
+    while pos < end:
+        nl = buf.find(b'\n', pos, end)
+        if nl < 0:
+            nl = end
+        line = buf[pos:nl].strip()
+        pos = nl + 1
+        if not line:
+            continue
+        try:
+            record = json.loads(line.decode('utf-8'))
+        except (ValueError, UnicodeDecodeError):
+            yield None
+            continue
+        yield record if isinstance(record, dict) else None
+
+
+def get_field(record, path):
+    """``a.b.c`` dotted lookup in nested dicts; None when absent."""
+    if not path:
+        return None
+    value = record
+    for part in path.split('.'):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def journal_field(entry, name):
+    """A journal JSON field as bytes: strings, arrays of byte values (non-UTF-8 data), or None."""
+    value = entry.get(name)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode('utf-8', 'surrogateescape')
+    if isinstance(value, list):
+        if value and all(isinstance(item, int) for item in value):
+            try:
+                return bytes(bytearray(value))
+            except ValueError:
+                return None
+        # a field set several times: the first value
+        return journal_field({'v': value[0]}, 'v') if value else None
+    return str(value).encode('utf-8')

@@ -1,0 +1,1109 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Incremental security scan of logs (``log_scan``): failed logins, suspicious IPs, HTTP error and rate figures.
+
+Sources (``type``):
+
+* ``auth``: OpenSSH/PAM syslog files (``/var/log/auth.log``, ``/var/log/secure``), RFC 3164 or RFC 3339 stamps;
+* ``journal``: the systemd journal through ``journalctl -o json``;
+* ``access``: nginx/Apache combined access logs, optionally with ``$request_time`` after the user agent;
+* ``jsonl``: JSON-lines application logs with a field mapping.
+
+Each run reads only what is new (cursors in ``log_sources``), adds the events to
+per-minute buckets kept in the state file for ``history_minutes`` and judges the
+last ``window_minutes`` against the collection's thresholds. The state file is
+written only when not in check mode. Plain Python, importable without Ansible.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import ipaddress
+import json
+import math
+import os
+import subprocess
+import tempfile
+import time
+from collections import Counter, defaultdict
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import (
+    FileReader,
+    SourceError,
+    available_cpus,
+)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
+    CRITICAL,
+    OK,
+    UNKNOWN,
+    WARNING,
+    Threshold,
+    evaluate,
+    format_value,
+    make_check,
+)
+
+STATE_VERSION = 1
+SOURCE_TYPES = ('auth', 'journal', 'access', 'jsonl')
+HIST_BASE = 0.001      # response-time histogram: bucket 0 holds <= 1 ms,
+HIST_RATIO = 1.05      # then buckets 5 % wide (percentiles within 2.5 %)
+_LOG_RATIO = math.log(HIST_RATIO)
+DETAIL_KEYS = ('fi', 'fu', 'iu', 'pb', 'rl', 'ri', 'h')
+USERS_PER_IP = 50
+REQUEST_IPS_PER_MINUTE = 200
+JOURNAL_IDENTIFIERS = ('sshd', 'sshd-session', 'sshd-auth', 'login', 'su', 'sudo')
+DEFAULT_JSON_FIELDS = {'time': 'time', 'ip': 'ip', 'user': 'user', 'status': 'status', 'duration': 'duration',
+                       'event': 'event'}
+
+
+def time_bucket(seconds):
+    if seconds <= HIST_BASE:
+        return 0
+    return int(math.log(seconds / HIST_BASE) / _LOG_RATIO) + 1
+
+
+def bucket_value(index):
+    if index <= 0:
+        return HIST_BASE
+    return HIST_BASE * HIST_RATIO ** (index - 0.5)
+
+
+class Bucket(object):
+    """The events of one minute. Scalars are kept for the whole history; per-IP detail only inside the window."""
+
+    __slots__ = ('a', 'k', 'fi', 'fu', 'iu', 'pb', 'rq', 'e5', 'rl', 'ri', 'h', 'sl', 'tm', 'text')
+
+    def __init__(self, text=False):
+        self.text = text                # keys are already text (no bytes)
+        self.a = 0                      # failed login attempts
+        self.k = defaultdict(int)       # lines per failure kind
+        self.fi = defaultdict(int)      # attempts per source IP
+        self.fu = defaultdict(int)      # attempts per user
+        self.iu = defaultdict(set)      # users tried per IP
+        self.pb = defaultdict(int)      # pre-auth probes per IP
+        self.rq = 0                     # HTTP requests
+        self.e5 = 0                     # HTTP 5xx
+        self.rl = defaultdict(int)      # HTTP 429 per IP
+        self.ri = defaultdict(int)      # requests per IP
+        self.h = defaultdict(int)       # response-time histogram
+        self.sl = 0                     # requests slower than the response-time threshold
+        self.tm = 0                     # requests with a response time
+
+    def merge(self, data):
+        """Add a bucket loaded from the state file."""
+        self.a += data.get('a', 0)
+        self.rq += data.get('rq', 0)
+        self.e5 += data.get('e5', 0)
+        self.sl += data.get('sl', 0)
+        self.tm += data.get('tm', 0)
+        for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri'):
+            target = getattr(self, key)
+            for name, count in (data.get(key) or {}).items():
+                target[name] += count
+        for index, count in (data.get('h') or {}).items():
+            self.h[int(index)] += count
+        for ip, users in (data.get('iu') or {}).items():
+            self.iu[ip].update(users)
+
+    def decoded(self):
+        """A copy with text keys (what the state file and the results use)."""
+        copy = Bucket(text=True)
+        copy.a, copy.rq, copy.e5, copy.sl, copy.tm = self.a, self.rq, self.e5, self.sl, self.tm
+        for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri'):
+            getattr(copy, key).update(_plain(getattr(self, key)))
+        copy.h.update(self.h)
+        copy.iu.update(_plain_users(self.iu))
+        return copy
+
+    def as_dict(self, detail):
+        """JSON-able form (keys decoded to text); per-IP detail only when ``detail``."""
+        plain = dict if self.text else _plain
+        result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=plain(self.k))
+        if detail:
+            result.update(fi=plain(self.fi), fu=plain(self.fu), pb=plain(self.pb), rl=plain(self.rl),
+                          h=dict((str(index), count) for index, count in self.h.items()))
+            users_by_ip = self.iu if self.text else _plain_users(self.iu)
+            result['iu'] = dict((ip, sorted(users)[:USERS_PER_IP]) for ip, users in users_by_ip.items())
+            requests = plain(self.ri)
+            if len(requests) > REQUEST_IPS_PER_MINUTE:
+                requests = dict(sorted(requests.items(), key=lambda item: -item[1])[:REQUEST_IPS_PER_MINUTE])
+            result['ri'] = requests
+        return dict((key, value) for key, value in result.items() if value)
+
+
+def _text(value):
+    if isinstance(value, bytes):
+        return value.decode('utf-8', 'replace')
+    return value
+
+
+def _scalars(data):
+    """A stored bucket without its per-IP detail (outside the window only the totals are kept)."""
+    return dict((key, value) for key, value in data.items() if key in ('a', 'rq', 'e5', 'sl', 'tm', 'k'))
+
+
+def _event_key(event):
+    minute, ip, user = event
+    return (minute, _text(ip) or '', _text(user) or '')
+
+
+def _plain(counts):
+    """A counter with text keys (bytes keys decoded; counts of equal keys added)."""
+    result = {}
+    get = result.get
+    for key, count in counts.items():
+        if key.__class__ is bytes:
+            key = key.decode('utf-8', 'replace')
+        result[key] = get(key, 0) + count
+    return result
+
+
+def _plain_users(users_by_ip):
+    result = {}
+    for ip, users in users_by_ip.items():
+        if ip.__class__ is bytes:
+            ip = ip.decode('utf-8', 'replace')
+        target = result.get(ip)
+        if target is None:
+            target = result[ip] = set()
+        target.update(user.decode('utf-8', 'replace') if user.__class__ is bytes else user for user in users)
+    return result
+
+
+class SourceStats(object):
+    def __init__(self, source):
+        self.source = source
+        self.events = 0
+        self.untimed = 0
+        self.unparsed = 0
+        self.outside_history = 0
+        self.parsed = 0
+
+
+class Collector(object):
+    """Adds parsed events to per-minute buckets (this run only)."""
+
+    def __init__(self, clock, first_minute, last_minute, slow_after):
+        self.clock = clock
+        self.first_minute = first_minute
+        self.last_minute = last_minute
+        self.slow_after = slow_after
+        self.buckets = {}
+        self.attempt_conns = set()
+        self.pending = {}
+        self.stats = None
+
+    def bucket(self, minute):
+        try:
+            return self.buckets[minute]
+        except KeyError:
+            bucket = self.buckets[minute] = Bucket()
+            return bucket
+
+    def _in_range(self, minute):
+        if minute is None:
+            self.stats.untimed += 1
+            return False
+        if minute < self.first_minute or minute > self.last_minute:
+            self.stats.outside_history += 1
+            return False
+        return True
+
+    # ---------------------------------------------------------- parallel workers (log_sources.FileReader)
+    def reset(self):
+        """In a worker process: start empty, so the worker exports only what it read itself."""
+        self.buckets = {}
+        self.pending = {}
+        self.attempt_conns = set()
+        self.stats = SourceStats(self.stats.source if self.stats else None)
+
+    def export(self):
+        stats = self.stats
+        return {
+            'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
+            'pending': self.pending,
+            'attempt_conns': self.attempt_conns,
+            'stats': (stats.events, stats.untimed, stats.unparsed, stats.outside_history, stats.parsed),
+        }
+
+    def merge(self, data):
+        for minute, bucket in data['buckets'].items():
+            self.bucket(minute).merge(bucket)
+        for conn, event in data['pending'].items():
+            self._pend(conn, event)
+        self.attempt_conns.update(data['attempt_conns'])
+        stats = self.stats
+        events, untimed, unparsed, outside, parsed = data['stats']
+        stats.events += events
+        stats.untimed += untimed
+        stats.unparsed += unparsed
+        stats.outside_history += outside
+        stats.parsed += parsed
+
+    # ---------------------------------------------------------- authentication events
+    def auth_event(self, minute, kind, ip, user, service, conn):
+        self.stats.events += 1
+        if not self._in_range(minute):
+            return
+        bucket = self.bucket(minute)
+        bucket.k[kind] += 1
+        if ip and user:
+            bucket.iu[ip].add(user)
+        if kind in lp.ATTEMPT_KINDS:
+            if conn is not None:
+                self.attempt_conns.add(conn)
+            self._attempt(bucket, ip, user)
+        elif kind == lp.PAM_FAILURE:
+            # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
+            if not _text(service or '').startswith('sshd'):
+                self._attempt(bucket, ip, user)
+        elif kind in lp.CONNECTION_KINDS:
+            if conn is None:
+                self._attempt(bucket, ip, user)
+            else:
+                self._pend(conn, (minute, ip, user))
+        elif kind in lp.PROBE_KINDS and ip:
+            bucket.pb[ip] += 1
+
+    def _pend(self, conn, event):
+        """Remember a connection-level failure; the earliest event of a connection wins (order-independent)."""
+        known = self.pending.get(conn)
+        if known is None or _event_key(event) < _event_key(known):
+            self.pending[conn] = event
+
+    @staticmethod
+    def _attempt(bucket, ip, user):
+        bucket.a += 1
+        if ip:
+            bucket.fi[ip] += 1
+        if user:
+            bucket.fu[user] += 1
+
+    def finish_connections(self):
+        """A connection with "Invalid user"/"maximum attempts"/"closed by authenticating user" but no "Failed" line
+        is one failed attempt (publickey-only servers log no "Failed password")."""
+        for conn, (minute, ip, user) in self.pending.items():
+            if conn not in self.attempt_conns:
+                self._attempt(self.bucket(minute), ip, user)
+        self.pending = {}
+        self.attempt_conns = set()
+
+    def feed_auth_text(self, buf, start, end, needles=lp.AUTH_NEEDLES):
+        """Parse the failure lines of ``buf[start:end]`` (syslog text); the other lines are never looked at.
+
+        The common form (``Failed <method> for ...``) is counted in bulk (``_failed_rows``) when every line with
+        the needle has that form; otherwise, and for the other needles, line by line.
+        """
+        skip_failed = False
+        if needles and needles[0] == lp.FAILED_NEEDLE and self._failed_rows(buf, start, end):
+            needles = needles[1:]
+            skip_failed = True
+        clock = self.clock
+        stats = self.stats
+        match_line = lp.AUTH_LINE_RX.match
+        event_from_match = lp.event_from_match
+        minute_3164 = clock.rfc3164
+        kind_names = lp.KIND_NAMES
+        first, last = self.first_minute, self.last_minute
+        buckets = self.buckets
+        attempt_conns = self.attempt_conns
+        failed_needle = lp.FAILED_NEEDLE
+        find = buf.find
+        for line_start, line_end in lp.find_lines(buf, start, end, needles):
+            if skip_failed and find(failed_needle, line_start, line_end) >= 0:
+                continue      # counted by _failed_rows
+            match = match_line(buf, line_start, line_end)
+            if match is None:
+                if lp.MESSAGE_RX.search(buf, line_start, line_end):
+                    stats.events += 1
+                    stats.untimed += 1
+                continue
+            if match.lastindex == 10:      # Failed <method> for [invalid user] <user> from <ip> port <n>
+                stamp, rfc3339, zone, host, pid, method, user, ip = match.group(1, 2, 3, 4, 6, 7, 9, 10)
+                stats.events += 1
+                minute = minute_3164(stamp) if stamp is not None else clock.rfc3339(rfc3339 + (zone or b''))
+                if minute is None:
+                    stats.untimed += 1
+                    continue
+                if minute < first or minute > last:
+                    stats.outside_history += 1
+                    continue
+                bucket = buckets.get(minute)
+                if bucket is None:
+                    bucket = buckets[minute] = Bucket()
+                bucket.k[kind_names.get(method, 'failed_other')] += 1
+                if pid:
+                    attempt_conns.add((host, pid))
+                bucket.a += 1
+                bucket.fi[ip] += 1
+                if user:
+                    bucket.fu[user] += 1
+                    bucket.iu[ip].add(user)
+                continue
+            event = event_from_match(match, 6)
+            if event is None:
+                continue
+            stamp = match.group(1)
+            if stamp is not None:
+                minute = minute_3164(stamp)
+            else:
+                minute = clock.rfc3339(match.group(2) + (match.group(3) or b''))
+            pid = match.group(6)
+            kind, ip, user, service = event
+            self.auth_event(minute, kind, ip, user, service, (match.group(4), pid) if pid else None)
+
+    def _failed_rows(self, buf, start, end):
+        """Count the ``Failed <method>`` lines of a block with C-level operations only (split, findall, Counter).
+
+        Returns False (nothing counted) when a needle line is not of that form (no time stamp, another message):
+        the caller then parses the block line by line.
+        """
+        spans = lp.find_lines(buf, start, end, (lp.FAILED_NEEDLE,))
+        if not spans:
+            return True
+        lines = [buf[line_start:line_end] for line_start, line_end in spans]
+        rows = lp.FAILED_ROWS_RX.findall(b'\n'.join(lines))
+        if len(rows) != len(lines):
+            return False
+        stamps, rfc3339, zones, hosts, pids, methods, users, ips = zip(*rows)
+        if any(rfc3339):
+            keys = list(map(bytes.__add__, map(bytes.__add__, stamps, rfc3339), zones))
+        else:
+            keys = stamps
+        clock = self.clock
+        minutes = {}
+        for key in set(keys):
+            minutes[key] = clock.rfc3164(key) if key[:1].isalpha() else clock.rfc3339(key)
+        stats = self.stats
+        stats.events += len(rows)
+        first, last = self.first_minute, self.last_minute
+        buckets = self.buckets
+        usable = {}
+        for key, minute in minutes.items():
+            if minute is None or minute < first or minute > last:
+                continue
+            bucket = buckets.get(minute)
+            if bucket is None:
+                bucket = buckets[minute] = Bucket()
+            usable[key] = bucket
+        for key, count in Counter(keys).items():
+            bucket = usable.get(key)
+            if bucket is not None:
+                bucket.a += count
+            elif minutes[key] is None:
+                stats.untimed += count
+            else:
+                stats.outside_history += count
+        if not usable:
+            return True
+        kind_names = lp.KIND_NAMES
+        for (key, method), count in Counter(zip(keys, methods)).items():
+            bucket = usable.get(key)
+            if bucket is not None:
+                bucket.k[kind_names.get(method, 'failed_other')] += count
+        for (key, ip), count in Counter(zip(keys, ips)).items():
+            bucket = usable.get(key)
+            if bucket is not None:
+                bucket.fi[ip] += count
+        for (key, user), count in Counter(zip(keys, users)).items():
+            bucket = usable.get(key)
+            if bucket is not None and user:
+                bucket.fu[user] += count
+        for key, ip, user in set(zip(keys, ips, users)):
+            bucket = usable.get(key)
+            if bucket is not None and user:
+                bucket.iu[ip].add(user)
+        self.attempt_conns.update(zip(hosts, pids))
+        return True
+
+    # ---------------------------------------------------------- HTTP requests
+    def request(self, minute, ip, status, seconds):
+        stats = self.stats
+        stats.events += 1
+        if not self._in_range(minute):
+            return
+        bucket = self.bucket(minute)
+        bucket.rq += 1
+        if ip:
+            bucket.ri[ip] += 1
+        if 500 <= status <= 599:
+            bucket.e5 += 1
+        elif status == 429 and ip:
+            bucket.rl[ip] += 1
+        if seconds is not None:
+            bucket.tm += 1
+            bucket.h[time_bucket(seconds)] += 1
+            if self.slow_after is not None and seconds > self.slow_after:
+                bucket.sl += 1
+
+    def feed_access(self, buf, start, end, time_field, time_scale):
+        clock = self.clock
+        stats = self.stats
+        lines = buf.count(b'\n', start, end)
+        matched = 0
+        for match in lp.parse_access(buf, start, end):
+            ip, stamp, _request, status, tail = match.groups()
+            matched += 1
+            seconds = lp.request_time(tail, time_field, time_scale) if time_field is not None else None
+            self.request(clock.clf(stamp), ip.decode('ascii', 'replace'), int(status), seconds)
+        stats.parsed += matched
+        stats.unparsed += max(0, lines - matched)
+
+
+def _ip_network_list(entries):
+    networks = []
+    for entry in entries or []:
+        try:
+            networks.append(ipaddress.ip_network(str(entry).strip(), strict=False))
+        except ValueError:
+            raise MaintenanceError('allow_list entry %r is not an IP address or network' % (entry,))
+    return networks
+
+
+def _allowed(ip, networks):
+    if not networks:
+        return False
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return any(address.version == network.version and address in network for network in networks)
+
+
+def _valid_ip(ip):
+    try:
+        ipaddress.ip_address(ip)
+        return True
+    except ValueError:
+        return False
+
+
+class StateFile(object):
+    """The JSON state: file cursors, journal cursors, per-minute buckets."""
+
+    def __init__(self, path):
+        self.path = path
+        self.data = {'version': STATE_VERSION, 'files': {}, 'journal': {}, 'buckets': {}}
+        self.note = None
+        self.loaded = None
+
+    def load(self):
+        if not self.path or not os.path.exists(self.path):
+            self.note = 'no state yet: first run'
+            return self
+        try:
+            with open(self.path, 'rb') as handle:
+                data = json.loads(handle.read().decode('utf-8'))
+            if not isinstance(data, dict) or data.get('version') != STATE_VERSION:
+                raise ValueError('unsupported state version')
+        except (IOError, OSError) as exc:
+            raise MaintenanceError('cannot read the log_scan state file %s: %s' % (self.path, exc))
+        except ValueError as exc:
+            # a damaged state file must not stop monitoring: start over and say so
+            self.note = 'state file %s was unreadable (%s); started over' % (self.path, exc)
+            return self
+        for key in ('files', 'journal', 'buckets'):
+            if isinstance(data.get(key), dict):
+                self.data[key] = data[key]
+        self.loaded = _comparable(self.data)
+        return self
+
+    def save(self):
+        directory = os.path.dirname(os.path.abspath(self.path))
+        try:
+            if not os.path.isdir(directory):
+                os.makedirs(directory, 0o750)
+            fd, tmp = tempfile.mkstemp(prefix='.log_scan-', dir=directory)
+            try:
+                with os.fdopen(fd, 'w') as handle:
+                    # dumps (one shot) uses the C encoder; dump to a file would use the pure-Python one
+                    handle.write(json.dumps(self.data, sort_keys=True, separators=(',', ':')))
+                os.chmod(tmp, 0o600)
+                os.rename(tmp, self.path)
+            except Exception:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+                raise
+        except (IOError, OSError) as exc:
+            raise MaintenanceError('cannot write the log_scan state file %s: %s' % (self.path, exc))
+
+
+def _source_key(source):
+    return '%s:%s' % (source['type'], source.get('path') or source.get('journal_file') or
+                      source.get('journal_directory') or 'system')
+
+
+def normalize_sources(sources):
+    """Validate the ``sources`` option; return a list of dicts with defaults filled in."""
+    if not sources:
+        raise MaintenanceError('log_scan needs at least one source (type auth, journal, access or jsonl)')
+    result = []
+    seen = set()
+    for index, source in enumerate(sources):
+        if not isinstance(source, dict):
+            raise MaintenanceError('sources[%d] must be a mapping, not %r' % (index, source))
+        source = dict((key, value) for key, value in source.items() if value is not None)
+        kind = source.get('type')
+        if kind not in SOURCE_TYPES:
+            raise MaintenanceError('sources[%d]: type must be one of %s, not %r' % (index, ', '.join(SOURCE_TYPES), kind))
+        if kind != 'journal' and not source.get('path'):
+            raise MaintenanceError('sources[%d]: a %s source needs a path' % (index, kind))
+        if source.get('start_at', 'beginning') not in ('beginning', 'end'):
+            raise MaintenanceError('sources[%d]: start_at must be beginning or end' % index)
+        if kind == 'access':
+            unit = source.get('request_time_unit', 's')
+            if unit not in ('s', 'ms', 'us'):
+                raise MaintenanceError('sources[%d]: request_time_unit must be s, ms or us' % index)
+        if kind == 'jsonl':
+            fields = dict(DEFAULT_JSON_FIELDS)
+            fields.update(source.get('fields') or {})
+            source['fields'] = fields
+            failed = source.get('failed_login_values')
+            if failed is not None and not isinstance(failed, list):
+                raise MaintenanceError('sources[%d]: failed_login_values must be a list' % index)
+        key = _source_key(source)
+        if key in seen:
+            raise MaintenanceError('sources[%d]: %s is listed twice' % (index, key))
+        seen.add(key)
+        source['key'] = key
+        source['label'] = source.get('name') or source.get('path') or 'journal'
+        result.append(source)
+    return result
+
+
+class Scanner(object):
+    """One ``log_scan`` run."""
+
+    def __init__(self, sources, state_file, thresholds=None, window_minutes=10, history_minutes=60,
+                 allow_list=None, top=10, now=None, utc=False, max_line_bytes=1 << 20, spike_min_rate=10.0,
+                 check_mode=False, journalctl='journalctl', workers=1):
+        if window_minutes < 1:
+            raise MaintenanceError('window_minutes must be at least 1')
+        if max_line_bytes < 1024:
+            raise MaintenanceError('max_line_bytes must be at least 1024')
+        if top < 1:
+            raise MaintenanceError('top must be at least 1')
+        if history_minutes < window_minutes:
+            raise MaintenanceError('history_minutes (%d) must be at least window_minutes (%d)'
+                                   % (history_minutes, window_minutes))
+        self.sources = normalize_sources(sources)
+        self.state = StateFile(state_file)
+        self.thresholds = thresholds or {}
+        self.window = int(window_minutes)
+        self.history = int(history_minutes)
+        self.allow = _ip_network_list(allow_list)
+        self.top = int(top)
+        self.now = float(now) if now is not None else time.time()
+        self.now_minute = int(self.now) // 60
+        self.max_line = int(max_line_bytes)
+        self.spike_min_rate = float(spike_min_rate)
+        self.check_mode = check_mode
+        self.journalctl = journalctl
+        self.workers = int(workers) if workers else min(4, available_cpus())
+        slow = Threshold.from_spec('http_response_time', self.thresholds.get('http_response_time'))
+        self.slow_after = slow.warning if slow.warning is not None else slow.critical
+        self.collector = Collector(lp.MinuteClock(self.now, utc=utc), self.now_minute - self.history + 1,
+                                   self.now_minute + 5, self.slow_after)
+        self.source_reports = []
+        self.source_checks = []
+
+    # ---------------------------------------------------------- reading
+    def run(self):
+        self.state.load()
+        for source in self.sources:
+            self._scan_source(source)
+        return self.results()
+
+    def _scan_source(self, source):
+        stats = SourceStats(source)
+        self.collector.stats = stats
+        report = {'name': source['label'], 'type': source['type'], 'path': source.get('path'), 'bytes_read': 0,
+                  'lines': 0, 'events': 0, 'notes': []}
+        target = source.get('path') or 'journal'
+        try:
+            if source['type'] == 'journal':
+                self._scan_journal(source, report)
+            else:
+                self._scan_file(source, report)
+        except SourceError as exc:
+            reason = str(exc)
+            report['error'] = reason
+            if 'does not exist' in reason or 'not found' in reason:
+                check = make_check('log_scan.source', UNKNOWN, reason, target=target, priority='medium')
+            else:
+                check = make_check('log_scan.source', CRITICAL, reason, target=target, priority='medium')
+            self.source_checks.append(check)
+            self.source_reports.append(report)
+            self.collector.pending = {}
+            return
+        self.collector.finish_connections()
+        report.update(events=stats.events, events_without_timestamp=stats.untimed,
+                      unparsed_lines=stats.unparsed, events_outside_history=stats.outside_history)
+        self.source_reports.append(report)
+        self.source_checks.append(self._source_check(source, report, stats, target))
+
+    def _source_check(self, source, report, stats, target):
+        if report['lines'] is None:
+            facts = ['read %d bytes, %d events' % (report['bytes_read'], stats.events)]
+        else:
+            facts = ['read %d bytes, %d lines, %d events' % (report['bytes_read'], report['lines'], stats.events)]
+        if stats.untimed:
+            facts.append('%d event lines without a readable timestamp were skipped' % stats.untimed)
+        if report.get('oversized_lines'):
+            facts.append('%d lines longer than %d bytes were skipped' % (report['oversized_lines'], self.max_line))
+        if stats.outside_history:
+            facts.append('%d events older than %d minutes (or in the future) were not counted'
+                         % (stats.outside_history, self.history))
+        facts.extend(report['notes'])
+        status = OK
+        priority = 'low'
+        if report.get('truncated_without_copy'):
+            status, priority = WARNING, 'medium'
+            facts.insert(0, 'log truncated since the last run with no rotated copy found (possible tampering, or '
+                            'lines lost)')
+        lines = report['lines'] or 0
+        if source['type'] in ('access', 'jsonl') and lines >= 10 and stats.unparsed > lines // 2:
+            status, priority = UNKNOWN, 'medium'
+            facts.insert(0, '%d of %d lines are not in the expected %s format' % (stats.unparsed, lines, source['type']))
+        elif stats.unparsed:
+            facts.append('%d lines could not be parsed' % stats.unparsed)
+        return make_check('log_scan.source', status, '; '.join(facts), target=target, priority=priority,
+                          value=stats.events, unit='events',
+                          details=dict((key, report[key]) for key in ('bytes_read', 'lines') if key in report))
+
+    def _scan_file(self, source, report):
+        files = self.state.data['files']
+        cursor = files.get(source['key'])
+        reader = FileReader(source['path'], cursor=cursor, start_at=source.get('start_at', 'beginning'),
+                            max_line=self.max_line, patterns=source.get('rotated_patterns'),
+                            count_lines=source['type'] != 'auth', workers=self.workers, parallel=self.collector)
+        reader.plan()
+        collector = self.collector
+        kind = source['type']
+        if kind == 'auth':
+            needles = lp.AUTH_NEEDLES_THOROUGH if source.get('thorough') else lp.AUTH_NEEDLES
+
+            def feed(buf, start, end):
+                collector.feed_auth_text(buf, start, end, needles)
+        elif kind == 'access':
+            unit = source.get('request_time_unit', 's')
+            scale = {'s': 1.0, 'ms': 0.001, 'us': 0.000001}[unit]
+            field = source.get('request_time_field', 0)
+            field = None if field is None or field < 0 else field
+
+            def feed(buf, start, end):
+                collector.feed_access(buf, start, end, field, scale)
+        else:
+            def feed(buf, start, end):
+                self._feed_jsonl(source, buf, start, end)
+        new_cursor = reader.read(feed)
+        report['bytes_read'] = reader.bytes_read
+        report['lines'] = reader.lines
+        report['oversized_lines'] = reader.oversized_lines
+        if reader.workers_used > 1:
+            report['workers'] = reader.workers_used
+        report['truncated_without_copy'] = reader.truncated_without_copy
+        report['notes'].extend(reader.notes)
+        report['read_from'] = [{'path': s.path, 'offset': s.start} for s in reader.segments]
+        report['cursor'] = {'offset': new_cursor['offset'], 'inode': new_cursor['ino']}
+        files[source['key']] = new_cursor
+
+    def _feed_jsonl(self, source, buf, start, end):
+        collector = self.collector
+        stats = collector.stats
+        clock = collector.clock
+        fields = source['fields']
+        failed_values = set(str(v) for v in source.get('failed_login_values') or ['login_failed', 'auth_failure'])
+        scale = {'s': 1.0, 'ms': 0.001, 'us': 0.000001}[source.get('duration_unit', 's')]
+        for record in lp.json_lines(buf, start, end):
+            if record is None:
+                stats.unparsed += 1
+                continue
+            stats.parsed += 1
+            minute = clock.any_value(lp.get_field(record, fields.get('time')))
+            ip = lp.get_field(record, fields.get('ip'))
+            ip = str(ip) if ip not in (None, '') else None
+            event = lp.get_field(record, fields.get('event'))
+            if event is not None and str(event) in failed_values:
+                user = lp.get_field(record, fields.get('user'))
+                collector.auth_event(minute, 'app_login_failed', ip, str(user) if user not in (None, '') else None,
+                                     None, None)
+                continue
+            status = lp.get_field(record, fields.get('status'))
+            if status is None:
+                continue
+            try:
+                status = int(status)
+            except (TypeError, ValueError):
+                stats.unparsed += 1
+                continue
+            duration = lp.get_field(record, fields.get('duration'))
+            seconds = None
+            if isinstance(duration, (int, float)) and not isinstance(duration, bool):
+                seconds = float(duration) * scale
+            collector.request(minute, ip, status, seconds)
+
+    def _scan_journal(self, source, report):
+        journal = self.state.data['journal']
+        previous = journal.get(source['key'])
+        command = [self.journalctl, '-o', 'json', '--no-pager', '--output-fields',
+                   'MESSAGE,SYSLOG_IDENTIFIER,_PID,_HOSTNAME,__REALTIME_TIMESTAMP']
+        if source.get('journal_file'):
+            command += ['--file', source['journal_file']]
+        if source.get('journal_directory'):
+            command += ['--directory', source['journal_directory']]
+        if previous and previous.get('cursor'):
+            command += ['--after-cursor', previous['cursor']]
+            report['notes'].append('continuing after the stored journal cursor')
+        elif source.get('start_at') == 'end':
+            command += ['--since', '@%d' % int(self.now)]
+            report['notes'].append('first run: starting now (start_at=end)')
+        else:
+            command += ['--since', '@%d' % ((self.now_minute - self.history + 1) * 60)]
+            report['notes'].append('first run: reading the last %d minutes' % self.history)
+        for identifier in source.get('identifiers') or JOURNAL_IDENTIFIERS:
+            command.append('SYSLOG_IDENTIFIER=%s' % identifier)
+        try:
+            process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except (IOError, OSError) as exc:
+            raise SourceError('journalctl not found or not executable (%s); the journal source needs systemd' % exc)
+        collector = self.collector
+        stats = collector.stats
+        last_cursor = None
+        lines = 0
+        size = 0
+        carry = b''
+        while True:
+            block = process.stdout.read(1 << 20)
+            if not block:
+                break
+            size += len(block)
+            buf = carry + block
+            cut = buf.rfind(b'\n')
+            if cut < 0:
+                carry = buf
+                continue
+            carry = buf[cut + 1:]
+            for entry in lp.json_lines(buf, 0, cut + 1):
+                lines += 1
+                if entry is None:
+                    stats.unparsed += 1
+                    continue
+                cursor = entry.get('__CURSOR')
+                if cursor:
+                    last_cursor = cursor
+                self._journal_entry(entry)
+        stderr = process.stderr.read()
+        code = process.wait()
+        report['bytes_read'] = size
+        report['lines'] = lines
+        if code != 0 and not lines:
+            raise SourceError('journalctl failed (exit %d): %s' % (code, stderr.decode('utf-8', 'replace').strip()[:500]))
+        if last_cursor:
+            journal[source['key']] = {'cursor': last_cursor}
+
+    def _journal_entry(self, entry):
+        collector = self.collector
+        message = lp.journal_field(entry, 'MESSAGE')
+        if message is None:
+            return
+        stamp = entry.get('__REALTIME_TIMESTAMP')
+        try:
+            minute = int(stamp) // 60000000
+        except (TypeError, ValueError):
+            minute = None
+        event = lp.classify_auth(message)
+        if event is None:
+            return
+        kind, ip, user, service = event
+        pid = entry.get('_PID')
+        ip = _text(ip)
+        user = _text(user)
+        host = entry.get('_HOSTNAME')
+        collector.auth_event(minute, kind, ip, user, service, (host, pid) if pid else None)
+
+    # ---------------------------------------------------------- results
+    def _merged_buckets(self):
+        """State buckets plus this run's, pruned to the history; per-IP detail kept for the window only."""
+        merged = {}
+        oldest = self.now_minute - self.history + 1
+        window_start = self.now_minute - self.window + 1
+        for key, data in self.state.data['buckets'].items():
+            try:
+                minute = int(key)
+            except ValueError:
+                continue
+            if minute < oldest or not isinstance(data, dict):
+                continue
+            bucket = merged[minute] = Bucket(text=True)
+            bucket.merge(data if minute >= window_start else _scalars(data))
+        for minute, bucket in self.collector.buckets.items():
+            if minute < window_start:
+                data = _scalars(bucket.as_dict(False))
+            else:
+                data = None
+            if minute in merged:
+                merged[minute].merge(data if data is not None else bucket.as_dict(True))
+            elif data is not None:
+                merged[minute] = Bucket(text=True)
+                merged[minute].merge(data)
+            else:
+                merged[minute] = bucket.decoded()
+        return merged
+
+    def results(self):
+        merged = self._merged_buckets()
+        window_start = self.now_minute - self.window + 1
+        window = dict((m, b) for m, b in merged.items() if window_start <= m <= self.now_minute)
+        baseline = dict((m, b) for m, b in merged.items() if m < window_start)
+        has_auth = any(s['type'] in ('auth', 'journal', 'jsonl') for s in self.sources)
+        has_http = any(s['type'] in ('access', 'jsonl') for s in self.sources)
+        checks = list(self.source_checks)
+        output = {}
+        auth = self._auth_results(window, has_auth, checks)
+        output.update(auth)
+        if has_http:
+            output['http'] = self._http_results(window, baseline, merged, checks)
+        output['sources'] = self.source_reports
+        output['window'] = {
+            'minutes': self.window,
+            'start': _iso(window_start * 60),
+            'end': _iso((self.now_minute + 1) * 60),
+            'history_minutes': self.history,
+        }
+        # state: keep detail for the window only
+        self.state.data['buckets'] = dict(
+            (str(minute), bucket.as_dict(minute >= window_start)) for minute, bucket in sorted(merged.items()))
+        self.state.data['updated'] = _iso(self.now)
+        output['checks'] = checks
+        output['state_note'] = self.state.note
+        return output
+
+    def save_state(self):
+        """Write the state file (never in check mode)."""
+        if not self.check_mode:
+            self.state.save()
+
+    def state_changed(self):
+        """True when cursors or history differ from what was loaded."""
+        return _comparable(self.state.data) != self.state.loaded
+
+    def _auth_results(self, window, has_auth, checks):
+        attempts_by_minute = dict((m, b.a) for m, b in window.items() if b.a)
+        by_ip = defaultdict(int)
+        by_user = defaultdict(int)
+        users_by_ip = defaultdict(set)
+        probes = defaultdict(int)
+        kinds = defaultdict(int)
+        rate_limited = defaultdict(int)
+        for bucket in window.values():
+            for ip, count in bucket.fi.items():
+                by_ip[ip] += count
+            for user, count in bucket.fu.items():
+                by_user[user] += count
+            for ip, users in bucket.iu.items():
+                users_by_ip[ip].update(users)
+            for ip, count in bucket.pb.items():
+                probes[ip] += count
+            for kind, count in bucket.k.items():
+                kinds[kind] += count
+            for ip, count in bucket.rl.items():
+                rate_limited[ip] += count
+        peak = max(attempts_by_minute.values()) if attempts_by_minute else 0
+        current = attempts_by_minute.get(self.now_minute, 0)
+        total = sum(attempts_by_minute.values())
+        output = {
+            'failed_logins': {
+                'total': total,
+                'peak_per_minute': peak,
+                'current_per_minute': current,
+                'peak_minute': _iso(max(attempts_by_minute, key=lambda m: (attempts_by_minute[m], m)) * 60)
+                if attempts_by_minute else None,
+                'by_kind': dict(kinds),
+                'per_minute': dict((_iso(m * 60), c) for m, c in sorted(attempts_by_minute.items())),
+            },
+            'top_ips': [{'ip': ip, 'failures': count, 'users': len(users_by_ip.get(ip, ())),
+                         'allow_listed': _allowed(ip, self.allow)}
+                        for ip, count in sorted(by_ip.items(), key=lambda item: (-item[1], item[0]))[:self.top]],
+            'top_users': [{'user': user, 'failures': count}
+                          for user, count in sorted(by_user.items(), key=lambda item: (-item[1], item[0]))[:self.top]],
+        }
+        if has_auth:
+            checks.append(evaluate(
+                'security.failed_logins_per_minute', peak, self.thresholds.get('failed_logins_per_minute'),
+                label='peak failed logins per minute in the last %d min' % self.window, unit='/min',
+                details={'current_per_minute': current, 'total_in_window': total, 'by_kind': dict(kinds)}))
+        suspicious = self._suspicious(by_ip, users_by_ip, probes, rate_limited)
+        output['suspicious_ips'] = [entry['ip'] for entry in suspicious]
+        output['suspicious_ip_details'] = suspicious
+        spec = self.thresholds.get('suspicious_ip_count')
+        check = evaluate('security.suspicious_ips', len(suspicious), spec,
+                         label='suspicious IPs in the last %d min' % self.window, unit='IPs',
+                         details={'ips': output['suspicious_ips'][:self.top * 5]} if suspicious else None)
+        if suspicious:
+            check['reason'] += ': ' + ', '.join('%s (%s)' % (e['ip'], '; '.join(e['reasons']))
+                                                for e in suspicious[:5])
+            if len(suspicious) > 5:
+                check['reason'] += ' and %d more' % (len(suspicious) - 5)
+        checks.append(check)
+        return output
+
+    def _limit(self, name):
+        spec = Threshold.from_spec(name, self.thresholds.get(name))
+        return spec.warning if spec.warning is not None else spec.critical
+
+    def _suspicious(self, by_ip, users_by_ip, probes, rate_limited):
+        failures_limit = self._limit('suspicious_ip_failures')
+        users_limit = self._limit('suspicious_ip_distinct_users')
+        limited_limit = self._limit('suspicious_ip_rate_limited')
+        probes_limit = self._limit('suspicious_ip_probes')
+        candidates = set(by_ip) | set(users_by_ip) | set(rate_limited) | set(probes)
+        result = []
+        for ip in candidates:
+            if not _valid_ip(ip) or _allowed(ip, self.allow):
+                continue
+            reasons = []
+            failures = by_ip.get(ip, 0)
+            users = len(users_by_ip.get(ip, ()))
+            limited = rate_limited.get(ip, 0)
+            probe_count = probes.get(ip, 0)
+            if failures_limit is not None and failures > failures_limit:
+                reasons.append('%d failed logins > %s' % (failures, format_value(failures_limit)))
+            if users_limit is not None and users > users_limit:
+                reasons.append('%d distinct users > %s' % (users, format_value(users_limit)))
+            if limited_limit is not None and limited > limited_limit:
+                reasons.append('%d rate-limited requests (HTTP 429) > %s' % (limited, format_value(limited_limit)))
+            if probes_limit is not None and probe_count > probes_limit:
+                reasons.append('%d pre-auth disconnects > %s' % (probe_count, format_value(probes_limit)))
+            if reasons:
+                result.append({'ip': ip, 'failures': failures, 'distinct_users': users, 'rate_limited': limited,
+                               'probes': probe_count, 'reasons': reasons})
+        result.sort(key=lambda e: (-(e['failures'] + e['rate_limited'] + e['probes']), e['ip']))
+        return result
+
+    def _http_results(self, window, baseline, merged, checks):
+        requests = sum(b.rq for b in window.values())
+        errors = sum(b.e5 for b in window.values())
+        timed = sum(b.tm for b in window.values())
+        slow = sum(b.sl for b in window.values())
+        limited = defaultdict(int)
+        hist = defaultdict(int)
+        by_ip = defaultdict(int)
+        for bucket in window.values():
+            for ip, count in bucket.rl.items():
+                limited[ip] += count
+            for index, count in bucket.h.items():
+                hist[int(index)] += count
+            for ip, count in bucket.ri.items():
+                by_ip[ip] += count
+        total_limited = sum(limited.values())
+        result = {
+            'requests': requests,
+            'errors_5xx': errors,
+            'error_rate': round(100.0 * errors / requests, 3) if requests else None,
+            'rate_limited': total_limited,
+            'rate_limited_by_ip': [{'ip': ip, 'count': count} for ip, count in
+                                   sorted(limited.items(), key=lambda item: (-item[1], item[0]))[:self.top]],
+            'top_clients': [{'ip': ip, 'requests': count} for ip, count in
+                            sorted(by_ip.items(), key=lambda item: (-item[1], item[0]))[:self.top]],
+            'timed_requests': timed,
+        }
+        if requests:
+            checks.append(evaluate('security.api_error_rate', round(100.0 * errors / requests, 3),
+                                   self.thresholds.get('api_error_rate'), label='HTTP 5xx share of %d requests' % requests,
+                                   unit='%', details={'requests': requests, 'errors_5xx': errors}))
+        else:
+            checks.append(make_check('security.api_error_rate', OK, 'no HTTP requests in the last %d min' % self.window,
+                                     priority='low', unit='%'))
+        check = evaluate('security.rate_limit_violations', total_limited, self.thresholds.get('rate_limit_violations'),
+                         label='HTTP 429 responses in the last %d min' % self.window, unit='/window',
+                         details={'by_ip': result['rate_limited_by_ip']} if limited else None)
+        checks.append(check)
+        if timed:
+            percentiles = _percentiles(hist, timed, (50, 95, 99))
+            result.update(p50=percentiles[50], p95=percentiles[95], p99=percentiles[99],
+                          slow_share=round(100.0 * slow / timed, 3), slow_after=self.slow_after)
+            checks.append(evaluate('http.response_time_p95', percentiles[95], self.thresholds.get('http_response_time'),
+                                   label='p95 response time of %d requests' % timed, unit='s',
+                                   details={'p50': percentiles[50], 'p99': percentiles[99]}))
+            if self.slow_after is not None:
+                checks.append(evaluate('http.slow_request_share', round(100.0 * slow / timed, 3),
+                                       self.thresholds.get('slow_request_share'),
+                                       label='share of requests slower than %s s' % format_value(self.slow_after),
+                                       unit='%', details={'slow': slow, 'timed': timed}))
+        checks.append(self._spike(window, baseline, merged, result))
+        return result
+
+    def _spike(self, window, baseline, merged, result):
+        minutes = [m for m in merged if merged[m].rq]
+        per_minute = dict((m, b.rq) for m, b in window.items())
+        peak = max(per_minute.values()) if per_minute else 0
+        result['peak_requests_per_minute'] = peak
+        window_start = self.now_minute - self.window + 1
+        first = min(minutes) if minutes else window_start
+        baseline_minutes = window_start - max(first, self.now_minute - self.history + 1)
+        if baseline_minutes < self.window:
+            result['baseline_requests_per_minute'] = None
+            return make_check('security.request_rate_spike', OK,
+                              'peak %d requests/min; not judged: less than one previous window (%d min) of history yet'
+                              % (peak, self.window), priority='low', unit='x', value=None)
+        base_rate = sum(b.rq for b in baseline.values()) / float(baseline_minutes)
+        result['baseline_requests_per_minute'] = round(base_rate, 3)
+        if peak < self.spike_min_rate:
+            return make_check('security.request_rate_spike', OK,
+                              'peak %d requests/min is below spike_min_rate %s; not judged'
+                              % (peak, format_value(self.spike_min_rate)), priority='low', unit='x', value=None)
+        ratio = round(peak / max(base_rate, self.spike_min_rate / 10.0), 2)
+        return evaluate('security.request_rate_spike', ratio, self.thresholds.get('request_rate_spike'),
+                        label='peak request rate %d/min against the %.1f/min mean of the previous %d min'
+                        % (peak, base_rate, baseline_minutes), unit='x',
+                        details={'peak_per_minute': peak, 'baseline_per_minute': round(base_rate, 3)})
+
+
+def _percentiles(hist, total, wanted):
+    result = {}
+    ordered = sorted(hist.items())
+    for pct in wanted:
+        rank = max(1, int(math.ceil(total * pct / 100.0)))
+        seen = 0
+        for index, count in ordered:
+            seen += count
+            if seen >= rank:
+                result[pct] = round(bucket_value(index), 4)
+                break
+    return result
+
+
+def _comparable(data):
+    return json.dumps(dict((k, v) for k, v in data.items() if k != 'updated'), sort_keys=True)
+
+
+def _iso(epoch):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
+
+
+def scan(params, check_mode=False):
+    """Run a scan from module parameters; returns the module result (checks + data), state saved unless check mode."""
+    def option(name, default):
+        value = params.get(name)
+        return default if value is None else value
+
+    scanner = Scanner(
+        params['sources'], params['state_file'], thresholds=params.get('thresholds'),
+        window_minutes=option('window_minutes', 10), history_minutes=option('history_minutes', 60),
+        allow_list=params.get('allow_list'), top=option('top', 10), now=params.get('now'),
+        utc=option('utc', False), max_line_bytes=option('max_line_bytes', 1 << 20),
+        spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 1))
+    output = scanner.run()
+    changed = scanner.state_changed()
+    if changed:
+        scanner.save_state()
+    output['state_file'] = params['state_file']
+    output['state_saved'] = changed and not check_mode
+    output['changed'] = changed
+    return output

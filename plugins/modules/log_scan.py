@@ -1,0 +1,369 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: log_scan
+short_description: Scan authentication, access and application logs incrementally for security findings
+version_added: 0.1.0
+description:
+  - Reads only what was appended to each log since the previous run (a cursor per file in O(state_file)) and reports
+    failed logins per minute, the top source addresses and users, suspicious IP addresses, HTTP rate-limit
+    violations (429), the API error rate (5xx), response-time percentiles and request-rate spikes.
+  - "Sources: OpenSSH/PAM syslog files (RFC 3164 or RFC 3339 time stamps), the systemd journal (C(journalctl -o json)),
+    nginx/Apache combined access logs (with C($request_time) after the user agent when the format has it) and
+    JSON-lines application logs with a field mapping."
+  - "Cursors survive rotation: a renamed file (also when compressed to C(.gz)) is finished from the stored offset
+    before the new file is read, C(copytruncate) is detected by the file's head hash, and a file truncated without a
+    rotated copy is reported as a warning. A line is never counted twice."
+  - Events are kept per minute in the state file for O(history_minutes); checks judge the last O(window_minutes).
+    In check mode the state file is not written, so the next run reads the same data again.
+  - The returned RV(suspicious_ips) is a plain list of addresses, never holding an address of O(allow_list),
+    ready for an nftables set or a firewall module.
+extends_documentation_fragment:
+  - autopilotcx.maintenance.attributes
+  - autopilotcx.maintenance.checks
+options:
+  sources:
+    description: The logs to scan.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      type:
+        description:
+          - C(auth) is an OpenSSH/PAM syslog file such as C(/var/log/auth.log) or C(/var/log/secure).
+          - C(journal) reads the systemd journal with C(journalctl -o json), filtered on O(sources[].identifiers).
+          - C(access) is an nginx or Apache combined access log.
+          - C(jsonl) is an application log with one JSON object per line, read through O(sources[].fields).
+        type: str
+        required: true
+        choices: [auth, journal, access, jsonl]
+      path:
+        description: The log file (required except for C(journal)). Rotated siblings (C(<path>.1), C(<path>.1.gz), C(<path>-YYYYMMDD)) are found by themselves.
+        type: path
+      name:
+        description: Label shown in the results; defaults to O(sources[].path).
+        type: str
+      start_at:
+        description: Where the first run (no cursor yet) starts, C(beginning) of the file or its C(end).
+        type: str
+        choices: [beginning, end]
+        default: beginning
+      rotated_patterns:
+        description: Glob patterns (relative to the log's directory) of its rotated versions; default C(<name>.*) and C(<name>-*).
+        type: list
+        elements: str
+      thorough:
+        description:
+          - For C(auth) files, also search for C(Invalid user) lines (one more pass over new data). Without it the same
+            attempts are found through the C(Failed ... for invalid user) and C(... invalid user ... [preauth]) lines
+            that follow them.
+        type: bool
+        default: false
+      request_time_field:
+        description:
+          - For C(access) logs, which number after the user agent is the request time (0 is the first); C(-1) when
+            the format has none. C(rt=), C(request_time=) and C(urt=) prefixes are accepted.
+        type: int
+        default: 0
+      request_time_unit:
+        description: Unit of that number, C(s) (nginx C($request_time)), C(ms), or C(us) (Apache C(%D)).
+        type: str
+        choices: [s, ms, us]
+        default: s
+      fields:
+        description:
+          - For C(jsonl) logs, the field names (dotted paths allowed) of C(time), C(ip), C(user), C(status),
+            C(duration) and C(event). Defaults are the same names.
+        type: dict
+      failed_login_values:
+        description: For C(jsonl) logs, values of the C(event) field that mean a failed login.
+        type: list
+        elements: str
+        default: [login_failed, auth_failure]
+      duration_unit:
+        description: For C(jsonl) logs, unit of the C(duration) field.
+        type: str
+        choices: [s, ms, us]
+        default: s
+      identifiers:
+        description: For C(journal), the C(SYSLOG_IDENTIFIER) values read (any of them).
+        type: list
+        elements: str
+        default: [sshd, sshd-session, sshd-auth, login, su, sudo]
+      journal_file:
+        description: For C(journal), read this journal file (C(journalctl --file)) instead of the system journal.
+        type: path
+      journal_directory:
+        description: For C(journal), read the journal files of this directory (C(journalctl --directory)).
+        type: path
+  state_file:
+    description: JSON file holding the cursors and the per-minute history. Created with mode 0600; its directory is created.
+    type: path
+    required: true
+  window_minutes:
+    description: The checks judge the events of this many last minutes.
+    type: int
+    default: 10
+  history_minutes:
+    description: Minutes of per-minute counts kept in the state file; the request-rate baseline is the part before the window.
+    type: int
+    default: 60
+  allow_list:
+    description: Addresses and networks (CIDR) that are never reported as suspicious (monitoring probes, office NAT, bastions).
+    type: list
+    elements: str
+    default: []
+  top:
+    description: Length of the top-address and top-user lists.
+    type: int
+    default: 10
+  spike_min_rate:
+    description: Requests per minute below which a request-rate spike is not judged (a quiet site doubling is not a DDoS).
+    type: float
+    default: 10
+  utc:
+    description: RFC 3164 syslog time stamps (which carry no zone) are UTC rather than the host's local time.
+    type: bool
+    default: false
+  max_line_bytes:
+    description: Lines longer than this are skipped and counted.
+    type: int
+    default: 1048576
+  now:
+    description: Evaluate as if it were this time (epoch seconds); for replaying old logs and for tests.
+    type: float
+  workers:
+    description:
+      - Processes that read a large backlog (64 MiB or more of new data in one plain file) in parallel, each a range of
+        whole lines, merged afterwards; C(0) means as many as the CPUs available to the task, at most 4. Small
+        increments are always read by one process.
+      - Worth it only on an idle multi-core host catching up on a big backlog; on a busy host the forking and
+        merging cost more than they save, hence the default of one process.
+    type: int
+    default: 1
+attributes:
+  check_mode:
+    support: full
+    details: The logs are read and judged, but the state file is not written, so the cursors do not move.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+notes:
+  - "Thresholds read from O(thresholds): C(failed_logins_per_minute), C(suspicious_ip_failures),
+    C(suspicious_ip_distinct_users), C(suspicious_ip_rate_limited), C(suspicious_ip_probes), C(suspicious_ip_count),
+    C(api_error_rate), C(rate_limit_violations), C(http_response_time) (p95, and the limit of a slow request),
+    C(slow_request_share), C(request_rate_spike)."
+  - Reading C(/var/log/auth.log) usually needs C(become) or membership of the C(adm) group; an unreadable source is a
+    critical C(log_scan.source) check and the other sources are still scanned.
+  - A failed login is one C(Failed <method>) line, a PAM C(authentication failure) of a service other than sshd, or
+    a connection that ended with C(Invalid user), C(maximum authentication attempts exceeded) or
+    C(Connection closed by authenticating user) without any C(Failed) line (counted once per sshd process).
+author:
+  - AutopilotCX operations engineering (@autopilotcx)
+seealso:
+  - module: autopilotcx.maintenance.metric_check
+  - name: fail2ban
+    description: The intrusion prevention daemon whose sshd filter covers similar log lines.
+    link: https://github.com/fail2ban/fail2ban
+'''
+
+EXAMPLES = r'''
+---
+- name: Scan auth.log and the nginx access log
+  autopilotcx.maintenance.log_scan:
+    sources:
+      - {type: auth, path: /var/log/auth.log}
+      - {type: access, path: /var/log/nginx/access.log}
+    state_file: /var/lib/autopilotcx/log_scan.json
+    allow_list: [10.0.0.0/8, 192.0.2.10]
+    thresholds: "{{ maintenance_checks_thresholds }}"
+    fail_on: never
+  become: true
+  register: scan
+
+- name: Block what it found
+  ansible.builtin.command:
+    cmd: "nft add element inet filter blocked_ips { {{ scan.suspicious_ips | join(', ') }} }"
+  when: scan.suspicious_ips | length > 0
+  changed_when: true
+
+- name: No more than 10 failed logins per minute
+  ansible.builtin.assert:
+    that: scan.failed_logins.peak_per_minute <= 10
+    fail_msg: "{{ scan.checks | selectattr('name', 'eq', 'security.failed_logins_per_minute') | map(attribute='reason') | first }}"
+
+- name: Application log with its own field names
+  autopilotcx.maintenance.log_scan:
+    sources:
+      - type: jsonl
+        path: /var/log/app/events.jsonl
+        fields: {time: ts, ip: client.ip, user: user.name, status: http.status, duration: took_ms, event: event}
+        duration_unit: ms
+        failed_login_values: [login_failed]
+    state_file: /var/lib/autopilotcx/app_scan.json
+    thresholds: "{{ maintenance_checks_thresholds }}"
+  register: app_scan
+'''
+
+RETURN = r'''
+checks:
+  description:
+    - The checks in the collection's result model. C(log_scan.source) (one per source; critical when unreadable,
+      unknown when missing, warning when truncated without a rotated copy), C(security.failed_logins_per_minute),
+      C(security.suspicious_ips), and with HTTP data C(security.api_error_rate), C(security.rate_limit_violations),
+      C(http.response_time_p95), C(http.slow_request_share), C(security.request_rate_spike).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: security.failed_logins_per_minute, status: critical, value: 42, unit: /min, threshold: 10, priority: high,
+       reason: "peak failed logins per minute in the last 10 min 42 /min > 10 /min"}
+suspicious_ips:
+  description: The suspicious addresses, most active first, without allow-listed ones; feed them to a firewall set.
+  returned: always
+  type: list
+  elements: str
+  sample: [203.0.113.7, 198.51.100.23]
+suspicious_ip_details:
+  description: Per suspicious address, its failed logins, distinct users tried, HTTP 429 responses, pre-auth probes and the reasons.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {ip: 203.0.113.7, failures: 120, distinct_users: 14, rate_limited: 0, probes: 3,
+       reasons: ["120 failed logins > 20", "14 distinct users > 5"]}
+failed_logins:
+  description: Failed logins in the window, its peak minute, the current minute, per failure kind (lines) and per minute.
+  returned: always
+  type: dict
+  sample: {total: 130, peak_per_minute: 42, current_per_minute: 12, peak_minute: "2026-11-24T05:14:00Z",
+           by_kind: {failed_password: 120, invalid_user: 10}, per_minute: {"2026-11-24T05:14:00Z": 42}}
+top_ips:
+  description: Addresses with the most failed logins in the window (allow-listed ones flagged, not removed).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{ip: 203.0.113.7, failures: 120, users: 14, allow_listed: false}]
+top_users:
+  description: Users with the most failed logins in the window.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{user: root, failures: 80}]
+http:
+  description: HTTP figures of the window when an access or JSON-lines source is configured.
+  returned: when an access or jsonl source is configured
+  type: dict
+  sample: {requests: 5400, errors_5xx: 81, error_rate: 1.5, rate_limited: 230, p50: 0.041, p95: 0.9, p99: 2.4,
+           slow_share: 1.2, peak_requests_per_minute: 900, baseline_requests_per_minute: 120.5}
+sources:
+  description: Per source, what was read (bytes, lines, events), from where (rotation notes) and the new cursor.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: /var/log/auth.log, type: auth, bytes_read: 18234, events: 40,
+       notes: ["rotated: finished /var/log/auth.log.1 from offset 8812, then read the new /var/log/auth.log from its start"]}
+window:
+  description: The judged window (UTC) and the history kept.
+  returned: always
+  type: dict
+  sample: {minutes: 10, start: "2026-11-24T05:05:00Z", end: "2026-11-24T05:15:00Z", history_minutes: 60}
+state_file:
+  description: The state file used.
+  returned: always
+  type: str
+  sample: /var/lib/autopilotcx/log_scan.json
+state_note:
+  description: Set when the state file did not exist yet or was damaged and the scan started over.
+  returned: always
+  type: str
+  sample: "no state yet: first run"
+changed:
+  description: Whether the cursors or the history moved (new data was read); in check mode, whether they would.
+  returned: always
+  type: bool
+  sample: true
+state_saved:
+  description: Whether the state file (cursors and history) was written; false in check mode and when nothing changed.
+  returned: always
+  type: bool
+  sample: true
+status:
+  description: The worst status of all checks.
+  returned: always
+  type: str
+  sample: critical
+counts:
+  description: Number of checks per status.
+  returned: always
+  type: dict
+  sample: {ok: 5, warning: 1, critical: 1, unknown: 0}
+failed_checks:
+  description: Names (and targets) of the checks at warning or critical.
+  returned: always
+  type: list
+  elements: str
+  sample: [security.failed_logins_per_minute]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+    check_argument_spec,
+    finish,
+    run,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=check_argument_spec(
+            sources=dict(type='list', elements='dict', required=True, options=dict(
+                type=dict(type='str', required=True, choices=['auth', 'journal', 'access', 'jsonl']),
+                path=dict(type='path'),
+                name=dict(type='str'),
+                start_at=dict(type='str', default='beginning', choices=['beginning', 'end']),
+                rotated_patterns=dict(type='list', elements='str'),
+                thorough=dict(type='bool', default=False),
+                request_time_field=dict(type='int', default=0),
+                request_time_unit=dict(type='str', default='s', choices=['s', 'ms', 'us']),
+                fields=dict(type='dict'),
+                failed_login_values=dict(type='list', elements='str', default=['login_failed', 'auth_failure']),
+                duration_unit=dict(type='str', default='s', choices=['s', 'ms', 'us']),
+                identifiers=dict(type='list', elements='str',
+                                 default=['sshd', 'sshd-session', 'sshd-auth', 'login', 'su', 'sudo']),
+                journal_file=dict(type='path'),
+                journal_directory=dict(type='path'),
+            )),
+            state_file=dict(type='path', required=True),
+            window_minutes=dict(type='int', default=10),
+            history_minutes=dict(type='int', default=60),
+            allow_list=dict(type='list', elements='str', default=[]),
+            top=dict(type='int', default=10),
+            spike_min_rate=dict(type='float', default=10),
+            utc=dict(type='bool', default=False),
+            max_line_bytes=dict(type='int', default=1048576),
+            now=dict(type='float'),
+            workers=dict(type='int', default=1),
+        ),
+        supports_check_mode=True,
+    )
+    output = run(module, scan, module.params, check_mode=module.check_mode)
+    checks = output.pop('checks')
+    changed = output.pop('changed')
+    finish(module, checks, changed=changed, **output)
+
+
+if __name__ == '__main__':
+    main()
