@@ -223,3 +223,30 @@ def test_failed_containment_still_notifies_and_records(lab, tmp_path):
     outcomes = read_outcomes(out)
     assert [r for r in outcomes if r.get('action', '').endswith('.notify') and r.get('status') == 'changed']
     assert checks_of(outcomes, 'incident.security')[0]['status'] == 'critical'
+
+
+def test_log_scan_findings_are_blocked(lab, tmp_path):
+    """The role runs log_scan on an auth log with a brute force from the other network: that address is blocked,
+    the management address in the same log is not (it is on the scan's allow-list and protected anyway)."""
+    import datetime
+    now = datetime.datetime.now()
+    lines = []
+    for address in (OTHER_ADDR, MGMT_ADDR):
+        for index in range(40):
+            stamp = (now - datetime.timedelta(seconds=90 - index)).strftime('%b %d %H:%M:%S')
+            lines.append('%s web1 sshd[%d]: Failed password for invalid user admin%d from %s port %d ssh2'
+                         % (stamp, 1000 + index, index, address, 40000 + index))
+    auth = tmp_path / 'auth.log'
+    auth.write_text('\n'.join(lines) + '\n')
+    out = tmp_path / 'out.jsonl'
+    result = run_playbook(os.path.join(PLAYBOOKS, 'security_incident.yml'),
+                          inventory(tmp_path, incident_vars(
+                              lab, tmp_path, security_incident_evidence=False, security_incident_isolate=False,
+                              security_incident_log_scan_sources=[{'type': 'auth', 'path': str(auth),
+                                                                   'start_at': 'beginning'}])),
+                          HOSTS, outcome_log=out)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not lab.reaches(lab.other, HOST_OTHER_ADDR)
+    assert lab.reaches(lab.mgmt, HOST_MGMT_ADDR)
+    blocked = checks_of(read_outcomes(out), 'incident.blocked_ips')[0]
+    assert blocked['details']['ips'] == [OTHER_ADDR + '/32']
