@@ -1,0 +1,45 @@
+"""incident: records with a timeline and the incident.<kind> check."""
+
+import json
+
+import pytest
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import incident
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+
+
+def params(tmp_path, **extra):
+    base = dict(incident_id='OUT-1', kind='outage', title='API down', status='critical', priority='high',
+                summary='nginx stopped', affected=['app1'], actions=['restarted nginx'], evidence=[],
+                timeline=[{'at': '2026-11-24T06:05:00Z', 'event': 'restarted'}, {'at': '2026-11-24T06:00:00Z',
+                                                                                 'event': 'health check failed'}],
+                details={}, path=str(tmp_path / 'rec' / 'OUT-1.json'))
+    base.update(extra)
+    return base
+
+
+def test_record_written_sorted_and_checked(tmp_path):
+    result, check, changed = incident.record_result(params(tmp_path))
+    assert changed
+    record = json.loads((tmp_path / 'rec' / 'OUT-1.json').read_text())
+    assert [e['event'] for e in record['timeline']] == ['health check failed', 'restarted']
+    assert record['opened'] == '2026-11-24T06:00:00Z'
+    assert check['name'] == 'incident.outage' and check['status'] == 'critical' and check['value'] == 'OUT-1'
+    assert check['priority'] == 'high' and 'API down' in check['reason']
+    _result, _check, again = incident.record_result(params(tmp_path))
+    assert not again
+    _result, _check, changed = incident.record_result(params(tmp_path, status='ok'))
+    assert changed
+
+
+def test_check_mode_writes_nothing(tmp_path):
+    _result, check, changed = incident.record_result(params(tmp_path), check_mode=True)
+    assert changed and not (tmp_path / 'rec').exists()
+    assert check['status'] == 'critical'
+
+
+@pytest.mark.parametrize('bad,match', [({'incident_id': 'a/b'}, 'incident_id'), ({'kind': 'alien'}, 'kind'),
+                                       ({'timeline': [{'at': 'x'}]}, 'event')])
+def test_bad_input(tmp_path, bad, match):
+    with pytest.raises(MaintenanceError, match=match):
+        incident.record_result(params(tmp_path, **bad))
