@@ -99,7 +99,8 @@ options:
         O(redact_extra_vars) (who approved an emergency change, its reference and reason).
     type: list
     elements: str
-    default: [approved_by, change_ref, reason]
+    default: [approved_by, change_ref, reason, security_incident_id, security_incident_title, security_incident_summary,
+              security_incident_block_ips, system_outage_id, maintenance_cadence, review_period]
     env:
       - name: AUTOPILOTCX_OUTCOME_KEEP_EXTRA_VARS
     ini:

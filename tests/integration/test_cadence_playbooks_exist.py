@@ -18,17 +18,8 @@ TABLE = yaml.safe_load(open(os.path.join(ROOT, 'roles', 'maintenance', 'defaults
 # playbook -> why it is not here yet (remove the entry when it lands in main)
 PENDING = {
     'session_cleanup.yml': 'session cleanup (housekeeping branch), not merged yet',
-    'maintenance_notice.yml': 'maintenance notices (patching branch), not merged yet',
-    'weekly_patching.yml': 'patching (patching branch), not merged yet',
     'weekly_housekeeping.yml': 'housekeeping (housekeeping branch), not merged yet',
-    'monthly_os_updates.yml': 'patching (patching branch), not merged yet',
     'monthly_db_maintenance.yml': 'housekeeping (housekeeping branch), not merged yet',
-    'emergency_hotfix.yml': 'emergency changes (patching branch), not merged yet',
-    'security_incident.yml': 'incident response (security-alerts branch), not merged yet',
-    'incident_release.yml': 'incident response (security-alerts branch), not merged yet',
-    'system_outage.yml': 'outage response, not merged yet',
-    'emergency_data_fix.yml': 'in main, but it uses the role autopilotcx.maintenance.emergency_approval, '
-                              'which lands with the patching branch',
 }
 
 
@@ -36,7 +27,7 @@ def _params():
     for entry in TABLE:
         marks = []
         if entry['playbook'] in PENDING:
-            marks.append(pytest.mark.xfail(reason=PENDING[entry['playbook']], strict=False))
+            marks.append(pytest.mark.xfail(reason=PENDING[entry['playbook']], strict=True))
         yield pytest.param(entry, id=entry['name'], marks=marks)
 
 
