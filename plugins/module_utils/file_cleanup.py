@@ -174,7 +174,8 @@ def _still_inside(full, root, root_dev, info, cross_filesystems):
     return True
 
 
-def _remove_empty_dirs(root, root_dev, excludes, age, now, age_from, cross_filesystems):
+def _remove_empty_dirs(root, root_dev, excludes, age, now, age_from, cross_filesystems, touched):
+    """Remove empty directories below ``root`` (never ``root``); ``touched`` ones (emptied by this run) skip the age test."""
     removed = []
     for dirpath, dirnames, _filenames in os.walk(root, topdown=False, followlinks=False):
         if dirpath == root:
@@ -188,11 +189,12 @@ def _remove_empty_dirs(root, root_dev, excludes, age, now, age_from, cross_files
             continue
         if stat.S_ISLNK(info.st_mode) or (info.st_dev != root_dev and not cross_filesystems):
             continue
-        if age is not None and now - _age_of(info, age_from) < age:
+        if age is not None and dirpath not in touched and now - _age_of(info, age_from) < age:
             continue
         try:
             os.rmdir(dirpath)  # only succeeds when empty
             removed.append(dirpath)
+            touched.add(os.path.dirname(dirpath))
         except OSError:
             pass
     return removed
@@ -223,6 +225,7 @@ def clean_path(path, age=None, patterns=('*',), excludes=(), max_size=None, recu
     result['unreadable_processes'] = plan['unreadable_processes']
     freed = 0
     count = 0
+    touched = set()
     for full, info, why in plan['chosen']:
         size = 0 if stat.S_ISLNK(info.st_mode) else info.st_size
         if check_mode:
@@ -241,11 +244,12 @@ def clean_path(path, age=None, patterns=('*',), excludes=(), max_size=None, recu
             continue
         count += 1
         freed += size
+        touched.add(os.path.dirname(full))
         if len(result['files']) < LIST_LIMIT:
             result['files'].append({'path': full, 'bytes': size, 'reason': why})
     if remove_empty_dirs and not check_mode:
         result['dirs_removed'] = _remove_empty_dirs(root, plan['root_dev'], list(excludes or []), age, now, age_from,
-                                                    cross_filesystems)
+                                                    cross_filesystems, touched)
     if check_mode:
         result['would_remove'], result['would_free'] = count, freed
     else:
@@ -276,8 +280,7 @@ def _checks(result, prefix, max_size, check_mode, path):
         checks.append(ok(prefix + '.removed', reason, value=value, unit='files', target=path))
     if max_size is not None:
         after = result['total_bytes_after'] / MB
-        checks.append(evaluate(prefix + '.size', round(after, 1), {'warning': round(max_size / MB, 1), 'unit': 'MB',
-                                                                    'priority': 'medium'},
+        checks.append(evaluate(prefix + '.size', after, {'warning': max_size / MB, 'unit': 'MB', 'priority': 'medium'},
                                label='size after clean-up', target=path))
     return checks
 
