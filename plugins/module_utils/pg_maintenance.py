@@ -144,14 +144,21 @@ def estimate_index_bloat(row, fillfactor=0.9):
 def maintain(params, tables=None, min_dead_ratio=0.1, min_dead_tuples=1000, vacuum_age=None, analyze_age=None,
              freeze_xid_age=None, operations=('vacuum', 'analyze'), reindex=False, reindex_bloat_ratio=0.5,
              reindex_min_size=10 * 1024 * 1024, time_budget=None, lock_timeout=5.0, statement_timeout=None,
-             cancel_at_budget_end=True, check_mode=False, thresholds=None):
-    """Run the maintenance; returns a result dict with ``checks``, ``tables``, ``indexes`` and ``statements``."""
+             cancel_at_budget_end=True, check_mode=False, thresholds=None, started_at=None):
+    """Run the maintenance; returns a result dict with ``checks``, ``tables``, ``indexes`` and ``statements``.
+
+    ``started_at`` (Unix time) is when the time budget began (the start of the job, for several databases in a
+    row); the budget left is ``time_budget`` minus the time since then.
+    """
     psycopg = deps.load('psycopg')
     errors = psycopg.errors
     target = describe(params)
     result = {'target': target, 'tables': [], 'indexes': [], 'statements': [], 'changed': False, 'checks': [],
               'duration': 0.0}
     started = time.monotonic()
+    if time_budget is not None and started_at is not None:
+        time_budget = max(float(time_budget) - max(time.time() - float(started_at), 0.0), 0.0)
+    result['time_budget'] = time_budget
     budget = Budget(time_budget)
     connection = connect(params)
     if not connection.ok:

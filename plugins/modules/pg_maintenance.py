@@ -70,6 +70,11 @@ options:
   time_budget:
     description: Time the work may take, normally the rest of the maintenance window (C(2h), C(90m)); unlimited when unset.
     type: str
+  started_at:
+    description:
+      - Unix time at which O(time_budget) began, when it is shared by several tasks (for example one per database in a
+        maintenance window); the budget left is O(time_budget) minus the time since then. Now when unset.
+    type: float
   cancel_at_budget_end:
     description: Cancel the statement still running when O(time_budget) ends (C(statement_timeout) set to the time left).
     type: bool
@@ -147,6 +152,11 @@ statements:
   type: list
   elements: str
   sample: ["VACUUM (ANALYZE) \"public\".\"sessions\""]
+time_budget:
+  description: Seconds of time budget this run had (after O(started_at)), null when unlimited.
+  returned: always
+  type: float
+  sample: 7200.0
 duration:
   description: Seconds taken.
   returned: always
@@ -197,7 +207,7 @@ def _maintain(module):
                     lock_timeout=parse_duration(p['lock_timeout'], 'lock_timeout'),
                     statement_timeout=parse_duration(p['statement_timeout'], 'statement_timeout'),
                     cancel_at_budget_end=p['cancel_at_budget_end'], check_mode=module.check_mode,
-                    thresholds=p['thresholds'])
+                    thresholds=p['thresholds'], started_at=p['started_at'])
 
 
 def main():
@@ -209,7 +219,7 @@ def main():
             vacuum_age=dict(type='str'), analyze_age=dict(type='str'), freeze_xid_age=dict(type='int'),
             reindex=dict(type='bool', default=False), reindex_bloat_ratio=dict(type='float', default=0.5),
             reindex_min_size=dict(type='str', default='10M'), time_budget=dict(type='str'),
-            cancel_at_budget_end=dict(type='bool', default=True), lock_timeout=dict(type='str', default='5s'),
+            cancel_at_budget_end=dict(type='bool', default=True), started_at=dict(type='float'), lock_timeout=dict(type='str', default='5s'),
             statement_timeout=dict(type='str'),
         )),
         supports_check_mode=True,
