@@ -191,19 +191,20 @@ class OutcomeRecorder(object):
         return record
 
     def task_result(self, host, status, checks, **fields):
+        if checks:
+            fields.update(summarize(checks))
+            fields['worst'] = fields.pop('status')
+        record = self.record('task', host=host, status=status, checks=checks, **fields)
         tally = self.hosts.setdefault(host, {'tasks': dict.fromkeys(('ok', 'changed', 'failed', 'skipped', 'unreachable', 'ignored'), 0),
                                              'checks': dict.fromkeys(STATUSES, 0), 'critical': [], 'warning': []})
         tally['tasks'][status] += 1
-        for check in checks:
+        for check in record['checks']:  # the redacted copy: the summary shows what the record holds
             tally['checks'][check['status']] += 1
             if check['status'] in ('critical', 'warning'):
                 label = check['name'] + (' (%s)' % check['target'] if check.get('target') else '')
                 if label not in tally[check['status']]:
                     tally[check['status']].append(label)
-        if checks:
-            fields.update(summarize(checks))
-            fields['worst'] = fields.pop('status')
-        return self.record('task', host=host, status=status, checks=checks, **fields)
+        return record
 
     def run_record(self):
         ended = utc_now()
@@ -226,6 +227,8 @@ class OutcomeRecorder(object):
             line = '%s: %s' % (host, counts)
             if tally['critical']:
                 line += ' | critical: %s' % ', '.join(tally['critical'])
+            if tally['warning']:
+                line += ' | warning: %s' % ', '.join(tally['warning'])
             lines.append(line)
         return lines
 

@@ -314,14 +314,17 @@ class PostgresSink(object):
         psycopg = deps.load('psycopg')
         files = sorted(glob.glob(os.path.join(self.spool_dir, '*.jsonl')))
         try:
-            conn = psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout, autocommit=False)
+            conn = psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout, autocommit=True)
         except Exception as exc:  # psycopg.Error, or a malformed DSN (ProgrammingError/ValueError)
             kept = sum(len(list(iter_jsonl(f))) for f in files)
             return 0, kept, self.scrub(exc)
         sent, kept, error = 0, 0, None
         try:
-            with conn:
-                ensure_table(conn, self.schema, self.table)
+            try:
+                with conn.transaction():
+                    ensure_table(conn, self.schema, self.table)
+            except psycopg.Error as exc:
+                return 0, sum(len(list(iter_jsonl(f))) for f in files), self.scrub(exc)
             for path in files:
                 handle = _claim(path, path == self.spool_path)
                 if handle is None:

@@ -61,6 +61,7 @@ class CertificateAuthority:
 
     def __init__(self, name='AutopilotCX Test Root CA', directory=None):
         self.directory = directory or tempfile.mkdtemp(prefix='apcx-pki-')
+        os.makedirs(self.directory, exist_ok=True)
         self.key = new_key()
         now = _now()
         self.cert = (x509.CertificateBuilder()

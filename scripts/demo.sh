@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# make demo: start the demo environment, run playbooks/demo.yml on it with the outcome callback, stop everything.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+demo="$root/.tmp/demo"
+rm -rf "$demo"; mkdir -p "$demo"
+.venv/bin/python scripts/demo_env.py --dir "$demo" --ready-file "$demo/ready" > "$demo/env.log" 2>&1 &
+env_pid=$!
+trap 'kill $env_pid 2>/dev/null; wait $env_pid 2>/dev/null || true' EXIT
+for _ in $(seq 1 240); do
+  [ -e "$demo/ready" ] && break
+  kill -0 $env_pid 2>/dev/null || { cat "$demo/env.log"; echo "demo environment failed to start" >&2; exit 1; }
+  sleep 0.5
+done
+[ -e "$demo/ready" ] || { cat "$demo/env.log"; echo "demo environment not ready after 120 s" >&2; exit 1; }
+cat "$demo/env.log"
+export ANSIBLE_COLLECTIONS_PATH="$root/.tmp/collections"
+export ANSIBLE_CALLBACKS_ENABLED=autopilotcx.maintenance.outcomes
+export AUTOPILOTCX_OUTCOME_LOG="$demo/outcomes.jsonl"
+export ANSIBLE_PYTHON_INTERPRETER="$root/.venv/bin/python"
+export ANSIBLE_ROLES_PATH="$root/roles"
+export ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_DEPRECATION_WARNINGS=False
+rc=0
+.venv/bin/ansible-playbook -i inventories/demo playbooks/demo.yml -e "@$demo/env.yml" || rc=$?
+if [ -x scripts/demo_report.sh ]; then bash scripts/demo_report.sh "$demo" || true; fi
+echo
+echo "Outcome records: $demo/outcomes.jsonl ($(wc -l < "$demo/outcomes.jsonl") records)"
+echo "ansible-playbook exit code: $rc"
+exit $rc
