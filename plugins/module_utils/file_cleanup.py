@@ -207,8 +207,8 @@ def clean_path(path, age=None, patterns=('*',), excludes=(), max_size=None, recu
     if age is None and max_size is None:
         raise MaintenanceError('%s: give age, max_size or both, otherwise every matching file would go' % path)
     root = validate_root(path)
-    result = {'path': path, 'root': root, 'files': [], 'removed': 0, 'would_remove': 0, 'bytes_freed': 0,
-              'would_free': 0, 'dirs_removed': [], 'errors': [], 'skipped': {}, 'changed': False, 'checks': []}
+    result = {'directory': path, 'root': root, 'files': [], 'removed': 0, 'would_remove': 0, 'bytes_freed': 0,
+              'would_free': 0, 'dirs_removed': [], 'errors': [], 'left_alone': {}, 'changed': False, 'checks': []}
     if not os.path.lexists(root):
         result['checks'].append(unknown(check_prefix + '.path', '%s does not exist' % path, target=path,
                                         priority='low'))
@@ -220,7 +220,7 @@ def clean_path(path, age=None, patterns=('*',), excludes=(), max_size=None, recu
     plan = scan(root, age=age, patterns=patterns, excludes=excludes, max_size=max_size, recurse=recurse,
                 cross_filesystems=cross_filesystems, symlinks=symlinks, skip_open=skip_open, age_from=age_from,
                 now=now, hidden=hidden)
-    result['skipped'] = plan['skipped']
+    result['left_alone'] = plan['skipped']
     result['total_bytes_before'] = plan['total_bytes']
     result['unreadable_processes'] = plan['unreadable_processes']
     freed = 0
@@ -269,7 +269,7 @@ def _checks(result, prefix, max_size, check_mode, path):
     else:
         reason = 'removed %d file(s), freed %.1f MB' % (result['removed'], result['bytes_freed'] / MB)
         value = result['removed']
-    skipped = dict((k, v) for k, v in result['skipped'].items() if v)
+    skipped = dict((k, v) for k, v in result['left_alone'].items() if v)
     if skipped:
         reason += '; skipped ' + ', '.join('%d %s' % (v, k.replace('_', ' ')) for k, v in sorted(skipped.items()))
     if result['errors']:

@@ -131,12 +131,13 @@ would_free:
   type: int
   sample: 0
 results:
-  description: Per path outcome (files listed up to 1000, skipped counts, errors, size before and after).
+  description: Per path outcome (files listed up to 1000, counts of files left alone and why, errors, size before and after).
   returned: always
   type: list
   elements: dict
-  sample: [{path: /var/tmp/app, removed: 42, bytes_freed: 1048576, files: [{path: /var/tmp/app/x.tmp, bytes: 10, reason: age}],
-            skipped: {open: 1, excluded: 2, other_filesystem: 0, symlink: 0, hidden: 0}, errors: []}]
+  sample: [{directory: /var/tmp/app, root: /var/tmp/app, removed: 42, bytes_freed: 1048576,
+            files: [{path: /var/tmp/app/x.tmp, bytes: 10, reason: age}],
+            left_alone: {open: 1, excluded: 2, other_filesystem: 0, symlink: 0, hidden: 0}, errors: []}]
 checks:
   description: The checks, in the collection's result model.
   returned: always

@@ -66,7 +66,7 @@ def test_symlinks_inside_never_followed(tmp_path):
     assert result['removed'] == 1
     assert _tree(outside) == ['precious.txt', 'sub/deep.txt']
     assert os.path.islink(root / 'dirlink') and os.path.islink(root / 'filelink')
-    assert result['skipped']['symlink'] == 2
+    assert result['left_alone']['symlink'] == 2
     # symlinks=true removes the links themselves, never what they point to
     os.utime(root / 'filelink', (time.time() - 30 * DAY,) * 2, follow_symlinks=False)
     os.utime(root / 'dirlink', (time.time() - 30 * DAY,) * 2, follow_symlinks=False)
@@ -132,7 +132,7 @@ def test_open_files_are_skipped(tmp_path):
     try:
         assert child.stdout.readline().strip() == 'ready'
         result = fc.clean_path(str(root), age=DAY)
-        assert _tree(root) == ['held.tmp'] and result['skipped']['open'] == 1
+        assert _tree(root) == ['held.tmp'] and result['left_alone']['open'] == 1
         result = fc.clean_path(str(root), age=DAY, skip_open=False)
         assert _tree(root) == []
     finally:
@@ -153,7 +153,7 @@ def test_never_crosses_filesystems_unless_told(tmp_path):
         assert os.stat(mount).st_dev != os.stat(root).st_dev
         result = fc.clean_path(str(root), age=DAY)
         assert os.path.exists(mount / 'other.tmp') and not os.path.exists(root / 'local.tmp')
-        assert result['skipped']['other_filesystem'] == 1
+        assert result['left_alone']['other_filesystem'] == 1
         result = fc.clean_path(str(root), age=DAY, cross_filesystems=True)
         assert not os.path.exists(mount / 'other.tmp') and result['removed'] == 1
     finally:

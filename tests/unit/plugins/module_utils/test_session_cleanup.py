@@ -329,7 +329,7 @@ def test_session_files_held_open_are_kept(tmp_path):
         assert result['would_delete'] == 2
         result = sc.purge_files(str(directory), lifetime=1440)
         assert sorted(os.listdir(directory)) == ['other_old', 'sess_new', 'sess_open']
-        assert result['deleted'] == 2 and result['skipped']['open'] == 1
+        assert result['deleted'] == 2 and result['left_alone']['open'] == 1
     finally:
         holder.kill()
         holder.wait()
