@@ -6,9 +6,12 @@
 
 * PostgreSQL: small batches, each its own transaction::
 
-      DELETE FROM t WHERE key IN (SELECT key FROM t WHERE expiry < cutoff
-                                  ORDER BY expiry LIMIT n FOR UPDATE SKIP LOCKED)
+      DELETE FROM t WHERE key = ANY(ARRAY(SELECT key FROM t WHERE expiry < cutoff AND expiry >= floor
+                                          ORDER BY expiry LIMIT n FOR UPDATE SKIP LOCKED))
                     AND expiry < cutoff
+
+  (``key = ANY(ARRAY(subquery))`` is ``key IN (subquery)`` written so PostgreSQL uses the key index; ``floor``,
+  the newest expiry of the previous batch, keeps each batch from re-reading the index entries of deleted rows).
 
   Rows a login is writing right now are skipped (``SKIP LOCKED``), never waited for; ``lock_timeout`` and
   ``statement_timeout`` bound every statement; a time budget stops the loop cleanly. The repeated
@@ -47,6 +50,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result imp
 
 EXPIRY_FORMATS = ('timestamp', 'epoch', 'epoch_ms')
 VACUUM_CHOICES = ('auto', 'always', 'never')
+ORDERS = ('expiry', 'physical')
 # Consecutive lock timeouts after which the purge gives up for this run.
 MAX_LOCK_TIMEOUTS = 3
 
@@ -77,9 +81,26 @@ def build_statements(table, key_column, expiry_column, expiry_format='timestamp'
     return {
         'probe': sql.SQL('SELECT {}, {} FROM {} LIMIT 0').format(key, expiry, relation),
         'count': sql.SQL('SELECT count(*) FROM {} WHERE {}').format(relation, expired),
-        'delete': sql.SQL('DELETE FROM {rel} WHERE {key} IN (SELECT {key} FROM {rel} WHERE {expired} '
-                          'ORDER BY {expiry} LIMIT %(batch)s FOR UPDATE SKIP LOCKED) AND {expired}').format(
+        'floor': sql.SQL('SELECT min({}) FROM {} WHERE {}').format(expiry, relation, expired),
+        # One batch: lock the oldest expired rows that nobody else holds (SKIP LOCKED), delete them by key, and
+        # return how many went and the newest expiry among them. ``key = ANY(ARRAY(SELECT key ...))`` is the form
+        # of ``key IN (SELECT key ...)`` that PostgreSQL runs as key-index lookups instead of a hash join over the
+        # whole table; ``expiry >= floor`` starts each batch where the previous one ended, so the index scan does
+        # not wade through the entries of rows already deleted.
+        'delete': sql.SQL('WITH gone AS (DELETE FROM {rel} WHERE {key} = ANY(ARRAY(SELECT {key} FROM {rel} '
+                          'WHERE {expired} AND {expiry} >= %(floor)s ORDER BY {expiry} LIMIT %(batch)s '
+                          'FOR UPDATE SKIP LOCKED)) AND {expired} RETURNING {expiry}) '
+                          'SELECT count(*), max({expiry}) FROM gone').format(
                               rel=relation, key=key, expired=expired, expiry=expiry),
+        # order=physical: the same lock-then-delete, over a range of table blocks (a TID range scan, PostgreSQL
+        # 14+) instead of the expiry index: sequential access, for large backlogs.
+        'pages': sql.SQL("SELECT pg_relation_size(%(rel)s::regclass) / current_setting('block_size')::int, "
+                         "current_setting('server_version_num')::int"),
+        'delete_range': sql.SQL('WITH gone AS (DELETE FROM {rel} WHERE ctid = ANY(ARRAY(SELECT ctid FROM {rel} '
+                                'WHERE ctid >= %(lo)s::tid AND ctid < %(hi)s::tid AND {expired} '
+                                'FOR UPDATE SKIP LOCKED)) AND {expired} RETURNING 1) SELECT count(*) FROM gone').format(
+                                    rel=relation, expired=expired),
+        'relation': relation,
         'vacuum': sql.SQL('VACUUM (ANALYZE) {}').format(relation),
     }
 
@@ -105,11 +126,47 @@ class _Recorder(object):
         return cursor
 
 
+class _Stop(Exception):
+    """Ends the batch loop with a reason (done, time_budget, max_batches, lock_timeout, ...)."""
+
+    def __init__(self, reason):
+        super(_Stop, self).__init__(reason)
+        self.reason = reason
+
+
+def _physical_pass(cur, conn, recorder, statements, cutoff, result, state, batch_run):
+    """Delete expired rows block range by block range (``order=physical``); ranges sized to about one batch."""
+    relation = statements['relation'].as_string(conn)
+    recorder.execute(cur, statements['pages'], {'rel': relation})
+    pages, version = cur.fetchone()
+    if version < 140000:
+        result['order_note'] = 'PostgreSQL %d has no TID range scan; used expiry order' % version
+        return
+    expired = result['expired_before'] or 0
+    if not pages or not expired:
+        return
+    step = max(int(state['batch'] * pages / float(expired)), 1)
+    low = 0
+    while low < pages:
+        high = low + step
+        row = batch_run(statements['delete_range'], {'cutoff': cutoff, 'lo': '(%d,0)' % low, 'hi': '(%d,0)' % high})
+        if row is None:
+            step = max(step // 2, 1)
+            continue
+        low = high
+        # aim the next range at about batch_size expired rows
+        step = max(min(int(step * state['batch'] / float(max(row[0], 1))), step * 4), 1)
+
+
 def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry_format='timestamp',
                    grace=0.0, lifetime=None, batch_size=5000, pause=0.0, time_budget=None, max_batches=None,
                    lock_timeout=2.0, statement_timeout=30.0, vacuum='auto', vacuum_min_rows=10000,
-                   check_mode=False, thresholds=None, sleep=time.sleep):
+                   check_mode=False, thresholds=None, sleep=time.sleep, order='expiry'):
     """Purge expired sessions in batches; returns a result dict with ``checks``.
+
+    ``order``: ``expiry`` deletes the oldest sessions first (what a time budget cuts short is the newest);
+    ``physical`` walks the table in block order first (sequential I/O, several times faster on large backlogs),
+    then sweeps what it skipped in expiry order.
 
     ``grace``, ``lifetime``, ``pause``, ``time_budget``, ``lock_timeout`` and ``statement_timeout`` are seconds.
     A session is expired when ``expiry < now() - (lifetime + grace)``; ``lifetime`` is for tables that store the
@@ -117,6 +174,8 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
     """
     if batch_size is None or int(batch_size) < 1:
         raise MaintenanceError('batch_size must be at least 1, got %r' % batch_size)
+    if order not in ORDERS:
+        raise MaintenanceError('order must be one of %s, not %r' % (', '.join(ORDERS), order))
     if vacuum not in VACUUM_CHOICES:
         raise MaintenanceError('vacuum must be one of %s, not %r' % (', '.join(VACUUM_CHOICES), vacuum))
     psycopg = deps.load('psycopg')
@@ -161,50 +220,69 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
             return result
 
         budget = Budget(time_budget)
-        batch = int(batch_size)
-        last_batch = 0.0
-        consecutive_lock_timeouts = 0
-        delete_params = {'cutoff': cutoff, 'batch': batch}
-        while True:
+        state = {'batch': int(batch_size), 'last': 0.0, 'lock_timeouts': 0}
+
+        def batch_run(statement, batch_params):
+            """Run one batch; returns the fetched row, or None after a retryable error, or raises _Stop."""
             if max_batches and result['batches'] >= max_batches:
-                result['stopped'] = 'max_batches'
-                break
-            if not budget.allows(last_batch):
-                result['stopped'] = 'time_budget'
-                break
-            delete_params = {'cutoff': cutoff, 'batch': batch}
-            batch_started = time.monotonic()
+                raise _Stop('max_batches')
+            if not budget.allows(state['last']):
+                raise _Stop('time_budget')
+            started_batch = time.monotonic()
             try:
-                recorder.execute(cur, statements['delete'], delete_params)
-                count = cur.rowcount
+                recorder.execute(cur, statement, batch_params)
+                row = cur.fetchone()
             except errors.LockNotAvailable:
                 result['lock_timeouts'] += 1
-                consecutive_lock_timeouts += 1
-                if consecutive_lock_timeouts >= MAX_LOCK_TIMEOUTS:
-                    result['stopped'] = 'lock_timeout'
-                    break
+                state['lock_timeouts'] += 1
+                if state['lock_timeouts'] >= MAX_LOCK_TIMEOUTS:
+                    raise _Stop('lock_timeout')
                 sleep(max(pause, lock_timeout or 0))
-                continue
+                return None
             except errors.QueryCanceled:
                 result['statement_timeouts'] += 1
-                if batch == 1:
-                    result['stopped'] = 'statement_timeout'
-                    break
-                batch = max(batch // 2, 1)  # smaller batches until one fits in statement_timeout
-                continue
+                if state['batch'] == 1:
+                    raise _Stop('statement_timeout')
+                state['batch'] = max(state['batch'] // 2, 1)  # smaller batches until one fits in statement_timeout
+                return None
             except psycopg.Error as exc:
-                result['stopped'] = 'error'
                 result['error'] = scrub(exc, params)
-                break
-            consecutive_lock_timeouts = 0
-            last_batch = time.monotonic() - batch_started
+                raise _Stop('error')
+            state['lock_timeouts'] = 0
+            state['last'] = time.monotonic() - started_batch
             result['batches'] += 1
-            result['deleted'] += max(count, 0)
-            if count <= 0:
-                result['stopped'] = 'done'
-                break
-            if pause:
+            result['deleted'] += row[0]
+            if pause and row[0]:
                 sleep(pause)
+            return row
+
+        try:
+            if order == 'physical':
+                _physical_pass(cur, conn, recorder, statements, cutoff, result, state, batch_run)
+            floor, fresh_floor = None, False
+            while True:
+                if floor is None:
+                    # (re)start at the oldest expired row: also picks up rows skipped while locked
+                    recorder.execute(cur, statements['floor'], {'cutoff': cutoff})
+                    floor, fresh_floor = cur.fetchone()[0], True
+                    if floor is None:
+                        raise _Stop('done')
+                row = batch_run(statements['delete'], {'cutoff': cutoff, 'floor': floor, 'batch': state['batch']})
+                if row is None:
+                    continue
+                count, newest = row
+                if count == 0:
+                    if fresh_floor:
+                        raise _Stop('done')  # what is left (if anything) is locked by someone right now
+                    floor = None  # one more pass from the oldest expired row
+                    continue
+                floor, fresh_floor = newest, False
+        except _Stop as stop:
+            result['stopped'] = stop.reason
+        except psycopg.Error as exc:
+            result['stopped'] = 'error'
+            result['error'] = scrub(exc, params)
+        batch = state['batch']
         result['batch_size'] = batch
         try:
             recorder.execute(cur, statements['count'], {'cutoff': cutoff})

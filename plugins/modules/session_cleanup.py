@@ -16,7 +16,8 @@ description:
   - "C(backend=postgres): deletes expired rows of a sessions table in small batches, each its own transaction:
     C(DELETE ... WHERE key IN (SELECT key ... WHERE expiry < now() - grace ORDER BY expiry LIMIT n FOR UPDATE SKIP LOCKED)).
     Rows a login is writing at that moment are skipped, never waited for, so inserts and updates of live sessions keep
-    working during the purge. Every statement runs under O(lock_timeout) and O(statement_timeout); a batch that hits
+    working during the purge (C(key = ANY(ARRAY(SELECT ...))) is the form of C(key IN (SELECT ...)) that uses the key's
+    index; each batch starts at the newest expiry of the previous one). Every statement runs under O(lock_timeout) and O(statement_timeout); a batch that hits
     the statement timeout is retried at half the size. An optional pause separates batches; after O(time_budget) the
     purge stops cleanly and reports how many expired sessions remain. An optional C(VACUUM (ANALYZE)) follows a large purge."
   - "C(backend=redis): walks the keys matching O(pattern) with C(SCAN) (never C(KEYS)). Each key is judged and changed
@@ -71,6 +72,16 @@ options:
     description: Rows deleted per batch (per transaction).
     type: int
     default: 5000
+  order:
+    description:
+      - C(expiry) deletes the oldest sessions first, batch after batch along the expiry column's index (the index is
+        needed); when O(time_budget) cuts the purge short, what is left is the most recently expired.
+      - C(physical) walks the table in block order, each batch a range of blocks (TID range scan, PostgreSQL 14 or
+        later; older servers fall back to C(expiry)), then sweeps what it skipped in expiry order. Sequential I/O:
+        several times faster on a large backlog. The same lock-then-delete with C(SKIP LOCKED) in both.
+    type: str
+    choices: [expiry, physical]
+    default: expiry
   pause:
     description: Pause between batches (C(100ms), C(1s), ...), to leave I/O to the application.
     type: str
@@ -327,7 +338,8 @@ def _purge(module):
         deps.require(module, 'psycopg')
         return purge_postgres(p, p['table'], p['key_column'], p['expiry_column'], schema=p['schema'],
                               expiry_format=p['expiry_format'], grace=seconds['grace'], lifetime=seconds['lifetime'],
-                              batch_size=p['batch_size'], pause=seconds['pause'], time_budget=seconds['time_budget'],
+                              batch_size=p['batch_size'], order=p['order'], pause=seconds['pause'],
+                              time_budget=seconds['time_budget'],
                               max_batches=p['max_batches'], lock_timeout=seconds['lock_timeout'],
                               statement_timeout=seconds['statement_timeout'], vacuum=p['vacuum'],
                               vacuum_min_rows=p['vacuum_min_rows'], check_mode=module.check_mode,
@@ -353,6 +365,7 @@ def main():
             expiry_format=dict(type='str', default='timestamp', choices=['timestamp', 'epoch', 'epoch_ms']),
             grace=dict(type='str', default='0'), lifetime=dict(type='str'),
             batch_size=dict(type='int', default=5000), pause=dict(type='str', default='0'),
+            order=dict(type='str', default='expiry', choices=['expiry', 'physical']),
             time_budget=dict(type='str'), max_batches=dict(type='int'),
             lock_timeout=dict(type='str', default='2s'), statement_timeout=dict(type='str', default='30s'),
             vacuum=dict(type='str', default='auto', choices=['auto', 'always', 'never']),
