@@ -77,7 +77,7 @@ options:
       - C(expiry) deletes the oldest sessions first, batch after batch along the expiry column's index (the index is
         needed); when O(time_budget) cuts the purge short, what is left is the most recently expired.
       - C(physical) walks the table in block order, each batch a range of blocks (TID range scan, PostgreSQL 14 or
-        later; older servers fall back to C(expiry)), then sweeps what it skipped in expiry order. Sequential I/O:
+        later; older servers fall back to C(expiry)), then sweeps what it skipped in expiry order. Sequential I/O,
         several times faster on a large backlog. The same lock-then-delete with C(SKIP LOCKED) in both.
     type: str
     choices: [expiry, physical]
