@@ -35,18 +35,23 @@ RATIO_TARGET = 0.7
 P99_TARGET = 0.050
 
 
-def build_base(pg, rows):
+def build_base(pg, rows, layout='random'):
+    """``random``: expired and live rows interleaved, expiry unrelated to the row's place (the worst case for
+    expiry order). ``inserted``: expiry follows insertion order as in a real sessions table (older sessions first),
+    with one row in 20 out of place both ways (sessions extended by a login, short-lived sessions)."""
     with pg.connect() as conn:
         conn.execute('CREATE TABLE sessions_base (id bigint PRIMARY KEY, user_id int NOT NULL, '
                      'expires_at timestamptz NOT NULL, data text NOT NULL)')
-        # expired and live rows interleaved as in a real table (every other row expired, random ages)
-        conn.execute("""
-            INSERT INTO sessions_base
-            SELECT g, ((g::bigint * 7919) %% 100000)::int,
-                   CASE WHEN g %% 2 = 0 THEN now() - interval '1 hour' - random() * interval '30 days'
-                        ELSE now() + interval '1 hour' + random() * interval '7 days' END,
-                   md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text)
-            FROM generate_series(1, %s) g""", (rows,))
+        if layout == 'random':
+            expiry = ("CASE WHEN g %% 2 = 0 THEN now() - interval '1 hour' - random() * interval '30 days' "
+                      "ELSE now() + interval '1 hour' + random() * interval '7 days' END")
+        else:
+            expiry = ("CASE WHEN (g <= %(half)s) <> (g %% 20 = 0) "
+                      "THEN now() - interval '1 hour' - (%(half)s - g %% %(half)s) * interval '1 second' "
+                      "ELSE now() + interval '1 hour' + (g %% %(half)s) * interval '1 second' END")
+        conn.execute(("INSERT INTO sessions_base SELECT g, ((g::bigint * 7919) %% 100000)::int, " + expiry + ", "
+                      "md5(g::text) || md5((g + 1)::text) || md5((g + 2)::text) FROM generate_series(1, %(rows)s) g"),
+                     {'rows': rows, 'half': rows // 2})
 
 
 def fresh_copy(pg, name):
@@ -63,13 +68,22 @@ def fresh_copy(pg, name):
 class Writer(threading.Thread):
     """Logins: insert a session and extend a live one, one transaction every ``interval`` seconds."""
 
-    def __init__(self, pg, table, first_id, rows, interval=0.004):
+    def __init__(self, pg, table, first_id, rows, layout, interval=0.004):
         super().__init__(daemon=True)
         self.pg, self.table, self.next_id, self.rows, self.interval = pg, table, first_id, rows, interval
+        self.layout = layout
         self.latencies, self.errors = [], []
         self.recording = False
         self.stop_event = threading.Event()
         self.ready = threading.Event()
+
+    def live_id(self, i):
+        """A session that is live in the base table (a login extends it; it never turns expired)."""
+        half = self.rows // 2
+        if self.layout == 'random':
+            return ((i * 104729) % half) * 2 + 1  # odd ids are live
+        candidate = half + 1 + (i * 104729) % (self.rows - half)
+        return candidate + 1 if candidate % 20 == 0 else candidate
 
     def run(self):
         with self.pg.connect() as conn:
@@ -79,7 +93,7 @@ class Writer(threading.Thread):
             while not self.stop_event.is_set():
                 i += 1
                 self.next_id += 1
-                live_id = ((i * 104729) % (self.rows // 2)) * 2 + 1  # odd ids are live sessions
+                live_id = self.live_id(i)
                 t0 = time.perf_counter()
                 try:
                     with conn.transaction():
@@ -102,9 +116,9 @@ def percentile(values, share):
     return ordered[min(int(len(ordered) * share), len(ordered) - 1)]
 
 
-def measure(pg, table, rows, method, batch_size, order='expiry'):
+def measure(pg, table, rows, method, batch_size, order='expiry', layout='random'):
     expired, max_id = fresh_copy(pg, table)
-    writer = Writer(pg, table, max_id + 1, rows)
+    writer = Writer(pg, table, max_id + 1, rows, layout)
     writer.start()
     writer.ready.wait(10)
     time.sleep(0.5)  # the writer is warm
@@ -136,6 +150,8 @@ def main():
     parser.add_argument('--rows', type=int, default=2000000, help='sessions in the table (half expired)')
     parser.add_argument('--quick', action='store_true', help='200 000 sessions')
     parser.add_argument('--batch-size', type=int, default=10000)
+    parser.add_argument('--layout', choices=['random', 'inserted'], default='random',
+                        help='where expired rows sit in the table (random: worst case for expiry order)')
     parser.add_argument('--orders', nargs='+', default=['expiry', 'physical'], choices=['expiry', 'physical'],
                         help='batch orders of the purge to measure (each on its own fresh copy)')
     args = parser.parse_args()
@@ -143,10 +159,12 @@ def main():
     with PostgresCluster(preload=(), settings={'shared_buffers': "'256MB'", 'max_wal_size': "'4GB'",
                                                'autovacuum': 'off'}) as pg:
         t0 = time.perf_counter()
-        build_base(pg, rows)
-        print('built %d sessions (%d expired) in %.1f s' % (rows, rows // 2, time.perf_counter() - t0), flush=True)
-        single = measure(pg, 'sessions_single', rows, 'single', args.batch_size)
-        runs = [measure(pg, 'sessions_' + order, rows, 'batched', args.batch_size, order) for order in args.orders]
+        build_base(pg, rows, args.layout)
+        print('built %d sessions (%d expired, layout %s) in %.1f s' % (rows, rows // 2, args.layout,
+                                                                       time.perf_counter() - t0), flush=True)
+        single = measure(pg, 'sessions_single', rows, 'single', args.batch_size, layout=args.layout)
+        runs = [measure(pg, 'sessions_' + order, rows, 'batched', args.batch_size, order, args.layout)
+                for order in args.orders]
     for run in [single] + runs:
         print('  %-8s deleted %d of %d expired in %.2f s = %.0f rows/s (%s); writer: %d writes, p50 %.1f ms, '
               'p99 %.1f ms, max %.1f ms, %d errors' % (
@@ -158,10 +176,10 @@ def main():
         ok = ratio >= RATIO_TARGET and batched['p99'] < P99_TARGET and not batched['errors'] \
             and batched['deleted'] == batched['expired']
         verdicts.append(ok)
-        print('session_purge order=%s %d sessions (%d expired): batched %.0f rows/s vs single DELETE %.0f rows/s '
+        print('session_purge layout=%s order=%s %d sessions (%d expired): batched %.0f rows/s vs single DELETE %.0f rows/s '
               '-> %.2fx (target >= %.1fx); writer p99 %.1f ms during the batched purge (target < %.0f ms), '
               '%.1f ms during the single DELETE: %s' % (
-                  order, rows, rows // 2, batched['rate'], single['rate'], ratio, RATIO_TARGET, batched['p99'] * 1000,
+                  args.layout, order, rows, rows // 2, batched['rate'], single['rate'], ratio, RATIO_TARGET, batched['p99'] * 1000,
                   P99_TARGET * 1000, single['p99'] * 1000, 'PASS' if ok else 'FAIL'))
     return 0 if any(verdicts) else 1
 

@@ -120,7 +120,9 @@ commands:
   elements: str
   sample: ["/usr/sbin/logrotate -d -s /var/lib/logrotate/status /etc/logrotate.conf"]
 checks:
-  description: The checks (C(logrotate.config), C(logrotate.state), C(logrotate.unrotated), C(logrotate.log_size), C(logrotate.coverage), C(logrotate.rotation)).
+  description:
+    - The checks (C(logrotate.config), C(logrotate.state), C(logrotate.unrotated), C(logrotate.log_size),
+      C(logrotate.coverage), C(logrotate.rotation)).
   returned: always
   type: list
   elements: dict

@@ -292,7 +292,9 @@ files:
   elements: dict
   sample: [{path: /var/lib/php/sessions/sess_abc, bytes: 120, reason: age}]
 checks:
-  description: The checks, in the collection's result model (C(session_cleanup.purge), C(session_cleanup.expired_backlog), C(session_cleanup.redis), C(session_cleanup.files.removed)).
+  description:
+    - The checks, in the collection's result model (C(session_cleanup.purge), C(session_cleanup.expired_backlog),
+      C(session_cleanup.postgres), C(session_cleanup.redis), C(session_cleanup.files.removed)).
   returned: always
   type: list
   elements: dict
