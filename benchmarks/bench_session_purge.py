@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Batched session purge vs one plain DELETE, with a concurrent writer (logins) measured during each.
 
     .venv/bin/python benchmarks/bench_session_purge.py            # 2 M sessions, 1 M expired
@@ -146,7 +145,7 @@ def measure(pg, table, rows, method, batch_size, order='expiry', layout='random'
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--rows', type=int, default=2000000, help='sessions in the table (half expired)')
     parser.add_argument('--quick', action='store_true', help='200 000 sessions')
     parser.add_argument('--batch-size', type=int, default=10000)

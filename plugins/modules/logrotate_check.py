@@ -166,9 +166,7 @@ def main():
     p = module.params
     result = run(module, check_logrotate, p['config'], p['state_file'], p['watch'], p['rotate'], p['binary'],
                  module.check_mode, p['thresholds'], p['timeout'])
-    checks = result.pop('checks')
-    changed = result.pop('changed')
-    finish(module, checks, changed=changed, **result)
+    finish(module, result.pop('checks'), **result)  # result holds changed
 
 
 if __name__ == '__main__':

@@ -226,9 +226,7 @@ def main():
     )
     deps.require(module, 'psycopg')
     result = run(module, _maintain, module)
-    checks = result.pop('checks')
-    changed = result.pop('changed')
-    finish(module, checks, changed=changed, **result)
+    finish(module, result.pop('checks'), **result)  # result holds changed
 
 
 if __name__ == '__main__':

@@ -363,7 +363,7 @@ def main():
         argument_spec=check_argument_spec(**postgres_argument_spec(
             backend=dict(type='str', default='postgres', choices=['postgres', 'redis', 'files']),
             table=dict(type='str'), schema=dict(type='str'),
-            key_column=dict(type='str', default='id'), expiry_column=dict(type='str', default='expires_at'),
+            key_column=dict(type='str', default='id', no_log=False), expiry_column=dict(type='str', default='expires_at'),
             expiry_format=dict(type='str', default='timestamp', choices=['timestamp', 'epoch', 'epoch_ms']),
             grace=dict(type='str', default='0'), lifetime=dict(type='str'),
             batch_size=dict(type='int', default=5000), pause=dict(type='str', default='0'),
@@ -386,9 +386,7 @@ def main():
         supports_check_mode=True,
     )
     result = run(module, _purge, module)
-    checks = result.pop('checks')
-    changed = result.pop('changed')
-    finish(module, checks, changed=changed, **result)
+    finish(module, result.pop('checks'), **result)  # result holds changed
 
 
 if __name__ == '__main__':
