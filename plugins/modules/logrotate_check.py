@@ -166,7 +166,8 @@ def main():
     p = module.params
     result = run(module, check_logrotate, p['config'], p['state_file'], p['watch'], p['rotate'], p['binary'],
                  module.check_mode, p['thresholds'], p['timeout'])
-    finish(module, result.pop('checks'), **result)  # result holds changed
+    extra = dict((key, value) for key, value in result.items() if key not in ('checks', 'changed'))
+    finish(module, result['checks'], changed=result['changed'], **extra)
 
 
 if __name__ == '__main__':

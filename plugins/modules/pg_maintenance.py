@@ -226,7 +226,8 @@ def main():
     )
     deps.require(module, 'psycopg')
     result = run(module, _maintain, module)
-    finish(module, result.pop('checks'), **result)  # result holds changed
+    extra = dict((key, value) for key, value in result.items() if key not in ('checks', 'changed'))
+    finish(module, result['checks'], changed=result['changed'], **extra)
 
 
 if __name__ == '__main__':

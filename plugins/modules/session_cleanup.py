@@ -386,7 +386,8 @@ def main():
         supports_check_mode=True,
     )
     result = run(module, _purge, module)
-    finish(module, result.pop('checks'), **result)  # result holds changed
+    extra = dict((key, value) for key, value in result.items() if key not in ('checks', 'changed'))
+    finish(module, result['checks'], changed=result['changed'], **extra)
 
 
 if __name__ == '__main__':
