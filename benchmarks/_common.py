@@ -18,7 +18,7 @@ os.makedirs(OUT, exist_ok=True)
 def timed(func, repeat=1):
     """Median wall time of ``repeat`` calls of ``func``."""
     times = []
-    for _ in range(repeat):
+    for _attempt in range(repeat):
         start = time.perf_counter()
         func()
         times.append(time.perf_counter() - start)

@@ -54,14 +54,14 @@ def main():
 
     run(False)  # warm caches (bytecode, AnsiballZ)
     without, with_cb = [], []
-    for _ in range(args.repeat):
+    for _attempt in range(args.repeat):
         without.append(timed(lambda: run(False)))
         with_cb.append(timed(lambda: run(True)))
     without.sort()
     with_cb.sort()
     base, measured = without[len(without) // 2], with_cb[len(with_cb) // 2]
     ratio = measured / base
-    records = sum(1 for _ in open(log))
+    records = sum(1 for _line in open(log))
     ok = verdict('outcomes callback, %d-task playbook' % args.tasks,
                  '%.2f s with vs %.2f s without (%d records written)' % (measured, base, records),
                  'ratio %.3f' % ratio, '<= 1.05', ratio <= 1.05)

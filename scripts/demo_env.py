@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The built-in demo environment for `make demo`.
 
 Starts real services on free loopback ports: a PostgreSQL cluster (TLS on, database
@@ -60,8 +59,8 @@ def main():
     signal.signal(signal.SIGINT, lambda *a: stop.set())
     try:
         ca = CertificateAuthority(name='AutopilotCX Demo CA', directory=os.path.join(demo_dir, 'pki'))
-        cert, key, _ = ca.write_leaf('api', hostnames=('localhost', '127.0.0.1'))
-        pg_cert, pg_key, _ = ca.write_leaf('postgres', hostnames=('localhost', '127.0.0.1'))
+        cert, key, _issued = ca.write_leaf('api', hostnames=('localhost', '127.0.0.1'))
+        pg_cert, pg_key, _pg_issued = ca.write_leaf('postgres', hostnames=('localhost', '127.0.0.1'))
         pg = PostgresCluster(ssl_cert=pg_cert, ssl_key=pg_key).init().start()
         stack.append(pg.destroy)
         pg.create_database('demo_app')

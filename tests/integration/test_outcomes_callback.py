@@ -118,7 +118,7 @@ def test_secret_in_no_log_task_and_extra_var_appears_nowhere(tmp_path, postgres)
 
 @pytest.mark.slow
 def test_postgres_sink_survives_database_stopped_mid_run_and_catches_up(tmp_path, pki):
-    cert, key, _ = pki.write_leaf('sinkpg')
+    cert, key, _issued = pki.write_leaf('sinkpg')
     cluster = PostgresCluster(ssl_cert=cert, ssl_key=key, preload=()).init().start()
     try:
         inventory = write_inventory(tmp_path / 'inv', {'a': LOCAL, 'b': LOCAL})

@@ -1,0 +1,294 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: http_check
+short_description: Probe many HTTP(S) endpoints concurrently, including a login flow
+version_added: 0.1.0
+description:
+  - Sends one request to each endpoint, concurrently in a bounded pool of O(workers) threads, and judges the answer
+    against the expected status codes, a body regular expression, a JMESPath assertion on a JSON body, the response
+    time threshold C(http_response_time) and, for HTTPS, the certificate expiry threshold C(tls_days_to_expiry).
+  - Each worker keeps its connections open (HTTP keep-alive), so many endpoints on one server cost one TCP and TLS
+    handshake per worker rather than one per endpoint.
+  - An unreachable endpoint (DNS failure, connection refused, timeout, TLS handshake or certificate failure) is a
+    critical check with the reason, never a task error; the other endpoints are still probed.
+  - "B(Login flow.) An endpoint with O(endpoints[].token_query) is a login request; the token it extracts from the JSON
+    answer is sent by the endpoints whose O(endpoints[].use_token) names it (by default as C(Authorization: Bearer <token>)).
+    Login endpoints run first. The checks prove that the login works (C(http.login)) and that the service accepts the
+    token (C(http.auth)). The token is registered as a secret and never appears in the output."
+  - Meant to run on the control node or a probe host (C(delegate_to)); it needs no library on the target except
+    C(jmespath) when O(endpoints[].json_query) or O(endpoints[].token_query) is used, and C(cryptography) (optional)
+    to read the certificate expiry when O(validate_certs=false).
+extends_documentation_fragment:
+  - autopilotcx.maintenance.attributes
+  - autopilotcx.maintenance.attributes.READ_ONLY
+  - autopilotcx.maintenance.checks
+options:
+  endpoints:
+    description: The endpoints to probe.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description: Name shown as the checks' target; defaults to the URL (without credentials).
+        type: str
+      url:
+        description: C(http://) or C(https://) URL.
+        type: str
+        required: true
+      method:
+        description: HTTP method.
+        type: str
+        default: GET
+      headers:
+        description: Extra request headers.
+        type: dict
+      body:
+        description: Request body; a mapping or list is sent as JSON.
+        type: raw
+      body_format:
+        description: C(json) serialises O(endpoints[].body) as JSON, C(form) as form fields, C(raw) sends it as is.
+        type: str
+        choices: [raw, json, form]
+        default: raw
+      username:
+        description: User for HTTP basic authentication.
+        type: str
+      password:
+        description: Password for HTTP basic authentication. Never logged.
+        type: str
+      bearer_token:
+        description: "Static bearer token sent as C(Authorization: Bearer ...). Never logged."
+        type: str
+      secret:
+        description:
+          - A secret (a password, an API key) put in place of every C({secret}) in O(endpoints[].body) and
+            O(endpoints[].headers) values when the request is sent.
+          - Put C({secret}) where the password goes in the login body (see the examples) and pass the password here, so it
+            is never logged; the body itself is an ordinary option and shows up in verbose output.
+        type: str
+      status_code:
+        description: Expected status codes.
+        type: list
+        elements: int
+        default: [200]
+      body_regex:
+        description: Python regular expression the body must match (searched anywhere).
+        type: str
+      json_query:
+        description: JMESPath expression evaluated on the JSON body; without O(endpoints[].json_expected) it must give a non-empty value.
+        type: str
+      json_expected:
+        description: Value O(endpoints[].json_query) must give; a string also matches the JSON text of a number or boolean.
+        type: raw
+      timeout:
+        description: Seconds for the connection and the answer; defaults to O(timeout).
+        type: float
+      validate_certs:
+        description: Verify the server certificate and host name; defaults to O(validate_certs).
+        type: bool
+      ca_path:
+        description: CA bundle to verify against instead of the system trust store; defaults to O(ca_path).
+        type: path
+      proxy:
+        description: C(http://[user:password@]host:port) proxy; HTTPS goes through it with C(CONNECT). Defaults to O(proxy).
+        type: str
+      token_query:
+        description: Makes this endpoint a login request; JMESPath expression selecting the token in its JSON answer.
+        type: str
+      token_name:
+        description: Name under which the token of a login endpoint is kept for O(endpoints[].use_token).
+        type: str
+        default: token
+      use_token:
+        description: Name of a token obtained by a login endpoint; the request carries it in O(endpoints[].token_header).
+        type: str
+      token_header:
+        description: Header that carries the token.
+        type: str
+        default: Authorization
+      token_format:
+        description: Header value; C({token}) is replaced by the token.
+        type: str
+        default: "Bearer {token}"
+  workers:
+    description: Endpoints probed at the same time.
+    type: int
+    default: 16
+  timeout:
+    description: Default seconds for each request.
+    type: float
+    default: 10
+  validate_certs:
+    description: Default for O(endpoints[].validate_certs). Verification is on unless you turn it off.
+    type: bool
+    default: true
+  ca_path:
+    description: Default for O(endpoints[].ca_path).
+    type: path
+  proxy:
+    description: Default for O(endpoints[].proxy).
+    type: str
+notes:
+  - "Thresholds read: C(http_response_time) (seconds; the guide's 2 s, medium priority) and C(tls_days_to_expiry) (days)."
+  - Redirects are not followed; list 3xx codes in O(endpoints[].status_code) when they are expected.
+  - The response time includes the TCP and TLS handshake when the request opened a new connection.
+attributes:
+  platform:
+    platforms: posix
+author:
+  - AutopilotCX operations engineering (@autopilotcx)
+seealso:
+  - module: autopilotcx.maintenance.tls_check
+  - module: ansible.builtin.uri
+  - name: Health checks guide
+    description: Options, inventory data, playbooks, and a comparison with blackbox_exporter.
+    link: https://github.com/autopilotcx/maintenance/blob/main/docs/health_checks.md
+'''
+
+EXAMPLES = r'''
+---
+- name: Probe the public API and the auth service
+  autopilotcx.maintenance.http_check:
+    thresholds: "{{ maintenance_checks_thresholds }}"
+    fail_on: never
+    workers: 32
+    endpoints:
+      - name: api health
+        url: https://api.example.com/health
+        json_query: status
+        json_expected: ok
+      - name: login
+        url: https://auth.example.com/auth/login
+        method: POST
+        body: {username: monitor, password: "{secret}"}
+        secret: "{{ vault_monitor_password }}"
+        token_query: access_token
+      - name: token accepted
+        url: https://auth.example.com/auth/me
+        use_token: token
+  delegate_to: localhost
+  register: health
+
+- name: Everything answered
+  ansible.builtin.assert:
+    that: health.status == 'ok'
+    fail_msg: "{{ health.failed_checks | join(', ') }}"
+'''
+
+RETURN = r'''
+checks:
+  description:
+    - Checks in the collection's result model, target = endpoint name.
+    - C(http.reachable) (only when the request failed), C(http.status), C(http.response_time), C(http.tls_expiry) (HTTPS),
+      C(http.body), C(http.json), C(http.login), C(http.auth).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: http.status, status: critical, value: 503, unit: null, threshold: null, priority: high,
+       reason: "status 503 not in [200]", target: api health}
+    - {name: http.response_time, status: warning, value: 2.31, unit: s, threshold: 2, priority: medium,
+       reason: "response 2.31 s > 2 s", target: api health}
+endpoints:
+  description: One record per endpoint, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name: {description: Endpoint name., type: str, returned: always, sample: api health}
+    url: {description: URL without credentials., type: str, returned: always, sample: "https://api.example.com/health"}
+    method: {description: HTTP method., type: str, returned: always, sample: GET}
+    status_code: {description: Status code (null when no answer)., type: int, returned: always, sample: 200}
+    response_time: {description: Seconds until the whole body was read., type: float, returned: always, sample: 0.042}
+    bytes: {description: Body size., type: int, returned: always, sample: 57}
+    tls_days_to_expiry: {description: Days until the server certificate expires., type: float, returned: HTTPS with an answer, sample: 89.5}
+    tls_not_after: {description: Expiry of the server certificate (UTC)., type: str, returned: HTTPS with an answer, sample: "2027-02-22T05:00:00Z"}
+    tls_version: {description: Negotiated TLS version., type: str, returned: HTTPS with an answer, sample: TLSv1.3}
+    error: {description: Why the request failed (null when answered)., type: str, returned: always, sample: connection refused}
+    error_kind: {description: "Class of the failure: C(dns), C(refused), C(timeout), C(tls), C(reset), C(closed), C(protocol), C(network).",
+                 type: str, returned: when the request failed, sample: refused}
+    ok: {description: True when every check of the endpoint is ok., type: bool, returned: always, sample: true}
+    status: {description: Worst status of the endpoint's checks., type: str, returned: always, sample: ok}
+status:
+  description: The worst status of all checks.
+  returned: always
+  type: str
+  sample: ok
+counts:
+  description: Number of checks per status.
+  returned: always
+  type: dict
+  sample: {ok: 12, warning: 0, critical: 0, unknown: 0}
+failed_checks:
+  description: Names (and targets) of the checks at warning or critical.
+  returned: always
+  type: list
+  elements: str
+  sample: ["http.status (api health)"]
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.http_probe import check_endpoints
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+    check_argument_spec,
+    finish,
+    run,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=check_argument_spec(
+            endpoints=dict(type='list', elements='dict', required=True, options=dict(
+                name=dict(type='str'),
+                url=dict(type='str', required=True),
+                method=dict(type='str', default='GET'),
+                headers=dict(type='dict'),
+                body=dict(type='raw'),
+                body_format=dict(type='str', default='raw', choices=['raw', 'json', 'form']),
+                username=dict(type='str'),
+                password=dict(type='str', no_log=True),
+                bearer_token=dict(type='str', no_log=True),
+                secret=dict(type='str', no_log=True),
+                status_code=dict(type='list', elements='int', default=[200]),
+                body_regex=dict(type='str'),
+                json_query=dict(type='str'),
+                json_expected=dict(type='raw'),
+                timeout=dict(type='float'),
+                validate_certs=dict(type='bool'),
+                ca_path=dict(type='path'),
+                proxy=dict(type='str'),
+                token_query=dict(type='str', no_log=False),
+                token_name=dict(type='str', default='token', no_log=False),
+                use_token=dict(type='str', no_log=False),
+                token_header=dict(type='str', default='Authorization', no_log=False),
+                token_format=dict(type='str', default='Bearer {token}', no_log=False),
+            )),
+            workers=dict(type='int', default=16),
+            timeout=dict(type='float', default=10),
+            validate_certs=dict(type='bool', default=True),
+            ca_path=dict(type='path'),
+            proxy=dict(type='str'),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    defaults = dict((key, params[key]) for key in ('timeout', 'validate_certs', 'ca_path', 'proxy'))
+    checks, records = run(module, check_endpoints, params['endpoints'], params['thresholds'], workers=params['workers'],
+                          defaults=defaults, on_secret=module.no_log_values.add)
+    finish(module, checks, endpoints=records)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,152 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: review_report
+short_description: Weekly, monthly and quarterly review reports from the outcome records
+version_added: 0.1.0
+description:
+  - Reads the outcome records (the JSON-lines files of the C(autopilotcx.maintenance.outcomes) callback and/or its
+    PostgreSQL sink) for a period and writes a self-contained HTML report (charts as inline SVG, no external assets),
+    the same numbers as JSON, and a Markdown summary.
+  - C(weekly) - response time and error-rate trends per service, resource usage patterns, failed-login and suspicious-IP
+    totals, incidents, and the most frequent failures by task and host.
+  - C(monthly) - capacity (disk growth and projected days until full, connection saturation), long-term trends,
+    access and permission audit findings from the security scans, incidents.
+  - C(quarterly) - patch compliance (share of hosts with no pending security update), backup verification and
+    test-restore success rates and restore times, certificates expiring in the next quarter, open findings.
+  - Runs where the records are, normally the control node (C(delegate_to: localhost)).
+extends_documentation_fragment:
+  - autopilotcx.maintenance.attributes
+  - autopilotcx.maintenance.postgres
+options:
+  period:
+    description: Which review.
+    type: str
+    required: true
+    choices: [weekly, monthly, quarterly]
+  until:
+    description: End of the period (ISO 8601, UTC when no offset); now when unset.
+    type: str
+  since:
+    description: Start of the period; O(until) minus 7, 30 or 91 days when unset.
+    type: str
+  outcome_logs:
+    description: JSON-lines outcome files to read (missing files are skipped).
+    type: list
+    elements: path
+    default: []
+  source:
+    description: Where the records come from; C(postgres) and C(both) read the sink table with the connection options.
+    type: str
+    choices: [jsonl, postgres, both]
+    default: jsonl
+  pg_schema:
+    description: Schema of the sink table.
+    type: str
+  pg_table:
+    description: Sink table.
+    type: str
+    default: maintenance_outcomes
+  output_dir:
+    description: Directory the report files are written to (created when missing).
+    type: path
+    required: true
+  title:
+    description: Report title; defaults to C(AutopilotCX <period> review <end date>).
+    type: str
+  selectors:
+    description:
+      - Override which check names (fnmatch patterns) feed a part of the review, for example
+        C({response_time: [http.response_time, app.latency]}).
+      - Keys are C(response_time), C(error_rate), C(resources), C(disk), C(connections), C(failed_logins),
+        C(suspicious_ips), C(incidents), C(audit), C(patch), C(backup), C(restore), C(certificates).
+    type: dict
+    default: {}
+attributes:
+  check_mode:
+    support: full
+    details: Computes the review and returns it; writes no file.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+author:
+  - AutopilotCX operations engineering (@autopilotcx)
+seealso:
+  - name: Outcome records
+    description: What the callback records.
+    link: https://example.invalid/autopilotcx/maintenance/docs/outcomes.md
+'''
+
+EXAMPLES = r'''
+---
+- name: Weekly review of the last seven days
+  autopilotcx.maintenance.review_report:
+    period: weekly
+    outcome_logs: [/var/log/ansible/outcomes.jsonl]
+    output_dir: /srv/reports/weekly
+  delegate_to: localhost
+  run_once: true
+  register: weekly
+
+- name: Fail the job when a certificate expires within the quarter
+  ansible.builtin.assert:
+    that: weekly.review.summary.failed_tasks == 0
+'''
+
+RETURN = r'''
+review:
+  description: The review's numbers (the same as the JSON file).
+  returned: always
+  type: dict
+  sample: {period: weekly, summary: {records: 1200, hosts: 12, failed_tasks: 3, checks: {ok: 4000, warning: 12, critical: 2}}}
+files:
+  description: Paths of the files written (none in check mode).
+  returned: always
+  type: dict
+  sample: {html: /srv/reports/weekly/review-weekly-2026-11-24.html, json: /srv/reports/weekly/review-weekly-2026-11-24.json,
+           markdown: /srv/reports/weekly/review-weekly-2026-11-24.md}
+records_read:
+  description: Number of outcome records read for the period.
+  returned: always
+  type: int
+  sample: 1200
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review_report import produce
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=postgres_argument_spec(
+            period=dict(type='str', required=True, choices=['weekly', 'monthly', 'quarterly']),
+            until=dict(type='str'),
+            since=dict(type='str'),
+            outcome_logs=dict(type='list', elements='path', default=[]),
+            source=dict(type='str', default='jsonl', choices=['jsonl', 'postgres', 'both']),
+            pg_schema=dict(type='str'),
+            pg_table=dict(type='str', default='maintenance_outcomes'),
+            output_dir=dict(type='path', required=True),
+            title=dict(type='str'),
+            selectors=dict(type='dict', default={}),
+        ),
+        supports_check_mode=True,
+    )
+    result = run(module, produce, module.params, write=not module.check_mode, atomic_move=module.atomic_move)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()
