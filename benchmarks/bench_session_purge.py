@@ -149,18 +149,20 @@ def main():
     parser.add_argument('--rows', type=int, default=2000000, help='sessions in the table (half expired)')
     parser.add_argument('--quick', action='store_true', help='200 000 sessions')
     parser.add_argument('--batch-size', type=int, default=10000)
+    parser.add_argument('--shared-buffers', default='256MB',
+                        help='shared_buffers of the benchmark cluster (the 2 M-row table is ~450 MB with its indexes)')
     parser.add_argument('--layout', choices=['random', 'inserted'], default='random',
                         help='where expired rows sit in the table (random: worst case for expiry order)')
     parser.add_argument('--orders', nargs='+', default=['expiry', 'physical'], choices=['expiry', 'physical'],
                         help='batch orders of the purge to measure (each on its own fresh copy)')
     args = parser.parse_args()
     rows = 200000 if args.quick else args.rows
-    with PostgresCluster(preload=(), settings={'shared_buffers': "'256MB'", 'max_wal_size': "'4GB'",
+    with PostgresCluster(preload=(), settings={'shared_buffers': "'%s'" % args.shared_buffers, 'max_wal_size': "'4GB'",
                                                'autovacuum': 'off'}) as pg:
         t0 = time.perf_counter()
         build_base(pg, rows, args.layout)
-        print('built %d sessions (%d expired, layout %s) in %.1f s' % (rows, rows // 2, args.layout,
-                                                                       time.perf_counter() - t0), flush=True)
+        print('built %d sessions (%d expired, layout %s, shared_buffers %s) in %.1f s' % (
+            rows, rows // 2, args.layout, args.shared_buffers, time.perf_counter() - t0), flush=True)
         single = measure(pg, 'sessions_single', rows, 'single', args.batch_size, layout=args.layout)
         runs = [measure(pg, 'sessions_' + order, rows, 'batched', args.batch_size, order, args.layout)
                 for order in args.orders]

@@ -259,6 +259,8 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
         try:
             if order == 'physical':
                 _physical_pass(cur, conn, recorder, statements, cutoff, result, state, batch_run)
+                if result['deleted'] >= (result['expired_before'] or 0) and not result.get('order_note'):
+                    raise _Stop('done')  # nothing was skipped: no sweep (rows expiring meanwhile wait for the next run)
             floor, fresh_floor = None, False
             while True:
                 if floor is None:
@@ -272,9 +274,10 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
                     continue
                 count, newest = row
                 if count == 0:
-                    if fresh_floor:
-                        raise _Stop('done')  # what is left (if anything) is locked by someone right now
-                    floor = None  # one more pass from the oldest expired row
+                    if fresh_floor or result['deleted'] >= (result['expired_before'] or 0):
+                        # what is left (if anything) is locked by someone right now, or nothing was skipped
+                        raise _Stop('done')
+                    floor = None  # one more pass from the oldest expired row, for rows skipped while locked
                     continue
                 floor, fresh_floor = newest, False
         except _Stop as stop:
