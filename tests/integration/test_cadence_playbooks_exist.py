@@ -16,11 +16,7 @@ from tests.harness.paths import ROOT
 TABLE = yaml.safe_load(open(os.path.join(ROOT, 'roles', 'maintenance', 'defaults', 'main.yml')))['maintenance_cadences']
 
 # playbook -> why it is not here yet (remove the entry when it lands in main)
-PENDING = {
-    'session_cleanup.yml': 'session cleanup (housekeeping branch), not merged yet',
-    'weekly_housekeeping.yml': 'housekeeping (housekeeping branch), not merged yet',
-    'monthly_db_maintenance.yml': 'housekeeping (housekeeping branch), not merged yet',
-}
+PENDING = {}
 
 
 def _params():

@@ -1,0 +1,204 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: file_cleanup
+short_description: Remove old temporary and cache files safely, by age and size budget
+version_added: 0.1.0
+description:
+  - Removes files below each of O(paths) that match O(patterns), are not excluded by O(excludes), and are older than
+    O(age); with O(max_size), then removes further matching files, oldest first, until the directory fits the budget.
+  - "Safety: the root path itself is never removed; system directories (C(/), C(/etc), C(/usr), C(/var) ...) are
+    refused, also through a symlink; symlinks inside the tree are never followed (with O(symlinks=true) the link itself
+    is removed); other filesystems mounted inside the tree are not entered unless O(cross_filesystems=true); each entry
+    is looked up again right before removal and left alone if it changed; files a process holds open are skipped
+    (O(skip_open))."
+  - In check mode the files that would go are listed and nothing is removed.
+extends_documentation_fragment:
+  - autopilotcx.maintenance.attributes
+  - autopilotcx.maintenance.checks
+options:
+  paths:
+    description: Absolute directories to clean (their contents, never the directories themselves). Must not be empty.
+    type: list
+    elements: path
+    required: true
+  age:
+    description: Minimum age of a file to remove (C(7d), C(12h), seconds). At least one of O(age) and O(max_size) is required.
+    type: str
+  age_from:
+    description: Timestamp the age is measured from.
+    type: str
+    choices: [mtime, atime, ctime]
+    default: mtime
+  patterns:
+    description: Shell patterns matched against the file name or its path relative to the root.
+    type: list
+    elements: str
+    default: ['*']
+  excludes:
+    description: Shell patterns of files and directories to keep (matched like O(patterns)); an excluded directory is not entered.
+    type: list
+    elements: str
+    default: []
+  max_size:
+    description: Size budget of each path (C(500M), C(2G), bytes); oldest matching files go first until the tree fits.
+    type: str
+  recurse:
+    description: Descend into subdirectories.
+    type: bool
+    default: true
+  cross_filesystems:
+    description: Enter filesystems mounted inside the tree.
+    type: bool
+    default: false
+  symlinks:
+    description: Remove matching symlinks themselves (never their targets).
+    type: bool
+    default: false
+  skip_open:
+    description: Skip files some process holds open (read from C(/proc/*/fd)).
+    type: bool
+    default: true
+  hidden:
+    description: Include files and directories whose name starts with a dot.
+    type: bool
+    default: true
+  remove_empty_dirs:
+    description: Remove directories left empty (older than O(age) when set); never the root path.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Lists what would be removed and removes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+author:
+  - AutopilotCX operations engineering (@autopilotcx)
+notes:
+  - Reports per path C(file_cleanup.removed) and, with O(max_size), C(file_cleanup.size) (warning while the directory is still over budget).
+seealso:
+  - module: autopilotcx.maintenance.session_cleanup
+  - module: ansible.builtin.find
+'''
+
+EXAMPLES = r'''
+---
+- name: Temporary files older than a week; the application cache kept under 2 GiB
+  autopilotcx.maintenance.file_cleanup:
+    paths: [/var/tmp/app, /srv/app/cache]
+    age: 7d
+    max_size: 2G
+    excludes: ['*.lock', '.keep']
+    remove_empty_dirs: true
+  register: cleaned
+
+- name: Report
+  ansible.builtin.assert:
+    that: cleaned.status != 'critical'
+    success_msg: "freed {{ cleaned.bytes_freed }} bytes"
+'''
+
+RETURN = r'''
+removed:
+  description: Files removed over all paths.
+  returned: always
+  type: int
+  sample: 42
+bytes_freed:
+  description: Bytes freed over all paths.
+  returned: always
+  type: int
+  sample: 1048576
+would_remove:
+  description: In check mode, files that would be removed.
+  returned: always
+  type: int
+  sample: 0
+would_free:
+  description: In check mode, bytes that would be freed.
+  returned: always
+  type: int
+  sample: 0
+results:
+  description: Per path outcome (files listed up to 1000, counts of files left alone and why, errors, size before and after).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{directory: /var/tmp/app, root: /var/tmp/app, removed: 42, bytes_freed: 1048576,
+            files: [{path: /var/tmp/app/x.tmp, bytes: 10, reason: age}],
+            left_alone: {open: 1, excluded: 2, other_filesystem: 0, symlink: 0, hidden: 0}, errors: []}]
+checks:
+  description: The checks, in the collection's result model.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: file_cleanup.removed, status: ok, value: 42, unit: files, threshold: null, priority: low,
+            reason: "removed 42 file(s), freed 1.0 MB", target: /var/tmp/app}]
+status:
+  description: The worst status of all checks.
+  returned: always
+  type: str
+  sample: ok
+counts:
+  description: Number of checks per status.
+  returned: always
+  type: dict
+  sample: {ok: 2, warning: 0, critical: 0, unknown: 0}
+failed_checks:
+  description: Names (and targets) of the checks at warning or critical.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.file_cleanup import cleanup
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
+
+
+def _clean(module):
+    p = module.params
+    return cleanup(p['paths'], age=parse_duration(p['age'], 'age'), patterns=p['patterns'], excludes=p['excludes'],
+                   max_size=parse_size(p['max_size'], 'max_size'), recurse=p['recurse'],
+                   cross_filesystems=p['cross_filesystems'], symlinks=p['symlinks'], skip_open=p['skip_open'],
+                   age_from=p['age_from'], remove_empty_dirs=p['remove_empty_dirs'], hidden=p['hidden'],
+                   check_mode=module.check_mode, thresholds=p['thresholds'])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=check_argument_spec(
+            paths=dict(type='list', elements='path', required=True),
+            age=dict(type='str'), age_from=dict(type='str', default='mtime', choices=['mtime', 'atime', 'ctime']),
+            patterns=dict(type='list', elements='str', default=['*']),
+            excludes=dict(type='list', elements='str', default=[]),
+            max_size=dict(type='str'), recurse=dict(type='bool', default=True),
+            cross_filesystems=dict(type='bool', default=False), symlinks=dict(type='bool', default=False),
+            skip_open=dict(type='bool', default=True), hidden=dict(type='bool', default=True),
+            remove_empty_dirs=dict(type='bool', default=False),
+        ),
+        required_one_of=[('age', 'max_size')],
+        supports_check_mode=True,
+    )
+    results, checks, changed = run(module, _clean, module)
+    finish(module, checks, changed=changed, results=results,
+           removed=sum(r['removed'] for r in results), bytes_freed=sum(r['bytes_freed'] for r in results),
+           would_remove=sum(r['would_remove'] for r in results), would_free=sum(r['would_free'] for r in results))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,394 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r'''
+module: session_cleanup
+short_description: Purge expired sessions from PostgreSQL, Redis or a session directory without blocking logins
+version_added: 0.1.0
+description:
+  - "C(backend=postgres): deletes expired rows of a sessions table in small batches, each its own transaction:
+    C(DELETE ... WHERE key IN (SELECT key ... WHERE expiry < now() - grace ORDER BY expiry LIMIT n FOR UPDATE SKIP LOCKED)).
+    Rows a login is writing at that moment are skipped, never waited for, so inserts and updates of live sessions keep
+    working during the purge (C(key = ANY(ARRAY(SELECT ...))) is the form of C(key IN (SELECT ...)) that uses the key's
+    index; each batch starts at the newest expiry of the previous one). Every statement runs under O(lock_timeout) and O(statement_timeout); a batch that hits
+    the statement timeout is retried at half the size. An optional pause separates batches; after O(time_budget) the
+    purge stops cleanly and reports how many expired sessions remain. An optional C(VACUUM (ANALYZE)) follows a large purge."
+  - "C(backend=redis): walks the keys matching O(pattern) with C(SCAN) (never C(KEYS)). Each key is judged and changed
+    inside one Lua script, so a session refreshed between reading and deleting is never lost: keys whose embedded
+    expiry (O(expiry_field) of a hash, or of a JSON string) has passed are deleted; keys without a TTL get one
+    (the remaining lifetime, or O(default_ttl) when there is no embedded expiry)."
+  - "C(backend=files): removes session files older than O(lifetime) (plus O(grace)) from O(path), skipping files that
+    a process still holds open (found in C(/proc/*/fd)); symlinks are never followed."
+  - Table and column names are quoted as identifiers; every value is passed as a parameter. The statements run are returned.
+  - In check mode nothing is deleted; the module counts what would go.
+extends_documentation_fragment:
+  - autopilotcx.maintenance.attributes
+  - autopilotcx.maintenance.checks
+  - autopilotcx.maintenance.postgres
+options:
+  backend:
+    description: Where the sessions are stored.
+    type: str
+    choices: [postgres, redis, files]
+    default: postgres
+  table:
+    description:
+      - Sessions table (C(backend=postgres)); C(schema.table) or a bare name. Quoted as an identifier, never interpolated.
+      - Use O(schema) when the table name itself contains a dot.
+    type: str
+  schema:
+    description: Schema of O(table); when set, O(table) is taken whole (no dot splitting).
+    type: str
+  key_column:
+    description: Unique key column of the sessions table (normally the primary key).
+    type: str
+    default: id
+  expiry_column:
+    description: Column holding the expiry time (or the last activity, with O(lifetime)).
+    type: str
+    default: expires_at
+  expiry_format:
+    description: How O(expiry_column) stores time; C(timestamp) for C(timestamp)/C(timestamptz), C(epoch)/C(epoch_ms) for Unix time numbers.
+    type: str
+    choices: [timestamp, epoch, epoch_ms]
+    default: timestamp
+  grace:
+    description: Extra time a session is kept after it expired (C(30s), C(15m), C(1h), or seconds).
+    type: str
+    default: '0'
+  lifetime:
+    description:
+      - Session lifetime added to the expiry column (for tables storing the last activity) or the file age after which a
+        session file is expired. Required for C(backend=files).
+    type: str
+  batch_size:
+    description: Rows deleted per batch (per transaction).
+    type: int
+    default: 5000
+  order:
+    description:
+      - C(expiry) deletes the oldest sessions first, batch after batch along the expiry column's index (the index is
+        needed); when O(time_budget) cuts the purge short, what is left is the most recently expired.
+      - C(physical) walks the table in block order, each batch a range of blocks (TID range scan, PostgreSQL 14 or
+        later; older servers fall back to C(expiry)), then sweeps what it skipped in expiry order. Sequential I/O,
+        several times faster on a large backlog. The same lock-then-delete with C(SKIP LOCKED) in both.
+    type: str
+    choices: [expiry, physical]
+    default: expiry
+  pause:
+    description: Pause between batches (C(100ms), C(1s), ...), to leave I/O to the application.
+    type: str
+    default: '0'
+  time_budget:
+    description: Time after which the purge stops starting new batches and reports what remains; unlimited when unset.
+    type: str
+  max_batches:
+    description: Stop after this many batches; unlimited when unset.
+    type: int
+  lock_timeout:
+    description: C(lock_timeout) of every statement; three consecutive lock timeouts end the purge with a warning.
+    type: str
+    default: 2s
+  statement_timeout:
+    description: C(statement_timeout) of every statement (the VACUUM gets the rest of O(time_budget) instead).
+    type: str
+    default: 30s
+  vacuum:
+    description: Run C(VACUUM (ANALYZE)) on the table after the purge; C(auto) does it when at least O(vacuum_min_rows) rows went.
+    type: str
+    choices: [auto, always, never]
+    default: auto
+  vacuum_min_rows:
+    description: Deleted rows from which C(vacuum=auto) vacuums.
+    type: int
+    default: 10000
+  redis_host:
+    description: Redis host (C(backend=redis)).
+    type: str
+    default: 127.0.0.1
+  redis_port:
+    description: Redis port.
+    type: int
+    default: 6379
+  redis_username:
+    description: Redis ACL user name.
+    type: str
+  redis_password:
+    description: Redis password; never logged or returned.
+    type: str
+  redis_db:
+    description: Redis database number.
+    type: int
+    default: 0
+  redis_tls:
+    description: Connect with TLS.
+    type: bool
+    default: false
+  redis_ca_cert:
+    description: CA bundle verifying the Redis server certificate.
+    type: path
+  pattern:
+    description: C(SCAN) match pattern of the session keys, for example C(session:*); a pattern matching every key is refused.
+    type: str
+  expiry_field:
+    description: Field holding the expiry time (Unix time) in a hash key or a JSON string value; unset means keys are only given a TTL.
+    type: str
+  expiry_unit:
+    description: Unit of the embedded expiry time.
+    type: str
+    choices: [s, ms]
+    default: s
+  default_ttl:
+    description: TTL given to session keys that have neither a TTL nor an embedded expiry (C(24h), ...); unset leaves them alone (reported).
+    type: str
+  scan_count:
+    description: C(COUNT) hint of each C(SCAN) call.
+    type: int
+    default: 500
+  path:
+    description: Directory of the session files (C(backend=files)), for example C(/var/lib/php/sessions).
+    type: path
+  patterns:
+    description: File name patterns of session files.
+    type: list
+    elements: str
+    default: ['sess_*']
+  recurse:
+    description: Also look into subdirectories of O(path) (same filesystem only).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Counts what would be deleted (rows, keys, files) and changes nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+author:
+  - AutopilotCX operations engineering (@autopilotcx)
+notes:
+  - "Thresholds read: C(session_expired_backlog) (expired sessions left after the run)."
+  - The key column should be unique; the outer C(DELETE) repeats the expiry condition, so even a non-unique key never
+    removes a live row.
+  - Skipping open files needs to read other processes' C(/proc/<pid>/fd); run as the session owner or root (C(become)).
+seealso:
+  - module: autopilotcx.maintenance.file_cleanup
+  - module: autopilotcx.maintenance.pg_maintenance
+'''
+
+EXAMPLES = r'''
+---
+- name: Purge expired sessions, at most 10 minutes, without blocking logins
+  autopilotcx.maintenance.session_cleanup:
+    login_host: db.example.com
+    login_user: maintenance
+    login_password: "{{ vault_pg_password }}"
+    login_db: app
+    table: public.sessions
+    key_column: session_id
+    expiry_column: expires_at
+    grace: 15m
+    batch_size: 5000
+    pause: 50ms
+    time_budget: 10m
+    thresholds: "{{ maintenance_checks_thresholds }}"
+    fail_on: never
+  register: purge
+
+- name: Nothing must be left behind
+  ansible.builtin.assert:
+    that: purge.remaining_expired == 0
+    fail_msg: "{{ purge.checks | map(attribute='reason') | join('; ') }}"
+
+- name: Redis sessions
+  autopilotcx.maintenance.session_cleanup:
+    backend: redis
+    redis_host: 127.0.0.1
+    pattern: "session:*"
+    expiry_field: expires
+    default_ttl: 24h
+
+- name: PHP session files
+  autopilotcx.maintenance.session_cleanup:
+    backend: files
+    path: /var/lib/php/sessions
+    lifetime: 24m
+'''
+
+RETURN = r'''
+backend:
+  description: The backend used.
+  returned: always
+  type: str
+  sample: postgres
+deleted:
+  description: Sessions (rows, keys or files) deleted.
+  returned: always
+  type: int
+  sample: 120000
+would_delete:
+  description: In check mode, what would have been deleted.
+  returned: always
+  type: int
+  sample: 0
+remaining_expired:
+  description: Expired rows still in the table after the run (C(backend=postgres)).
+  returned: when backend is postgres
+  type: int
+  sample: 0
+expired_before:
+  description: Expired rows found before the purge.
+  returned: when backend is postgres
+  type: int
+  sample: 120000
+batches:
+  description: Batches (transactions) run.
+  returned: when backend is postgres
+  type: int
+  sample: 24
+duration:
+  description: Seconds the purge took.
+  returned: always
+  type: float
+  sample: 3.2
+stopped:
+  description: "Why the purge ended: C(done), C(time_budget), C(max_batches), C(lock_timeout), C(statement_timeout), C(error), C(check_mode)."
+  returned: always
+  type: str
+  sample: done
+statements:
+  description: Each distinct SQL statement run, with its parameters and how many times it ran.
+  returned: when backend is postgres
+  type: list
+  elements: dict
+  sample: [{statement: "DELETE FROM \"sessions\" WHERE ...", params: {cutoff: 900.0, batch: 5000}, runs: 24}]
+vacuumed:
+  description: Whether C(VACUUM (ANALYZE)) ran on the table.
+  returned: when backend is postgres
+  type: bool
+  sample: true
+scanned:
+  description: Keys scanned (C(backend=redis)).
+  returned: when backend is redis
+  type: int
+  sample: 5000
+ttl_set:
+  description: Keys given a TTL (C(backend=redis)).
+  returned: when backend is redis
+  type: int
+  sample: 12
+files:
+  description: Files removed (or that would be, in check mode), at most 1000 listed (C(backend=files)).
+  returned: when backend is files
+  type: list
+  elements: dict
+  sample: [{path: /var/lib/php/sessions/sess_abc, bytes: 120, reason: age}]
+checks:
+  description:
+    - The checks, in the collection's result model (C(session_cleanup.purge), C(session_cleanup.expired_backlog),
+      C(session_cleanup.postgres), C(session_cleanup.redis), C(session_cleanup.files.removed)).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: session_cleanup.purge, status: ok, value: 120000, unit: sessions, threshold: null, priority: low,
+            reason: "deleted 120000 expired session(s) in 24 batch(es) in 3.2 s; no expired session left"}]
+status:
+  description: The worst status of all checks.
+  returned: always
+  type: str
+  sample: ok
+counts:
+  description: Number of checks per status.
+  returned: always
+  type: dict
+  sample: {ok: 2, warning: 0, critical: 0, unknown: 0}
+failed_checks:
+  description: Names (and targets) of the checks at warning or critical.
+  returned: always
+  type: list
+  elements: str
+  sample: []
+'''
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import parse_duration
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.session_cleanup import (
+    purge_files,
+    purge_postgres,
+    purge_redis,
+    redis_client,
+)
+
+
+def _purge(module):
+    p = module.params
+    seconds = dict((name, parse_duration(p[name], name)) for name in (
+        'grace', 'lifetime', 'pause', 'time_budget', 'lock_timeout', 'statement_timeout', 'default_ttl'))
+    if p['backend'] == 'postgres':
+        deps.require(module, 'psycopg')
+        return purge_postgres(p, p['table'], p['key_column'], p['expiry_column'], schema=p['schema'],
+                              expiry_format=p['expiry_format'], grace=seconds['grace'], lifetime=seconds['lifetime'],
+                              batch_size=p['batch_size'], order=p['order'], pause=seconds['pause'],
+                              time_budget=seconds['time_budget'],
+                              max_batches=p['max_batches'], lock_timeout=seconds['lock_timeout'],
+                              statement_timeout=seconds['statement_timeout'], vacuum=p['vacuum'],
+                              vacuum_min_rows=p['vacuum_min_rows'], check_mode=module.check_mode,
+                              thresholds=p['thresholds'])
+    if p['backend'] == 'redis':
+        deps.require(module, 'redis')
+        client = redis_client(p['redis_host'], p['redis_port'], p['redis_password'], p['redis_username'],
+                              p['redis_db'], p['redis_tls'], p['redis_ca_cert'])
+        return purge_redis(client, p['pattern'], p['expiry_field'], p['expiry_unit'], seconds['grace'],
+                           seconds['default_ttl'], p['scan_count'], seconds['time_budget'], module.check_mode,
+                           target='redis://%s:%s/%s %s' % (p['redis_host'], p['redis_port'], p['redis_db'], p['pattern']),
+                           thresholds=p['thresholds'], password=p['redis_password'])
+    return purge_files(p['path'], seconds['lifetime'], seconds['grace'], p['patterns'], p['recurse'],
+                       module.check_mode, p['thresholds'])
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=check_argument_spec(**postgres_argument_spec(
+            backend=dict(type='str', default='postgres', choices=['postgres', 'redis', 'files']),
+            table=dict(type='str'), schema=dict(type='str'),
+            key_column=dict(type='str', default='id', no_log=False), expiry_column=dict(type='str', default='expires_at'),
+            expiry_format=dict(type='str', default='timestamp', choices=['timestamp', 'epoch', 'epoch_ms']),
+            grace=dict(type='str', default='0'), lifetime=dict(type='str'),
+            batch_size=dict(type='int', default=5000), pause=dict(type='str', default='0'),
+            order=dict(type='str', default='expiry', choices=['expiry', 'physical']),
+            time_budget=dict(type='str'), max_batches=dict(type='int'),
+            lock_timeout=dict(type='str', default='2s'), statement_timeout=dict(type='str', default='30s'),
+            vacuum=dict(type='str', default='auto', choices=['auto', 'always', 'never']),
+            vacuum_min_rows=dict(type='int', default=10000),
+            redis_host=dict(type='str', default='127.0.0.1'), redis_port=dict(type='int', default=6379),
+            redis_username=dict(type='str'), redis_password=dict(type='str', no_log=True),
+            redis_db=dict(type='int', default=0), redis_tls=dict(type='bool', default=False),
+            redis_ca_cert=dict(type='path'), pattern=dict(type='str'), expiry_field=dict(type='str'),
+            expiry_unit=dict(type='str', default='s', choices=['s', 'ms']), default_ttl=dict(type='str'),
+            scan_count=dict(type='int', default=500),
+            path=dict(type='path'), patterns=dict(type='list', elements='str', default=['sess_*']),
+            recurse=dict(type='bool', default=False),
+        )),
+        required_if=[('backend', 'postgres', ['table']), ('backend', 'redis', ['pattern']),
+                     ('backend', 'files', ['path', 'lifetime'])],
+        supports_check_mode=True,
+    )
+    result = run(module, _purge, module)
+    extra = dict((key, value) for key, value in result.items() if key not in ('checks', 'changed'))
+    finish(module, result['checks'], changed=result['changed'], **extra)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,343 @@
+"""session_cleanup against a real PostgreSQL, a real Redis and real files held open by a real child process."""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from psycopg import sql
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import session_cleanup as sc
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+
+
+def _params(postgres, db):
+    params = dict(postgres.params)
+    params['login_db'] = db
+    return params
+
+
+def _make_sessions(postgres, db, rows, expired_share=0.5, table='sessions'):
+    """``rows`` sessions, ``expired_share`` of them expired (1 h ago), the rest live for 1 h."""
+    with postgres.connect(db) as conn:
+        conn.execute(sql.SQL('CREATE TABLE {} (id bigserial PRIMARY KEY, user_id int NOT NULL, '
+                             'expires_at timestamptz NOT NULL, data text)').format(sql.Identifier(table)))
+        conn.execute(sql.SQL('CREATE INDEX ON {} (expires_at)').format(sql.Identifier(table)))
+        every = max(int(round(1 / expired_share)), 1) if expired_share else 0
+        conn.execute(sql.SQL("INSERT INTO {} (user_id, expires_at, data) SELECT g %% 1000, "
+                             "now() + CASE WHEN %s > 0 AND g %% %s = 0 THEN interval '-1 hour' ELSE interval '1 hour' END, "
+                             "repeat('x', 64) FROM generate_series(1, %s) g").format(sql.Identifier(table)),
+                     (every, max(every, 1), rows))
+        conn.execute(sql.SQL('ANALYZE {}').format(sql.Identifier(table)))
+
+
+def _counts(postgres, db, table='sessions'):
+    rows = postgres.execute(sql.SQL('SELECT count(*) FILTER (WHERE expires_at < now()), '
+                                    'count(*) FILTER (WHERE expires_at >= now()) FROM {}').format(sql.Identifier(table)),
+                            dbname=db)
+    return rows[0]
+
+
+# ------------------------------------------------------------------------------------------------ PostgreSQL
+@pytest.mark.slow
+@pytest.mark.parametrize('order', ['expiry', 'physical'])
+def test_purge_200k_with_concurrent_writer_keeps_logins_working(postgres, postgres_db, order):
+    """200 k sessions, half expired; a writer inserts and touches live sessions during the whole purge."""
+    _make_sessions(postgres, postgres_db, 200000)
+    expired_before, live_before = _counts(postgres, postgres_db)
+    assert expired_before == 100000 and live_before == 100000
+
+    stop = threading.Event()
+    started = threading.Event()
+    latencies, errors, inserted = [], [], []
+
+    def writer():
+        with postgres.connect(postgres_db) as conn:
+            conn.execute("SET statement_timeout = '5s'")
+            i = 0
+            started.set()
+            while not stop.is_set():
+                i += 1
+                t0 = time.perf_counter()
+                try:
+                    with conn.transaction():
+                        cur = conn.execute("INSERT INTO sessions (user_id, expires_at, data) "
+                                           "VALUES (%s, now() + interval '1 hour', 'new') RETURNING id", (i,))
+                        inserted.append(cur.fetchone()[0])
+                        # touch a live session (a login refreshing its expiry)
+                        conn.execute("UPDATE sessions SET expires_at = now() + interval '2 hours' "
+                                     "WHERE id = (SELECT id FROM sessions WHERE id %% 2 = 1 AND id < 200000 "
+                                     "ORDER BY id OFFSET %s LIMIT 1)", (i % 50000,))
+                except psycopg.Error as exc:  # any error is a blocked login
+                    errors.append(repr(exc))
+                latencies.append(time.perf_counter() - t0)
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    started.wait(10)
+    time.sleep(0.2)
+    try:
+        result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', batch_size=5000,
+                                   pause=0.0, lock_timeout=2.0, statement_timeout=30.0, vacuum='never', order=order)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert errors == []
+    assert result['stopped'] == 'done', result
+    assert result['deleted'] == 100000
+    assert result['remaining_expired'] == 0
+    assert result['batches'] >= 20
+    expired_after, live_after = _counts(postgres, postgres_db)
+    assert expired_after == 0
+    assert live_after == live_before + len(inserted)
+    assert len(latencies) > 20, 'the writer must have run during the purge'
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    # Bounded latency on a shared 2-core machine: no write waits for the purge's locks.
+    assert p99 < 0.25, 'writer p99 %.3f s (median %.4f s)' % (p99, statistics.median(latencies))
+    assert max(latencies) < 2.0
+    delete = [s for s in result['statements'] if 'DELETE FROM' in s['statement']]
+    # physical: the block-range statement, plus the expiry-order sweep when rows were skipped while locked
+    assert ('ctid >=' in delete[0]['statement']) == (order == 'physical')
+    assert len(delete) <= (2 if order == 'physical' else 1)
+    assert sum(s['runs'] for s in delete) == result['batches']
+    assert all('FOR UPDATE SKIP LOCKED' in s['statement'] for s in delete)
+
+
+def test_check_mode_deletes_nothing(postgres, postgres_db):
+    _make_sessions(postgres, postgres_db, 2000)
+    before = _counts(postgres, postgres_db)
+    result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', check_mode=True)
+    assert _counts(postgres, postgres_db) == before
+    assert result['would_delete'] == before[0] == 1000
+    assert result['deleted'] == 0 and not result['changed']
+    assert not any('DELETE' in s['statement'] or 'VACUUM' in s['statement'] for s in result['statements'])
+
+
+def test_time_budget_and_max_batches_stop_cleanly(postgres, postgres_db):
+    _make_sessions(postgres, postgres_db, 4000)
+    params = _params(postgres, postgres_db)
+    result = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', batch_size=100, max_batches=3, vacuum='never')
+    assert result['stopped'] == 'max_batches' and result['deleted'] == 300
+    assert result['remaining_expired'] == 2000 - 300
+    result = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', batch_size=10, pause=0.05, time_budget=0.3,
+                               vacuum='never')
+    assert result['stopped'] == 'time_budget'
+    assert 0 < result['deleted'] < 1700
+    assert result['remaining_expired'] == 1700 - result['deleted']
+
+
+def test_grace_and_lifetime(postgres, postgres_db):
+    with postgres.connect(postgres_db) as conn:
+        conn.execute('CREATE TABLE s (k text PRIMARY KEY, last_seen timestamptz)')
+        conn.execute("INSERT INTO s VALUES ('old', now() - interval '3 hours'), ('grace', now() - interval '40 minutes'),"
+                     " ('fresh', now())")
+    # lifetime 30 min + grace 15 min: only 'old' (3 h idle) is expired; 'grace' (40 min idle) is within grace
+    result = sc.purge_postgres(_params(postgres, postgres_db), 's', 'k', 'last_seen', lifetime=1800, grace=900,
+                               vacuum='always')
+    assert result['deleted'] == 1 and result['vacuumed']
+    assert sorted(r[0] for r in postgres.execute('SELECT k FROM s', dbname=postgres_db)) == ['fresh', 'grace']
+
+
+def test_lock_timeout_is_reported_not_waited(postgres, postgres_db):
+    _make_sessions(postgres, postgres_db, 100)
+    blocker = postgres.connect(postgres_db, autocommit=False)
+    try:
+        # EXCLUSIVE lets SELECTs through but blocks DELETE and SELECT ... FOR UPDATE
+        blocker.execute('LOCK TABLE sessions IN EXCLUSIVE MODE')
+        t0 = time.monotonic()
+        result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at',
+                                   lock_timeout=0.2, statement_timeout=5, vacuum='never', sleep=lambda s: None)
+        assert time.monotonic() - t0 < 4
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert result['stopped'] == 'lock_timeout'
+    assert result['lock_timeouts'] == sc.MAX_LOCK_TIMEOUTS
+    assert result['deleted'] == 0 and result['remaining_expired'] == 50
+    purge = result['checks'][0]
+    assert purge['status'] == 'warning' and 'lock timeouts' in purge['reason']
+    # the probe itself blocked (ACCESS EXCLUSIVE): a critical check with the reason, no traceback
+    blocker = postgres.connect(postgres_db, autocommit=False)
+    try:
+        blocker.execute('LOCK TABLE sessions IN ACCESS EXCLUSIVE MODE')
+        result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', lock_timeout=0.2)
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert result['checks'][0]['status'] == 'critical' and 'lock timeout' in result['checks'][0]['reason']
+
+
+def test_unreachable_server_is_a_critical_check(postgres):
+    params = dict(postgres.params, port=1, connect_timeout=2)
+    result = sc.purge_postgres(params, 'sessions', 'id', 'expires_at')
+    assert result['checks'][0]['status'] == 'critical'
+    assert postgres.password not in json.dumps(result)
+
+
+@pytest.mark.parametrize('table,key,expiry', [
+    ('sess"; DROP TABLE canary; --', 'id', 'expires_at'),
+    ('with space', 'key col', 'exp"iry'),
+    ("o'hara", 'id); DELETE FROM canary; --', 'expires_at'),
+])
+def test_identifiers_cannot_inject_sql(postgres, postgres_db, table, key, expiry):
+    with postgres.connect(postgres_db) as conn:
+        conn.execute('CREATE TABLE canary (x int)')
+        conn.execute('INSERT INTO canary VALUES (1)')
+        conn.execute(sql.SQL("CREATE TABLE {} ({} bigserial PRIMARY KEY, {} timestamptz)").format(
+            sql.Identifier(table), sql.Identifier(key), sql.Identifier(expiry)))
+        conn.execute(sql.SQL("INSERT INTO {} ({}) VALUES (now() - interval '1 day'), (now() + interval '1 day')").format(
+            sql.Identifier(table), sql.Identifier(expiry)))
+    params = _params(postgres, postgres_db)
+    result = sc.purge_postgres(params, table, key, expiry, schema='public')
+    assert result['deleted'] == 1, result['checks']
+    # a name that does not exist: a critical check, nothing executed
+    result = sc.purge_postgres(params, 'canary; DROP TABLE canary', key, expiry)
+    assert result['checks'][0]['status'] == 'critical'
+    assert postgres.execute('SELECT count(*) FROM canary', dbname=postgres_db) == [(1,)]
+    assert postgres.execute(sql.SQL('SELECT count(*) FROM {}').format(sql.Identifier(table)), dbname=postgres_db) == [(1,)]
+
+
+def test_bad_input_is_a_clear_error():
+    with pytest.raises(MaintenanceError, match='batch_size'):
+        sc.purge_postgres({}, 'sessions', 'id', 'expires_at', batch_size=0)
+    with pytest.raises(MaintenanceError, match='expiry_format'):
+        sc.build_statements('s', 'id', 'e', expiry_format='weird')
+    with pytest.raises(MaintenanceError, match='key_column'):
+        sc.build_statements('s', ' ', 'e')
+
+
+# ------------------------------------------------------------------------------------------------ property
+@pytest.fixture(scope='module')
+def property_db(postgres):
+    name = 't_session_property'
+    postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+    postgres.create_database(name)
+    yield name
+    postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(offsets=st.lists(st.floats(min_value=-7200, max_value=7200, allow_nan=False), min_size=1, max_size=60),
+       grace=st.floats(min_value=0, max_value=3600, allow_nan=False),
+       batch=st.integers(min_value=1, max_value=40),
+       fmt=st.sampled_from(['timestamp', 'epoch', 'epoch_ms']),
+       order=st.sampled_from(['expiry', 'physical']))
+def test_no_live_session_is_ever_deleted(postgres, property_db, offsets, grace, batch, fmt, order):
+    """Over random expiry times, grace periods and batch sizes: every deleted row was expired beyond its grace
+    at the moment of the purge, and every row expired beyond grace before the purge is gone."""
+    column_type = 'timestamptz' if fmt == 'timestamp' else ('double precision' if fmt == 'epoch' else 'bigint')
+    with postgres.connect(property_db) as conn:
+        conn.execute('DROP TABLE IF EXISTS prop')
+        conn.execute('CREATE TABLE prop (id int PRIMARY KEY, offset_s double precision, expiry %s)' % column_type)
+        t0 = conn.execute('SELECT extract(epoch FROM clock_timestamp())::float8').fetchone()[0]
+        rows = []
+        for i, offset in enumerate(offsets):
+            at = t0 + offset
+            rows.append((i, offset, at if fmt != 'epoch_ms' else int(at * 1000)))
+        value = 'to_timestamp(%s)' if fmt == 'timestamp' else '%s'
+        with conn.cursor() as cur:
+            cur.executemany('INSERT INTO prop VALUES (%s, %s, ' + value + ')', rows)
+    params = _params(postgres, property_db)
+    result = sc.purge_postgres(params, 'prop', 'id', 'expiry', expiry_format=fmt, grace=grace, batch_size=batch,
+                               vacuum='never', order=order)
+    t_end = postgres.execute('SELECT extract(epoch FROM clock_timestamp())::float8', dbname=property_db)[0][0]
+    left = dict(postgres.execute('SELECT id, offset_s FROM prop', dbname=property_db) or [])
+    deleted = set(range(len(offsets))) - set(left)
+    slack = 0.002 if fmt == 'epoch_ms' else 0.0  # millisecond rounding of epoch_ms values
+    for i in deleted:
+        # deleted => expired beyond grace when deleted (now() <= t_end)
+        assert t0 + offsets[i] - slack < t_end - grace, (offsets[i], grace)
+    for i, offset in left.items():
+        # kept => not expired beyond grace when the purge started (its now() >= t0)
+        assert offset >= -grace - 1e-6, (offset, grace)
+    assert result['deleted'] == len(deleted)
+    assert result['stopped'] == 'done'
+
+
+# ------------------------------------------------------------------------------------------------ Redis
+def _fill_redis(client, now):
+    client.hset('session:h:expired', mapping={'user': '1', 'expires': int(now - 600)})
+    client.hset('session:h:live', mapping={'user': '2', 'expires': int(now + 600)})
+    client.hset('session:h:grace', mapping={'user': '3', 'expires': int(now - 30)})
+    client.set('session:j:expired', json.dumps({'user': 4, 'expires': now - 3600}))
+    client.set('session:j:live', json.dumps({'user': 5, 'expires': now + 3600}))
+    client.set('session:j:ms', json.dumps({'user': 6, 'expires': int((now - 100) * 1000)}))
+    client.set('session:plain', 'no expiry at all')
+    client.set('session:withttl', 'x', ex=300)
+    client.set('cache:other', json.dumps({'expires': now - 3600}))  # not a session: never touched
+    for i in range(1500):
+        client.hset('session:bulk:%d' % i, mapping={'expires': int(now - 1000 if i % 3 == 0 else now + 1000)})
+
+
+def test_redis_scan_purge(redis_server):
+    client = redis_server.client()
+    now = client.time()[0]
+    _fill_redis(client, now)
+    total = client.dbsize()
+    # check mode: counts only, nothing changes
+    result = sc.purge_redis(client, 'session:*', expiry_field='expires', grace=60, default_ttl=3600, scan_count=100,
+                            check_mode=True)
+    assert client.dbsize() == total
+    assert client.ttl('session:h:live') == -1 and client.ttl('session:plain') == -1
+    assert result['would_delete'] == 2 + 500 and result['deleted'] == 0
+    assert not result['changed']
+
+    result = sc.purge_redis(client, 'session:*', expiry_field='expires', grace=60, default_ttl=3600, scan_count=100)
+    assert result['deleted'] == 502
+    assert not client.exists('session:h:expired') and not client.exists('session:j:expired')
+    assert client.exists('session:h:live') and client.exists('session:j:live') and client.exists('session:h:grace')
+    assert client.exists('cache:other')
+    # live keys without TTL got their remaining lifetime (+ grace); the one without expiry got default_ttl
+    assert 600 < client.ttl('session:h:live') <= 660 + 1
+    assert 3500 < client.ttl('session:plain') <= 3600
+    assert 0 < client.ttl('session:withttl') <= 300
+    assert client.dbsize() == total - 502
+    # ms unit: the json 'ms' key is expired once read as milliseconds
+    result = sc.purge_redis(client, 'session:j:*', expiry_field='expires', expiry_unit='ms')
+    assert not client.exists('session:j:ms')
+
+
+def test_redis_refuses_match_all_and_reports_unreachable(redis_server):
+    with pytest.raises(MaintenanceError, match='pattern'):
+        sc.purge_redis(redis_server.client(), '*')
+    client = sc.redis_client('127.0.0.1', 1, password='s3cret-redis', timeout=1)
+    result = sc.purge_redis(client, 'session:*', password='s3cret-redis')
+    assert result['checks'][0]['status'] == 'critical'
+    assert 's3cret-redis' not in json.dumps(result)
+
+
+# ------------------------------------------------------------------------------------------------ files
+def test_session_files_held_open_are_kept(tmp_path):
+    directory = tmp_path / 'sessions'
+    directory.mkdir()
+    old = time.time() - 7200
+    for name in ('sess_old1', 'sess_old2', 'sess_open', 'other_old'):
+        path = directory / name
+        path.write_text('data')
+        os.utime(path, (old, old))
+    (directory / 'sess_new').write_text('fresh')
+    holder = subprocess.Popen([sys.executable, '-c', 'import sys, time\nf = open(sys.argv[1])\nprint("ready", flush=True)\n'
+                               'time.sleep(60)', str(directory / 'sess_open')], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'ready'
+        before = sorted(os.listdir(directory))
+        result = sc.purge_files(str(directory), lifetime=1440, check_mode=True)
+        assert sorted(os.listdir(directory)) == before
+        assert result['would_delete'] == 2
+        result = sc.purge_files(str(directory), lifetime=1440)
+        assert sorted(os.listdir(directory)) == ['other_old', 'sess_new', 'sess_open']
+        assert result['deleted'] == 2 and result['left_alone']['open'] == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    # once the process is gone the file goes too
+    result = sc.purge_files(str(directory), lifetime=1440)
+    assert sorted(os.listdir(directory)) == ['other_old', 'sess_new']
