@@ -159,12 +159,20 @@ class JsonlWriter(object):
 
     def __init__(self, path, mode=0o600):
         self.path = os.path.abspath(os.path.expanduser(path))
+        self.mode = mode
+        self.fd = None
+        self.open()
+
+    def open(self):
         directory = os.path.dirname(self.path)
         if directory and not os.path.isdir(directory):
             os.makedirs(directory, 0o700)
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, mode)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.mode)
+        return self
 
     def write(self, record):
+        if self.fd is None:  # closed at the end of one playbook; `ansible-playbook a.yml b.yml` goes on writing
+            self.open()
         data = dumps(record).encode('utf-8')
         written = os.write(self.fd, data)
         while written < len(data):  # only on a full disk or a signal; keep the line whole if we can
@@ -305,6 +313,8 @@ class PostgresSink(object):
         self.writer.lock()
 
     def write(self, record):
+        if self.writer.fd is None:  # flushed after an earlier playbook of the same run
+            self.writer.open().lock()
         self.writer.write(record)
 
     def _password(self):

@@ -38,8 +38,9 @@ def ansible_bin(name):
 
 
 def run_playbook(playbook, inventory=None, extra_vars=None, outcome_log=None, env=None, args=(), timeout=900, cwd=None):
-    """Run ansible-playbook; returns the CompletedProcess (stdout and stderr as text)."""
-    command = [ansible_bin('ansible-playbook'), str(playbook)]
+    """Run ansible-playbook (one playbook or a list); returns the CompletedProcess (stdout and stderr as text)."""
+    playbooks = playbook if isinstance(playbook, (list, tuple)) else [playbook]
+    command = [ansible_bin('ansible-playbook')] + [str(p) for p in playbooks]
     if inventory is not None:
         command += ['-i', str(inventory)]
     if extra_vars:

@@ -194,3 +194,21 @@ def test_misconfigured_callback_warns_once_and_never_fails(tmp_path):
                            env={'AUTOPILOTCX_OUTCOME_DSN': 'this is = not a dsn', 'AUTOPILOTCX_OUTCOME_SPOOL': str(tmp_path / 'spool2')})
     assert garbage.returncode == 0
     assert (garbage.stdout + garbage.stderr).count('outcome database not reachable') == 1
+
+
+@pytest.mark.slow
+def test_two_playbooks_in_one_command_are_both_recorded(tmp_path, postgres):
+    inventory = write_inventory(tmp_path / 'inv', {'a': LOCAL})
+    log = tmp_path / 'outcomes.jsonl'
+    env = {'AUTOPILOTCX_OUTCOME_DSN': postgres.dsn(), 'AUTOPILOTCX_OUTCOME_TABLE': 'outcomes_two_playbooks',
+           'AUTOPILOTCX_OUTCOME_SPOOL': str(tmp_path / 'spool')}
+    result = run_playbook([os.path.join(PLAYBOOKS, 'outcomes_many.yml'), os.path.join(PLAYBOOKS, 'outcomes_secret.yml')],
+                          inventory=inventory, outcome_log=log, env=env, extra_vars={'api_secret': 'x-secret-1', 'change_ref': 'C-1'})
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert 'Traceback' not in result.stderr and 'cannot be interpreted' not in result.stdout + result.stderr
+    records = read_outcomes(log, kind=None)
+    assert set(r['playbook'] for r in records) == {'outcomes_many.yml', 'outcomes_secret.yml'}
+    assert len([r for r in records if r['kind'] == 'run']) == 2
+    rows = postgres.execute('SELECT count(*) FROM outcomes_two_playbooks')
+    assert rows[0][0] == len(records)
+    assert os.listdir(tmp_path / 'spool') == []
