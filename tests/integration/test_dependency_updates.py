@@ -79,3 +79,57 @@ def test_npm_audit_findings_fail_the_job(tmp_path):
     assert audit['dependency.npm_audit']['value'] >= 1          # minimist 0.0.8: prototype pollution advisories
     assert audit['dependency.npm_audit_high']['status'] == 'critical'
     assert result.returncode != 0                                  # the verdict fails the job on a critical finding
+
+
+def _stub(directory, name, stdout, rc):
+    path = directory / name
+    path.write_text('#!/bin/sh\ncat <<\'JSON\'\n%s\nJSON\nexit %d\n' % (stdout, rc))
+    path.chmod(0o755)
+
+
+def test_pip_audit_and_npm_audit_findings_are_judged(tmp_path):
+    """Stand-ins print what pip-audit 2.x (-f json) and npm 9 (audit --json) print for a vulnerable project.
+
+    This is the one place a tool is replaced: both real tools need their advisory databases, which this network
+    cannot reach (PyPI's JSON API answers 404 here and the npm registry's audit endpoint 405). The stand-ins print
+    the tools' documented JSON shapes, so what is tested is the role's parsing, thresholds and verdict.
+    """
+    stubs = tmp_path / 'bin'
+    stubs.mkdir()
+    pip_audit = {'dependencies': [
+        {'name': 'requests', 'version': '2.19.0', 'vulns': [
+            {'id': 'PYSEC-2018-28', 'fix_versions': ['2.20.0'], 'aliases': ['CVE-2018-18074'], 'description': 'x'},
+            {'id': 'PYSEC-2023-74', 'fix_versions': ['2.31.0'], 'aliases': ['CVE-2023-32681'], 'description': 'y'}]},
+        {'name': 'idna', 'version': '3.7', 'vulns': []}], 'fixes': []}
+    npm_audit = {'auditReportVersion': 2, 'vulnerabilities': {'minimist': {'name': 'minimist', 'severity': 'critical'}},
+                 'metadata': {'vulnerabilities': {'info': 0, 'low': 0, 'moderate': 0, 'high': 0, 'critical': 1, 'total': 1},
+                              'dependencies': {'prod': 2, 'dev': 0, 'total': 1}}}
+    _stub(stubs, 'pip-audit', json.dumps(pip_audit), 1)   # pip-audit exits 1 when it finds vulnerabilities
+    _stub(stubs, 'npm', json.dumps(npm_audit), 1)         # so does npm audit
+    project = tmp_path / 'app'
+    project.mkdir()
+    log = tmp_path / 'o.jsonl'
+    inv = inventory(tmp_path, dependency_updates_npm_projects=[str(project)])
+    result = run_playbook(PLAYBOOK, inventory=inv, outcome_log=str(log),
+                          env={'PATH': '%s:%s' % (stubs, os.environ['PATH'])})
+    checks = dict((c['name'], c) for r in read_outcomes(str(log)) for c in r.get('checks', [])
+                  if c['name'].startswith('dependency.'))
+    assert checks['dependency.pip_audit']['value'] == 2 and checks['dependency.pip_audit']['status'] == 'warning'
+    assert checks['dependency.npm_audit']['value'] == 1
+    assert checks['dependency.npm_audit_high']['value'] == 1 and checks['dependency.npm_audit_high']['status'] == 'critical'
+    assert result.returncode != 0  # the verdict fails the job on the critical npm finding, after recording all
+
+
+def test_audit_tool_errors_are_critical_checks_with_the_reason(tmp_path):
+    stubs = tmp_path / 'bin'
+    stubs.mkdir()
+    (stubs / 'pip-audit').write_text('#!/bin/sh\necho "pip-audit: network error: connection refused" >&2\nexit 1\n')
+    (stubs / 'pip-audit').chmod(0o755)
+    log = tmp_path / 'o.jsonl'
+    result = run_playbook(PLAYBOOK, inventory=inventory(tmp_path), outcome_log=str(log),
+                          env={'PATH': '%s:%s' % (stubs, os.environ['PATH'])})
+    checks = dict((c['name'], c) for r in read_outcomes(str(log)) for c in r.get('checks', [])
+                  if c['name'].startswith('dependency.'))
+    assert checks['dependency.pip_audit']['status'] == 'critical'
+    assert 'connection refused' in checks['dependency.pip_audit']['reason']
+    assert result.returncode != 0
