@@ -7,7 +7,7 @@
 Everything works on ``bytes`` (logs are not guaranteed to be valid UTF-8) and is
 built for speed: timestamps are converted once per distinct minute (a cache keyed
 by the minute prefix of the line), authentication lines are only parsed after a
-cheap ``bytes.find`` prefilter found one of a few needles in them.
+cheap search (``LineFinder``) found one of a few needles in them.
 Plain Python, importable without Ansible.
 """
 
@@ -18,8 +18,10 @@ __metaclass__ = type
 import calendar
 import datetime
 import json
+import operator
 import re
 import time
+from itertools import repeat
 
 MONTHS = dict((name, index + 1) for index, name in enumerate(
     (b'Jan', b'Feb', b'Mar', b'Apr', b'May', b'Jun', b'Jul', b'Aug', b'Sep', b'Oct', b'Nov', b'Dec')))
@@ -185,10 +187,10 @@ class MinuteClock(object):
 # "authentication failure", "maximum authentication attempts", "authenticating user", "[preauth]"
 # (closed/reset/disconnected/unable to negotiate before authentication) and "Timeout before authentication".
 # An "Invalid user" line is always followed, for the same connection, by "Failed ... for invalid user ..."
-# or "... invalid user ... [preauth]", which carry the same user and address; searching for it too
-# costs one more pass over the data, so it is done only with ``thorough``.
+# or "... invalid user ... [preauth]", which carry the same user and address, so it is searched for only
+# with ``thorough`` (the lower-case "invalid user" forms already hold one of the other needles).
 AUTH_NEEDLES = (b'Failed ', b'auth')
-AUTH_NEEDLES_THOROUGH = (b'Failed ', b'auth', b'nvalid user ')
+AUTH_NEEDLES_THOROUGH = (b'Failed ', b'auth', b'Invalid user ')
 
 FAILED = 'failed_password'        # "Failed <method> for [invalid user] U from IP port N ssh2"
 KIND_NAMES = {
@@ -216,12 +218,12 @@ PROBE_KINDS = frozenset([PREAUTH, TIMEOUT])
 
 # One pattern for every failure form; the index of the last group that matched tells the form.
 _MESSAGE = (
-    br'(?:Failed (\S+) for (invalid user )?(.*?) from (\S+) port \d+'                            # 1-4
+    br'(?:Failed (\S+) for (invalid user )?(.*) from (\S+) port \d+'                             # 1-4
     br'|Invalid user (.*?) from (\S+?)(?: port \d+)?\s*$'                                       # 5-6
     br'|pam_\w+\(([^:)\s]+):auth\): authentication failure;(.*)'                               # 7-8
     br'|PAM \d+ more authentication failures?;(.*)'                                             # 9
-    br'|maximum authentication attempts exceeded for (invalid user )?(.*?) from (\S+) port'     # 10-12
-    br'|(?:Connection closed by|Disconnected from) (?:authenticating|invalid) user (.*?) (\S+) port \d+'  # 13-14
+    br'|maximum authentication attempts exceeded for (invalid user )?(.*) from (\S+) port'      # 10-12
+    br'|(?:Connection closed by|Disconnected from) (?:authenticating|invalid) user (.*) (\S+) port \d+'  # 13-14
     br'|(?:Received disconnect from|Connection closed by|Connection reset by|Disconnected from|Unable to negotiate with)'
     br' (\S+?):? port \d+.*\[preauth\]'                                                          # 15
     br'|Timeout before authentication for (?:connection from )?(\S+)'                           # 16
@@ -233,11 +235,16 @@ AUTH_LINE_RX = re.compile(
     br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
     br'[ \t]+(\S+)[ \t]+([^\s\[:]+)(?:\[(\d+)\])?:[ \t]*(?:error: )?' + _MESSAGE)
 _PAM_FIELD_RX = re.compile(br'\b(rhost|user)=(\S*)')
-# The common form alone, anchored at line starts, for ``findall`` over many joined lines at once:
+# The common form alone, for ``findall`` over many lines joined by newlines, each line preceded by one.
+# Every line gives exactly one row: the form, or (second alternative) a row of empty groups for a line
+# that is not in that form (it is then parsed on its own). The leading newline is a literal prefix, so
+# the search jumps from line to line in C. The user is greedy: the address is the last
+# "from <ip> port <n>" of the line, so a user name holding such text cannot pick the address.
 # RFC 3164 minute (1), RFC 3339 minute (2) and zone (3), host (4), pid (5), method (6), user (7), ip (8).
 FAILED_ROWS_RX = re.compile(
-    br'(?m)^(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
-    br'[ \t]+(\S+)[ \t]+[^\s\[:]+(?:\[(\d+)\])?:[ \t]*(?:error: )?Failed (\S+) for (?:invalid user )?(.*?) from (\S+) port \d+')
+    br'\n(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
+    br'[ \t]+(\S+)[ \t]+[^\s\[:]+(?:\[(\d+)\])?:[ \t]*(?:error: )?Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+'
+    br'|\n')
 FAILED_NEEDLE = b'Failed '
 
 _FORMS = {
@@ -264,7 +271,9 @@ def event_from_match(match, shift=0):
     if kind is None:
         kind = KIND_NAMES.get(group(1 + shift), 'failed_other')
     if kind in (PAM_FAILURE, PAM_MORE):
-        fields = dict(_PAM_FIELD_RX.findall(group(last + shift)))
+        fields = {}
+        for name, value in _PAM_FIELD_RX.findall(group(last + shift)):
+            fields.setdefault(name, value)      # the first one: PAM writes rhost= before the user's name
         service = group(7 + shift) if kind == PAM_FAILURE else None
         return kind, fields.get(b'rhost') or None, fields.get(b'user') or None, service
     return kind, group(ip_group + shift), group(user_group + shift) if user_group else None, None
@@ -299,27 +308,81 @@ def split_syslog(rest):
     return host, tag, pid, message
 
 
-def find_lines(buf, start, end, needles):
-    """Start and end offsets of the lines in ``buf[start:end]`` containing any needle (not sorted).
+_NEWLINE = b'\n'
+_match_start = operator.methodcaller('start')
 
-    Each needle costs one ``bytes.find`` pass; after a hit the search resumes at the
-    end of that line, so a line is returned once however many needles it holds.
+
+class LineFinder(object):
+    """Finds the lines of a buffer holding any of a few needles, at close to memory speed.
+
+    A needle is looked for with ``memchr`` on its first byte (``bytes.find`` of one byte), each
+    candidate checked with ``startswith``: many times faster than any multi-byte search Python has,
+    as long as that byte is rare. When it is not (``auth``: ``a`` is everywhere; ``Failed `` in
+    February logs), the misses exceed a budget and that needle switches, for the rest of the scan,
+    to ``re`` whose literal-prefix search runs in C. Line boundaries are then found and the lines
+    cut with ``map`` over C methods: no Python bytecode runs per hit.
     """
-    hits = {}
+
+    def __init__(self, needles):
+        self.needles = tuple(needles)
+        self.patterns = tuple(re.compile(re.escape(needle)) for needle in self.needles)
+        self.memchr = [True] * len(self.needles)
+
+    def positions(self, buf, start, end, index):
+        """Offsets in ``buf[start:end]`` where needle ``index`` starts (several per line possible)."""
+        if self.memchr[index]:
+            found = _memchr_positions(buf, start, end, self.needles[index])
+            if found is not None:
+                return found
+            self.memchr[index] = False
+        return list(map(_match_start, self.patterns[index].finditer(buf, start, end)))
+
+    def lines(self, buf, start, end, index):
+        """``{line start: line end}`` (end = offset of the newline, or ``end``) of the lines holding needle ``index``."""
+        return line_spans(buf, start, end, self.positions(buf, start, end, index))
+
+
+def _memchr_positions(buf, start, end, needle):
+    """Offsets of ``needle`` via ``find`` of its first byte; None once the misses say ``re`` would be faster.
+
+    One miss costs about as much as ``re`` scanning 1 KiB, hence the budget of one per KiB."""
+    budget = 64 + ((end - start) >> 10)
+    first = needle[:1]
+    step = len(needle)
     find = buf.find
-    rfind = buf.rfind
-    for needle in needles:
-        pos = find(needle, start, end)
-        while pos >= 0:
-            line_start = rfind(b'\n', start, pos) + 1
-            if line_start == 0:
-                line_start = start
-            line_end = find(b'\n', pos, end)
-            if line_end < 0:
-                line_end = end
-            hits[line_start] = line_end
-            pos = find(needle, line_end, end)
-    return hits.items()
+    startswith = buf.startswith
+    found = []
+    pos = find(first, start, end)
+    while pos >= 0:
+        if startswith(needle, pos, end):
+            found.append(pos)
+            pos = find(first, pos + step, end)
+            continue
+        budget -= 1
+        if budget < 0:
+            return None
+        pos = find(first, pos + 1, end)
+    return found
+
+
+def line_spans(buf, start, end, positions):
+    """``{line start: line end}`` of the lines of ``buf[start:end]`` holding the given offsets, in order, once each."""
+    if not positions:
+        return {}
+    if start == 0 or buf[start - 1:start] == _NEWLINE:
+        # the newline before each line, found with rfind from just before the block (or -1 at offset 0)
+        heads = map((1).__add__, map(buf.rfind, repeat(_NEWLINE), repeat(start - 1 if start else 0), positions))
+    else:
+        heads = [cut + 1 if cut >= 0 else start for cut in map(buf.rfind, repeat(_NEWLINE), repeat(start), positions)]
+    tails = list(map(buf.find, repeat(_NEWLINE), positions, repeat(end)))
+    if -1 in tails:
+        tails = [end if tail < 0 else tail for tail in tails]
+    return dict(zip(heads, tails))
+
+
+def cut_lines(buf, spans):
+    """The lines (bytes) of ``{start: end}`` spans, cut in C."""
+    return list(map(bytes, map(buf.__getitem__, map(slice, spans.keys(), spans.values()))))
 
 
 # ------------------------------------------------------------------ access logs

@@ -29,6 +29,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter, defaultdict
+from itertools import repeat
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
@@ -197,6 +198,7 @@ class Collector(object):
         self.attempt_conns = set()
         self.pending = {}
         self.stats = None
+        self._finders = {}
 
     def bucket(self, minute):
         try:
@@ -296,28 +298,39 @@ class Collector(object):
     def feed_auth_text(self, buf, start, end, needles=lp.AUTH_NEEDLES):
         """Parse the failure lines of ``buf[start:end]`` (syslog text); the other lines are never looked at.
 
-        The common form (``Failed <method> for ...``) is counted in bulk (``_failed_rows``) when every line with
-        the needle has that form; otherwise, and for the other needles, line by line.
+        The lines holding a needle are found in C (``lp.LineFinder``). Those holding ``Failed `` in the common
+        form (``Failed <method> for ...``) are counted in bulk (``_failed_rows``); the others line by line.
         """
-        skip_failed = False
-        if needles and needles[0] == lp.FAILED_NEEDLE and self._failed_rows(buf, start, end):
-            needles = needles[1:]
-            skip_failed = True
+        finder = self._finders.get(needles)
+        if finder is None:
+            finder = self._finders[needles] = lp.LineFinder(needles)
+        failed = {}
+        others = {}
+        for index, needle in enumerate(needles):
+            spans = finder.lines(buf, start, end, index)
+            if needle == lp.FAILED_NEEDLE:
+                failed = spans
+            else:
+                others.update(spans)
+        if failed:
+            for line_start in failed:
+                others.pop(line_start, None)
+            others.update(self._failed_rows(buf, failed))
+        if others:
+            self._auth_lines(buf, others)
+
+    def _auth_lines(self, buf, spans):
+        """Parse the lines ``{start: end}`` of ``buf`` one by one (every failure form)."""
         clock = self.clock
         stats = self.stats
-        match_line = lp.AUTH_LINE_RX.match
         event_from_match = lp.event_from_match
         minute_3164 = clock.rfc3164
         kind_names = lp.KIND_NAMES
         first, last = self.first_minute, self.last_minute
         buckets = self.buckets
         attempt_conns = self.attempt_conns
-        failed_needle = lp.FAILED_NEEDLE
-        find = buf.find
-        for line_start, line_end in lp.find_lines(buf, start, end, needles):
-            if skip_failed and find(failed_needle, line_start, line_end) >= 0:
-                continue      # counted by _failed_rows
-            match = match_line(buf, line_start, line_end)
+        matches = map(lp.AUTH_LINE_RX.match, repeat(buf), spans.keys(), spans.values())
+        for (line_start, line_end), match in zip(spans.items(), matches):
             if match is None:
                 if lp.MESSAGE_RX.search(buf, line_start, line_end):
                     stats.events += 1
@@ -357,30 +370,37 @@ class Collector(object):
             kind, ip, user, service = event
             self.auth_event(minute, kind, ip, user, service, (match.group(4), pid) if pid else None)
 
-    def _failed_rows(self, buf, start, end):
-        """Count the ``Failed <method>`` lines of a block with C-level operations only (split, findall, Counter).
+    def _failed_rows(self, buf, spans):
+        """Count the ``Failed <method>`` lines ``{start: end}`` with C-level operations (findall, zip, Counter).
 
-        Returns False (nothing counted) when a needle line is not of that form (no time stamp, another message):
-        the caller then parses the block line by line.
+        Returns the spans of the lines that are not in that form (no time stamp, another message): the caller
+        parses those line by line.
         """
-        spans = lp.find_lines(buf, start, end, (lp.FAILED_NEEDLE,))
-        if not spans:
-            return True
-        lines = [buf[line_start:line_end] for line_start, line_end in spans]
-        rows = lp.FAILED_ROWS_RX.findall(b'\n'.join(lines))
-        if len(rows) != len(lines):
-            return False
+        rows = lp.FAILED_ROWS_RX.findall(b'\n' + b'\n'.join(lp.cut_lines(buf, spans)))
+        if len(rows) != len(spans):       # cannot happen: every line gives one row; be safe anyway
+            return spans
         stamps, rfc3339, zones, hosts, pids, methods, users, ips = zip(*rows)
+        leftover = {}
+        if b'' in methods:
+            keep = [index for index, method in enumerate(methods) if method]
+            for index, (line_start, line_end) in enumerate(spans.items()):
+                if not methods[index]:
+                    leftover[line_start] = line_end
+            if not keep:
+                return leftover
+            stamps, rfc3339, zones, hosts, pids, methods, users, ips = (
+                [column[index] for index in keep] for column in (stamps, rfc3339, zones, hosts, pids, methods, users, ips))
         if any(rfc3339):
             keys = list(map(bytes.__add__, map(bytes.__add__, stamps, rfc3339), zones))
         else:
             keys = stamps
+        self.attempt_conns.update(conn for conn in set(zip(hosts, pids)) if conn[1])
         clock = self.clock
         minutes = {}
         for key in set(keys):
             minutes[key] = clock.rfc3164(key) if key[:1].isalpha() else clock.rfc3339(key)
         stats = self.stats
-        stats.events += len(rows)
+        stats.events += len(keys)
         first, last = self.first_minute, self.last_minute
         buckets = self.buckets
         usable = {}
@@ -400,7 +420,7 @@ class Collector(object):
             else:
                 stats.outside_history += count
         if not usable:
-            return True
+            return leftover
         kind_names = lp.KIND_NAMES
         for (key, method), count in Counter(zip(keys, methods)).items():
             bucket = usable.get(key)
@@ -418,8 +438,7 @@ class Collector(object):
             bucket = usable.get(key)
             if bucket is not None and user:
                 bucket.iu[ip].add(user)
-        self.attempt_conns.update(zip(hosts, pids))
-        return True
+        return leftover
 
     # ---------------------------------------------------------- HTTP requests
     def request(self, minute, ip, status, seconds):

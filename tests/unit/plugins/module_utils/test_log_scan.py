@@ -162,6 +162,88 @@ def test_a_line_matching_both_needles_counts_once(tmp_path, odd_line, expected):
     assert result['failed_logins']['by_kind']['closed_preauth_user'] == 1
 
 
+@pytest.mark.parametrize('fmt', ['3164', '3339'])
+def test_user_names_cannot_choose_the_counted_address(tmp_path, fmt):
+    """OpenSSH logs the name a client sent; a name holding "from <ip> port <n>" or "rhost=" must not make the
+    scanner blame (and the incident playbooks block) an address of the attacker's choosing."""
+    log = tmp_path / 'auth.log'
+    decoy = '192.0.2.66'
+    text = ''.join(syslog(NOW - 40 + i, message, pid=700 + i, fmt=fmt) for i, message in enumerate([
+        'Failed password for invalid user x from %s port 22 from 203.0.113.90 port 40000 ssh2' % decoy,
+        'Failed password for root from %s port 22 ssh2 from 203.0.113.90 port 40001 ssh2' % decoy,
+        'Invalid user y from %s port 1 from 203.0.113.91 port 40002' % decoy,
+        'error: maximum authentication attempts exceeded for z from %s port 1 from 203.0.113.92 port 40003 ssh2 [preauth]'
+        % decoy,
+        'Connection closed by authenticating user w %s port 1 203.0.113.93 port 40004 [preauth]' % decoy,
+        'pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.94  '
+        'user=v rhost=%s' % decoy,
+    ]))
+    write(log, text)
+    result = run_scan([{'type': 'auth', 'path': str(log), 'thorough': True}], tmp_path / 'state.json')
+    ips = dict((entry['ip'], entry['failures']) for entry in result['top_ips'])
+    assert decoy not in ips and decoy not in result['suspicious_ips']
+    assert ips == {'203.0.113.90': 2, '203.0.113.91': 1, '203.0.113.92': 1, '203.0.113.93': 1}
+    # the PAM line of sshd is not an attempt of its own (sshd logs one), but its address is the first rhost=
+    assert lp.classify_auth(b'pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= '
+                            b'rhost=203.0.113.94  user=v rhost=192.0.2.66')[1] == b'203.0.113.94'
+
+
+def _month_log(month, day):
+    """The same traffic stamped in another month: many lines starting with the needle's first byte in February."""
+    base = calendar.timegm((2026, month, day, 5, 0, 0, 0, 0, 0))
+    text = ''
+    for i in range(300):
+        text += ssh_session_ok(base + i * 5, 1500 + i)
+    text += every_failure_form(base + 1600)
+    for i in range(30):
+        text += syslog(base + 1700 + i, 'Failed password for root from 198.51.100.%d port %d ssh2' % (i % 7, 3000 + i),
+                       pid=5000 + i)
+    return base + 1800, text
+
+
+def test_february_logs_count_the_same_as_november_logs(tmp_path):
+    """In February every line starts with "F": finding "Failed " by its first byte stops being cheap, the scanner
+    switches to the regular-expression search for that needle, and the counts stay the same."""
+    results = {}
+    finders = {}
+    for month, day in ((11, 17), (2, 17)):
+        now, text = _month_log(month, day)
+        log = tmp_path / ('auth-%d.log' % month)
+        write(log, text)
+        scanner = Scanner([{'type': 'auth', 'path': str(log)}], str(tmp_path / ('state-%d.json' % month)), now=now,
+                          thresholds=THRESHOLDS, utc=True)
+        results[month] = scanner.run()
+        finders[month] = list(scanner.collector._finders.values())[0]
+    assert finders[2].memchr == [False, False]       # "F" everywhere; "auth": "a" everywhere
+    november, february = results[11]['failed_logins'], results[2]['failed_logins']
+    assert november['total'] == february['total'] == 38
+    assert november['by_kind'] == february['by_kind']
+    assert results[11]['top_ips'] == results[2]['top_ips']
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_line_finder_agrees_with_a_plain_line_by_line_search(seed):
+    rnd = random.Random(seed)
+    words = [b'Failed ', b'auth', b'F', b'Fa', b'au', b'x', b'Invalid user ', b'Failed', b'\xff', b' ']
+    lines = [b''.join(rnd.choice(words) for _ in range(rnd.randrange(0, 12))) for _ in range(rnd.randrange(1, 400))]
+    buf = b'\n'.join(lines) + b'\n'
+    start = rnd.randrange(0, len(buf) // 2)          # anywhere, not only at a line start
+    end = rnd.randrange(start, len(buf) + 1)
+    finder = lp.LineFinder(lp.AUTH_NEEDLES_THOROUGH)
+    if seed % 2:
+        finder.memchr = [False] * 3                   # the regular-expression search
+    for index, needle in enumerate(finder.needles):
+        expected = {}
+        line_start = start
+        while line_start < end:
+            cut = buf.find(b'\n', line_start, end)
+            line_end = end if cut < 0 else cut
+            if needle in buf[line_start:line_end]:
+                expected[line_start] = line_end
+            line_start = line_end + 1
+        assert finder.lines(buf, start, end, index) == expected, (needle, start, end)
+
+
 def test_failed_logins_per_minute_peak_and_current_against_threshold(tmp_path):
     log = tmp_path / 'auth.log'
     text = ''
