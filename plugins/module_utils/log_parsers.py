@@ -215,6 +215,8 @@ ATTEMPT_KINDS = frozenset(['failed_password', 'failed_publickey', 'failed_keyboa
 CONNECTION_KINDS = frozenset([INVALID_USER, MAX_ATTEMPTS, CLOSED_USER])
 # Probes: pre-authentication disconnects, timeouts (port scanners, banner grabbers).
 PROBE_KINDS = frozenset([PREAUTH, TIMEOUT])
+# Lines that end a connection: after them no "Failed" line of that connection can follow.
+CLOSING_KINDS = frozenset([MAX_ATTEMPTS, CLOSED_USER, PREAUTH, TIMEOUT])
 
 # One pattern for every failure form; the index of the last group that matched tells the form.
 _MESSAGE = (

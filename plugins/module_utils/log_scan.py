@@ -56,6 +56,8 @@ HIST_RATIO = 1.05      # then buckets 5 % wide (percentiles within 2.5 %)
 _LOG_RATIO = math.log(HIST_RATIO)
 DETAIL_KEYS = ('fi', 'fu', 'iu', 'pb', 'rl', 'ri', 'h')
 USERS_PER_IP = 50
+CONN_MEMORY_MINUTES = 10        # how long a connection with a "Failed" line is remembered between runs
+DEFER_MINUTES = 2               # sshd LoginGraceTime (120 s): an "Invalid user" line may still get its "Failed" line
 REQUEST_IPS_PER_MINUTE = 200
 JOURNAL_IDENTIFIERS = ('sshd', 'sshd-session', 'sshd-auth', 'login', 'su', 'sudo')
 DEFAULT_JSON_FIELDS = {'time': 'time', 'ip': 'ip', 'user': 'user', 'status': 'status', 'duration': 'duration',
@@ -85,7 +87,7 @@ class Bucket(object):
         self.k = defaultdict(int)       # lines per failure kind
         self.fi = defaultdict(int)      # attempts per source IP
         self.fu = defaultdict(int)      # attempts per user
-        self.iu = defaultdict(set)      # users tried per IP
+        self.iu = defaultdict(set)      # users tried per IP (users always text; see _t)
         self.pb = defaultdict(int)      # pre-auth probes per IP
         self.rq = 0                     # HTTP requests
         self.e5 = 0                     # HTTP 5xx
@@ -129,7 +131,7 @@ class Bucket(object):
             result.update(fi=plain(self.fi), fu=plain(self.fu), pb=plain(self.pb), rl=plain(self.rl),
                           h=dict((str(index), count) for index, count in self.h.items()))
             users_by_ip = self.iu if self.text else _plain_users(self.iu)
-            result['iu'] = dict((ip, sorted(users)[:USERS_PER_IP]) for ip, users in users_by_ip.items())
+            result['iu'] = _users_lists(users_by_ip)
             requests = plain(self.ri)
             if len(requests) > REQUEST_IPS_PER_MINUTE:
                 requests = dict(sorted(requests.items(), key=lambda item: -item[1])[:REQUEST_IPS_PER_MINUTE])
@@ -149,30 +151,70 @@ def _scalars(data):
 
 
 def _event_key(event):
-    minute, ip, user = event
+    minute, ip, user = event[:3]
     return (minute, _text(ip) or '', _text(user) or '')
 
 
+def _conn_key(conn):
+    """``host pid`` (text) of a connection: how the state file remembers it between runs."""
+    host, pid = conn
+    return '%s %s' % (_text(host) or '', _text(pid) or '')
+
+
+_TEXT = {}     # bytes -> text, shared by every bucket of a run: the same addresses and names recur every minute
+
+
+def _texts(keys):
+    """``_TEXT`` lookups for ``keys`` (a C-level map); distinct new keys are decoded once."""
+    missing = [key for key in set(keys) if key.__class__ is bytes and key not in _TEXT]
+    for key in missing:
+        _TEXT[key] = key.decode('utf-8', 'replace')
+    if len(_TEXT) > 1 << 20:          # bound the cache of a long-lived process
+        _TEXT.clear()
+        for key in set(keys):
+            if key.__class__ is bytes:
+                _TEXT[key] = key.decode('utf-8', 'replace')
+    return map(_TEXT.get, keys, keys)
+
+
 def _plain(counts):
-    """A counter with text keys (bytes keys decoded; counts of equal keys added)."""
+    """A counter with text keys (bytes keys decoded; counts of keys that decode alike added)."""
+    result = dict(zip(_texts(counts.keys()), counts.values()))
+    if len(result) == len(counts):
+        return result
     result = {}
-    get = result.get
-    for key, count in counts.items():
-        if key.__class__ is bytes:
-            key = key.decode('utf-8', 'replace')
-        result[key] = get(key, 0) + count
+    for key, count in zip(_texts(counts.keys()), counts.values()):
+        result[key] = result.get(key, 0) + count
     return result
 
 
+def _t(value):
+    """Text of one bytes value (memoized), str unchanged."""
+    if value.__class__ is bytes:
+        text = _TEXT.get(value)
+        if text is None:
+            text = _TEXT[value] = value.decode('utf-8', 'replace')
+        return text
+    return value
+
+
 def _plain_users(users_by_ip):
+    """A copy of ``{ip: users}`` with text addresses; the users are text already (decoded when added)."""
+    ips = list(_texts(users_by_ip.keys()))
+    if len(set(ips)) == len(ips):
+        return dict(zip(ips, map(set, users_by_ip.values())))
     result = {}
-    for ip, users in users_by_ip.items():
-        if ip.__class__ is bytes:
-            ip = ip.decode('utf-8', 'replace')
-        target = result.get(ip)
-        if target is None:
-            target = result[ip] = set()
-        target.update(user.decode('utf-8', 'replace') if user.__class__ is bytes else user for user in users)
+    for ip, users in zip(ips, users_by_ip.values()):
+        result.setdefault(ip, set()).update(users)
+    return result
+
+
+def _users_lists(users_by_ip):
+    """``{ip: sorted users}`` for the state file, at most USERS_PER_IP each."""
+    result = dict(zip(users_by_ip.keys(), map(sorted, users_by_ip.values())))
+    if users_by_ip and max(map(len, users_by_ip.values())) > USERS_PER_IP:
+        for ip, users in result.items():
+            del users[USERS_PER_IP:]
     return result
 
 
@@ -196,6 +238,7 @@ class Collector(object):
         self.slow_after = slow_after
         self.buckets = {}
         self.attempt_conns = set()
+        self.closed_conns = set()
         self.pending = {}
         self.stats = None
         self._finders = {}
@@ -222,6 +265,7 @@ class Collector(object):
         self.buckets = {}
         self.pending = {}
         self.attempt_conns = set()
+        self.closed_conns = set()
         self.stats = SourceStats(self.stats.source if self.stats else None)
 
     def export(self):
@@ -230,6 +274,7 @@ class Collector(object):
             'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
             'pending': self.pending,
             'attempt_conns': self.attempt_conns,
+            'closed_conns': self.closed_conns,
             'stats': (stats.events, stats.untimed, stats.unparsed, stats.outside_history, stats.parsed),
         }
 
@@ -239,6 +284,7 @@ class Collector(object):
         for conn, event in data['pending'].items():
             self._pend(conn, event)
         self.attempt_conns.update(data['attempt_conns'])
+        self.closed_conns.update(data['closed_conns'])
         stats = self.stats
         events, untimed, unparsed, outside, parsed = data['stats']
         stats.events += events
@@ -254,8 +300,10 @@ class Collector(object):
             return
         bucket = self.bucket(minute)
         bucket.k[kind] += 1
+        if conn is not None and kind in lp.CLOSING_KINDS:
+            self.closed_conns.add(conn)
         if ip and user:
-            bucket.iu[ip].add(user)
+            bucket.iu[_t(ip)].add(_t(user))
         if kind in lp.ATTEMPT_KINDS:
             if conn is not None:
                 self.attempt_conns.add(conn)
@@ -268,7 +316,7 @@ class Collector(object):
             if conn is None:
                 self._attempt(bucket, ip, user)
             else:
-                self._pend(conn, (minute, ip, user))
+                self._pend(conn, (minute, ip, user, kind))
         elif kind in lp.PROBE_KINDS and ip:
             bucket.pb[ip] += 1
 
@@ -286,14 +334,53 @@ class Collector(object):
         if user:
             bucket.fu[user] += 1
 
-    def finish_connections(self):
+    def finish_connections(self, memory=None, now_minute=None):
         """A connection with "Invalid user"/"maximum attempts"/"closed by authenticating user" but no "Failed" line
-        is one failed attempt (publickey-only servers log no "Failed password")."""
-        for conn, (minute, ip, user) in self.pending.items():
-            if conn not in self.attempt_conns:
-                self._attempt(self.bucket(minute), ip, user)
+        is one failed attempt (publickey-only servers log no "Failed password").
+
+        A connection's lines can straddle two runs. ``memory`` (the source's entry in the state file, updated in
+        place) carries them over: the connections that had a "Failed" line in the last CONN_MEMORY_MINUTES (so
+        their "Connection closed"/"maximum attempts" line read in the next run is not one more attempt), and the
+        "Invalid user" lines of the last DEFER_MINUTES (sshd's LoginGraceTime), which wait one run for the
+        "Failed" line that may follow. Returns the number of connections left waiting.
+        """
+        attempted = set(map(_conn_key, self.attempt_conns))
+        closed = set(map(_conn_key, self.closed_conns))
+        waiting = {}
+        remembered = {}
+        if memory is not None and now_minute is not None:
+            oldest = now_minute - CONN_MEMORY_MINUTES
+            for key, minute in (memory.get('attempted') or {}).items():
+                if isinstance(minute, int) and minute >= oldest:
+                    remembered[key] = minute
+            attempted.update(remembered)
+            for key, event in (memory.get('pending') or {}).items():
+                if isinstance(event, list) and len(event) == 4 and isinstance(event[0], int):
+                    waiting[key] = tuple(event)
+        for conn, event in self.pending.items():
+            key = _conn_key(conn)
+            known = waiting.get(key)
+            if known is None or _event_key(event) < _event_key(known):
+                waiting[key] = event
+        still = {}
+        for key, (minute, ip, user, kind) in waiting.items():
+            if key in attempted:
+                continue
+            if now_minute is not None and memory is not None and kind == lp.INVALID_USER and \
+                    key not in closed and minute >= now_minute - DEFER_MINUTES:
+                still[key] = [minute, _text(ip), _text(user), kind]
+                continue
+            self._attempt(self.bucket(minute), ip, user)
+        if memory is not None and now_minute is not None:
+            for key in attempted:
+                if key not in remembered:
+                    remembered[key] = now_minute
+            memory['attempted'] = remembered
+            memory['pending'] = still
         self.pending = {}
         self.attempt_conns = set()
+        self.closed_conns = set()
+        return len(still)
 
     def feed_auth_text(self, buf, start, end, needles=lp.AUTH_NEEDLES):
         """Parse the failure lines of ``buf[start:end]`` (syslog text); the other lines are never looked at.
@@ -356,7 +443,7 @@ class Collector(object):
                 bucket.fi[ip] += 1
                 if user:
                     bucket.fu[user] += 1
-                    bucket.iu[ip].add(user)
+                    bucket.iu[_t(ip)].add(_t(user))
                 continue
             event = event_from_match(match, 6)
             if event is None:
@@ -434,7 +521,7 @@ class Collector(object):
             bucket = usable.get(key)
             if bucket is not None and user:
                 bucket.fu[user] += count
-        for key, ip, user in set(zip(keys, ips, users)):
+        for key, ip, user in set(zip(keys, _texts(ips), _texts(users))):
             bucket = usable.get(key)
             if bucket is not None and user:
                 bucket.iu[ip].add(user)
@@ -507,7 +594,7 @@ class StateFile(object):
 
     def __init__(self, path):
         self.path = path
-        self.data = {'version': STATE_VERSION, 'files': {}, 'journal': {}, 'buckets': {}}
+        self.data = {'version': STATE_VERSION, 'files': {}, 'journal': {}, 'buckets': {}, 'connections': {}}
         self.note = None
         self.loaded = None
 
@@ -526,7 +613,7 @@ class StateFile(object):
             # a damaged state file must not stop monitoring: start over and say so
             self.note = 'state file %s was unreadable (%s); started over' % (self.path, exc)
             return self
-        for key in ('files', 'journal', 'buckets'):
+        for key in ('files', 'journal', 'buckets', 'connections'):
             if isinstance(data.get(key), dict):
                 self.data[key] = data[key]
         self.loaded = _comparable(self.data)
@@ -659,8 +746,16 @@ class Scanner(object):
             self.source_checks.append(check)
             self.source_reports.append(report)
             self.collector.pending = {}
+            self.collector.attempt_conns = set()
+            self.collector.closed_conns = set()
             return
-        self.collector.finish_connections()
+        memory = self.state.data['connections'].setdefault(source['key'], {})
+        waiting = self.collector.finish_connections(memory, self.now_minute)
+        if not memory.get('attempted') and not memory.get('pending'):
+            del self.state.data['connections'][source['key']]
+        if waiting:
+            report['notes'].append('%d "Invalid user" connection(s) of the last %d minutes wait one run for their '
+                                   '"Failed" line before they count' % (waiting, DEFER_MINUTES))
         report.update(events=stats.events, events_without_timestamp=stats.untimed,
                       unparsed_lines=stats.unparsed, events_outside_history=stats.outside_history)
         self.source_reports.append(report)

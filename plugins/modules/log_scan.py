@@ -62,9 +62,10 @@ options:
         elements: str
       thorough:
         description:
-          - For C(auth) files, also search for C(Invalid user) lines (one more pass over new data). Without it the same
-            attempts are found through the C(Failed ... for invalid user) and C(... invalid user ... [preauth]) lines
-            that follow them.
+          - For C(auth) files, also search for C(Invalid user) lines (fills C(by_kind.invalid_user)). Without it the
+            same attempts are found through the C(Failed ... for invalid user) and C(... invalid user ... [preauth])
+            lines that follow them. An C(Invalid user) line of the last 2 minutes whose connection has not ended waits
+            one run for its C(Failed) line, so that the attempt counts once.
         type: bool
         default: false
       request_time_field:

@@ -168,10 +168,11 @@ def test_user_names_cannot_choose_the_counted_address(tmp_path, fmt):
     scanner blame (and the incident playbooks block) an address of the attacker's choosing."""
     log = tmp_path / 'auth.log'
     decoy = '192.0.2.66'
-    text = ''.join(syslog(NOW - 40 + i, message, pid=700 + i, fmt=fmt) for i, message in enumerate([
+    text = ''.join(syslog(NOW - 40 + i, message, pid=700 + i - (i > 2), fmt=fmt) for i, message in enumerate([
         'Failed password for invalid user x from %s port 22 from 203.0.113.90 port 40000 ssh2' % decoy,
         'Failed password for root from %s port 22 ssh2 from 203.0.113.90 port 40001 ssh2' % decoy,
         'Invalid user y from %s port 1 from 203.0.113.91 port 40002' % decoy,
+        'Connection closed by invalid user y from %s port 1 203.0.113.91 port 40002 [preauth]' % decoy,
         'error: maximum authentication attempts exceeded for z from %s port 1 from 203.0.113.92 port 40003 ssh2 [preauth]'
         % decoy,
         'Connection closed by authenticating user w %s port 1 203.0.113.93 port 40004 [preauth]' % decoy,
@@ -307,6 +308,41 @@ def test_incremental_reads_only_new_bytes_and_never_counts_twice(tmp_path):
     fourth = run_scan([{'type': 'auth', 'path': str(log)}], state)
     assert total(fourth) == 9
     assert fourth['sources'][0]['bytes_read'] == len(line)
+
+
+@pytest.mark.parametrize('thorough', [False, True])
+def test_a_connection_split_between_two_runs_counts_once(tmp_path, thorough):
+    """A 5-minute job cuts connections in two: "Invalid user" in one run, its "Failed" line in the next; "Failed" in
+    one run, "Connection closed by ..." in the next. Each connection is still one attempt."""
+    log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
+    source = [{'type': 'auth', 'path': str(log), 'thorough': thorough}]
+    write(log, syslog(NOW - 30, 'Invalid user admin from 203.0.113.50 port 4000', pid=901) +
+          syslog(NOW - 20, 'Failed password for root from 203.0.113.51 port 4001 ssh2', pid=902))
+    first = run_scan(source, state)
+    assert total(first) == 1                         # the Failed line; the invalid user waits for its next line
+    if thorough:
+        assert 'wait one run' in ' '.join(first['sources'][0]['notes'])
+    write(log, syslog(NOW + 10, 'Failed password for invalid user admin from 203.0.113.50 port 4000 ssh2', pid=901) +
+          syslog(NOW + 11, 'Connection closed by invalid user admin 203.0.113.50 port 4000 [preauth]', pid=901) +
+          syslog(NOW + 12, 'Connection closed by authenticating user root 203.0.113.51 port 4001 [preauth]', pid=902))
+    second = run_scan(source, state, now=NOW + 60)
+    ips = dict((entry['ip'], entry['failures']) for entry in second['top_ips'])
+    assert ips == {'203.0.113.50': 1, '203.0.113.51': 1}
+    assert total(second) == 2
+
+
+def test_an_invalid_user_without_a_next_line_counts_in_the_next_run_at_its_own_minute(tmp_path):
+    log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
+    source = [{'type': 'auth', 'path': str(log), 'thorough': True}]
+    write(log, syslog(NOW - 30, 'Invalid user oracle from 203.0.113.52 port 4002', pid=903))
+    assert total(run_scan(source, state)) == 0
+    write(log, syslog(NOW + 200, 'Accepted publickey for deploy from 10.0.0.5 port 5 ssh2: ED25519 SHA256:abc', pid=904))
+    later = run_scan(source, state, now=NOW + 300)
+    assert total(later) == 1
+    assert later['failed_logins']['per_minute'] == {'2026-11-24T05:14:00Z': 1}
+    assert later['top_ips'][0]['ip'] == '203.0.113.52'
+    with open(str(state)) as handle:
+        assert json.load(handle).get('connections', {}) == {}       # nothing left waiting or remembered for long
 
 
 def test_rotation_rename_and_new_file_finishes_the_old_file(tmp_path):
