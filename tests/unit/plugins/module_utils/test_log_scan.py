@@ -226,7 +226,8 @@ def test_february_logs_count_the_same_as_november_logs(tmp_path):
 def test_line_finder_agrees_with_a_plain_line_by_line_search(seed):
     rnd = random.Random(seed)
     words = [b'Failed ', b'auth', b'F', b'Fa', b'au', b'x', b'Invalid user ', b'Failed', b'\xff', b' ']
-    lines = [b''.join(rnd.choice(words) for _ in range(rnd.randrange(0, 12))) for _ in range(rnd.randrange(1, 400))]
+    lines = [b''.join(rnd.choice(words) for dummy in range(rnd.randrange(0, 12)))
+             for dummy2 in range(rnd.randrange(1, 400))]
     buf = b'\n'.join(lines) + b'\n'
     start = rnd.randrange(0, len(buf) // 2)          # anywhere, not only at a line start
     end = rnd.randrange(start, len(buf) + 1)
