@@ -446,6 +446,7 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
         conn = connection.conn
         recorder = _Recorder(conn)
         cur = conn.cursor()
+        estimated_rows, estimated_expired, correlation = 0, 0, None
         try:
             set_timeouts(cur, lock_timeout=pg_interval_ms(lock_timeout), statement_timeout=pg_interval_ms(statement_timeout))
             recorder.execute(cur, statements['probe'])
