@@ -48,7 +48,7 @@ DEAD_TUPLES = 'SELECT n_dead_tup FROM pg_stat_user_tables WHERE relid = %(relid)
 # A btree size estimate: tuples x (index tuple header + aligned key width + line pointer) at the default
 # fill factor, against the index's real size. pgstattuple is not needed.
 INDEX_BLOAT = """
-SELECT i.indexrelid, n.nspname, ci.relname AS index_name, ct.relname AS table_name,
+SELECT i.indexrelid, i.indrelid, n.nspname, ci.relname AS index_name, ct.relname AS table_name,
        pg_relation_size(i.indexrelid) AS bytes, ci.reltuples,
        current_setting('block_size')::int AS block_size,
        coalesce((SELECT sum(st.avg_width) FROM pg_attribute a
@@ -61,6 +61,15 @@ JOIN pg_namespace n ON n.oid = ct.relnamespace
 JOIN pg_am am ON am.oid = ci.relam
 WHERE am.amname = 'btree' AND i.indisvalid AND i.indisready
   AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%%'
+"""
+
+# Invalid indexes a failed REINDEX CONCURRENTLY leaves on a table: the new index (<name>_ccnew, possibly with a
+# number) when the rebuild failed, or the old one (<name>_ccold) when only the final drop failed.
+REINDEX_LEFTOVERS = r"""
+SELECT c.oid, n.nspname, c.relname FROM pg_index i
+JOIN pg_class c ON c.oid = i.indexrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE i.indrelid = %(table)s AND NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$'
 """
 
 
@@ -265,7 +274,12 @@ def _reindex(cur, conn, params, result, tables, bloat_ratio, min_size, budget, l
             record['status'] = 'pending'
             continue
         remaining = budget.remaining()
+        earlier = None
         try:
+            # invalid leftovers of earlier failures on this table are not this run's to drop (one may be another
+            # session's REINDEX in progress): note them first
+            cur.execute(REINDEX_LEFTOVERS, {'table': row['indrelid']})
+            earlier = set(r['oid'] for r in cur.fetchall())
             set_timeouts(cur, lock_timeout=pg_interval_ms(lock_timeout),
                          statement_timeout=pg_interval_ms(remaining) if remaining else '0')
             result['statements'].append(text)
@@ -279,10 +293,44 @@ def _reindex(cur, conn, params, result, tables, bloat_ratio, min_size, budget, l
             record['bytes_after'] = after['bytes'] if after else None
         except errors.LockNotAvailable:
             record['status'] = 'skipped'
-            record['error'] = 'could not lock within lock_timeout (an invalid *_ccnew index may be left to drop)'
+            record['error'] = 'could not lock within lock_timeout'
+        except errors.QueryCanceled:
+            record['status'] = 'cancelled'
+            record['error'] = 'cancelled by the end of the time budget'
         except psycopg.Error as exc:
             record['status'] = 'failed'
             record['error'] = scrub(exc, params)
+        if record['status'] != 'done' and earlier is not None:
+            _drop_leftovers(cur, conn, params, row['indrelid'], earlier, lock_timeout, record, result, psycopg)
+
+
+def _drop_leftovers(cur, conn, params, table_oid, earlier, lock_timeout, record, result, psycopg):
+    """After a failed REINDEX CONCURRENTLY: drop the invalid index it left (``DROP INDEX CONCURRENTLY IF
+    EXISTS``, waiting at most ``lock_timeout`` for the table's users), or report it with the statement to run.
+    An invalid index is never used by queries but is still updated by every write to the table."""
+    sql = psycopg.sql
+    record['dropped_invalid'], record['left_invalid'] = [], []
+    try:
+        cur.execute(REINDEX_LEFTOVERS, {'table': table_oid})
+        leftovers = [r for r in cur.fetchall() if r['oid'] not in earlier]
+    except psycopg.Error as exc:
+        record['left_invalid'].append({'index': None, 'statement': None, 'error': scrub(exc, params)})
+        return
+    for leftover in leftovers:
+        name = '%s.%s' % (leftover['nspname'], leftover['relname'])
+        statement = sql.SQL('DROP INDEX CONCURRENTLY IF EXISTS {}').format(
+            sql.Identifier(leftover['nspname'], leftover['relname']))
+        text = statement.as_string(conn)
+        try:
+            # also after the end of the time budget: a few lock waits of at most lock_timeout, no index build
+            set_timeouts(cur, lock_timeout=pg_interval_ms(lock_timeout),
+                         statement_timeout=pg_interval_ms(max(3 * float(lock_timeout or 0), 30.0)))
+            result['statements'].append(text)
+            cur.execute(statement)
+            record['dropped_invalid'].append(name)
+            result['changed'] = True
+        except psycopg.Error as exc:
+            record['left_invalid'].append({'index': name, 'statement': text, 'error': scrub(exc, params)})
 
 
 def _checks(result, xid_age, thresholds, target, check_mode):
@@ -304,6 +352,13 @@ def _checks(result, xid_age, thresholds, target, check_mode):
         for status in ('skipped', 'cancelled', 'failed'):
             if by_status.get(status):
                 problems.append('%s: %s' % (status, ', '.join(by_status[status][:5])))
+        dropped = [name for i in result['indexes'] for name in i.get('dropped_invalid', [])]
+        left = [entry for i in result['indexes'] for entry in i.get('left_invalid', [])]
+        if dropped:
+            reason += '; dropped the invalid index(es) failed REINDEX left: %s' % ', '.join(dropped[:5])
+        if left:
+            problems.append('invalid index(es) left by a failed REINDEX, to drop: %s' % '; '.join(
+                entry['statement'] or entry['error'] for entry in left[:5]))
         if problems:
             checks.append(make_check('pg_maintenance.work', 'warning', reason + '; ' + '; '.join(problems),
                                      target=target, value=len(done), unit='tables', priority='medium'))

@@ -99,7 +99,11 @@ author:
 notes:
   - "Thresholds read: C(db_xid_age) (oldest database transaction ID age) and C(db_dead_tuple_ratio) (worst dead-tuple share left unmaintained)."
   - The index bloat is an estimate from C(pg_stats) and C(pg_class) (no extension needed); C(pgstattuple) gives exact numbers if you need them.
-  - A C(REINDEX CONCURRENTLY) that fails can leave an invalid C(*_ccnew) index; the failure is reported so it can be dropped.
+  - A C(REINDEX CONCURRENTLY) that fails (lock timeout, end of the time budget, error) leaves an invalid C(*_ccnew) index
+    (or C(*_ccold) when only its last step failed), never used by queries but updated by every write. The module drops
+    the ones it left with C(DROP INDEX CONCURRENTLY IF EXISTS) (waiting at most O(lock_timeout), also after the time
+    budget) and reports them; one it cannot drop is reported with the statement to run. Invalid indexes from earlier
+    failures are left alone (one may be another session's rebuild in progress).
 seealso:
   - module: autopilotcx.maintenance.session_cleanup
   - name: Routine vacuuming (PostgreSQL documentation)
@@ -140,7 +144,11 @@ tables:
   sample: [{table: public.sessions, statement: "VACUUM (ANALYZE) \"public\".\"sessions\"", reasons: ["42.0 % dead tuples (420000)"],
             dead_before: 420000, dead_after: 0, dead_ratio_before: 42.0, xid_age: 1200, status: done, seconds: 3.1}]
 indexes:
-  description: Per rebuilt (or planned) index its estimated bloat, size before and after and status.
+  description:
+    - Per rebuilt (or planned) index its estimated bloat, size before and after and status (C(done), C(planned),
+      C(pending), C(skipped), C(cancelled), C(failed)).
+    - After a failed rebuild, C(dropped_invalid) lists the invalid indexes it left that were dropped, and
+      C(left_invalid) those that could not be (C(index), C(statement) to drop it, C(error)).
   returned: always
   type: list
   elements: dict

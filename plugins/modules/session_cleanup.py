@@ -13,13 +13,20 @@ module: session_cleanup
 short_description: Purge expired sessions from PostgreSQL, Redis or a session directory without blocking logins
 version_added: 0.1.0
 description:
-  - "C(backend=postgres): deletes expired rows of a sessions table in small batches, each its own transaction:
-    C(DELETE ... WHERE key IN (SELECT key ... WHERE expiry < now() - grace ORDER BY expiry LIMIT n FOR UPDATE SKIP LOCKED)).
-    Rows a login is writing at that moment are skipped, never waited for, so inserts and updates of live sessions keep
-    working during the purge (C(key = ANY(ARRAY(SELECT ...))) is the form of C(key IN (SELECT ...)) that uses the key's
-    index; each batch starts at the newest expiry of the previous one). Every statement runs under O(lock_timeout) and O(statement_timeout); a batch that hits
-    the statement timeout is retried at half the size. An optional pause separates batches; after O(time_budget) the
-    purge stops cleanly and reports how many expired sessions remain. An optional C(VACUUM (ANALYZE)) follows a large purge."
+  - "C(backend=postgres): deletes expired rows of a sessions table in batches, each its own transaction and each one
+    plain C(DELETE) with the expiry condition: the expired rows of a range of table blocks
+    (C(DELETE ... WHERE ctid >= lo AND ctid < hi AND expiry < cutoff), O(order=physical)) or of a span of expiry
+    values along the expiry column's index (O(order=expiry)). A batch waits at most 20 ms for a row someone else
+    holds (a login writing an expired session); then it is rolled back and run again as
+    C(DELETE ... WHERE ctid IN (SELECT ctid ... FOR UPDATE SKIP LOCKED)), which never waits for a row, and the
+    rows skipped are tried once more at the end of the run. Inserts and updates of live sessions never meet a batch's
+    locks, so logins keep working during the purge. O(lock_timeout) bounds waits for table locks and
+    O(statement_timeout) every statement; a batch that hits the statement timeout is retried at half the size. An
+    optional pause separates batches; after O(time_budget) the purge stops cleanly and reports how many expired
+    sessions remain. An optional C(VACUUM (ANALYZE)) follows a large purge."
+  - "The cutoff (C(now() - lifetime - grace)) is taken once when the run starts. Every C(DELETE) evaluates the expiry
+    condition on the row it deletes (a row a login changed meanwhile is re-checked), so a live session is never
+    deleted."
   - "C(backend=redis): walks the keys matching O(pattern) with C(SCAN) (never C(KEYS)). Each key is judged and changed
     inside one Lua script, so a session refreshed between reading and deleting is never lost: keys whose embedded
     expiry (O(expiry_field) of a hash, or of a JSON string) has passed are deleted; keys without a TTL get one
@@ -74,14 +81,20 @@ options:
     default: 5000
   order:
     description:
-      - C(expiry) deletes the oldest sessions first, batch after batch along the expiry column's index (the index is
-        needed); when O(time_budget) cuts the purge short, what is left is the most recently expired.
+      - C(expiry) deletes the oldest sessions first along the expiry column's index (the index is needed); when
+        O(time_budget) cuts the purge short, what is left is the most recently expired. It reads the table in
+        physical order only as far as old sessions sit first in the table; with expired rows scattered over the
+        table it is several times slower than C(physical).
       - C(physical) walks the table in block order, each batch a range of blocks (TID range scan, PostgreSQL 14 or
-        later; older servers fall back to C(expiry)), then sweeps what it skipped in expiry order. Sequential I/O,
-        several times faster on a large backlog. The same lock-then-delete with C(SKIP LOCKED) in both.
+        later, plain tables; otherwise C(expiry)). Sequential I/O, about as fast as one plain C(DELETE), whatever
+        the layout. When O(time_budget) cuts it short, what is left are expired sessions of any age at the end of
+        the table.
+      - C(auto) takes C(physical) when the planner expects at least 10 % of the rows to be expired (and more than
+        one batch), unless the expiry column follows the physical order closely (C(pg_stats.correlation) of 0.9 or
+        more), where C(expiry) is as fast and keeps the oldest-first order. The order used and why are returned.
     type: str
-    choices: [expiry, physical]
-    default: expiry
+    choices: [auto, expiry, physical]
+    default: auto
   pause:
     description: Pause between batches (C(100ms), C(1s), ...), to leave I/O to the application.
     type: str
@@ -93,7 +106,11 @@ options:
     description: Stop after this many batches; unlimited when unset.
     type: int
   lock_timeout:
-    description: C(lock_timeout) of every statement; three consecutive lock timeouts end the purge with a warning.
+    description:
+      - C(lock_timeout) of the statements that read the table and of the C(SKIP LOCKED) retry of a batch, that is the
+        longest wait for a table lock (someone running C(ALTER TABLE) or C(LOCK TABLE)); three consecutive lock
+        timeouts end the purge with a warning.
+      - Row locks are waited for at most 20 ms (or O(lock_timeout) when shorter) before the batch skips them.
     type: str
     default: 2s
   statement_timeout:
@@ -176,8 +193,10 @@ author:
   - AutopilotCX operations engineering (@autopilotcx)
 notes:
   - "Thresholds read: C(session_expired_backlog) (expired sessions left after the run)."
-  - The key column should be unique; the outer C(DELETE) repeats the expiry condition, so even a non-unique key never
-    removes a live row.
+  - Rows are deleted by their physical address (C(ctid)) or by range, never by key, and the C(DELETE) repeats the
+    expiry condition, so even a non-unique key never removes a live row; O(key_column) is checked to exist.
+  - A real run counts expired rows only where the purge did not reach (what a time budget left, rows skipped while a
+    login held them), never the whole table; check mode counts them all.
   - Skipping open files needs to read other processes' C(/proc/<pid>/fd); run as the session owner or root (C(become)).
 seealso:
   - module: autopilotcx.maintenance.file_cleanup
@@ -240,15 +259,32 @@ would_delete:
   type: int
   sample: 0
 remaining_expired:
-  description: Expired rows still in the table after the run (C(backend=postgres)).
+  description:
+    - Sessions expired at the start of the run still in the table (C(backend=postgres)), counted in the part of the
+      table the purge did not reach and where it skipped rows a login held.
   returned: when backend is postgres
   type: int
   sample: 0
 expired_before:
-  description: Expired rows found before the purge.
+  description: Sessions expired at the start of the run; RV(deleted) plus RV(remaining_expired), in check mode counted.
   returned: when backend is postgres
   type: int
   sample: 120000
+order:
+  description: Batch order used (C(expiry) or C(physical)); null in check mode.
+  returned: when backend is postgres
+  type: str
+  sample: physical
+order_reason:
+  description: Why, for O(order=auto) the planner's estimate of the expired rows and the expiry column's correlation.
+  returned: when backend is postgres
+  type: str
+  sample: "planner estimate: 1000000 of 2000000 rows expired (50%), expiry correlation 0.01"
+skip_locked_retries:
+  description: Batches that met a row someone held for more than 20 ms and ran again with C(SKIP LOCKED).
+  returned: when backend is postgres
+  type: int
+  sample: 0
 batches:
   description: Batches (transactions) run.
   returned: when backend is postgres
@@ -269,7 +305,8 @@ statements:
   returned: when backend is postgres
   type: list
   elements: dict
-  sample: [{statement: "DELETE FROM \"sessions\" WHERE ...", params: {cutoff: 900.0, batch: 5000}, runs: 24}]
+  sample: [{statement: "DELETE FROM \"sessions\" WHERE ctid >= %(lo)s::tid AND ...", params: {before: "2026-11-24T06:00:00+00:00", lo: "(0,0)", hi: "(96,0)"},
+            runs: 24}]
 vacuumed:
   description: Whether C(VACUUM (ANALYZE)) ran on the table.
   returned: when backend is postgres
@@ -367,7 +404,7 @@ def main():
             expiry_format=dict(type='str', default='timestamp', choices=['timestamp', 'epoch', 'epoch_ms']),
             grace=dict(type='str', default='0'), lifetime=dict(type='str'),
             batch_size=dict(type='int', default=5000), pause=dict(type='str', default='0'),
-            order=dict(type='str', default='expiry', choices=['expiry', 'physical']),
+            order=dict(type='str', default='auto', choices=['auto', 'expiry', 'physical']),
             time_budget=dict(type='str'), max_batches=dict(type='int'),
             lock_timeout=dict(type='str', default='2s'), statement_timeout=dict(type='str', default='30s'),
             vacuum=dict(type='str', default='auto', choices=['auto', 'always', 'never']),

@@ -93,7 +93,7 @@ def test_session_cleanup_playbook(tmp_path, postgres, postgres_db, redis_server)
     purge = [r for r in read_outcomes(log) if r['task'].endswith('Purge expired sessions from PostgreSQL')]
     assert purge and purge[0]['status'] == 'changed'
     # the statements are returned (and shown with -v); the password never appears anywhere
-    assert 'FOR UPDATE SKIP LOCKED' in run.stdout
+    assert 'DELETE FROM' in run.stdout and '< %(before)s' in run.stdout
     assert postgres.password not in run.stdout + run.stderr
     assert postgres.password not in log.read_text()
 
@@ -184,10 +184,12 @@ def test_monthly_db_maintenance_playbook(tmp_path, postgres, postgres_db):
         'log_rotation_config': str(config),
         'log_rotation_state_file': str(state),
     })
-    # check mode: the plan only; the budget is the monthly window's duration (4h) from the maintenance data
+    # the monthly window (maintenance data): last Sunday of the month, 02:00-06:00 UTC; the cadence starts at 04:00
+    inside, outside = '2026-11-29T04:00:00Z', '2026-11-30T04:00:00Z'
+    # check mode outside the window: the plan only, with the window's whole duration (4 h) as the budget
     log = tmp_path / 'check.jsonl'
     run = run_playbook(os.path.join(PLAYBOOKS, 'monthly_db_maintenance.yml'), inventory=inventory, outcome_log=log,
-                       args=['--check', '-v'])
+                       extra_vars={'monthly_db_maintenance_now': outside}, args=['--check', '-v'])
     assert run.returncode == 0, run.stdout[-3000:]
     budget = re.search(r'"time_budget": ([0-9.]+)', run.stdout)
     assert budget and 14000 < float(budget.group(1)) <= 14400
@@ -195,9 +197,27 @@ def test_monthly_db_maintenance_playbook(tmp_path, postgres, postgres_db):
     assert postgres.execute("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'",
                             dbname=postgres_db)[0][0] >= 10000
 
+    # for real outside the window: refused before any work
+    run = run_playbook(os.path.join(PLAYBOOKS, 'monthly_db_maintenance.yml'), inventory=inventory,
+                       outcome_log=tmp_path / 'refused.jsonl', extra_vars={'monthly_db_maintenance_now': outside})
+    assert run.returncode != 0
+    assert 'No monthly database maintenance now: outside monthly; next: monthly at 2026-12-27T02:00:00' in run.stdout
+    assert postgres.execute("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'",
+                            dbname=postgres_db)[0][0] >= 10000
+
+    # inside the window at 04:00: the budget is the two hours left, not the window's four (check mode: the plan)
+    run = run_playbook(os.path.join(PLAYBOOKS, 'monthly_db_maintenance.yml'), inventory=inventory,
+                       outcome_log=tmp_path / 'inside.jsonl', extra_vars={'monthly_db_maintenance_now': inside},
+                       args=['--check', '-v'])
+    assert run.returncode == 0, run.stdout[-3000:]
+    budget = re.search(r'"time_budget": ([0-9.]+)', run.stdout)
+    assert budget and 7000 < float(budget.group(1)) <= 7200
+
+    # an explicit budget is taken as given, whenever the run is
     log = tmp_path / 'run.jsonl'
     run = run_playbook(os.path.join(PLAYBOOKS, 'monthly_db_maintenance.yml'), inventory=inventory, outcome_log=log,
-                       extra_vars={'monthly_db_maintenance_time_budget': '30m'}, args=['-v'])
+                       extra_vars={'monthly_db_maintenance_time_budget': '30m', 'monthly_db_maintenance_now': outside},
+                       args=['-v'])
     assert run.returncode == 0, run.stdout[-3000:]
     budget = re.search(r'"time_budget": ([0-9.]+)', run.stdout)
     assert budget and 1700 < float(budget.group(1)) <= 1800

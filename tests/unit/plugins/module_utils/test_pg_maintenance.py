@@ -1,6 +1,7 @@
 """pg_maintenance against a real PostgreSQL: real dead tuples, real locks, real index bloat."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -106,6 +107,104 @@ def test_reindex_concurrently_over_bloat_estimate(postgres, postgres_db):
     # the rebuilt indexes are valid
     assert postgres.execute("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'idx'::regclass",
                             dbname=postgres_db) == [(True,)]
+
+
+def _bloated_indexes(postgres, db):
+    """Table ``idx`` with two bloated btree indexes (idx_pkey, idx_v): both REINDEX candidates."""
+    with postgres.connect(db) as conn:
+        conn.execute('CREATE TABLE idx (id int PRIMARY KEY, v int)')
+        conn.execute('CREATE INDEX idx_v ON idx (v)')
+        conn.execute('INSERT INTO idx SELECT g, g FROM generate_series(1, 100000) g')
+        conn.execute('DELETE FROM idx WHERE id % 10 <> 0')
+        conn.execute('VACUUM ANALYZE idx')
+
+
+def _invalid(postgres, db):
+    return sorted(r[0] for r in postgres.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = 'idx'::regclass AND NOT i.indisvalid", dbname=db) or [])
+
+
+@pytest.mark.parametrize('failure', ['lock_timeout', 'time_budget'])
+def test_failed_reindex_drops_the_invalid_index_it_left(postgres, postgres_db, failure):
+    """An open write transaction makes REINDEX CONCURRENTLY wait after it created <index>_ccnew; it fails (lock
+    timeout, or the end of the time budget) and leaves that invalid index. Once the writer is done, the module drops
+    it (DROP INDEX CONCURRENTLY) and says so."""
+    _bloated_indexes(postgres, postgres_db)
+    writer = postgres.connect(postgres_db, autocommit=False)
+    writer.execute('INSERT INTO idx VALUES (0, 0)')
+
+    def finish_when_reindex_failed():
+        # the REINDEX has failed once an invalid *_ccnew exists and then no REINDEX runs (in that order: the
+        # leftover appears while the REINDEX waits for this writer)
+        with postgres.connect(postgres_db) as watch:
+            for _ in range(3000):
+                left = watch.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'idx'::regclass "
+                                     "AND NOT indisvalid").fetchone()[0]
+                running = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                                        "AND query LIKE 'REINDEX%'").fetchone()[0]
+                if left and not running:
+                    break
+                time.sleep(0.01)
+        writer.commit()
+
+    thread = threading.Thread(target=finish_when_reindex_failed)
+    thread.start()
+    try:
+        options = dict(lock_timeout=1.0) if failure == 'lock_timeout' else dict(lock_timeout=10.0, time_budget=1.0)
+        result = pm.maintain(_params(postgres, postgres_db), operations=['analyze'], min_dead_tuples=10 ** 9,
+                             reindex=True, reindex_bloat_ratio=0.5, reindex_min_size=100 * 1024, **options)
+    finally:
+        thread.join(60)
+        writer.close()
+    first = result['indexes'][0]
+    assert first['status'] == ('skipped' if failure == 'lock_timeout' else 'cancelled'), first
+    assert first['dropped_invalid'] == [first['index'] + '_ccnew'] and first['left_invalid'] == []
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."%s_ccnew"' % first['index'].split('.')[1] in result['statements']
+    # the other index: rebuilt once the writer was gone, or left for the next window when the budget is spent
+    assert result['indexes'][1]['status'] == ('done' if failure == 'lock_timeout' else 'pending')
+    assert _invalid(postgres, postgres_db) == []
+    work = [c for c in result['checks'] if c['name'] == 'pg_maintenance.work'][0]
+    assert work['status'] == 'warning' and 'dropped the invalid index(es) failed REINDEX left' in work['reason']
+
+
+def test_invalid_index_that_cannot_be_dropped_is_reported(postgres, postgres_db):
+    """The writer stays for the whole run: the REINDEX fails and so does the drop; the leftover is reported with the
+    statement that drops it. An invalid *_ccnew from an earlier failure (maybe someone else's rebuild) is left alone."""
+    _bloated_indexes(postgres, postgres_db)
+    with postgres.connect(postgres_db) as conn:
+        conn.execute('SET lock_timeout = 300')
+        conn.execute('BEGIN')
+        conn.execute('INSERT INTO idx VALUES (-1, -1)')
+        conn.execute('COMMIT')
+    earlier = postgres.connect(postgres_db, autocommit=False)
+    earlier.execute('INSERT INTO idx VALUES (0, 0)')
+    with postgres.connect(postgres_db) as conn:  # an earlier failure: an invalid idx_v_ccnew is already there
+        conn.execute("SET lock_timeout = '200ms'")
+        with pytest.raises(Exception):
+            conn.execute('REINDEX INDEX CONCURRENTLY idx_v')
+    assert _invalid(postgres, postgres_db) == ['idx_v_ccnew']
+    try:
+        result = pm.maintain(_params(postgres, postgres_db), operations=['analyze'], min_dead_tuples=10 ** 9,
+                             reindex=True, reindex_bloat_ratio=0.5, reindex_min_size=100 * 1024, lock_timeout=0.3)
+    finally:
+        earlier.rollback()
+        earlier.close()
+    left = dict((i['index'], i['left_invalid']) for i in result['indexes'])
+    assert all(i['status'] == 'skipped' and i['dropped_invalid'] == [] for i in result['indexes'])
+    # idx_v's new leftover got the next free name; the earlier idx_v_ccnew is not in the list
+    assert [e['index'] for e in left['public.idx_v']] == ['public.idx_v_ccnew1']
+    assert [e['index'] for e in left['public.idx_pkey']] == ['public.idx_pkey_ccnew']
+    work = [c for c in result['checks'] if c['name'] == 'pg_maintenance.work'][0]
+    assert work['status'] == 'warning'
+    assert 'DROP INDEX CONCURRENTLY IF EXISTS "public"."idx_v_ccnew1"' in work['reason']
+    assert _invalid(postgres, postgres_db) == ['idx_pkey_ccnew', 'idx_v_ccnew', 'idx_v_ccnew1']
+    # the statements returned drop them once nobody writes
+    with postgres.connect(postgres_db) as conn:
+        for entries in left.values():
+            for entry in entries:
+                conn.execute(entry['statement'])
+    assert _invalid(postgres, postgres_db) == ['idx_v_ccnew']
 
 
 def test_quoted_names_are_identifiers(postgres, postgres_db):
