@@ -138,7 +138,7 @@ def test_failed_reindex_drops_the_invalid_index_it_left(postgres, postgres_db, f
         # the REINDEX has failed once an invalid *_ccnew exists and then no REINDEX runs (in that order: the
         # leftover appears while the REINDEX waits for this writer)
         with postgres.connect(postgres_db) as watch:
-            for _ in range(3000):
+            for dummy in range(3000):
                 left = watch.execute("SELECT count(*) FROM pg_index WHERE indrelid = 'idx'::regclass "
                                      "AND NOT indisvalid").fetchone()[0]
                 running = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "

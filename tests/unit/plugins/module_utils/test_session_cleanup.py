@@ -191,7 +191,6 @@ def test_lock_timeout_is_reported_not_waited(postgres, postgres_db):
     assert result['checks'][0]['status'] == 'critical' and 'lock timeout' in result['checks'][0]['reason']
 
 
-
 def _make_ordered_sessions(postgres, db, rows=200):
     """``rows`` sessions whose expiry follows the id (and the physical order): ids up to rows/2 expired, oldest first,
     one minute apart; the others live."""
@@ -264,7 +263,7 @@ def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_
 
     def login_session():
         with postgres.connect(postgres_db) as watch:
-            for _ in range(500):
+            for dummy in range(500):
                 waiting = watch.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
                                         "AND query LIKE %s", ('%DELETE FROM%',)).fetchone()[0]
                 if waiting:
@@ -294,7 +293,6 @@ def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_
     assert result['stopped'] == 'done' and result['skip_locked_retries'] >= 1
     # both sessions the login extended are kept; every other expired one went
     assert postgres.execute('SELECT id FROM sessions WHERE id <= 100 ORDER BY id', dbname=postgres_db) == [(5,), (20,)]
-
 
 
 @pytest.mark.parametrize('column_type,fmt,value', [
