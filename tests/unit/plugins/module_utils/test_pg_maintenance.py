@@ -85,13 +85,18 @@ def test_time_budget_leaves_work_pending(postgres, postgres_db):
     assert _dead(postgres, postgres_db, 'later') >= 10000
 
 
-def test_reindex_concurrently_over_bloat_estimate(postgres, postgres_db):
-    with postgres.connect(postgres_db) as conn:
+def _bloated_indexes(postgres, db):
+    """Table ``idx`` with two bloated btree indexes (idx_pkey, idx_v): both REINDEX candidates."""
+    with postgres.connect(db) as conn:
         conn.execute('CREATE TABLE idx (id int PRIMARY KEY, v int)')
         conn.execute('CREATE INDEX idx_v ON idx (v)')
         conn.execute('INSERT INTO idx SELECT g, g FROM generate_series(1, 100000) g')
         conn.execute('DELETE FROM idx WHERE id % 10 <> 0')
         conn.execute('VACUUM ANALYZE idx')
+
+
+def test_reindex_concurrently_over_bloat_estimate(postgres, postgres_db):
+    _bloated_indexes(postgres, postgres_db)
     params = _params(postgres, postgres_db)
     planned = pm.maintain(params, operations=['analyze'], min_dead_tuples=10 ** 9, reindex=True,
                           reindex_bloat_ratio=0.5, reindex_min_size=100 * 1024, check_mode=True)
@@ -107,16 +112,6 @@ def test_reindex_concurrently_over_bloat_estimate(postgres, postgres_db):
     # the rebuilt indexes are valid
     assert postgres.execute("SELECT bool_and(indisvalid) FROM pg_index WHERE indrelid = 'idx'::regclass",
                             dbname=postgres_db) == [(True,)]
-
-
-def _bloated_indexes(postgres, db):
-    """Table ``idx`` with two bloated btree indexes (idx_pkey, idx_v): both REINDEX candidates."""
-    with postgres.connect(db) as conn:
-        conn.execute('CREATE TABLE idx (id int PRIMARY KEY, v int)')
-        conn.execute('CREATE INDEX idx_v ON idx (v)')
-        conn.execute('INSERT INTO idx SELECT g, g FROM generate_series(1, 100000) g')
-        conn.execute('DELETE FROM idx WHERE id % 10 <> 0')
-        conn.execute('VACUUM ANALYZE idx')
 
 
 def _invalid(postgres, db):
