@@ -201,7 +201,7 @@ def test_monthly_db_maintenance_playbook(tmp_path, postgres, postgres_db):
     run = run_playbook(os.path.join(PLAYBOOKS, 'monthly_db_maintenance.yml'), inventory=inventory,
                        outcome_log=tmp_path / 'refused.jsonl', extra_vars={'monthly_db_maintenance_now': outside})
     assert run.returncode != 0
-    assert 'No monthly database maintenance now: outside monthly; next: monthly at 2026-12-27T02:00:00' in run.stdout
+    assert 'No database maintenance now: outside monthly; next: monthly at 2026-12-27T02:00:00' in run.stdout
     assert postgres.execute("SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'orders'",
                             dbname=postgres_db)[0][0] >= 10000
 
