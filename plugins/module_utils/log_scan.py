@@ -87,7 +87,7 @@ class Bucket(object):
         self.k = defaultdict(int)       # lines per failure kind
         self.fi = defaultdict(int)      # attempts per source IP
         self.fu = defaultdict(int)      # attempts per user
-        self.iu = defaultdict(set)      # users tried per IP (users always text; see _t)
+        self.iu = defaultdict(set)      # users tried per IP (users always text; see _text)
         self.pb = defaultdict(int)      # pre-auth probes per IP
         self.rq = 0                     # HTTP requests
         self.e5 = 0                     # HTTP 5xx
@@ -139,12 +139,6 @@ class Bucket(object):
         return dict((key, value) for key, value in result.items() if value)
 
 
-def _text(value):
-    if isinstance(value, bytes):
-        return value.decode('utf-8', 'replace')
-    return value
-
-
 def _scalars(data):
     """A stored bucket without its per-IP detail (outside the window only the totals are kept)."""
     return dict((key, value) for key, value in data.items() if key in ('a', 'rq', 'e5', 'sl', 'tm', 'k'))
@@ -161,19 +155,29 @@ def _conn_key(conn):
     return '%s %s' % (_text(host) or '', _text(pid) or '')
 
 
-_TEXT = {}     # bytes -> text, shared by every bucket of a run: the same addresses and names recur every minute
+_TEXT = {}             # bytes -> text: the same addresses and names recur in every minute of a scan
+TEXT_CACHE_MAX = 1 << 20
+
+
+def _text(value):
+    """Text of a bytes value (decoded once per distinct value); anything else unchanged."""
+    if value.__class__ is bytes:
+        text = _TEXT.get(value)
+        if text is None:
+            if len(_TEXT) >= TEXT_CACHE_MAX:
+                _TEXT.clear()
+            text = _TEXT[value] = value.decode('utf-8', 'replace')
+        return text
+    return value
 
 
 def _texts(keys):
-    """``_TEXT`` lookups for ``keys`` (a C-level map); distinct new keys are decoded once."""
-    missing = [key for key in set(keys) if key.__class__ is bytes and key not in _TEXT]
-    for key in missing:
-        _TEXT[key] = key.decode('utf-8', 'replace')
-    if len(_TEXT) > 1 << 20:          # bound the cache of a long-lived process
+    """``_text`` of each of ``keys`` (a sequence), through a C-level map once every new value is decoded."""
+    if len(_TEXT) >= TEXT_CACHE_MAX:
         _TEXT.clear()
-        for key in set(keys):
-            if key.__class__ is bytes:
-                _TEXT[key] = key.decode('utf-8', 'replace')
+    for key in set(keys).difference(_TEXT):
+        if key.__class__ is bytes:
+            _TEXT[key] = key.decode('utf-8', 'replace')
     return map(_TEXT.get, keys, keys)
 
 
@@ -186,16 +190,6 @@ def _plain(counts):
     for key, count in zip(_texts(counts.keys()), counts.values()):
         result[key] = result.get(key, 0) + count
     return result
-
-
-def _t(value):
-    """Text of one bytes value (memoized), str unchanged."""
-    if value.__class__ is bytes:
-        text = _TEXT.get(value)
-        if text is None:
-            text = _TEXT[value] = value.decode('utf-8', 'replace')
-        return text
-    return value
 
 
 def _plain_users(users_by_ip):
@@ -303,7 +297,7 @@ class Collector(object):
         if conn is not None and kind in lp.CLOSING_KINDS:
             self.closed_conns.add(conn)
         if ip and user:
-            bucket.iu[_t(ip)].add(_t(user))
+            bucket.iu[_text(ip)].add(_text(user))
         if kind in lp.ATTEMPT_KINDS:
             if conn is not None:
                 self.attempt_conns.add(conn)
@@ -407,43 +401,18 @@ class Collector(object):
             self._auth_lines(buf, others)
 
     def _auth_lines(self, buf, spans):
-        """Parse the lines ``{start: end}`` of ``buf`` one by one (every failure form)."""
+        """Parse the lines ``{start: end}`` of ``buf`` one by one (every failure form; the common ``Failed`` form only
+        when ``_failed_rows`` could not take the line)."""
         clock = self.clock
         stats = self.stats
         event_from_match = lp.event_from_match
         minute_3164 = clock.rfc3164
-        kind_names = lp.KIND_NAMES
-        first, last = self.first_minute, self.last_minute
-        buckets = self.buckets
-        attempt_conns = self.attempt_conns
         matches = map(lp.AUTH_LINE_RX.match, repeat(buf), spans.keys(), spans.values())
         for (line_start, line_end), match in zip(spans.items(), matches):
             if match is None:
                 if lp.MESSAGE_RX.search(buf, line_start, line_end):
                     stats.events += 1
                     stats.untimed += 1
-                continue
-            if match.lastindex == 10:      # Failed <method> for [invalid user] <user> from <ip> port <n>
-                stamp, rfc3339, zone, host, pid, method, user, ip = match.group(1, 2, 3, 4, 6, 7, 9, 10)
-                stats.events += 1
-                minute = minute_3164(stamp) if stamp is not None else clock.rfc3339(rfc3339 + (zone or b''))
-                if minute is None:
-                    stats.untimed += 1
-                    continue
-                if minute < first or minute > last:
-                    stats.outside_history += 1
-                    continue
-                bucket = buckets.get(minute)
-                if bucket is None:
-                    bucket = buckets[minute] = Bucket()
-                bucket.k[kind_names.get(method, 'failed_other')] += 1
-                if pid:
-                    attempt_conns.add((host, pid))
-                bucket.a += 1
-                bucket.fi[ip] += 1
-                if user:
-                    bucket.fu[user] += 1
-                    bucket.iu[_t(ip)].add(_t(user))
                 continue
             event = event_from_match(match, 6)
             if event is None:
