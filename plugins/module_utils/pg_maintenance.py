@@ -73,6 +73,17 @@ WHERE i.indrelid = %(table)s AND NOT i.indisvalid AND c.relname ~ '_cc(new|old)[
 """
 
 
+def _record_failure(record, exc, errors, params):
+    """Status and reason of a maintenance statement that failed: a lock not granted within lock_timeout (skipped),
+    a statement cancelled (statement_timeout or the end of the time budget), or another error (password scrubbed)."""
+    if isinstance(exc, errors.LockNotAvailable):
+        record['status'], record['error'] = 'skipped', 'could not lock within lock_timeout'
+    elif isinstance(exc, errors.QueryCanceled):
+        record['status'], record['error'] = 'cancelled', 'cancelled by statement_timeout or the end of the time budget'
+    else:
+        record['status'], record['error'] = 'failed', scrub(exc, params)
+
+
 def _inf(value):
     return float('inf') if value is None else float(value)
 
@@ -212,15 +223,8 @@ def maintain(params, tables=None, min_dead_ratio=0.1, min_dead_tuples=1000, vacu
                 cur.execute(statement)
                 record['status'] = 'done'
                 result['changed'] = True
-            except errors.LockNotAvailable:
-                record['status'] = 'skipped'
-                record['error'] = 'could not lock the table within lock_timeout'
-            except errors.QueryCanceled:
-                record['status'] = 'cancelled'
-                record['error'] = 'cancelled by statement_timeout or the end of the time budget'
             except psycopg.Error as exc:
-                record['status'] = 'failed'
-                record['error'] = scrub(exc, params)
+                _record_failure(record, exc, errors, params)
             record['seconds'] = round(time.monotonic() - t0, 3)
             try:
                 cur.execute('SELECT pg_stat_clear_snapshot()')
@@ -291,15 +295,8 @@ def _reindex(cur, conn, params, result, tables, bloat_ratio, min_size, budget, l
                         {'name': sql.Identifier(row['nspname'], row['index_name']).as_string(conn)})
             after = cur.fetchone()
             record['bytes_after'] = after['bytes'] if after else None
-        except errors.LockNotAvailable:
-            record['status'] = 'skipped'
-            record['error'] = 'could not lock within lock_timeout'
-        except errors.QueryCanceled:
-            record['status'] = 'cancelled'
-            record['error'] = 'cancelled by the end of the time budget'
         except psycopg.Error as exc:
-            record['status'] = 'failed'
-            record['error'] = scrub(exc, params)
+            _record_failure(record, exc, errors, params)
         if record['status'] != 'done' and earlier is not None:
             _drop_leftovers(cur, conn, params, row['indrelid'], earlier, lock_timeout, record, result, psycopg)
 
