@@ -96,18 +96,23 @@ class MinuteClock(object):
                     if pos >= 0:
                         zone = tail[pos:]
                         break
-        key = token[:16] + zone
+        return self.rfc3339_minute(token[:16], zone)
+
+    def rfc3339_minute(self, prefix, zone):
+        """``2026-11-24T05:14`` and its zone (``Z``, ``+01:00``, ``-0500`` or empty = local) -> epoch minute, or None."""
+        key = prefix + zone
         try:
             return self._cache[key]
         except KeyError:
             pass
         result = None
         try:
-            year, month, day = int(token[0:4]), int(token[5:7]), int(token[8:10])
-            hour, minute = int(token[11:13]), int(token[14:16])
-            if token[4:5] != b'-' or token[10:11] not in (b'T', b't', b' ') or token[13:14] != b':':
+            if len(prefix) != 16 or prefix[4:5] != b'-' or prefix[10:11] not in (b'T', b't', b' ') or \
+                    prefix[13:14] != b':':
                 raise ValueError
-            if zone in (b'Z', b''):
+            year, month, day = int(prefix[0:4]), int(prefix[5:7]), int(prefix[8:10])
+            hour, minute = int(prefix[11:13]), int(prefix[14:16])
+            if zone in (b'Z', b'z', b''):
                 offset = 0
             else:
                 digits = zone[1:].replace(b':', b'')
@@ -122,6 +127,12 @@ class MinuteClock(object):
             result = None
         self._cache[key] = result
         return result
+
+    def key_minute(self, key):
+        """The epoch minute of a row's stamp key (see ``row_keys``), or None."""
+        if key[:1].isalpha():
+            return self.rfc3164(key)
+        return self.rfc3339_minute(key[:16], key[16:])
 
     def clf(self, stamp):
         """Common log format ``24/Nov/2026:05:14:45 +0000`` -> epoch minute, or None."""
@@ -237,16 +248,80 @@ AUTH_LINE_RX = re.compile(
     br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
     br'[ \t]+(\S+)[ \t]+([^\s\[:]+)(?:\[(\d+)\])?:[ \t]*(?:error: )?' + _MESSAGE)
 _PAM_FIELD_RX = re.compile(br'\b(rhost|user)=(\S*)')
-# The common form alone, for ``findall`` over many lines joined by newlines, each line preceded by one.
-# Every line gives exactly one row: the form, or (second alternative) a row of empty groups for a line
-# that is not in that form (it is then parsed on its own). The leading newline is a literal prefix, so
-# the search jumps from line to line in C. The user is greedy: the address is the last
+# Rows: many lines at once. The candidate lines are joined into one text, each line preceded by a newline
+# (and, in the output of ``grep -b``, by its byte offset and a colon), and one ``findall`` gives exactly one row
+# per line: the groups of the form, or (last alternative) a row of empty groups for a line in no form (it is then
+# looked at on its own). No group can match a newline, so a row never spans two lines; the newline is a literal
+# prefix, so the search jumps from line to line in C.
+# Groups 1-3: the stamp (RFC 3164 minute, or RFC 3339 minute and zone), 4: host.
+_ROW_STAMP = (br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d'
+              br'|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)[ \t]+(\S+)[ \t]+')
+# The common form alone: 5 pid, 6 method, 7 user, 8 ip. The user is greedy: the address is the last
 # "from <ip> port <n>" of the line, so a user name holding such text cannot pick the address.
-# RFC 3164 minute (1), RFC 3339 minute (2) and zone (3), host (4), pid (5), method (6), user (7), ip (8).
-FAILED_ROWS_RX = re.compile(
-    br'\n(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
-    br'[ \t]+(\S+)[ \t]+[^\s\[:]+(?:\[(\d+)\])?:[ \t]*(?:error: )?Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+'
-    br'|\n')
+_FAILED_ROW = (br'[^\s\[:]+(?:\[(\d+)\])?:[ \t]*(?:error: )?'
+               br'Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+')
+# Every form: 5 program, 6 pid, then
+_OTHER_ROW = (
+    br'([^\s\[:]+)(?:\[(\d+)\])?:[ \t]*(?:error: )?'
+    br'(?:Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+'                           # 7-9 method user ip
+    br'|Invalid user (.*?) from (\S+?)(?: port \d+)?[ \t]*(?=\n|\Z)'                            # 10-11 user ip
+    br'|pam_\w+\(([^:)\s]+):auth\): authentication failure;(.*)'                               # 12-13 service fields
+    br'|PAM (\d+) more authentication failures?;(.*)'                                           # 14-15 count fields
+    br'|maximum authentication attempts exceeded for (?:invalid user )?(.*) from (\S+) port'    # 16-17 user ip
+    br'|(?:Connection closed by|Disconnected from) (?:authenticating|invalid) user (.*) (\S+) port \d+'  # 18-19
+    br'|(?:Received disconnect from|Connection closed by|Connection reset by|Disconnected from|Unable to negotiate with)'
+    br' (\S+?):? port \d+.*\[preauth\]'                                                          # 20 ip
+    br'|Timeout before authentication for (?:connection from )?(\S+)'                           # 21 ip
+    br')')
+
+
+def _rows_rx(body, offsets):
+    return re.compile(br'\n' + (br'\d+:' if offsets else b'') + _ROW_STAMP + body + br'|\n')
+
+
+FAILED_ROWS_RX = _rows_rx(_FAILED_ROW, False)
+FAILED_ROWS_OFFSET_RX = _rows_rx(_FAILED_ROW, True)
+OTHER_ROWS_RX = _rows_rx(_OTHER_ROW, False)
+OTHER_ROWS_OFFSET_RX = _rows_rx(_OTHER_ROW, True)
+
+
+def row_keys(stamps, rfc3339, zones):
+    """One hashable stamp key per row (the RFC 3164 minute, or the RFC 3339 minute and zone): the columns 1-3."""
+    if any(rfc3339):
+        return list(map(bytes.__add__, map(bytes.__add__, stamps, rfc3339), zones))
+    return stamps
+
+
+def other_row_event(row):
+    """``(kind, ip, user, service)`` of an ``OTHER_ROWS_RX`` row (bytes or None), or None for an empty row."""
+    if row[6]:
+        return KIND_NAMES.get(row[6], 'failed_other'), row[8], row[7] or None, None
+    if row[10]:
+        return INVALID_USER, row[10], row[9] or None, None
+    if row[11]:
+        fields = _pam_fields(row[12])
+        return PAM_FAILURE, fields.get(b'rhost') or None, fields.get(b'user') or None, row[11]
+    if row[13]:
+        fields = _pam_fields(row[14])
+        return PAM_MORE, fields.get(b'rhost') or None, fields.get(b'user') or None, None
+    if row[16]:
+        return MAX_ATTEMPTS, row[16], row[15] or None, None
+    if row[18]:
+        return CLOSED_USER, row[18], row[17] or None, None
+    if row[19]:
+        return PREAUTH, row[19], None, None
+    if row[20]:
+        return TIMEOUT, row[20], None, None
+    return None
+
+
+def _pam_fields(text):
+    fields = {}
+    for name, value in _PAM_FIELD_RX.findall(text):
+        fields.setdefault(name, value)      # the first one: PAM writes rhost= before the user's name
+    return fields
+
+
 FAILED_NEEDLE = b'Failed '
 
 _FORMS = {
@@ -273,9 +348,7 @@ def event_from_match(match, shift=0):
     if kind is None:
         kind = KIND_NAMES.get(group(1 + shift), 'failed_other')
     if kind in (PAM_FAILURE, PAM_MORE):
-        fields = {}
-        for name, value in _PAM_FIELD_RX.findall(group(last + shift)):
-            fields.setdefault(name, value)      # the first one: PAM writes rhost= before the user's name
+        fields = _pam_fields(group(last + shift))
         service = group(7 + shift) if kind == PAM_FAILURE else None
         return kind, fields.get(b'rhost') or None, fields.get(b'user') or None, service
     return kind, group(ip_group + shift), group(user_group + shift) if user_group else None, None

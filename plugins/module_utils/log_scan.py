@@ -29,7 +29,8 @@ import subprocess
 import tempfile
 import time
 from collections import Counter, defaultdict
-from itertools import repeat
+import operator
+from itertools import compress, islice
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
@@ -77,17 +78,16 @@ def bucket_value(index):
 
 
 class Bucket(object):
-    """The events of one minute. Scalars are kept for the whole history; per-IP detail only inside the window."""
+    """The events of one minute, keys as text. Scalars are kept for the whole history; per-IP detail only inside
+    the window. Which users an address tried is not kept per minute but once per scan (``Collector.seen``)."""
 
-    __slots__ = ('a', 'k', 'fi', 'fu', 'iu', 'pb', 'rq', 'e5', 'rl', 'ri', 'h', 'sl', 'tm', 'text')
+    __slots__ = ('a', 'k', 'fi', 'fu', 'pb', 'rq', 'e5', 'rl', 'ri', 'h', 'sl', 'tm')
 
-    def __init__(self, text=False):
-        self.text = text                # keys are already text (no bytes)
+    def __init__(self):
         self.a = 0                      # failed login attempts
         self.k = defaultdict(int)       # lines per failure kind
         self.fi = defaultdict(int)      # attempts per source IP
         self.fu = defaultdict(int)      # attempts per user
-        self.iu = defaultdict(set)      # users tried per IP (users always text; see _text)
         self.pb = defaultdict(int)      # pre-auth probes per IP
         self.rq = 0                     # HTTP requests
         self.e5 = 0                     # HTTP 5xx
@@ -98,41 +98,31 @@ class Bucket(object):
         self.tm = 0                     # requests with a response time
 
     def merge(self, data):
-        """Add a bucket loaded from the state file."""
+        """Add a bucket loaded from the state file (or exported by a worker)."""
         self.a += data.get('a', 0)
         self.rq += data.get('rq', 0)
         self.e5 += data.get('e5', 0)
         self.sl += data.get('sl', 0)
         self.tm += data.get('tm', 0)
         for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri'):
-            target = getattr(self, key)
-            for name, count in (data.get(key) or {}).items():
-                target[name] += count
+            counts = data.get(key)
+            if counts:
+                target = getattr(self, key)
+                if target:
+                    for name, count in counts.items():
+                        target[name] += count
+                else:
+                    target.update(counts)
         for index, count in (data.get('h') or {}).items():
             self.h[int(index)] += count
-        for ip, users in (data.get('iu') or {}).items():
-            self.iu[ip].update(users)
-
-    def decoded(self):
-        """A copy with text keys (what the state file and the results use)."""
-        copy = Bucket(text=True)
-        copy.a, copy.rq, copy.e5, copy.sl, copy.tm = self.a, self.rq, self.e5, self.sl, self.tm
-        for key in ('k', 'fi', 'fu', 'pb', 'rl', 'ri'):
-            getattr(copy, key).update(_plain(getattr(self, key)))
-        copy.h.update(self.h)
-        copy.iu.update(_plain_users(self.iu))
-        return copy
 
     def as_dict(self, detail):
-        """JSON-able form (keys decoded to text); per-IP detail only when ``detail``."""
-        plain = dict if self.text else _plain
-        result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=plain(self.k))
+        """JSON-able form; per-IP detail only when ``detail``."""
+        result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=dict(self.k))
         if detail:
-            result.update(fi=plain(self.fi), fu=plain(self.fu), pb=plain(self.pb), rl=plain(self.rl),
+            result.update(fi=dict(self.fi), fu=dict(self.fu), pb=dict(self.pb), rl=dict(self.rl),
                           h=dict((str(index), count) for index, count in self.h.items()))
-            users_by_ip = self.iu if self.text else _plain_users(self.iu)
-            result['iu'] = _users_lists(users_by_ip)
-            requests = plain(self.ri)
+            requests = dict(self.ri)
             if len(requests) > REQUEST_IPS_PER_MINUTE:
                 requests = dict(sorted(requests.items(), key=lambda item: -item[1])[:REQUEST_IPS_PER_MINUTE])
             result['ri'] = requests
@@ -146,17 +136,51 @@ def _scalars(data):
 
 def _event_key(event):
     minute, ip, user = event[:3]
-    return (minute, _text(ip) or '', _text(user) or '')
+    return (minute, ip or '', user or '')
 
 
 def _conn_key(conn):
-    """``host pid`` (text) of a connection: how the state file remembers it between runs."""
+    """``host pid`` (text) of a connection ``(host, pid)`` (bytes): how the state file remembers it between runs."""
     host, pid = conn
     return '%s %s' % (_text(host) or '', _text(pid) or '')
 
 
+def _conn_from_key(key):
+    """The connection ``(host, pid)`` (bytes) of a ``_conn_key``."""
+    host, dummy, pid = key.rpartition(' ')
+    return host.encode('utf-8'), pid.encode('utf-8')
+
+
+def _seen_update(seen, pairs):
+    """Merge ``{(ip, user): minute}`` into ``seen``, keeping the latest minute of each pair."""
+    if not seen:
+        seen.update(pairs)
+        return
+    get = seen.get
+    for pair, minute in pairs.items():
+        if get(pair, minute) <= minute:
+            seen[pair] = minute
+
+
 _TEXT = {}             # bytes -> text: the same addresses and names recur in every minute of a scan
 TEXT_CACHE_MAX = 1 << 20
+
+
+def _latest(keys, minutes):
+    """``{key: latest minute}`` of the parallel sequences ``keys`` and ``minutes`` (lines are usually in time order:
+    then one ``dict`` in C does it)."""
+    if all(map(operator.le, minutes, islice(minutes, 1, None))):
+        return dict(zip(keys, minutes))
+    return _latest_pairs(zip(keys, minutes))
+
+
+def _latest_pairs(pairs):
+    result = {}
+    get = result.get
+    for key, minute in pairs:
+        if get(key, minute) <= minute:
+            result[key] = minute
+    return result
 
 
 def _text(value):
@@ -181,37 +205,6 @@ def _texts(keys):
     return map(_TEXT.get, keys, keys)
 
 
-def _plain(counts):
-    """A counter with text keys (bytes keys decoded; counts of keys that decode alike added)."""
-    result = dict(zip(_texts(counts.keys()), counts.values()))
-    if len(result) == len(counts):
-        return result
-    result = {}
-    for key, count in zip(_texts(counts.keys()), counts.values()):
-        result[key] = result.get(key, 0) + count
-    return result
-
-
-def _plain_users(users_by_ip):
-    """A copy of ``{ip: users}`` with text addresses; the users are text already (decoded when added)."""
-    ips = list(_texts(users_by_ip.keys()))
-    if len(set(ips)) == len(ips):
-        return dict(zip(ips, map(set, users_by_ip.values())))
-    result = {}
-    for ip, users in zip(ips, users_by_ip.values()):
-        result.setdefault(ip, set()).update(users)
-    return result
-
-
-def _users_lists(users_by_ip):
-    """``{ip: sorted users}`` for the state file, at most USERS_PER_IP each."""
-    result = dict(zip(users_by_ip.keys(), map(sorted, users_by_ip.values())))
-    if users_by_ip and max(map(len, users_by_ip.values())) > USERS_PER_IP:
-        for ip, users in result.items():
-            del users[USERS_PER_IP:]
-    return result
-
-
 class SourceStats(object):
     def __init__(self, source):
         self.source = source
@@ -231,7 +224,8 @@ class Collector(object):
         self.last_minute = last_minute
         self.slow_after = slow_after
         self.buckets = {}
-        self.attempt_conns = set()
+        self.seen = {}                  # (ip, user) -> the latest minute that address tried that user
+        self.attempt_conns = {}         # connection (host, pid) with a "Failed" line -> its minute
         self.closed_conns = set()
         self.pending = {}
         self.stats = None
@@ -253,19 +247,24 @@ class Collector(object):
             return False
         return True
 
+    def forget_connections(self):
+        self.pending = {}
+        self.attempt_conns = {}
+        self.closed_conns = set()
+
     # ---------------------------------------------------------- parallel workers (log_sources.FileReader)
     def reset(self):
         """In a worker process: start empty, so the worker exports only what it read itself."""
         self.buckets = {}
-        self.pending = {}
-        self.attempt_conns = set()
-        self.closed_conns = set()
+        self.seen = {}
+        self.forget_connections()
         self.stats = SourceStats(self.stats.source if self.stats else None)
 
     def export(self):
         stats = self.stats
         return {
             'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
+            'seen': self.seen,
             'pending': self.pending,
             'attempt_conns': self.attempt_conns,
             'closed_conns': self.closed_conns,
@@ -275,9 +274,10 @@ class Collector(object):
     def merge(self, data):
         for minute, bucket in data['buckets'].items():
             self.bucket(minute).merge(bucket)
+        _seen_update(self.seen, data['seen'])
         for conn, event in data['pending'].items():
             self._pend(conn, event)
-        self.attempt_conns.update(data['attempt_conns'])
+        _seen_update(self.attempt_conns, data['attempt_conns'])
         self.closed_conns.update(data['closed_conns'])
         stats = self.stats
         events, untimed, unparsed, outside, parsed = data['stats']
@@ -287,8 +287,9 @@ class Collector(object):
         stats.outside_history += outside
         stats.parsed += parsed
 
-    # ---------------------------------------------------------- authentication events
+    # ---------------------------------------------------------- authentication events, one at a time
     def auth_event(self, minute, kind, ip, user, service, conn):
+        """One event (journal, JSON lines). ``ip``, ``user``: text or None; ``conn``: ``(host, pid)`` bytes or None."""
         self.stats.events += 1
         if not self._in_range(minute):
             return
@@ -297,10 +298,12 @@ class Collector(object):
         if conn is not None and kind in lp.CLOSING_KINDS:
             self.closed_conns.add(conn)
         if ip and user:
-            bucket.iu[_text(ip)].add(_text(user))
+            pair = (ip, user)
+            if self.seen.get(pair, minute) <= minute:
+                self.seen[pair] = minute
         if kind in lp.ATTEMPT_KINDS:
-            if conn is not None:
-                self.attempt_conns.add(conn)
+            if conn is not None and self.attempt_conns.get(conn, minute) <= minute:
+                self.attempt_conns[conn] = minute
             self._attempt(bucket, ip, user)
         elif kind == lp.PAM_FAILURE:
             # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
@@ -338,49 +341,49 @@ class Collector(object):
         "Invalid user" lines of the last DEFER_MINUTES (sshd's LoginGraceTime), which wait one run for the
         "Failed" line that may follow. Returns the number of connections left waiting.
         """
-        attempted = set(map(_conn_key, self.attempt_conns))
-        closed = set(map(_conn_key, self.closed_conns))
-        waiting = {}
+        attempted = self.attempt_conns
+        closed = self.closed_conns
         remembered = {}
-        if memory is not None and now_minute is not None:
+        waiting = {}
+        keep = memory is not None and now_minute is not None
+        if keep:
             oldest = now_minute - CONN_MEMORY_MINUTES
             for key, minute in (memory.get('attempted') or {}).items():
                 if isinstance(minute, int) and minute >= oldest:
                     remembered[key] = minute
-            attempted.update(remembered)
             for key, event in (memory.get('pending') or {}).items():
                 if isinstance(event, list) and len(event) == 4 and isinstance(event[0], int):
-                    waiting[key] = tuple(event)
+                    waiting[_conn_from_key(key)] = tuple(event)
+        remembered_conns = set(map(_conn_from_key, remembered))
         for conn, event in self.pending.items():
-            key = _conn_key(conn)
-            known = waiting.get(key)
+            known = waiting.get(conn)
             if known is None or _event_key(event) < _event_key(known):
-                waiting[key] = event
+                waiting[conn] = event
         still = {}
-        for key, (minute, ip, user, kind) in waiting.items():
-            if key in attempted:
+        for conn, (minute, ip, user, kind) in waiting.items():
+            if conn in attempted or conn in remembered_conns:
                 continue
-            if now_minute is not None and memory is not None and kind == lp.INVALID_USER and \
-                    key not in closed and minute >= now_minute - DEFER_MINUTES:
-                still[key] = [minute, _text(ip), _text(user), kind]
+            if keep and kind == lp.INVALID_USER and conn not in closed and minute >= now_minute - DEFER_MINUTES:
+                still[_conn_key(conn)] = [minute, ip, user, kind]
                 continue
             self._attempt(self.bucket(minute), ip, user)
-        if memory is not None and now_minute is not None:
-            for key in attempted:
-                if key not in remembered:
-                    remembered[key] = now_minute
+        if keep:
+            for conn, minute in attempted.items():
+                if minute >= oldest:
+                    key = _conn_key(conn)
+                    if remembered.get(key, minute) <= minute:
+                        remembered[key] = minute
             memory['attempted'] = remembered
             memory['pending'] = still
-        self.pending = {}
-        self.attempt_conns = set()
-        self.closed_conns = set()
+        self.forget_connections()
         return len(still)
 
+    # ---------------------------------------------------------- authentication events, in bulk
     def feed_auth_text(self, buf, start, end, needles=lp.AUTH_NEEDLES):
         """Parse the failure lines of ``buf[start:end]`` (syslog text); the other lines are never looked at.
 
-        The lines holding a needle are found in C (``lp.LineFinder``). Those holding ``Failed `` in the common
-        form (``Failed <method> for ...``) are counted in bulk (``_failed_rows``); the others line by line.
+        The lines holding a needle are found in C (``lp.LineFinder``), cut out and joined, and parsed as rows
+        (``_failed_rows``, then ``_other_rows`` for the lines not in the common ``Failed`` form).
         """
         finder = self._finders.get(needles)
         if finder is None:
@@ -393,108 +396,167 @@ class Collector(object):
                 failed = spans
             else:
                 others.update(spans)
+        lines = []
         if failed:
             for line_start in failed:
                 others.pop(line_start, None)
-            others.update(self._failed_rows(buf, failed))
+            lines = self._failed_rows(b'\n' + b'\n'.join(lp.cut_lines(buf, failed)), lp.FAILED_ROWS_RX)
         if others:
-            self._auth_lines(buf, others)
+            lines.extend(lp.cut_lines(buf, others))
+        if lines:
+            self._other_rows(lines, lp.OTHER_ROWS_RX)
 
-    def _auth_lines(self, buf, spans):
-        """Parse the lines ``{start: end}`` of ``buf`` one by one (every failure form; the common ``Failed`` form only
-        when ``_failed_rows`` could not take the line)."""
+    def feed_auth_lines(self, block):
+        """Parse ``block``: lines that hold a needle, each as ``offset:line`` and ending in a newline (``grep -b``)."""
+        text = b'\n' + (block[:-1] if block[-1:] == b'\n' else block)
+        lines = self._failed_rows(text, lp.FAILED_ROWS_OFFSET_RX)
+        if lines:
+            self._other_rows(lines, lp.OTHER_ROWS_OFFSET_RX)
+
+    def _stamp_buckets(self, keys):
+        """``({key: bucket}, {key: minute})`` for the stamp keys in the history; every event is counted in the stats
+        (those without a readable stamp, or outside the history, as such)."""
         clock = self.clock
-        stats = self.stats
-        event_from_match = lp.event_from_match
-        minute_3164 = clock.rfc3164
-        matches = map(lp.AUTH_LINE_RX.match, repeat(buf), spans.keys(), spans.values())
-        for (line_start, line_end), match in zip(spans.items(), matches):
-            if match is None:
-                if lp.MESSAGE_RX.search(buf, line_start, line_end):
-                    stats.events += 1
-                    stats.untimed += 1
-                continue
-            event = event_from_match(match, 6)
-            if event is None:
-                continue
-            stamp = match.group(1)
-            if stamp is not None:
-                minute = minute_3164(stamp)
-            else:
-                minute = clock.rfc3339(match.group(2) + (match.group(3) or b''))
-            pid = match.group(6)
-            kind, ip, user, service = event
-            self.auth_event(minute, kind, ip, user, service, (match.group(4), pid) if pid else None)
-
-    def _failed_rows(self, buf, spans):
-        """Count the ``Failed <method>`` lines ``{start: end}`` with C-level operations (findall, zip, Counter).
-
-        Returns the spans of the lines that are not in that form (no time stamp, another message): the caller
-        parses those line by line.
-        """
-        rows = lp.FAILED_ROWS_RX.findall(b'\n' + b'\n'.join(lp.cut_lines(buf, spans)))
-        if len(rows) != len(spans):       # cannot happen: every line gives one row; be safe anyway
-            return spans
-        stamps, rfc3339, zones, hosts, pids, methods, users, ips = zip(*rows)
-        leftover = {}
-        if b'' in methods:
-            keep = [index for index, method in enumerate(methods) if method]
-            for index, (line_start, line_end) in enumerate(spans.items()):
-                if not methods[index]:
-                    leftover[line_start] = line_end
-            if not keep:
-                return leftover
-            stamps, rfc3339, zones, hosts, pids, methods, users, ips = (
-                [column[index] for index in keep] for column in (stamps, rfc3339, zones, hosts, pids, methods, users, ips))
-        if any(rfc3339):
-            keys = list(map(bytes.__add__, map(bytes.__add__, stamps, rfc3339), zones))
-        else:
-            keys = stamps
-        self.attempt_conns.update(conn for conn in set(zip(hosts, pids)) if conn[1])
-        clock = self.clock
-        minutes = {}
-        for key in set(keys):
-            minutes[key] = clock.rfc3164(key) if key[:1].isalpha() else clock.rfc3339(key)
-        stats = self.stats
-        stats.events += len(keys)
         first, last = self.first_minute, self.last_minute
         buckets = self.buckets
         usable = {}
-        for key, minute in minutes.items():
+        minutes = {}
+        rejected = False
+        for key in set(keys):
+            minute = clock.key_minute(key)
             if minute is None or minute < first or minute > last:
+                rejected = True
+                minutes[key] = minute
                 continue
             bucket = buckets.get(minute)
             if bucket is None:
                 bucket = buckets[minute] = Bucket()
             usable[key] = bucket
-        for key, count in Counter(keys).items():
-            bucket = usable.get(key)
-            if bucket is not None:
-                bucket.a += count
-            elif minutes[key] is None:
-                stats.untimed += count
-            else:
-                stats.outside_history += count
+            minutes[key] = minute
+        stats = self.stats
+        stats.events += len(keys)
+        if rejected:
+            for key, count in Counter(keys).items():
+                if key not in usable:
+                    if minutes[key] is None:
+                        stats.untimed += count
+                    else:
+                        stats.outside_history += count
+        return usable, minutes
+
+    def _failed_rows(self, text, rows_rx):
+        """Count the ``Failed <method>`` lines of ``text`` (see ``lp.FAILED_ROWS_RX``) with C-level operations
+        (findall, zip, Counter). Returns the lines that are not in that form: the caller parses those as other rows.
+        """
+        rows = rows_rx.findall(text)
+        stamps, rfc3339, zones, hosts, pids, methods, users, ips = zip(*rows)
+        leftover = []
+        if b'' in methods:
+            lines = text.split(b'\n')
+            del lines[0]
+            if len(lines) != len(rows):     # cannot happen: every line gives one row; be safe anyway
+                return lines
+            leftover = list(compress(lines, map(operator.not_, methods)))
+            keep = list(map(bool, methods))
+            if not any(keep):
+                return leftover
+            stamps, rfc3339, zones, hosts, pids, methods, users, ips = (
+                list(compress(column, keep)) for column in (stamps, rfc3339, zones, hosts, pids, methods, users, ips))
+        keys = lp.row_keys(stamps, rfc3339, zones)
+        usable, minutes = self._stamp_buckets(keys)
         if not usable:
             return leftover
+        if len(usable) != len(minutes):      # some lines out of the history or without a stamp: drop them
+            keep = list(map(usable.__contains__, keys))
+            keys, hosts, pids, methods, users, ips = (
+                list(compress(column, keep)) for column in (keys, hosts, pids, methods, users, ips))
+        ips = list(_texts(ips))
+        users = list(_texts(users))
         kind_names = lp.KIND_NAMES
+        for key, count in Counter(keys).items():
+            usable[key].a += count
         for (key, method), count in Counter(zip(keys, methods)).items():
-            bucket = usable.get(key)
-            if bucket is not None:
-                bucket.k[kind_names.get(method, 'failed_other')] += count
+            usable[key].k[kind_names.get(method, 'failed_other')] += count
         for (key, ip), count in Counter(zip(keys, ips)).items():
-            bucket = usable.get(key)
-            if bucket is not None:
-                bucket.fi[ip] += count
+            usable[key].fi[ip] += count
         for (key, user), count in Counter(zip(keys, users)).items():
-            bucket = usable.get(key)
-            if bucket is not None and user:
-                bucket.fu[user] += count
-        for key, ip, user in set(zip(keys, _texts(ips), _texts(users))):
-            bucket = usable.get(key)
-            if bucket is not None and user:
-                bucket.iu[ip].add(user)
+            if user:
+                usable[key].fu[user] += count
+        key_minutes = list(map(minutes.__getitem__, keys))
+        self._note_seen(ips, users, key_minutes)
+        if not all(pids):
+            keep = list(map(bool, pids))
+            hosts, pids, key_minutes = (list(compress(column, keep)) for column in (hosts, pids, key_minutes))
+        if pids:
+            _seen_update(self.attempt_conns, _latest(zip(hosts, pids), key_minutes))
         return leftover
+
+    def _note_seen(self, ips, users, key_minutes):
+        """Which users each address tried, and when (the latest minute): ``seen``."""
+        if not all(users):
+            keep = list(map(bool, users))
+            ips, users, key_minutes = (list(compress(column, keep)) for column in (ips, users, key_minutes))
+        if users:
+            _seen_update(self.seen, _latest(zip(ips, users), key_minutes))
+
+    def _other_rows(self, lines, rows_rx):
+        """Parse ``lines`` (each in any failure form, see ``lp.OTHER_ROWS_RX``) one row each, then count in bulk."""
+        rows = rows_rx.findall(b'\n' + b'\n'.join(lines))
+        if len(rows) != len(lines):         # cannot happen: every line gives one row
+            return
+        stats = self.stats
+        other_row_event = lp.other_row_event
+        events = []
+        for row, line in zip(rows, lines):
+            event = other_row_event(row)
+            if event is None:
+                if lp.MESSAGE_RX.search(line):
+                    stats.events += 1
+                    stats.untimed += 1
+                continue
+            key = row[0] or row[1] + row[2]
+            events.append((key, row[3], row[5]) + event)
+        if not events:
+            return
+        usable, minutes = self._stamp_buckets([event[0] for event in events])
+        attempts = []
+        seen = []
+        conns = []
+        pending = self._pend
+        for key, host, pid, kind, ip, user, service in events:
+            bucket = usable.get(key)
+            if bucket is None:
+                continue
+            minute = minutes[key]
+            bucket.k[kind] += 1
+            ip = _text(ip)
+            user = _text(user)
+            conn = (host, pid) if pid else None
+            if ip and user:
+                seen.append(((ip, user), minute))
+            if kind in lp.ATTEMPT_KINDS:
+                if conn is not None:
+                    conns.append((conn, minute))
+                attempts.append((bucket, ip, user))
+            elif kind == lp.PAM_FAILURE:
+                # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
+                if not service.startswith(b'sshd'):
+                    attempts.append((bucket, ip, user))
+            elif kind in lp.CONNECTION_KINDS:
+                if conn is None:
+                    attempts.append((bucket, ip, user))
+                else:
+                    pending(conn, (minute, ip, user, kind))
+            elif kind in lp.PROBE_KINDS and ip:
+                bucket.pb[ip] += 1
+            if conn is not None and kind in lp.CLOSING_KINDS:
+                self.closed_conns.add(conn)
+        for bucket, ip, user in attempts:
+            self._attempt(bucket, ip, user)
+        if seen:
+            _seen_update(self.seen, _latest_pairs(seen))
+        if conns:
+            _seen_update(self.attempt_conns, _latest_pairs(conns))
 
     # ---------------------------------------------------------- HTTP requests
     def request(self, minute, ip, status, seconds):
@@ -563,7 +625,8 @@ class StateFile(object):
 
     def __init__(self, path):
         self.path = path
-        self.data = {'version': STATE_VERSION, 'files': {}, 'journal': {}, 'buckets': {}, 'connections': {}}
+        self.data = {'version': STATE_VERSION, 'files': {}, 'journal': {}, 'buckets': {}, 'connections': {},
+                     'seen': {}}
         self.note = None
         self.loaded = None
 
@@ -582,7 +645,7 @@ class StateFile(object):
             # a damaged state file must not stop monitoring: start over and say so
             self.note = 'state file %s was unreadable (%s); started over' % (self.path, exc)
             return self
-        for key in ('files', 'journal', 'buckets', 'connections'):
+        for key in ('files', 'journal', 'buckets', 'connections', 'seen'):
             if isinstance(data.get(key), dict):
                 self.data[key] = data[key]
         self.loaded = _comparable(self.data)
@@ -686,6 +749,7 @@ class Scanner(object):
                                    self.now_minute + 5, self.slow_after)
         self.source_reports = []
         self.source_checks = []
+        self.seen = {}
 
     # ---------------------------------------------------------- reading
     def run(self):
@@ -714,9 +778,7 @@ class Scanner(object):
                 check = make_check('log_scan.source', CRITICAL, reason, target=target, priority='medium')
             self.source_checks.append(check)
             self.source_reports.append(report)
-            self.collector.pending = {}
-            self.collector.attempt_conns = set()
-            self.collector.closed_conns = set()
+            self.collector.forget_connections()
             return
         memory = self.state.data['connections'].setdefault(source['key'], {})
         waiting = self.collector.finish_connections(memory, self.now_minute)
@@ -907,15 +969,25 @@ class Scanner(object):
         pid = entry.get('_PID')
         ip = _text(ip)
         user = _text(user)
-        host = entry.get('_HOSTNAME')
-        collector.auth_event(minute, kind, ip, user, service, (host, pid) if pid else None)
+        conn = None
+        if pid:
+            conn = (str(entry.get('_HOSTNAME') or '').encode('utf-8', 'replace'), str(pid).encode('utf-8', 'replace'))
+        collector.auth_event(minute, kind, ip, user, service, conn)
 
     # ---------------------------------------------------------- results
     def _merged_buckets(self):
-        """State buckets plus this run's, pruned to the history; per-IP detail kept for the window only."""
+        """State buckets plus this run's, pruned to the history; per-IP detail kept for the window only.
+
+        Also merges the users each address tried (``seen``), pruned to the window."""
         merged = {}
         oldest = self.now_minute - self.history + 1
         window_start = self.now_minute - self.window + 1
+        seen = {}
+        for ip, users in (self.state.data.get('seen') or {}).items():
+            if isinstance(users, dict):
+                for user, minute in users.items():
+                    if isinstance(minute, int) and minute >= window_start:
+                        seen[(ip, user)] = minute
         for key, data in self.state.data['buckets'].items():
             try:
                 minute = int(key)
@@ -923,20 +995,26 @@ class Scanner(object):
                 continue
             if minute < oldest or not isinstance(data, dict):
                 continue
-            bucket = merged[minute] = Bucket(text=True)
-            bucket.merge(data if minute >= window_start else _scalars(data))
+            bucket = merged[minute] = Bucket()
+            if minute >= window_start:
+                bucket.merge(data)
+                # state files before 1.1 kept the users tried per address in each minute ("iu")
+                old = data.get('iu')
+                if isinstance(old, dict):
+                    _seen_update(seen, dict(((ip, user), minute) for ip, users in old.items()
+                                            if isinstance(users, list) for user in users))
+            else:
+                bucket.merge(_scalars(data))
         for minute, bucket in self.collector.buckets.items():
-            if minute < window_start:
-                data = _scalars(bucket.as_dict(False))
+            if minute < oldest:
+                continue
+            known = merged.get(minute)
+            if known is None:
+                merged[minute] = bucket
             else:
-                data = None
-            if minute in merged:
-                merged[minute].merge(data if data is not None else bucket.as_dict(True))
-            elif data is not None:
-                merged[minute] = Bucket(text=True)
-                merged[minute].merge(data)
-            else:
-                merged[minute] = bucket.decoded()
+                known.merge(bucket.as_dict(minute >= window_start))
+        _seen_update(seen, self.collector.seen)
+        self.seen = dict((pair, minute) for pair, minute in seen.items() if minute >= window_start)
         return merged
 
     def results(self):
@@ -962,6 +1040,7 @@ class Scanner(object):
         # state: keep detail for the window only
         self.state.data['buckets'] = dict(
             (str(minute), bucket.as_dict(minute >= window_start)) for minute, bucket in sorted(merged.items()))
+        self.state.data['seen'] = _users_by_ip(self.seen, USERS_PER_IP)
         self.state.data['updated'] = _iso(self.now)
         output['checks'] = checks
         output['state_note'] = self.state.note
@@ -980,7 +1059,8 @@ class Scanner(object):
         attempts_by_minute = dict((m, b.a) for m, b in window.items() if b.a)
         by_ip = defaultdict(int)
         by_user = defaultdict(int)
-        users_by_ip = defaultdict(set)
+        users_by_ip = _users_by_ip(dict((pair, minute) for pair, minute in self.seen.items()
+                                        if minute <= self.now_minute))
         probes = defaultdict(int)
         kinds = defaultdict(int)
         rate_limited = defaultdict(int)
@@ -989,8 +1069,6 @@ class Scanner(object):
                 by_ip[ip] += count
             for user, count in bucket.fu.items():
                 by_user[user] += count
-            for ip, users in bucket.iu.items():
-                users_by_ip[ip].update(users)
             for ip, count in bucket.pb.items():
                 probes[ip] += count
             for kind, count in bucket.k.items():
@@ -1160,6 +1238,18 @@ def _percentiles(hist, total, wanted):
                 result[pct] = round(bucket_value(index), 4)
                 break
     return result
+
+
+def _users_by_ip(seen, limit=None):
+    """``{ip: {user: minute}}`` from ``{(ip, user): minute}``; with ``limit``, the latest ``limit`` users of each."""
+    result = defaultdict(dict)
+    for (ip, user), minute in seen.items():
+        result[ip][user] = minute
+    if limit is not None:
+        for ip, users in result.items():
+            if len(users) > limit:
+                result[ip] = dict(sorted(users.items(), key=lambda item: (-item[1], item[0]))[:limit])
+    return dict(result)
 
 
 def _comparable(data):
