@@ -20,6 +20,7 @@ import datetime
 import json
 import operator
 import re
+import sys
 import time
 from itertools import repeat
 
@@ -242,11 +243,6 @@ _MESSAGE = (
     br'|Timeout before authentication for (?:connection from )?(\S+)'                           # 16
     br')')
 MESSAGE_RX = re.compile(br'(?:error: )?' + _MESSAGE)
-# syslog line: RFC 3164 stamp (group 1: up to the minute) or RFC 3339 (2: up to the minute, 3: zone),
-# host (4), program (5), pid (6), then the message groups shifted by 6.
-AUTH_LINE_RX = re.compile(
-    br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)'
-    br'[ \t]+(\S+)[ \t]+([^\s\[:]+)(?:\[(\d+)\])?:[ \t]*(?:error: )?' + _MESSAGE)
 _PAM_FIELD_RX = re.compile(br'\b(rhost|user)=(\S*)')
 # Rows: many lines at once. The candidate lines are joined into one text, each line preceded by a newline
 # (and, in the output of ``grep -b``, by its byte offset and a colon), and one ``findall`` gives exactly one row
@@ -254,15 +250,19 @@ _PAM_FIELD_RX = re.compile(br'\b(rhost|user)=(\S*)')
 # looked at on its own). No group can match a newline, so a row never spans two lines; the newline is a literal
 # prefix, so the search jumps from line to line in C.
 # Groups 1-3: the stamp (RFC 3164 minute, or RFC 3339 minute and zone), 4: host.
+# Possessive quantifiers (Python 3.11+) where they cannot change a match (the repeated class and what follows
+# are disjoint): a line in another form then fails at once instead of backtracking through its prefix.
+_P = b'+' if sys.version_info >= (3, 11) else b''
 _ROW_STAMP = (br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d'
-              br'|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?([Zz]|[+-]\d\d:?\d\d)?)[ \t]+(\S+)[ \t]+')
+              br'|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?%(p)s([Zz]|[+-]\d\d:?\d\d)?%(p)s)[ \t]+%(p)s(\S+%(p)s)[ \t]+%(p)s'
+              % {b'p': _P})
 # The common form alone: 5 pid, 6 method, 7 user, 8 ip. The user is greedy: the address is the last
 # "from <ip> port <n>" of the line, so a user name holding such text cannot pick the address.
-_FAILED_ROW = (br'[^\s\[:]+(?:\[(\d+)\])?:[ \t]*(?:error: )?'
-               br'Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+')
+_FAILED_ROW = (br'[^\s\[:]+%(p)s(?:\[(\d+)\])?%(p)s:[ \t]*%(p)s(?:error: )?%(p)s'
+               br'Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+' % {b'p': _P})
 # Every form: 5 program, 6 pid, then
 _OTHER_ROW = (
-    br'([^\s\[:]+)(?:\[(\d+)\])?:[ \t]*(?:error: )?'
+    br'([^\s\[:]+%(p)s)(?:\[(\d+)\])?%(p)s:[ \t]*%(p)s(?:error: )?%(p)s' % {b'p': _P} +
     br'(?:Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+'                           # 7-9 method user ip
     br'|Invalid user (.*?) from (\S+?)(?: port \d+)?[ \t]*(?=\n|\Z)'                            # 10-11 user ip
     br'|pam_\w+\(([^:)\s]+):auth\): authentication failure;(.*)'                               # 12-13 service fields
@@ -275,12 +275,13 @@ _OTHER_ROW = (
     br')')
 
 
-def _rows_rx(body, offsets):
-    return re.compile(br'\n' + (br'\d+:' if offsets else b'') + _ROW_STAMP + body + br'|\n')
+def _rows_rx(body, offsets, other=br'\n'):
+    return re.compile(br'\n' + (br'\d+:' if offsets else b'') + _ROW_STAMP + body + br'|' + other)
 
 
-FAILED_ROWS_RX = _rows_rx(_FAILED_ROW, False)
-FAILED_ROWS_OFFSET_RX = _rows_rx(_FAILED_ROW, True)
+# The rows of the common form end with a group that holds, for a line in no form, the whole line (9).
+FAILED_ROWS_RX = _rows_rx(_FAILED_ROW, False, br'\n([^\n]*)')
+FAILED_ROWS_OFFSET_RX = _rows_rx(_FAILED_ROW, True, br'\n([^\n]*)')
 OTHER_ROWS_RX = _rows_rx(_OTHER_ROW, False)
 OTHER_ROWS_OFFSET_RX = _rows_rx(_OTHER_ROW, True)
 
@@ -292,30 +293,22 @@ def row_keys(stamps, rfc3339, zones):
     return stamps
 
 
-def other_row_event(row):
-    """``(kind, ip, user, service)`` of an ``OTHER_ROWS_RX`` row (bytes or None), or None for an empty row."""
-    if row[6]:
-        return KIND_NAMES.get(row[6], 'failed_other'), row[8], row[7] or None, None
-    if row[10]:
-        return INVALID_USER, row[10], row[9] or None, None
-    if row[11]:
-        fields = _pam_fields(row[12])
-        return PAM_FAILURE, fields.get(b'rhost') or None, fields.get(b'user') or None, row[11]
-    if row[13]:
-        fields = _pam_fields(row[14])
-        return PAM_MORE, fields.get(b'rhost') or None, fields.get(b'user') or None, None
-    if row[16]:
-        return MAX_ATTEMPTS, row[16], row[15] or None, None
-    if row[18]:
-        return CLOSED_USER, row[18], row[17] or None, None
-    if row[19]:
-        return PREAUTH, row[19], None, None
-    if row[20]:
-        return TIMEOUT, row[20], None, None
-    return None
+# The forms of an ``OTHER_ROWS_RX`` row (0-based columns): the column that is never empty when the row is in that
+# form (for "Failed" the method, for PAM the service), its kind (for "Failed", the method's), the address column
+# (for PAM, the column of the fields) and the user column (0: none).
+OTHER_ROW_FORMS = (
+    (6, 'failed_other', 8, 7),
+    (10, INVALID_USER, 10, 9),
+    (11, PAM_FAILURE, 12, 12),
+    (13, PAM_MORE, 14, 14),
+    (16, MAX_ATTEMPTS, 16, 15),
+    (18, CLOSED_USER, 18, 17),
+    (19, PREAUTH, 19, 0),
+    (20, TIMEOUT, 20, 0),
+)
 
 
-def _pam_fields(text):
+def pam_fields(text):
     fields = {}
     for name, value in _PAM_FIELD_RX.findall(text):
         fields.setdefault(name, value)      # the first one: PAM writes rhost= before the user's name
@@ -338,7 +331,7 @@ _FORMS = {
 
 
 def event_from_match(match, shift=0):
-    """``(kind, ip, user, service)`` (ip/user as bytes or None) from a MESSAGE_RX/AUTH_LINE_RX match."""
+    """``(kind, ip, user, service)`` (ip/user as bytes or None) from a MESSAGE_RX match."""
     last = match.lastindex - shift
     form = _FORMS.get(last)
     if form is None:
@@ -348,7 +341,7 @@ def event_from_match(match, shift=0):
     if kind is None:
         kind = KIND_NAMES.get(group(1 + shift), 'failed_other')
     if kind in (PAM_FAILURE, PAM_MORE):
-        fields = _pam_fields(group(last + shift))
+        fields = pam_fields(group(last + shift))
         service = group(7 + shift) if kind == PAM_FAILURE else None
         return kind, fields.get(b'rhost') or None, fields.get(b'user') or None, service
     return kind, group(ip_group + shift), group(user_group + shift) if user_group else None, None
@@ -364,23 +357,6 @@ def classify_auth(message):
     if match is None:
         return None
     return event_from_match(match)
-
-
-def split_syslog(rest):
-    """``host program[pid]: message`` -> (host, program, pid, message); None when there is no tag."""
-    parts = rest.split(None, 2)
-    if len(parts) < 3:
-        return None
-    host, tag, message = parts
-    if not tag.endswith(b':'):
-        return None
-    tag = tag[:-1]
-    pid = None
-    bracket = tag.find(b'[')
-    if bracket >= 0:
-        pid = tag[bracket + 1:-1]
-        tag = tag[:bracket]
-    return host, tag, pid, message
 
 
 _NEWLINE = b'\n'

@@ -21,6 +21,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import gc
 import ipaddress
 import json
 import math
@@ -30,11 +31,12 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 import operator
-from itertools import compress, islice
+from itertools import compress, islice, repeat
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import (
+    PREFILTER_MIN_BYTES,
     FileReader,
     SourceError,
     available_cpus,
@@ -151,19 +153,68 @@ def _conn_from_key(key):
     return host.encode('utf-8'), pid.encode('utf-8')
 
 
-def _seen_update(seen, pairs):
-    """Merge ``{(ip, user): minute}`` into ``seen``, keeping the latest minute of each pair."""
-    if not seen:
-        seen.update(pairs)
-        return
-    get = seen.get
-    for pair, minute in pairs.items():
-        if get(pair, minute) <= minute:
-            seen[pair] = minute
+class Latest(dict):
+    """``{key: minute}`` that keeps the latest minute of each key. Lines come in time order, so a batch is usually
+    no older than anything stored: then it is added in C."""
+
+    top = None
+
+    def add(self, pairs):
+        if not pairs:
+            return
+        low = min(pairs.values())
+        if self.top is None or low >= self.top or not self:
+            self.update(pairs)
+        else:
+            get = self.get
+            for key, minute in pairs.items():
+                if get(key, minute) <= minute:
+                    self[key] = minute
+        high = max(pairs.values())
+        if self.top is None or high > self.top:
+            self.top = high
+
+    def add_one(self, key, minute):
+        if self.get(key, minute) <= minute:
+            self[key] = minute
+            if self.top is None or minute > self.top:
+                self.top = minute
 
 
 _TEXT = {}             # bytes -> text: the same addresses and names recur in every minute of a scan
 TEXT_CACHE_MAX = 1 << 20
+
+
+def _pick(keep, *columns):
+    """The rows of ``columns`` (parallel sequences) where ``keep`` is true, as lists."""
+    return [list(compress(column, keep)) for column in columns]
+
+
+def _runs(keys):
+    """``[(first, last)]`` slices of equal consecutive ``keys``, or None when there are too many (not in time order)."""
+    total = len(keys)
+    changes = list(compress(range(1, total), map(operator.ne, islice(keys, 1, None), keys)))
+    if len(changes) * 8 >= total and total > 8:
+        return None
+    bounds = [0] + changes + [total]
+    return list(zip(bounds, islice(bounds, 1, None)))
+
+
+def _add_attempts(bucket, count, by_ip, by_user):
+    bucket.a += count
+    by_ip.pop('', None)
+    _add_counts(bucket.fi, by_ip)
+    by_user.pop('', None)
+    _add_counts(bucket.fu, by_user)
+
+
+def _add_counts(target, counts):
+    """Add the counter ``counts`` to ``target`` (in C when ``target`` is still empty)."""
+    if target:
+        for key, count in counts.items():
+            target[key] += count
+    else:
+        target.update(counts)
 
 
 def _latest(keys, minutes):
@@ -224,8 +275,10 @@ class Collector(object):
         self.last_minute = last_minute
         self.slow_after = slow_after
         self.buckets = {}
-        self.seen = {}                  # (ip, user) -> the latest minute that address tried that user
-        self.attempt_conns = {}         # connection (host, pid) with a "Failed" line -> its minute
+        self.seen = Latest()            # (ip, user) -> the latest minute that address tried that user
+        self.attempted = {}             # host -> pids of the connections with a "Failed" line (this run)
+        self.recent_attempts = Latest()     # (host, pid) -> minute, for those of the last CONN_MEMORY_MINUTES
+        self.recent_minute = None       # where "the last CONN_MEMORY_MINUTES" start (set by the scanner)
         self.closed_conns = set()
         self.pending = {}
         self.stats = None
@@ -249,14 +302,15 @@ class Collector(object):
 
     def forget_connections(self):
         self.pending = {}
-        self.attempt_conns = {}
+        self.attempted = {}
+        self.recent_attempts = Latest()
         self.closed_conns = set()
 
     # ---------------------------------------------------------- parallel workers (log_sources.FileReader)
     def reset(self):
         """In a worker process: start empty, so the worker exports only what it read itself."""
         self.buckets = {}
-        self.seen = {}
+        self.seen = Latest()
         self.forget_connections()
         self.stats = SourceStats(self.stats.source if self.stats else None)
 
@@ -264,9 +318,10 @@ class Collector(object):
         stats = self.stats
         return {
             'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
-            'seen': self.seen,
+            'seen': dict(self.seen),
             'pending': self.pending,
-            'attempt_conns': self.attempt_conns,
+            'attempted': self.attempted,
+            'recent_attempts': dict(self.recent_attempts),
             'closed_conns': self.closed_conns,
             'stats': (stats.events, stats.untimed, stats.unparsed, stats.outside_history, stats.parsed),
         }
@@ -274,10 +329,12 @@ class Collector(object):
     def merge(self, data):
         for minute, bucket in data['buckets'].items():
             self.bucket(minute).merge(bucket)
-        _seen_update(self.seen, data['seen'])
+        self.seen.add(data['seen'])
         for conn, event in data['pending'].items():
             self._pend(conn, event)
-        _seen_update(self.attempt_conns, data['attempt_conns'])
+        for host, pids in data['attempted'].items():
+            self.attempted.setdefault(host, set()).update(pids)
+        self.recent_attempts.add(data['recent_attempts'])
         self.closed_conns.update(data['closed_conns'])
         stats = self.stats
         events, untimed, unparsed, outside, parsed = data['stats']
@@ -298,12 +355,12 @@ class Collector(object):
         if conn is not None and kind in lp.CLOSING_KINDS:
             self.closed_conns.add(conn)
         if ip and user:
-            pair = (ip, user)
-            if self.seen.get(pair, minute) <= minute:
-                self.seen[pair] = minute
+            self.seen.add_one((ip, user), minute)
         if kind in lp.ATTEMPT_KINDS:
-            if conn is not None and self.attempt_conns.get(conn, minute) <= minute:
-                self.attempt_conns[conn] = minute
+            if conn is not None:
+                self.attempted.setdefault(conn[0], set()).add(conn[1])
+                if self.recent_minute is not None and minute >= self.recent_minute:
+                    self.recent_attempts.add_one(conn, minute)
             self._attempt(bucket, ip, user)
         elif kind == lp.PAM_FAILURE:
             # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
@@ -341,7 +398,7 @@ class Collector(object):
         "Invalid user" lines of the last DEFER_MINUTES (sshd's LoginGraceTime), which wait one run for the
         "Failed" line that may follow. Returns the number of connections left waiting.
         """
-        attempted = self.attempt_conns
+        attempted = self.attempted
         closed = self.closed_conns
         remembered = {}
         waiting = {}
@@ -361,14 +418,14 @@ class Collector(object):
                 waiting[conn] = event
         still = {}
         for conn, (minute, ip, user, kind) in waiting.items():
-            if conn in attempted or conn in remembered_conns:
+            if conn[1] in attempted.get(conn[0], ()) or conn in remembered_conns:
                 continue
             if keep and kind == lp.INVALID_USER and conn not in closed and minute >= now_minute - DEFER_MINUTES:
                 still[_conn_key(conn)] = [minute, ip, user, kind]
                 continue
             self._attempt(self.bucket(minute), ip, user)
         if keep:
-            for conn, minute in attempted.items():
+            for conn, minute in self.recent_attempts.items():
                 if minute >= oldest:
                     key = _conn_key(conn)
                     if remembered.get(key, minute) <= minute:
@@ -449,114 +506,177 @@ class Collector(object):
         (findall, zip, Counter). Returns the lines that are not in that form: the caller parses those as other rows.
         """
         rows = rows_rx.findall(text)
-        stamps, rfc3339, zones, hosts, pids, methods, users, ips = zip(*rows)
+        stamps, rfc3339, zones, hosts, pids, methods, users, ips, others = zip(*rows)
         leftover = []
         if b'' in methods:
-            lines = text.split(b'\n')
-            del lines[0]
-            if len(lines) != len(rows):     # cannot happen: every line gives one row; be safe anyway
-                return lines
-            leftover = list(compress(lines, map(operator.not_, methods)))
             keep = list(map(bool, methods))
+            leftover = list(compress(others, map(operator.not_, keep)))
             if not any(keep):
                 return leftover
-            stamps, rfc3339, zones, hosts, pids, methods, users, ips = (
-                list(compress(column, keep)) for column in (stamps, rfc3339, zones, hosts, pids, methods, users, ips))
+            stamps, rfc3339, zones, hosts, pids, methods, users, ips = _pick(
+                keep, stamps, rfc3339, zones, hosts, pids, methods, users, ips)
         keys = lp.row_keys(stamps, rfc3339, zones)
         usable, minutes = self._stamp_buckets(keys)
-        if not usable:
-            return leftover
         if len(usable) != len(minutes):      # some lines out of the history or without a stamp: drop them
-            keep = list(map(usable.__contains__, keys))
-            keys, hosts, pids, methods, users, ips = (
-                list(compress(column, keep)) for column in (keys, hosts, pids, methods, users, ips))
-        ips = list(_texts(ips))
-        users = list(_texts(users))
-        kind_names = lp.KIND_NAMES
-        for key, count in Counter(keys).items():
-            usable[key].a += count
-        for (key, method), count in Counter(zip(keys, methods)).items():
-            usable[key].k[kind_names.get(method, 'failed_other')] += count
-        for (key, ip), count in Counter(zip(keys, ips)).items():
-            usable[key].fi[ip] += count
-        for (key, user), count in Counter(zip(keys, users)).items():
-            if user:
-                usable[key].fu[user] += count
-        key_minutes = list(map(minutes.__getitem__, keys))
-        self._note_seen(ips, users, key_minutes)
-        if not all(pids):
-            keep = list(map(bool, pids))
-            hosts, pids, key_minutes = (list(compress(column, keep)) for column in (hosts, pids, key_minutes))
-        if pids:
-            _seen_update(self.attempt_conns, _latest(zip(hosts, pids), key_minutes))
+            keys, hosts, pids, methods, users, ips = _pick(
+                list(map(usable.__contains__, keys)), keys, hosts, pids, methods, users, ips)
+        if keys:
+            self._count(usable, minutes, keys, ips, users, hosts, pids, None, 'attempt', methods)
         return leftover
 
-    def _note_seen(self, ips, users, key_minutes):
-        """Which users each address tried, and when (the latest minute): ``seen``."""
-        if not all(users):
-            keep = list(map(bool, users))
-            ips, users, key_minutes = (list(compress(column, keep)) for column in (ips, users, key_minutes))
-        if users:
-            _seen_update(self.seen, _latest(zip(ips, users), key_minutes))
-
     def _other_rows(self, lines, rows_rx):
-        """Parse ``lines`` (each in any failure form, see ``lp.OTHER_ROWS_RX``) one row each, then count in bulk."""
+        """Parse ``lines`` (each in any failure form, see ``lp.OTHER_ROWS_RX``) one row each, then count each form
+        in bulk."""
         rows = rows_rx.findall(b'\n' + b'\n'.join(lines))
         if len(rows) != len(lines):         # cannot happen: every line gives one row
             return
-        stats = self.stats
-        other_row_event = lp.other_row_event
-        events = []
-        for row, line in zip(rows, lines):
-            event = other_row_event(row)
-            if event is None:
-                if lp.MESSAGE_RX.search(line):
+        columns = list(zip(*rows))
+        keys = lp.row_keys(columns[0], columns[1], columns[2])
+        if not all(keys):
+            stats = self.stats
+            for line in compress(lines, map(operator.not_, keys)):
+                if lp.MESSAGE_RX.search(line):     # a failure line without a readable time stamp
                     stats.events += 1
                     stats.untimed += 1
-                continue
-            key = row[0] or row[1] + row[2]
-            events.append((key, row[3], row[5]) + event)
-        if not events:
+        stamped = list(map(bool, keys))
+        usable, minutes = self._stamp_buckets(list(compress(keys, stamped)))
+        if not usable:
             return
-        usable, minutes = self._stamp_buckets([event[0] for event in events])
-        attempts = []
-        seen = []
-        conns = []
-        pending = self._pend
-        for key, host, pid, kind, ip, user, service in events:
-            bucket = usable.get(key)
-            if bucket is None:
+        if len(usable) != len(minutes) or not all(stamped):
+            keep = list(map(usable.__contains__, keys))
+            keys = list(compress(keys, keep))
+            columns = _pick(keep, *columns)
+        hosts, pids = columns[3], columns[5]
+        for witness, kind, ip_column, user_column in lp.OTHER_ROW_FORMS:
+            selected = columns[witness]
+            if not any(selected):
                 continue
-            minute = minutes[key]
-            bucket.k[kind] += 1
-            ip = _text(ip)
-            user = _text(user)
-            conn = (host, pid) if pid else None
-            if ip and user:
-                seen.append(((ip, user), minute))
+            keep = list(map(bool, selected))
+            form_keys, form_hosts, form_pids = _pick(keep, keys, hosts, pids)
+            if kind == lp.PAM_FAILURE or kind == lp.PAM_MORE:
+                fields = list(map(lp.pam_fields, compress(columns[user_column], keep)))
+                ips = [item.get(b'rhost') or b'' for item in fields]
+                users = [item.get(b'user') or b'' for item in fields]
+                if kind == lp.PAM_FAILURE:
+                    # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
+                    services = list(compress(columns[witness], keep))
+                    sshd = list(map(operator.methodcaller('startswith', b'sshd'), services))
+                    self._count(usable, minutes, *_pick(sshd, form_keys, ips, users, form_hosts, form_pids),
+                                kind=kind, role='note')
+                    self._count(usable, minutes, *_pick(list(map(operator.not_, sshd)), form_keys, ips, users,
+                                                       form_hosts, form_pids), kind=kind, role='attempt')
+                    continue
+                self._count(usable, minutes, form_keys, ips, users, form_hosts, form_pids, kind, 'note')
+                continue
+            ips = list(compress(columns[ip_column], keep))
+            users = list(compress(columns[user_column], keep)) if user_column else [b''] * len(form_keys)
             if kind in lp.ATTEMPT_KINDS:
-                if conn is not None:
-                    conns.append((conn, minute))
-                attempts.append((bucket, ip, user))
-            elif kind == lp.PAM_FAILURE:
-                # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
-                if not service.startswith(b'sshd'):
-                    attempts.append((bucket, ip, user))
-            elif kind in lp.CONNECTION_KINDS:
-                if conn is None:
-                    attempts.append((bucket, ip, user))
+                self._count(usable, minutes, form_keys, ips, users, form_hosts, form_pids, None, 'attempt',
+                            list(compress(columns[witness], keep)))
+            else:
+                self._count(usable, minutes, form_keys, ips, users, form_hosts, form_pids, kind,
+                            'connection' if kind in lp.CONNECTION_KINDS else 'probe')
+
+    def _count(self, usable, minutes, keys, ips, users, hosts, pids, kind, role, methods=None):
+        """Count one kind of event for the rows ``keys`` (stamp keys, all in ``usable``), ``ips``/``users`` (bytes,
+        b'' when absent), ``hosts``/``pids`` (the connection, pid b'' when unknown); with ``methods``, the kind of
+        each row is its method's (``Failed <method>``). ``role``: ``attempt`` (a failed login), ``connection`` (one
+        failed login per connection unless it has an attempt), ``probe`` (a pre-authentication disconnect) or
+        ``note`` (counted by kind only)."""
+        if not keys:
+            return
+        ips = list(_texts(ips))
+        users = list(_texts(users))
+        runs = _runs(keys)
+        if runs is not None:
+            # lines come in time order: one run of equal stamps per minute, counted slice by slice
+            for first, last in runs:
+                bucket = usable[keys[first]]
+                if methods is None:
+                    bucket.k[kind] += last - first
                 else:
-                    pending(conn, (minute, ip, user, kind))
-            elif kind in lp.PROBE_KINDS and ip:
-                bucket.pb[ip] += 1
-            if conn is not None and kind in lp.CLOSING_KINDS:
-                self.closed_conns.add(conn)
-        for bucket, ip, user in attempts:
-            self._attempt(bucket, ip, user)
-        if seen:
-            _seen_update(self.seen, _latest_pairs(seen))
-        if conns:
-            _seen_update(self.attempt_conns, _latest_pairs(conns))
+                    for method, count in Counter(methods[first:last]).items():
+                        bucket.k[lp.KIND_NAMES.get(method, 'failed_other')] += count
+                if role == 'attempt':
+                    _add_attempts(bucket, last - first, Counter(ips[first:last]), Counter(users[first:last]))
+        else:
+            if methods is None:
+                for key, count in Counter(keys).items():
+                    usable[key].k[kind] += count
+            else:
+                for (key, method), count in Counter(zip(keys, methods)).items():
+                    usable[key].k[lp.KIND_NAMES.get(method, 'failed_other')] += count
+            if role == 'attempt':
+                self._count_attempts(usable, keys, ips, users)
+        key_minutes = list(map(minutes.__getitem__, keys))
+        self._note_seen(ips, users, key_minutes)
+        if kind in lp.CLOSING_KINDS:
+            self.closed_conns.update(compress(zip(hosts, pids), pids))
+        if role == 'attempt':
+            if not all(pids):
+                hosts, pids, key_minutes = _pick(list(map(bool, pids)), hosts, pids, key_minutes)
+            if pids:
+                self._note_attempted(hosts, pids, key_minutes)
+        elif role == 'connection':
+            alone = list(map(operator.not_, pids))
+            if any(alone):
+                self._count_attempts(usable, *_pick(alone, keys, ips, users))
+            conns = list(compress(zip(hosts, pids), pids))
+            events = list(compress(zip(key_minutes, ips, users, repeat(kind)), pids))
+            pend = self._pend
+            if len(set(conns)) == len(conns):
+                # the usual case: one such line per connection, most of them not pending yet
+                known = list(map(self.pending.__contains__, conns))
+                for conn, event in compress(zip(conns, events), known):
+                    pend(conn, event)
+                self.pending.update(compress(zip(conns, events), map(operator.not_, known)))
+            else:
+                for conn, event in zip(conns, events):
+                    pend(conn, event)
+        elif role == 'probe':
+            probes = Counter(compress(zip(keys, ips), ips))
+            for (key, ip), count in probes.items():
+                usable[key].pb[ip] += count
+
+    @staticmethod
+    def _count_attempts(usable, keys, ips, users):
+        """Failed attempts (``a``), per address (``fi``) and per user (``fu``) of the rows ``keys``."""
+        runs = _runs(keys)
+        if runs is not None:
+            for first, last in runs:
+                _add_attempts(usable[keys[first]], last - first, Counter(ips[first:last]), Counter(users[first:last]))
+            return
+        for key, count in Counter(keys).items():
+            usable[key].a += count
+        for (key, ip), count in Counter(zip(keys, ips)).items():
+            if ip:
+                usable[key].fi[ip] += count
+        for (key, user), count in Counter(zip(keys, users)).items():
+            if user:
+                usable[key].fu[user] += count
+
+    def _note_attempted(self, hosts, pids, key_minutes):
+        """The connections ``(host, pid)`` with a failed attempt: their pids by host, and their minute for those of
+        the last CONN_MEMORY_MINUTES (remembered for the next run)."""
+        first = hosts[0]
+        if hosts.count(first) == len(hosts):
+            self.attempted.setdefault(first, set()).update(pids)
+        else:
+            for host, pid in zip(hosts, pids):
+                self.attempted.setdefault(host, set()).add(pid)
+        recent = self.recent_minute
+        if recent is not None and max(key_minutes) >= recent:
+            keep = list(map(operator.ge, key_minutes, repeat(recent)))
+            self.recent_attempts.add(_latest(list(compress(zip(hosts, pids), keep)),
+                                             list(compress(key_minutes, keep))))
+
+    def _note_seen(self, ips, users, key_minutes):
+        """Which users each address tried, and when (the latest minute): ``seen``."""
+        if not (all(users) and all(ips)):
+            ips, users, key_minutes = _pick(list(map(operator.and_, map(bool, ips), map(bool, users))),
+                                            ips, users, key_minutes)
+        if users:
+            self.seen.add(_latest(zip(ips, users), key_minutes))
 
     # ---------------------------------------------------------- HTTP requests
     def request(self, minute, ip, status, seconds):
@@ -719,13 +839,16 @@ class Scanner(object):
 
     def __init__(self, sources, state_file, thresholds=None, window_minutes=10, history_minutes=60,
                  allow_list=None, top=10, now=None, utc=False, max_line_bytes=1 << 20, spike_min_rate=10.0,
-                 check_mode=False, journalctl='journalctl', workers=1):
+                 check_mode=False, journalctl='journalctl', workers=1, prefilter='auto',
+                 prefilter_min_bytes=PREFILTER_MIN_BYTES, grep='grep'):
         if window_minutes < 1:
             raise MaintenanceError('window_minutes must be at least 1')
         if max_line_bytes < 1024:
             raise MaintenanceError('max_line_bytes must be at least 1024')
         if top < 1:
             raise MaintenanceError('top must be at least 1')
+        if prefilter not in ('auto', 'never'):
+            raise MaintenanceError('prefilter must be auto or never, not %r' % (prefilter,))
         if history_minutes < window_minutes:
             raise MaintenanceError('history_minutes (%d) must be at least window_minutes (%d)'
                                    % (history_minutes, window_minutes))
@@ -743,10 +866,14 @@ class Scanner(object):
         self.check_mode = check_mode
         self.journalctl = journalctl
         self.workers = int(workers) if workers else min(4, available_cpus())
+        self.prefilter = prefilter
+        self.prefilter_min_bytes = int(prefilter_min_bytes)
+        self.grep = grep
         slow = Threshold.from_spec('http_response_time', self.thresholds.get('http_response_time'))
         self.slow_after = slow.warning if slow.warning is not None else slow.critical
         self.collector = Collector(lp.MinuteClock(self.now, utc=utc), self.now_minute - self.history + 1,
                                    self.now_minute + 5, self.slow_after)
+        self.collector.recent_minute = self.now_minute - CONN_MEMORY_MINUTES
         self.source_reports = []
         self.source_checks = []
         self.seen = {}
@@ -754,8 +881,16 @@ class Scanner(object):
     # ---------------------------------------------------------- reading
     def run(self):
         self.state.load()
-        for source in self.sources:
-            self._scan_source(source)
+        # the parse makes millions of short-lived tuples and no reference cycles: the cyclic collector would
+        # only scan them over and over (about a tenth of the time of a large scan)
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            for source in self.sources:
+                self._scan_source(source)
+        finally:
+            if collecting:
+                gc.enable()
         return self.results()
 
     def _scan_source(self, source):
@@ -824,14 +959,19 @@ class Scanner(object):
     def _scan_file(self, source, report):
         files = self.state.data['files']
         cursor = files.get(source['key'])
-        reader = FileReader(source['path'], cursor=cursor, start_at=source.get('start_at', 'beginning'),
-                            max_line=self.max_line, patterns=source.get('rotated_patterns'),
-                            count_lines=source['type'] != 'auth', workers=self.workers, parallel=self.collector)
-        reader.plan()
         collector = self.collector
         kind = source['type']
+        prefilter = None
         if kind == 'auth':
             needles = lp.AUTH_NEEDLES_THOROUGH if source.get('thorough') else lp.AUTH_NEEDLES
+            if self.prefilter == 'auto':
+                prefilter = (needles, collector.feed_auth_lines)
+        reader = FileReader(source['path'], cursor=cursor, start_at=source.get('start_at', 'beginning'),
+                            max_line=self.max_line, patterns=source.get('rotated_patterns'),
+                            count_lines=kind != 'auth', workers=self.workers, parallel=self.collector,
+                            prefilter=prefilter, prefilter_min_bytes=self.prefilter_min_bytes, grep=self.grep)
+        reader.plan()
+        if kind == 'auth':
 
             def feed(buf, start, end):
                 collector.feed_auth_text(buf, start, end, needles)
@@ -852,6 +992,9 @@ class Scanner(object):
         report['oversized_lines'] = reader.oversized_lines
         if reader.workers_used > 1:
             report['workers'] = reader.workers_used
+        if reader.grep_segments:
+            report['prefilter'] = 'grep'
+            report['notes'].append('GNU grep found the candidate lines')
         report['truncated_without_copy'] = reader.truncated_without_copy
         report['notes'].extend(reader.notes)
         report['read_from'] = [{'path': s.path, 'offset': s.start} for s in reader.segments]
@@ -982,7 +1125,7 @@ class Scanner(object):
         merged = {}
         oldest = self.now_minute - self.history + 1
         window_start = self.now_minute - self.window + 1
-        seen = {}
+        seen = Latest()
         for ip, users in (self.state.data.get('seen') or {}).items():
             if isinstance(users, dict):
                 for user, minute in users.items():
@@ -1001,8 +1144,8 @@ class Scanner(object):
                 # state files before 1.1 kept the users tried per address in each minute ("iu")
                 old = data.get('iu')
                 if isinstance(old, dict):
-                    _seen_update(seen, dict(((ip, user), minute) for ip, users in old.items()
-                                            if isinstance(users, list) for user in users))
+                    seen.add(dict(((ip, user), minute) for ip, users in old.items()
+                                  if isinstance(users, list) for user in users))
             else:
                 bucket.merge(_scalars(data))
         for minute, bucket in self.collector.buckets.items():
@@ -1013,7 +1156,7 @@ class Scanner(object):
                 merged[minute] = bucket
             else:
                 known.merge(bucket.as_dict(minute >= window_start))
-        _seen_update(seen, self.collector.seen)
+        seen.add(self.collector.seen)
         self.seen = dict((pair, minute) for pair, minute in seen.items() if minute >= window_start)
         return merged
 
@@ -1271,7 +1414,9 @@ def scan(params, check_mode=False):
         window_minutes=option('window_minutes', 10), history_minutes=option('history_minutes', 60),
         allow_list=params.get('allow_list'), top=option('top', 10), now=params.get('now'),
         utc=option('utc', False), max_line_bytes=option('max_line_bytes', 1 << 20),
-        spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 1))
+        spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 1),
+        prefilter=option('prefilter', 'auto'),
+        prefilter_min_bytes=option('prefilter_min_bytes', PREFILTER_MIN_BYTES))      # tests: grep for any size
     output = scanner.run()
     changed = scanner.state_changed()
     if changed:

@@ -18,6 +18,7 @@ import pytest
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import Scanner, scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import gnu_grep
 
 NOW = calendar.timegm((2026, 11, 24, 5, 14, 30, 0, 0, 0))
 THRESHOLDS = {
@@ -107,10 +108,31 @@ def write(path, text, mode='a'):
         handle.write(text.encode() if isinstance(text, str) else text)
 
 
+# How auth files are read: by Python alone, or with GNU grep finding the candidate lines (normally only for reads of
+# 16 MiB or more; here for every read). Tests that take the ``reader`` fixture run both ways with the same asserts.
+READERS = {'python': {'prefilter': 'never'}, 'grep': {'prefilter_min_bytes': 0}}
+_reader = {}
+
+
+@pytest.fixture(params=sorted(READERS))
+def reader(request):
+    assert gnu_grep(), 'GNU grep is part of every Debian system (Essential: yes)'
+    _reader.clear()
+    _reader.update(READERS[request.param])
+    yield request.param
+    _reader.clear()
+
+
 def run_scan(sources, state, now=NOW, check_mode=False, **options):
     params = dict(sources=sources, state_file=str(state), thresholds=THRESHOLDS, now=now, utc=True)
+    params.update(_reader)
     params.update(options)
-    return scan(params, check_mode=check_mode)
+    result = scan(params, check_mode=check_mode)
+    if _reader.get('prefilter_min_bytes') == 0:
+        for source in result['sources']:
+            if source['type'] == 'auth' and source.get('bytes_read') and not source.get('error'):
+                assert source.get('prefilter') == 'grep', source
+    return result
 
 
 def check(result, name, target=None):
@@ -123,7 +145,7 @@ def check(result, name, target=None):
 
 @pytest.mark.parametrize('fmt', ['3164', '3339'])
 @pytest.mark.parametrize('thorough', [False, True])
-def test_every_openssh_and_pam_failure_form(tmp_path, fmt, thorough):
+def test_every_openssh_and_pam_failure_form(tmp_path, fmt, thorough, reader):
     log = tmp_path / 'auth.log'
     write(log, ssh_session_ok(NOW - 100, 1500) + every_failure_form(NOW - 30, fmt) + ssh_session_ok(NOW - 20, 1501))
     result = run_scan([{'type': 'auth', 'path': str(log), 'thorough': thorough}], tmp_path / 'state.json')
@@ -148,7 +170,7 @@ def test_every_openssh_and_pam_failure_form(tmp_path, fmt, thorough):
     ('Failed password for invalid user Failed from 203.0.113.78 port 2 ssh2', 4),     # needle twice: line by line
     ('pam_unix(sshd:auth): Failed to do something', 3),                               # needle, other form
 ])
-def test_a_line_matching_both_needles_counts_once(tmp_path, odd_line, expected):
+def test_a_line_matching_both_needles_counts_once(tmp_path, odd_line, expected, reader):
     log = tmp_path / 'auth.log'
     text = syslog(NOW - 60, 'Failed password for oauth from 203.0.113.77 port 1 ssh2', pid=1)       # 'auth' too
     text += syslog(NOW - 59, 'Failed publickey for authbot from 203.0.113.77 port 2 ssh2: RSA SHA256:x', pid=2)
@@ -163,7 +185,7 @@ def test_a_line_matching_both_needles_counts_once(tmp_path, odd_line, expected):
 
 
 @pytest.mark.parametrize('fmt', ['3164', '3339'])
-def test_user_names_cannot_choose_the_counted_address(tmp_path, fmt):
+def test_user_names_cannot_choose_the_counted_address(tmp_path, fmt, reader):
     """OpenSSH logs the name a client sent; a name holding "from <ip> port <n>" or "rhost=" must not make the
     scanner blame (and the incident playbooks block) an address of the attacker's choosing."""
     log = tmp_path / 'auth.log'
@@ -187,6 +209,44 @@ def test_user_names_cannot_choose_the_counted_address(tmp_path, fmt):
     # the PAM line of sshd is not an attempt of its own (sshd logs one), but its address is the first rhost=
     assert lp.classify_auth(b'pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= '
                             b'rhost=203.0.113.94  user=v rhost=192.0.2.66')[1] == b'203.0.113.94'
+
+
+def test_rfc3339_stamps_with_a_numeric_zone_count_at_their_utc_minute(tmp_path, reader):
+    """rsyslog's RFC 3339 stamps carry the host's offset; the minute is the UTC one whatever the offset."""
+    log = tmp_path / 'auth.log'
+    write(log, '2026-11-24T07:14:03.123456+02:00 web-01 sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n'
+               '2026-11-24T00:13:59-05:00 web-01 sshd[2]: Failed password for root from 203.0.113.5 port 2 ssh2\n'
+               '2026-11-24T05:12:00Z web-01 sshd[3]: Connection closed by authenticating user bob 203.0.113.6 port 3 '
+               '[preauth]\n')
+    result = run_scan([{'type': 'auth', 'path': str(log)}], tmp_path / 'state.json')
+    assert result['failed_logins']['per_minute'] == {'2026-11-24T05:12:00Z': 1, '2026-11-24T05:13:00Z': 1,
+                                                     '2026-11-24T05:14:00Z': 1}
+
+
+def test_state_files_of_earlier_versions_keep_their_users_per_address(tmp_path, reader):
+    """Before 1.1 the state kept the users each address tried per minute ("iu"); they still count."""
+    log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
+    minute = NOW // 60 - 2
+    state.write_text(json.dumps({'version': 1, 'files': {}, 'journal': {}, 'connections': {}, 'buckets': {
+        str(minute): {'a': 4, 'k': {'failed_password': 4}, 'fi': {'198.51.100.4': 4},
+                      'fu': {'u1': 1, 'u2': 1, 'u3': 1, 'u4': 1}, 'iu': {'198.51.100.4': ['u1', 'u2', 'u3', 'u4']}}}}))
+    write(log, ''.join(syslog(NOW - 20 + i, 'Failed password for invalid user %s from 198.51.100.4 port %d ssh2'
+                              % (user, 100 + i), pid=500 + i) for i, user in enumerate(['u4', 'u5', 'u6'])))
+    result = run_scan([{'type': 'auth', 'path': str(log)}], state)
+    details = dict((d['ip'], d) for d in result['suspicious_ip_details'])
+    assert details['198.51.100.4']['distinct_users'] == 6 and total(result) == 7
+    saved = json.loads(state.read_text())
+    assert 'iu' not in saved['buckets'][str(minute)]
+    assert sorted(saved['seen']['198.51.100.4']) == ['u1', 'u2', 'u3', 'u4', 'u5', 'u6']
+    assert saved['seen']['198.51.100.4']['u4'] == NOW // 60      # the latest minute that address tried u4
+
+
+def test_only_recent_connections_are_remembered_for_the_next_run(tmp_path, reader):
+    log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
+    write(log, failures(NOW - 3600, 50, pid=1000) + failures(NOW - 120, 3, pid=5000))
+    run_scan([{'type': 'auth', 'path': str(log)}], state, history_minutes=120)
+    remembered = json.loads(state.read_text())['connections']['auth:%s' % log]['attempted']
+    assert sorted(remembered) == ['web-01 5000', 'web-01 5001', 'web-01 5002']
 
 
 def _month_log(month, day):
@@ -246,7 +306,7 @@ def test_line_finder_agrees_with_a_plain_line_by_line_search(seed):
         assert finder.lines(buf, start, end, index) == expected, (needle, start, end)
 
 
-def test_failed_logins_per_minute_peak_and_current_against_threshold(tmp_path):
+def test_failed_logins_per_minute_peak_and_current_against_threshold(tmp_path, reader):
     log = tmp_path / 'auth.log'
     text = ''
     for i in range(14):     # 14 in the minute 05:12
@@ -290,7 +350,7 @@ def total(result):
     return result['failed_logins']['total']
 
 
-def test_incremental_reads_only_new_bytes_and_never_counts_twice(tmp_path):
+def test_incremental_reads_only_new_bytes_and_never_counts_twice(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 200, 5))
     first = run_scan([{'type': 'auth', 'path': str(log)}], state)
@@ -312,7 +372,7 @@ def test_incremental_reads_only_new_bytes_and_never_counts_twice(tmp_path):
 
 
 @pytest.mark.parametrize('thorough', [False, True])
-def test_a_connection_split_between_two_runs_counts_once(tmp_path, thorough):
+def test_a_connection_split_between_two_runs_counts_once(tmp_path, thorough, reader):
     """A 5-minute job cuts connections in two: "Invalid user" in one run, its "Failed" line in the next; "Failed" in
     one run, "Connection closed by ..." in the next. Each connection is still one attempt."""
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
@@ -332,7 +392,7 @@ def test_a_connection_split_between_two_runs_counts_once(tmp_path, thorough):
     assert total(second) == 2
 
 
-def test_an_invalid_user_without_a_next_line_counts_in_the_next_run_at_its_own_minute(tmp_path):
+def test_an_invalid_user_without_a_next_line_counts_in_the_next_run_at_its_own_minute(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     source = [{'type': 'auth', 'path': str(log), 'thorough': True}]
     write(log, syslog(NOW - 30, 'Invalid user oracle from 203.0.113.52 port 4002', pid=903))
@@ -346,7 +406,7 @@ def test_an_invalid_user_without_a_next_line_counts_in_the_next_run_at_its_own_m
         assert json.load(handle).get('connections', {}) == {}       # nothing left waiting or remembered for long
 
 
-def test_rotation_rename_and_new_file_finishes_the_old_file(tmp_path):
+def test_rotation_rename_and_new_file_finishes_the_old_file(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 4))
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 4
@@ -360,7 +420,7 @@ def test_rotation_rename_and_new_file_finishes_the_old_file(tmp_path):
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 9
 
 
-def test_rotation_with_gzip_of_the_rotated_file(tmp_path):
+def test_rotation_with_gzip_of_the_rotated_file(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 4))
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 4
@@ -380,7 +440,7 @@ def test_rotation_with_gzip_of_the_rotated_file(tmp_path):
 
 
 @pytest.mark.parametrize('compress', [False, True])
-def test_copytruncate_finishes_the_copy(tmp_path, compress):
+def test_copytruncate_finishes_the_copy(tmp_path, compress, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 4))
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 4
@@ -399,7 +459,7 @@ def test_copytruncate_finishes_the_copy(tmp_path, compress):
     assert check(result, 'log_scan.source')['status'] == 'ok'
 
 
-def test_copytruncate_when_new_data_outgrew_the_old_offset(tmp_path):
+def test_copytruncate_when_new_data_outgrew_the_old_offset(tmp_path, reader):
     """The new content is longer than the old offset: the head hash, not the size, shows the truncation."""
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 2))
@@ -412,7 +472,7 @@ def test_copytruncate_when_new_data_outgrew_the_old_offset(tmp_path):
     assert total(result) == 8
 
 
-def test_truncated_between_runs_without_a_copy_is_a_warning(tmp_path):
+def test_truncated_between_runs_without_a_copy_is_a_warning(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 6))
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 6
@@ -425,7 +485,7 @@ def test_truncated_between_runs_without_a_copy_is_a_warning(tmp_path):
     assert source['status'] == 'warning' and 'truncated' in source['reason'] and 'tampering' in source['reason']
 
 
-def test_file_replaced_by_another(tmp_path):
+def test_file_replaced_by_another(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 3))
     assert total(run_scan([{'type': 'auth', 'path': str(log)}], state)) == 3
@@ -437,7 +497,7 @@ def test_file_replaced_by_another(tmp_path):
     assert 'replaced' in ' '.join(result['sources'][0]['notes'])
 
 
-def test_start_at_end_skips_the_backlog(tmp_path):
+def test_start_at_end_skips_the_backlog(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 30))
     assert total(run_scan([{'type': 'auth', 'path': str(log), 'start_at': 'end'}], state)) == 0
@@ -445,7 +505,87 @@ def test_start_at_end_skips_the_backlog(tmp_path):
     assert total(run_scan([{'type': 'auth', 'path': str(log), 'start_at': 'end'}], state)) == 2
 
 
-def test_parallel_workers_give_the_same_result_as_one_process(tmp_path, monkeypatch):
+def _fake_grep(tmp_path, body):
+    """A ``grep`` for the scanner: a shell script that does ``body`` (with "$@" the scanner's arguments)."""
+    path = tmp_path / 'grep'
+    path.write_text('#!/bin/sh\nif [ "$1" = --version ]; then exec grep --version; fi\n' + body + '\n')
+    path.chmod(0o755)
+    return str(path)
+
+
+def _grep_scan(tmp_path, log, state, grep, **options):
+    scanner = Scanner([{'type': 'auth', 'path': str(log)}], str(state), thresholds=THRESHOLDS, now=NOW, utc=True,
+                      prefilter_min_bytes=0, grep=grep, **options)
+    result = scanner.run()
+    scanner.save_state()
+    return result
+
+
+def test_grep_prefilter_drops_what_the_file_gained_during_the_read(tmp_path):
+    """Lines appended while grep reads (a busy auth.log) are past the planned end: grep's byte offsets drop them,
+    the cursor stays at the planned end, and the next run counts them once."""
+    log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
+    write(log, failures(NOW - 300, 4) + 'Nov 24 05:10:00 web-01 sshd[1]: Failed password for root from 203.0.113.9 po')
+    planned = os.path.getsize(log)
+    late = failures(NOW - 200, 3, pid=8000)
+    grep = _fake_grep(tmp_path, "printf 'rt 22 ssh2\\n%s' >> '%s'\nexec grep \"$@\"" % (late.replace('%', '%%'), log))
+    first = _grep_scan(tmp_path, log, state, grep)
+    assert total(first) == 4
+    assert first['sources'][0]['prefilter'] == 'grep'
+    assert first['sources'][0]['cursor']['offset'] == planned - len('Nov 24 05:10:00 web-01 sshd[1]: Failed password '
+                                                                     'for root from 203.0.113.9 po')
+    second = _grep_scan(tmp_path, log, state, 'grep')
+    assert total(second) == 4 + 1 + 3
+    assert second['sources'][0]['cursor']['offset'] == os.path.getsize(log)
+
+
+@pytest.mark.parametrize('body, note', [
+    ('grep "$@" | head -c 700; exit 2', 'grep exited with 2'),                       # dies half-way
+    ('echo "999999:Nov 24 05:10:00 nothing" ; exit 0', 'do not match the file'),     # offsets from elsewhere
+    ('exit 2', 'grep exited with 2'),                                               # dies at once
+])
+def test_a_failing_grep_hands_over_to_the_plain_reader_without_losing_or_doubling_lines(tmp_path, body, note):
+    log = tmp_path / 'auth.log'
+    write(log, failures(NOW - 300, 20) + every_failure_form(NOW - 100) + failures(NOW - 50, 7, pid=9000))
+    expected = run_scan([{'type': 'auth', 'path': str(log)}], tmp_path / 'plain.json', prefilter='never')
+    result = _grep_scan(tmp_path, log, tmp_path / 'state.json', _fake_grep(tmp_path, body))
+    assert 'prefilter' not in result['sources'][0]
+    assert note in ' '.join(result['sources'][0]['notes'])
+    for key in ('failed_logins', 'top_ips', 'top_users', 'suspicious_ips'):
+        assert result[key] == expected[key], key
+    assert result['sources'][0]['cursor'] == expected['sources'][0]['cursor']
+    assert result['sources'][0]['bytes_read'] == os.path.getsize(log)
+
+
+def test_grep_offsets_counted_from_the_file_start_are_understood(tmp_path):
+    """Some grep versions count -b offsets from the start of the file, not from where they started reading."""
+    log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
+    write(log, failures(NOW - 300, 5))
+    assert total(_grep_scan(tmp_path, log, state, 'grep')) == 5
+    write(log, failures(NOW - 200, 6, pid=8000))
+    absolute = _fake_grep(tmp_path, 'start=$(python3 -c "import os; print(os.lseek(0, 0, os.SEEK_CUR))")\n'
+                                    'grep "$@" | awk -F: -v s="$start" \'{o=$1; sub(/^[0-9]+:/, ""); '
+                                    'printf "%d:%s\\n", o + s, $0}\'')
+    result = _grep_scan(tmp_path, log, state, absolute)
+    assert result['sources'][0]['prefilter'] == 'grep' and total(result) == 11
+
+
+@pytest.mark.parametrize('grep', ['busybox', 'missing'])
+def test_without_gnu_grep_the_plain_reader_reads(tmp_path, grep):
+    log = tmp_path / 'auth.log'
+    write(log, failures(NOW - 300, 5))
+    if grep == 'busybox':
+        path = tmp_path / 'grep'
+        path.write_text('#!/bin/sh\necho "BusyBox v1.36.1 (2023-06-10) multi-call binary."\nexit 0\n')
+        path.chmod(0o755)
+        grep = str(path)
+    else:
+        grep = str(tmp_path / 'no-such-grep')
+    result = _grep_scan(tmp_path, log, tmp_path / 'state.json', grep)
+    assert total(result) == 5 and 'prefilter' not in result['sources'][0]
+
+
+def test_parallel_workers_give_the_same_result_as_one_process(tmp_path, monkeypatch, reader):
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_sources
     monkeypatch.setattr(log_sources, 'PARALLEL_MIN_BYTES', 1)
     log = tmp_path / 'auth.log'
@@ -470,7 +610,7 @@ def test_parallel_workers_give_the_same_result_as_one_process(tmp_path, monkeypa
 
 # ---------------------------------------------------------------- check mode
 
-def test_check_mode_does_not_move_the_cursor(tmp_path):
+def test_check_mode_does_not_move_the_cursor(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 4))
     dry = run_scan([{'type': 'auth', 'path': str(log)}], state, check_mode=True)
@@ -490,7 +630,7 @@ def test_check_mode_does_not_move_the_cursor(tmp_path):
 
 # ---------------------------------------------------------------- suspicious IPs, allow-list
 
-def test_suspicious_ips_by_failures_and_by_distinct_users_minus_allow_list(tmp_path):
+def test_suspicious_ips_by_failures_and_by_distinct_users_minus_allow_list(tmp_path, reader):
     log = tmp_path / 'auth.log'
     text = failures(NOW - 400, 25, ip='203.0.113.66')                         # > 20 failures
     users = ['root', 'admin', 'oracle', 'test', 'ubuntu', 'postgres', 'git']  # 7 distinct users > 5
@@ -518,7 +658,7 @@ def test_bad_allow_list_entry_is_a_clear_error(tmp_path):
 
 # ---------------------------------------------------------------- bad input
 
-def test_binary_garbage_long_lines_and_lines_without_timestamps(tmp_path):
+def test_binary_garbage_long_lines_and_lines_without_timestamps(tmp_path, reader):
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     rnd = random.Random(7)
     garbage = bytes(rnd.randrange(256) for dummy in range(200000))
