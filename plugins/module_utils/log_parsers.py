@@ -260,18 +260,21 @@ _ROW_STAMP = (br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d'
 # "from <ip> port <n>" of the line, so a user name holding such text cannot pick the address.
 _FAILED_ROW = (br'[^\s\[:]+%(p)s(?:\[(\d+)\])?%(p)s:[ \t]*%(p)s(?:error: )?%(p)s'
                br'Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+' % {b'p': _P})
+# PAM's fields: the first rhost= (PAM writes it before the user's name, which may hold anything) and the user=
+# after it ("ruser=" is another field).
+_PAM_ROW_FIELDS = br'(?:[^\n]*? rhost=(\S*))?(?:[^\n]*? user=(\S*))?'
 # Every form: 5 program, 6 pid, then
 _OTHER_ROW = (
     br'([^\s\[:]+%(p)s)(?:\[(\d+)\])?%(p)s:[ \t]*%(p)s(?:error: )?%(p)s' % {b'p': _P} +
     br'(?:Failed (\S+) for (?:invalid user )?(.*) from (\S+) port \d+'                           # 7-9 method user ip
     br'|Invalid user (.*?) from (\S+?)(?: port \d+)?[ \t]*(?=\n|\Z)'                            # 10-11 user ip
-    br'|pam_\w+\(([^:)\s]+):auth\): authentication failure;(.*)'                               # 12-13 service fields
-    br'|PAM (\d+) more authentication failures?;(.*)'                                           # 14-15 count fields
-    br'|maximum authentication attempts exceeded for (?:invalid user )?(.*) from (\S+) port'    # 16-17 user ip
-    br'|(?:Connection closed by|Disconnected from) (?:authenticating|invalid) user (.*) (\S+) port \d+'  # 18-19
+    br'|pam_\w+\(([^:)\s]+):auth\): authentication failure;' + _PAM_ROW_FIELDS +                 # 12-14 service rhost user
+    br'|PAM (\d+) more authentication failures?;' + _PAM_ROW_FIELDS +                            # 15-17 count rhost user
+    br'|maximum authentication attempts exceeded for (?:invalid user )?(.*) from (\S+) port'    # 18-19 user ip
+    br'|(?:Connection closed by|Disconnected from) (?:authenticating|invalid) user (.*) (\S+) port \d+'  # 20-21
     br'|(?:Received disconnect from|Connection closed by|Connection reset by|Disconnected from|Unable to negotiate with)'
-    br' (\S+?):? port \d+.*\[preauth\]'                                                          # 20 ip
-    br'|Timeout before authentication for (?:connection from )?(\S+)'                           # 21 ip
+    br' (\S+?):? port \d+.*\[preauth\]'                                                          # 22 ip
+    br'|Timeout before authentication for (?:connection from )?(\S+)'                           # 23 ip
     br')')
 
 
@@ -294,17 +297,17 @@ def row_keys(stamps, rfc3339, zones):
 
 
 # The forms of an ``OTHER_ROWS_RX`` row (0-based columns): the column that is never empty when the row is in that
-# form (for "Failed" the method, for PAM the service), its kind (for "Failed", the method's), the address column
-# (for PAM, the column of the fields) and the user column (0: none).
+# form (for "Failed" the method, for PAM the service or the count), its kind (for "Failed", the method's), the
+# address column and the user column (0: none).
 OTHER_ROW_FORMS = (
     (6, 'failed_other', 8, 7),
     (10, INVALID_USER, 10, 9),
-    (11, PAM_FAILURE, 12, 12),
-    (13, PAM_MORE, 14, 14),
-    (16, MAX_ATTEMPTS, 16, 15),
-    (18, CLOSED_USER, 18, 17),
-    (19, PREAUTH, 19, 0),
-    (20, TIMEOUT, 20, 0),
+    (11, PAM_FAILURE, 12, 13),
+    (14, PAM_MORE, 15, 16),
+    (18, MAX_ATTEMPTS, 18, 17),
+    (20, CLOSED_USER, 20, 19),
+    (21, PREAUTH, 21, 0),
+    (22, TIMEOUT, 22, 0),
 )
 
 

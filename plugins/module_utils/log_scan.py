@@ -31,7 +31,8 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 import operator
-from itertools import compress, islice, repeat
+from itertools import compress, filterfalse, islice, repeat
+from operator import itemgetter
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
@@ -183,6 +184,10 @@ class Latest(dict):
 
 _TEXT = {}             # bytes -> text: the same addresses and names recur in every minute of a scan
 TEXT_CACHE_MAX = 1 << 20
+
+
+_METHOD = itemgetter(5)          # FAILED_ROWS_RX: the method, empty for a line in no form
+_WHOLE_LINE = itemgetter(8)      # ... and then the whole line
 
 
 def _pick(keep, *columns):
@@ -377,7 +382,7 @@ class Collector(object):
     def _pend(self, conn, event):
         """Remember a connection-level failure; the earliest event of a connection wins (order-independent)."""
         known = self.pending.get(conn)
-        if known is None or _event_key(event) < _event_key(known):
+        if known is None or (event[0] <= known[0] and _event_key(event) < _event_key(known)):
             self.pending[conn] = event
 
     @staticmethod
@@ -503,25 +508,14 @@ class Collector(object):
 
     def _failed_rows(self, text, rows_rx):
         """Count the ``Failed <method>`` lines of ``text`` (see ``lp.FAILED_ROWS_RX``) with C-level operations
-        (findall, zip, Counter). Returns the lines that are not in that form: the caller parses those as other rows.
+        (findall, filter, zip, Counter). Returns the lines that are not in that form: the caller parses those as
+        other rows.
         """
         rows = rows_rx.findall(text)
-        stamps, rfc3339, zones, hosts, pids, methods, users, ips, others = zip(*rows)
-        leftover = []
-        if b'' in methods:
-            keep = list(map(bool, methods))
-            leftover = list(compress(others, map(operator.not_, keep)))
-            if not any(keep):
-                return leftover
-            stamps, rfc3339, zones, hosts, pids, methods, users, ips = _pick(
-                keep, stamps, rfc3339, zones, hosts, pids, methods, users, ips)
-        keys = lp.row_keys(stamps, rfc3339, zones)
-        usable, minutes = self._stamp_buckets(keys)
-        if len(usable) != len(minutes):      # some lines out of the history or without a stamp: drop them
-            keys, hosts, pids, methods, users, ips = _pick(
-                list(map(usable.__contains__, keys)), keys, hosts, pids, methods, users, ips)
-        if keys:
-            self._count(usable, minutes, keys, ips, users, hosts, pids, None, 'attempt', methods)
+        found = list(filter(_METHOD, rows))
+        leftover = list(map(_WHOLE_LINE, filterfalse(_METHOD, rows))) if len(found) != len(rows) else []
+        if found:
+            self._rows_of_form(found, 5, None, 7, 6, 4, 'attempt')
         return leftover
 
     def _other_rows(self, lines, rows_rx):
@@ -530,52 +524,52 @@ class Collector(object):
         rows = rows_rx.findall(b'\n' + b'\n'.join(lines))
         if len(rows) != len(lines):         # cannot happen: every line gives one row
             return
+        in_a_form = 0
+        for witness, kind, ip_column, user_column in lp.OTHER_ROW_FORMS:
+            found = list(filter(itemgetter(witness), rows))
+            if not found:
+                continue
+            in_a_form += len(found)
+            if kind in lp.ATTEMPT_KINDS:
+                self._rows_of_form(found, 6, None, ip_column, user_column, 5, 'attempt')
+            elif kind == lp.PAM_FAILURE:
+                # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
+                sshd = itemgetter(witness)
+                self._rows_of_form([row for row in found if sshd(row).startswith(b'sshd')], None, kind, ip_column,
+                                   user_column, 5, 'note')
+                self._rows_of_form([row for row in found if not sshd(row).startswith(b'sshd')], None, kind,
+                                   ip_column, user_column, 5, 'attempt')
+            elif kind == lp.PAM_MORE:
+                self._rows_of_form(found, None, kind, ip_column, user_column, 5, 'note')
+            else:
+                self._rows_of_form(found, None, kind, ip_column, user_column, 5,
+                                   'connection' if kind in lp.CONNECTION_KINDS else 'probe')
+        if in_a_form != len(rows):
+            stats = self.stats
+            for row, line in zip(rows, lines):
+                if not (row[0] or row[1]) and lp.MESSAGE_RX.search(line):
+                    stats.events += 1           # a failure line without a readable time stamp
+                    stats.untimed += 1
+
+    def _rows_of_form(self, rows, method_column, kind, ip_column, user_column, pid_column, role):
+        """Count ``rows`` (findall rows of one form: the stamp in columns 0-2, the host in 3) as ``kind``, or as the
+        kind of each row's method (``method_column``)."""
+        if not rows:
+            return
         columns = list(zip(*rows))
         keys = lp.row_keys(columns[0], columns[1], columns[2])
-        if not all(keys):
-            stats = self.stats
-            for line in compress(lines, map(operator.not_, keys)):
-                if lp.MESSAGE_RX.search(line):     # a failure line without a readable time stamp
-                    stats.events += 1
-                    stats.untimed += 1
-        stamped = list(map(bool, keys))
-        usable, minutes = self._stamp_buckets(list(compress(keys, stamped)))
+        usable, minutes = self._stamp_buckets(keys)
         if not usable:
             return
-        if len(usable) != len(minutes) or not all(stamped):
+        hosts, pids, ips = columns[3], columns[pid_column], columns[ip_column]
+        users = columns[user_column] if user_column else [b''] * len(keys)
+        methods = columns[method_column] if method_column is not None else None
+        if len(usable) != len(minutes):      # some lines out of the history or without a stamp: drop them
             keep = list(map(usable.__contains__, keys))
-            keys = list(compress(keys, keep))
-            columns = _pick(keep, *columns)
-        hosts, pids = columns[3], columns[5]
-        for witness, kind, ip_column, user_column in lp.OTHER_ROW_FORMS:
-            selected = columns[witness]
-            if not any(selected):
-                continue
-            keep = list(map(bool, selected))
-            form_keys, form_hosts, form_pids = _pick(keep, keys, hosts, pids)
-            if kind == lp.PAM_FAILURE or kind == lp.PAM_MORE:
-                fields = list(map(lp.pam_fields, compress(columns[user_column], keep)))
-                ips = [item.get(b'rhost') or b'' for item in fields]
-                users = [item.get(b'user') or b'' for item in fields]
-                if kind == lp.PAM_FAILURE:
-                    # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
-                    services = list(compress(columns[witness], keep))
-                    sshd = list(map(operator.methodcaller('startswith', b'sshd'), services))
-                    self._count(usable, minutes, *_pick(sshd, form_keys, ips, users, form_hosts, form_pids),
-                                kind=kind, role='note')
-                    self._count(usable, minutes, *_pick(list(map(operator.not_, sshd)), form_keys, ips, users,
-                                                       form_hosts, form_pids), kind=kind, role='attempt')
-                    continue
-                self._count(usable, minutes, form_keys, ips, users, form_hosts, form_pids, kind, 'note')
-                continue
-            ips = list(compress(columns[ip_column], keep))
-            users = list(compress(columns[user_column], keep)) if user_column else [b''] * len(form_keys)
-            if kind in lp.ATTEMPT_KINDS:
-                self._count(usable, minutes, form_keys, ips, users, form_hosts, form_pids, None, 'attempt',
-                            list(compress(columns[witness], keep)))
-            else:
-                self._count(usable, minutes, form_keys, ips, users, form_hosts, form_pids, kind,
-                            'connection' if kind in lp.CONNECTION_KINDS else 'probe')
+            keys, hosts, pids, ips, users = _pick(keep, keys, hosts, pids, ips, users)
+            if methods is not None:
+                methods = list(compress(methods, keep))
+        self._count(usable, minutes, keys, ips, users, hosts, pids, kind, role, methods)
 
     def _count(self, usable, minutes, keys, ips, users, hosts, pids, kind, role, methods=None):
         """Count one kind of event for the rows ``keys`` (stamp keys, all in ``usable``), ``ips``/``users`` (bytes,
@@ -756,7 +750,8 @@ class StateFile(object):
             return self
         try:
             with open(self.path, 'rb') as handle:
-                data = json.loads(handle.read().decode('utf-8'))
+                raw = handle.read().decode('utf-8')
+            data = json.loads(raw)
             if not isinstance(data, dict) or data.get('version') != STATE_VERSION:
                 raise ValueError('unsupported state version')
         except (IOError, OSError) as exc:
@@ -768,7 +763,7 @@ class StateFile(object):
         for key in ('files', 'journal', 'buckets', 'connections', 'seen'):
             if isinstance(data.get(key), dict):
                 self.data[key] = data[key]
-        self.loaded = _comparable(self.data)
+        self.loaded = json.loads(raw)      # untouched (the scan changes ``data`` in place), compared at the end
         return self
 
     def save(self):
@@ -1196,7 +1191,11 @@ class Scanner(object):
 
     def state_changed(self):
         """True when cursors or history differ from what was loaded."""
-        return _comparable(self.state.data) != self.state.loaded
+        loaded = self.state.loaded
+        if loaded is None:
+            return True
+        data = self.state.data
+        return any(data.get(key) != loaded.get(key) for key in set(data).union(loaded) if key != 'updated')
 
     def _auth_results(self, window, has_auth, checks):
         attempts_by_minute = dict((m, b.a) for m, b in window.items() if b.a)
@@ -1393,10 +1392,6 @@ def _users_by_ip(seen, limit=None):
             if len(users) > limit:
                 result[ip] = dict(sorted(users.items(), key=lambda item: (-item[1], item[0]))[:limit])
     return dict(result)
-
-
-def _comparable(data):
-    return json.dumps(dict((k, v) for k, v in data.items() if k != 'updated'), sort_keys=True)
 
 
 def _iso(epoch):
