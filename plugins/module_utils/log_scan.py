@@ -160,10 +160,12 @@ class Latest(dict):
 
     top = None
 
-    def add(self, pairs):
+    def add(self, pairs, low=None, high=None):
+        """Merge ``{key: minute}``; ``low``/``high``: its smallest and largest minute when the caller knows them."""
         if not pairs:
             return
-        low = min(pairs.values())
+        if low is None:
+            low = min(pairs.values())
         if self.top is None or low >= self.top or not self:
             self.update(pairs)
         else:
@@ -171,7 +173,8 @@ class Latest(dict):
             for key, minute in pairs.items():
                 if get(key, minute) <= minute:
                     self[key] = minute
-        high = max(pairs.values())
+        if high is None:
+            high = max(pairs.values())
         if self.top is None or high > self.top:
             self.top = high
 
@@ -222,12 +225,13 @@ def _add_counts(target, counts):
         target.update(counts)
 
 
-def _latest(keys, minutes):
-    """``{key: latest minute}`` of the parallel sequences ``keys`` and ``minutes`` (lines are usually in time order:
-    then one ``dict`` in C does it)."""
+def _add_latest(target, keys, minutes):
+    """Add to ``target`` (a ``Latest``) the latest minute of each of ``keys`` (``minutes``: parallel, not empty).
+    Lines are usually in time order: then one ``dict`` in C does it."""
     if all(map(operator.le, minutes, islice(minutes, 1, None))):
-        return dict(zip(keys, minutes))
-    return _latest_pairs(zip(keys, minutes))
+        target.add(dict(zip(keys, minutes)), minutes[0], minutes[-1])
+    else:
+        target.add(_latest_pairs(zip(keys, minutes)))
 
 
 def _latest_pairs(pairs):
@@ -252,13 +256,15 @@ def _text(value):
 
 
 def _texts(keys):
-    """``_text`` of each of ``keys`` (a sequence), through a C-level map once every new value is decoded."""
+    """``_text`` of each of ``keys`` (a sequence of bytes), through a C-level map; new values are decoded once."""
     if len(_TEXT) >= TEXT_CACHE_MAX:
         _TEXT.clear()
-    for key in set(keys).difference(_TEXT):
-        if key.__class__ is bytes:
+    texts = list(map(_TEXT.get, keys))
+    if None in texts:
+        for key in set(compress(keys, map(operator.not_, texts))):
             _TEXT[key] = key.decode('utf-8', 'replace')
-    return map(_TEXT.get, keys, keys)
+        texts = list(map(_TEXT.get, keys))
+    return texts
 
 
 class SourceStats(object):
@@ -579,8 +585,8 @@ class Collector(object):
         ``note`` (counted by kind only)."""
         if not keys:
             return
-        ips = list(_texts(ips))
-        users = list(_texts(users))
+        ips = _texts(ips)
+        users = _texts(users)
         runs = _runs(keys)
         if runs is not None:
             # lines come in time order: one run of equal stamps per minute, counted slice by slice
@@ -661,8 +667,7 @@ class Collector(object):
         recent = self.recent_minute
         if recent is not None and max(key_minutes) >= recent:
             keep = list(map(operator.ge, key_minutes, repeat(recent)))
-            self.recent_attempts.add(_latest(list(compress(zip(hosts, pids), keep)),
-                                             list(compress(key_minutes, keep))))
+            _add_latest(self.recent_attempts, list(compress(zip(hosts, pids), keep)), list(compress(key_minutes, keep)))
 
     def _note_seen(self, ips, users, key_minutes):
         """Which users each address tried, and when (the latest minute): ``seen``."""
@@ -670,7 +675,7 @@ class Collector(object):
             ips, users, key_minutes = _pick(list(map(operator.and_, map(bool, ips), map(bool, users))),
                                             ips, users, key_minutes)
         if users:
-            self.seen.add(_latest(zip(ips, users), key_minutes))
+            _add_latest(self.seen, list(zip(ips, users)), key_minutes)
 
     # ---------------------------------------------------------- HTTP requests
     def request(self, minute, ip, status, seconds):
