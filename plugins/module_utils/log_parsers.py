@@ -285,6 +285,34 @@ def _rows_rx(body, offsets, other=br'\n'):
 # The rows of the common form end with a group that holds, for a line in no form, the whole line (9).
 FAILED_ROWS_RX = _rows_rx(_FAILED_ROW, False, br'\n([^\n]*)')
 FAILED_ROWS_OFFSET_RX = _rows_rx(_FAILED_ROW, True, br'\n([^\n]*)')
+# The same for RFC 3164 stamps only (the traditional format): two groups fewer on every row. A line with an
+# RFC 3339 stamp is then a line in no form, parsed as an other row (which knows both).
+_STAMP_3164 = br'([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d[ \t]+%(p)s(\S+%(p)s)[ \t]+%(p)s' % {b'p': _P}
+FAILED_ROWS_3164_RX = re.compile(br'\n' + _STAMP_3164 + _FAILED_ROW + br'|\n([^\n]*)')
+FAILED_ROWS_3164_OFFSET_RX = re.compile(br'\n\d+:' + _STAMP_3164 + _FAILED_ROW + br'|\n([^\n]*)')
+
+
+class RowLayout(object):
+    """Where a kind of row keeps its fields (0-based columns of ``findall``)."""
+
+    def __init__(self, stamp, host, pid, method, user, ip, line=None):
+        self.stamp, self.host, self.pid, self.method, self.user, self.ip, self.line = \
+            stamp, host, pid, method, user, ip, line
+
+
+FAILED_LAYOUT = RowLayout((0, 1, 2), 3, 4, 5, 6, 7, 8)
+FAILED_3164_LAYOUT = RowLayout((0,), 1, 2, 3, 4, 5, 6)
+
+
+def failed_rows_pattern(text, offsets):
+    """The pattern and layout of the common form for ``text`` (lines joined, each after a newline): the lean one when
+    its first line has an RFC 3164 stamp."""
+    first = 1
+    if offsets:
+        first = text.find(b':', 1, 32) + 1
+    if text[first:first + 1].isalpha():
+        return (FAILED_ROWS_3164_OFFSET_RX if offsets else FAILED_ROWS_3164_RX), FAILED_3164_LAYOUT
+    return (FAILED_ROWS_OFFSET_RX if offsets else FAILED_ROWS_RX), FAILED_LAYOUT
 OTHER_ROWS_RX = _rows_rx(_OTHER_ROW, False)
 OTHER_ROWS_OFFSET_RX = _rows_rx(_OTHER_ROW, True)
 

@@ -189,10 +189,6 @@ _TEXT = {}             # bytes -> text: the same addresses and names recur in ev
 TEXT_CACHE_MAX = 1 << 20
 
 
-_METHOD = itemgetter(5)          # FAILED_ROWS_RX: the method, empty for a line in no form
-_WHOLE_LINE = itemgetter(8)      # ... and then the whole line
-
-
 def _pick(keep, *columns):
     """The rows of ``columns`` (parallel sequences) where ``keep`` is true, as lists."""
     return [list(compress(column, keep)) for column in columns]
@@ -468,7 +464,7 @@ class Collector(object):
         if failed:
             for line_start in failed:
                 others.pop(line_start, None)
-            lines = self._failed_rows(b'\n' + b'\n'.join(lp.cut_lines(buf, failed)), lp.FAILED_ROWS_RX)
+            lines = self._failed_rows(b'\n' + b'\n'.join(lp.cut_lines(buf, failed)), False)
         if others:
             lines.extend(lp.cut_lines(buf, others))
         if lines:
@@ -477,7 +473,7 @@ class Collector(object):
     def feed_auth_lines(self, block):
         """Parse ``block``: lines that hold a needle, each as ``offset:line`` and ending in a newline (``grep -b``)."""
         text = b'\n' + (block[:-1] if block[-1:] == b'\n' else block)
-        lines = self._failed_rows(text, lp.FAILED_ROWS_OFFSET_RX)
+        lines = self._failed_rows(text, True)
         if lines:
             self._other_rows(lines, lp.OTHER_ROWS_OFFSET_RX)
 
@@ -512,16 +508,18 @@ class Collector(object):
                         stats.outside_history += count
         return usable, minutes
 
-    def _failed_rows(self, text, rows_rx):
-        """Count the ``Failed <method>`` lines of ``text`` (see ``lp.FAILED_ROWS_RX``) with C-level operations
-        (findall, filter, zip, Counter). Returns the lines that are not in that form: the caller parses those as
-        other rows.
+    def _failed_rows(self, text, offsets):
+        """Count the ``Failed <method>`` lines of ``text`` (see ``lp.FAILED_ROWS_RX``; ``offsets``: each line after
+        ``offset:``) with C-level operations (findall, filter, zip, Counter). Returns the lines that are not in that
+        form: the caller parses those as other rows.
         """
+        rows_rx, layout = lp.failed_rows_pattern(text, offsets)
         rows = rows_rx.findall(text)
-        found = list(filter(_METHOD, rows))
-        leftover = list(map(_WHOLE_LINE, filterfalse(_METHOD, rows))) if len(found) != len(rows) else []
+        method = itemgetter(layout.method)
+        found = list(filter(method, rows))
+        leftover = list(map(itemgetter(layout.line), filterfalse(method, rows))) if len(found) != len(rows) else []
         if found:
-            self._rows_of_form(found, 5, None, 7, 6, 4, 'attempt')
+            self._rows_of_form(found, layout, None, 'attempt')
         return leftover
 
     def _other_rows(self, lines, rows_rx):
@@ -536,20 +534,20 @@ class Collector(object):
             if not found:
                 continue
             in_a_form += len(found)
+            layout = lp.RowLayout((0, 1, 2), 3, 5, witness if kind in lp.ATTEMPT_KINDS else None, user_column,
+                                  ip_column)
             if kind in lp.ATTEMPT_KINDS:
-                self._rows_of_form(found, 6, None, ip_column, user_column, 5, 'attempt')
+                self._rows_of_form(found, layout, None, 'attempt')
             elif kind == lp.PAM_FAILURE:
                 # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
                 sshd = itemgetter(witness)
-                self._rows_of_form([row for row in found if sshd(row).startswith(b'sshd')], None, kind, ip_column,
-                                   user_column, 5, 'note')
-                self._rows_of_form([row for row in found if not sshd(row).startswith(b'sshd')], None, kind,
-                                   ip_column, user_column, 5, 'attempt')
+                self._rows_of_form([row for row in found if sshd(row).startswith(b'sshd')], layout, kind, 'note')
+                self._rows_of_form([row for row in found if not sshd(row).startswith(b'sshd')], layout, kind,
+                                   'attempt')
             elif kind == lp.PAM_MORE:
-                self._rows_of_form(found, None, kind, ip_column, user_column, 5, 'note')
+                self._rows_of_form(found, layout, kind, 'note')
             else:
-                self._rows_of_form(found, None, kind, ip_column, user_column, 5,
-                                   'connection' if kind in lp.CONNECTION_KINDS else 'probe')
+                self._rows_of_form(found, layout, kind, 'connection' if kind in lp.CONNECTION_KINDS else 'probe')
         if in_a_form != len(rows):
             stats = self.stats
             for row, line in zip(rows, lines):
@@ -557,19 +555,22 @@ class Collector(object):
                     stats.events += 1           # a failure line without a readable time stamp
                     stats.untimed += 1
 
-    def _rows_of_form(self, rows, method_column, kind, ip_column, user_column, pid_column, role):
-        """Count ``rows`` (findall rows of one form: the stamp in columns 0-2, the host in 3) as ``kind``, or as the
-        kind of each row's method (``method_column``)."""
+    def _rows_of_form(self, rows, layout, kind, role):
+        """Count ``rows`` (findall rows of one form, fields where ``layout`` says) as ``kind``, or as the kind of each
+        row's method (``layout.method``)."""
         if not rows:
             return
         columns = list(zip(*rows))
-        keys = lp.row_keys(columns[0], columns[1], columns[2])
+        if len(layout.stamp) == 1:
+            keys = columns[layout.stamp[0]]
+        else:
+            keys = lp.row_keys(*[columns[index] for index in layout.stamp])
         usable, minutes = self._stamp_buckets(keys)
         if not usable:
             return
-        hosts, pids, ips = columns[3], columns[pid_column], columns[ip_column]
-        users = columns[user_column] if user_column else [b''] * len(keys)
-        methods = columns[method_column] if method_column is not None else None
+        hosts, pids, ips = columns[layout.host], columns[layout.pid], columns[layout.ip]
+        users = columns[layout.user] if layout.user else [b''] * len(keys)
+        methods = columns[layout.method] if layout.method is not None else None
         if len(usable) != len(minutes):      # some lines out of the history or without a stamp: drop them
             keep = list(map(usable.__contains__, keys))
             keys, hosts, pids, ips, users = _pick(keep, keys, hosts, pids, ips, users)

@@ -212,15 +212,18 @@ def test_user_names_cannot_choose_the_counted_address(tmp_path, fmt, reader):
 
 
 def test_rfc3339_stamps_with_a_numeric_zone_count_at_their_utc_minute(tmp_path, reader):
-    """rsyslog's RFC 3339 stamps carry the host's offset; the minute is the UTC one whatever the offset."""
+    """rsyslog's RFC 3339 stamps carry the host's offset; the minute is the UTC one whatever the offset. The file
+    switches format after its first line (rsyslog reconfigured): both count."""
     log = tmp_path / 'auth.log'
-    write(log, '2026-11-24T07:14:03.123456+02:00 web-01 sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n'
+    write(log, 'Nov 24 05:11:09 web-01 sshd[9]: Failed password for root from 203.0.113.5 port 9 ssh2\n'
+               '2026-11-24T07:14:03.123456+02:00 web-01 sshd[1]: Failed password for root from 203.0.113.5 port 1 ssh2\n'
                '2026-11-24T00:13:59-05:00 web-01 sshd[2]: Failed password for root from 203.0.113.5 port 2 ssh2\n'
                '2026-11-24T05:12:00Z web-01 sshd[3]: Connection closed by authenticating user bob 203.0.113.6 port 3 '
                '[preauth]\n')
     result = run_scan([{'type': 'auth', 'path': str(log)}], tmp_path / 'state.json')
-    assert result['failed_logins']['per_minute'] == {'2026-11-24T05:12:00Z': 1, '2026-11-24T05:13:00Z': 1,
-                                                     '2026-11-24T05:14:00Z': 1}
+    assert result['failed_logins']['per_minute'] == {'2026-11-24T05:11:00Z': 1, '2026-11-24T05:12:00Z': 1,
+                                                     '2026-11-24T05:13:00Z': 1, '2026-11-24T05:14:00Z': 1}
+    assert result['failed_logins']['by_kind'] == {'failed_password': 3, 'closed_preauth_user': 1}
 
 
 def test_state_files_of_earlier_versions_keep_their_users_per_address(tmp_path, reader):
