@@ -44,6 +44,7 @@ class MinuteClock(object):
         self.now = now
         self.utc = utc
         self._cache = {}
+        self._hours = {}
 
     def _local_epoch(self, year, month, day, hour, minute):
         if self.utc:
@@ -58,16 +59,31 @@ class MinuteClock(object):
         except KeyError:
             pass
         result = None
-        month = MONTHS.get(key[:3])
-        if month is not None and len(key) == 12 and key[3:4] == b' ' and key[9:10] == b':':
+        if len(key) == 12 and key[9:10] == b':':
+            # the year and the zone offset are found once per hour (offsets change on the hour)
+            hour_key = key[:9]
+            start = self._hours.get(hour_key, -1)
+            if start == -1:
+                start = self._hours[hour_key] = self._hour_start(hour_key)
             try:
-                day, hour, minute = int(key[4:6]), int(key[7:9]), int(key[10:12])
+                minute = int(key[10:12])
             except ValueError:
-                day = None
-            if day is not None:
-                result = self._infer_year(month, day, hour, minute)
+                minute = None
+            if start is not None and minute is not None and 0 <= minute < 60:
+                result = start + minute
         self._cache[key] = result
         return result
+
+    def _hour_start(self, key):
+        """``Nov 24 05`` -> the epoch minute that hour starts, or None."""
+        month = MONTHS.get(key[:3])
+        if month is None or key[3:4] != b' ':
+            return None
+        try:
+            day, hour = int(key[4:6]), int(key[7:9])
+        except ValueError:
+            return None
+        return self._infer_year(month, day, hour, 0)
 
     def _infer_year(self, month, day, hour, minute):
         year = time.gmtime(self.now).tm_year

@@ -189,6 +189,18 @@ _TEXT = {}             # bytes -> text: the same addresses and names recur in ev
 TEXT_CACHE_MAX = 1 << 20
 
 
+def _add_pids(target, hosts, pids):
+    """Add the connections ``zip(hosts, pids)`` to ``{host: set of pids}`` (empty pids skipped)."""
+    first = hosts[0] if hosts else None
+    if hosts.count(first) == len(hosts):
+        target.setdefault(first, set()).update(pids)
+        target[first].discard(b'')
+    else:
+        for host, pid in zip(hosts, pids):
+            if pid:
+                target.setdefault(host, set()).add(pid)
+
+
 def _pick(keep, *columns):
     """The rows of ``columns`` (parallel sequences) where ``keep`` is true, as lists."""
     return [list(compress(column, keep)) for column in columns]
@@ -286,7 +298,7 @@ class Collector(object):
         self.attempted = {}             # host -> pids of the connections with a "Failed" line (this run)
         self.recent_attempts = Latest()     # (host, pid) -> minute, for those of the last CONN_MEMORY_MINUTES
         self.recent_minute = None       # where "the last CONN_MEMORY_MINUTES" start (set by the scanner)
-        self.closed_conns = set()
+        self.closed = {}                # host -> pids of the connections that ended (this run)
         self.pending = {}
         self.stats = None
         self._finders = {}
@@ -311,7 +323,7 @@ class Collector(object):
         self.pending = {}
         self.attempted = {}
         self.recent_attempts = Latest()
-        self.closed_conns = set()
+        self.closed = {}
 
     # ---------------------------------------------------------- parallel workers (log_sources.FileReader)
     def reset(self):
@@ -329,7 +341,7 @@ class Collector(object):
             'pending': self.pending,
             'attempted': self.attempted,
             'recent_attempts': dict(self.recent_attempts),
-            'closed_conns': self.closed_conns,
+            'closed': self.closed,
             'stats': (stats.events, stats.untimed, stats.unparsed, stats.outside_history, stats.parsed),
         }
 
@@ -342,7 +354,8 @@ class Collector(object):
         for host, pids in data['attempted'].items():
             self.attempted.setdefault(host, set()).update(pids)
         self.recent_attempts.add(data['recent_attempts'])
-        self.closed_conns.update(data['closed_conns'])
+        for host, pids in data['closed'].items():
+            self.closed.setdefault(host, set()).update(pids)
         stats = self.stats
         events, untimed, unparsed, outside, parsed = data['stats']
         stats.events += events
@@ -360,7 +373,7 @@ class Collector(object):
         bucket = self.bucket(minute)
         bucket.k[kind] += 1
         if conn is not None and kind in lp.CLOSING_KINDS:
-            self.closed_conns.add(conn)
+            self.closed.setdefault(conn[0], set()).add(conn[1])
         if ip and user:
             self.seen.add_one((ip, user), minute)
         if kind in lp.ATTEMPT_KINDS:
@@ -406,7 +419,7 @@ class Collector(object):
         "Failed" line that may follow. Returns the number of connections left waiting.
         """
         attempted = self.attempted
-        closed = self.closed_conns
+        closed = self.closed
         remembered = {}
         waiting = {}
         keep = memory is not None and now_minute is not None
@@ -427,7 +440,8 @@ class Collector(object):
         for conn, (minute, ip, user, kind) in waiting.items():
             if conn[1] in attempted.get(conn[0], ()) or conn in remembered_conns:
                 continue
-            if keep and kind == lp.INVALID_USER and conn not in closed and minute >= now_minute - DEFER_MINUTES:
+            if keep and kind == lp.INVALID_USER and conn[1] not in closed.get(conn[0], ()) and \
+                    minute >= now_minute - DEFER_MINUTES:
                 still[_conn_key(conn)] = [minute, ip, user, kind]
                 continue
             self._attempt(self.bucket(minute), ip, user)
@@ -612,7 +626,7 @@ class Collector(object):
         key_minutes = list(map(minutes.__getitem__, keys))
         self._note_seen(ips, users, key_minutes)
         if kind in lp.CLOSING_KINDS:
-            self.closed_conns.update(compress(zip(hosts, pids), pids))
+            _add_pids(self.closed, hosts, pids)
         if role == 'attempt':
             if not all(pids):
                 hosts, pids, key_minutes = _pick(list(map(bool, pids)), hosts, pids, key_minutes)
@@ -659,12 +673,7 @@ class Collector(object):
     def _note_attempted(self, hosts, pids, key_minutes):
         """The connections ``(host, pid)`` with a failed attempt: their pids by host, and their minute for those of
         the last CONN_MEMORY_MINUTES (remembered for the next run)."""
-        first = hosts[0]
-        if hosts.count(first) == len(hosts):
-            self.attempted.setdefault(first, set()).update(pids)
-        else:
-            for host, pid in zip(hosts, pids):
-                self.attempted.setdefault(host, set()).add(pid)
+        _add_pids(self.attempted, hosts, pids)
         recent = self.recent_minute
         if recent is not None and max(key_minutes) >= recent:
             keep = list(map(operator.ge, key_minutes, repeat(recent)))
