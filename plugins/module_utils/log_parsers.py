@@ -329,6 +329,8 @@ def failed_rows_pattern(text, offsets):
     if text[first:first + 1].isalpha():
         return (FAILED_ROWS_3164_OFFSET_RX if offsets else FAILED_ROWS_3164_RX), FAILED_3164_LAYOUT
     return (FAILED_ROWS_OFFSET_RX if offsets else FAILED_ROWS_RX), FAILED_LAYOUT
+
+
 OTHER_ROWS_RX = _rows_rx(_OTHER_ROW, False)
 OTHER_ROWS_OFFSET_RX = _rows_rx(_OTHER_ROW, True)
 

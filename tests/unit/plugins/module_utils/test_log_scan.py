@@ -528,15 +528,15 @@ def test_grep_prefilter_drops_what_the_file_gained_during_the_read(tmp_path):
     """Lines appended while grep reads (a busy auth.log) are past the planned end: grep's byte offsets drop them,
     the cursor stays at the planned end, and the next run counts them once."""
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
-    write(log, failures(NOW - 300, 4) + 'Nov 24 05:10:00 web-01 sshd[1]: Failed password for root from 203.0.113.9 po')
+    partial = 'Nov 24 05:10:00 web-01 sshd[1]: Failed password for root from 203.0.113.9 po'
+    write(log, failures(NOW - 300, 4) + partial)
     planned = os.path.getsize(log)
     late = failures(NOW - 200, 3, pid=8000)
     grep = _fake_grep(tmp_path, "printf 'rt 22 ssh2\\n%s' >> '%s'\nexec grep \"$@\"" % (late.replace('%', '%%'), log))
     first = _grep_scan(tmp_path, log, state, grep)
     assert total(first) == 4
     assert first['sources'][0]['prefilter'] == 'grep'
-    assert first['sources'][0]['cursor']['offset'] == planned - len('Nov 24 05:10:00 web-01 sshd[1]: Failed password '
-                                                                     'for root from 203.0.113.9 po')
+    assert first['sources'][0]['cursor']['offset'] == planned - len(partial)
     second = _grep_scan(tmp_path, log, state, 'grep')
     assert total(second) == 4 + 1 + 3
     assert second['sources'][0]['cursor']['offset'] == os.path.getsize(log)
