@@ -58,7 +58,6 @@ SOURCE_TYPES = ('auth', 'journal', 'access', 'jsonl')
 HIST_BASE = 0.001      # response-time histogram: bucket 0 holds <= 1 ms,
 HIST_RATIO = 1.05      # then buckets 5 % wide (percentiles within 2.5 %)
 _LOG_RATIO = math.log(HIST_RATIO)
-DETAIL_KEYS = ('fi', 'fu', 'iu', 'pb', 'rl', 'ri', 'h')
 USERS_PER_IP = 50
 CONN_MEMORY_MINUTES = 10        # how long a connection with a "Failed" line is remembered between runs
 DEFER_MINUTES = 2               # sshd LoginGraceTime (120 s): an "Invalid user" line may still get its "Failed" line

@@ -460,9 +460,16 @@ class FileReader(object):
                 self.notes.append('grep could not be started (%s); read without it' % exc)
                 return self._read_segment(segment, feed)
             _widen_pipe(process.stdout.fileno())
-            fed_to, failure, stopped = self._grep_output(process, handle.fileno(), segment,
-                                                         limit if segment.live else None, len(str(size)) + 1,
-                                                         feed_lines)
+            try:
+                fed_to, failure, stopped = self._grep_output(process, handle.fileno(), segment,
+                                                             limit if segment.live else None, len(str(size)) + 1,
+                                                             feed_lines)
+            except BaseException:
+                process.kill()          # never leave grep behind (or a zombie) when the parse fails
+                process.wait()
+                process.stdout.close()
+                process.stderr.close()
+                raise
             error = process.stderr.read().decode('utf-8', 'replace').strip()
             code = process.wait()
             process.stdout.close()

@@ -573,6 +573,29 @@ def test_grep_offsets_counted_from_the_file_start_are_understood(tmp_path):
     assert result['sources'][0]['prefilter'] == 'grep' and total(result) == 11
 
 
+def test_a_parse_error_does_not_leave_grep_running(tmp_path, monkeypatch):
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_scan
+
+    def broken(self, block):
+        raise RuntimeError('parse failed')
+
+    monkeypatch.setattr(log_scan.Collector, 'feed_auth_lines', broken)
+    log = tmp_path / 'auth.log'
+    write(log, failures(NOW - 300, 5000))
+    started = []
+    real_popen = subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(subprocess, 'Popen', popen)
+    with pytest.raises(RuntimeError):
+        _grep_scan(tmp_path, log, tmp_path / 'state.json', 'grep')
+    grep = [process for process in started if '-b' in process.args]
+    assert len(grep) == 1 and grep[0].returncode is not None      # reaped: no zombie, nothing left running
+
+
 @pytest.mark.parametrize('grep', ['busybox', 'missing'])
 def test_without_gnu_grep_the_plain_reader_reads(tmp_path, grep):
     log = tmp_path / 'auth.log'
