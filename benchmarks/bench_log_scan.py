@@ -231,12 +231,13 @@ def main():
               % (mib, failed_lines, 100.0 * int(failed_lines) / max(1, size // 100), output['failed_logins']['total'],
                  history, len(output['top_ips']), by_kind))
         workers = parallel_output['sources'][0].get('workers', 1)
-        prefilter = output['sources'][0].get('prefilter') or 'none (no GNU grep)'
-        print('log_scan full scan %.0f MiB (the defaults: one process, prefilter %s): %.2f s (%.0f MiB/s) vs '
+        prefilter = ('GNU grep in a second process' if output['sources'][0].get('prefilter') == 'grep'
+                     else 'none: no GNU grep here')
+        print('log_scan full scan %.0f MiB (the defaults: workers 1, prefilter %s): %.2f s (%.0f MiB/s) vs '
               'grep -c "Failed password" %.2f s (%.0f MiB/s) -> %.2fx grep throughput (target >= 0.5x): %s'
               % (mib, prefilter, scan_best, mib / scan_best, grep_best, mib / grep_best, ratio,
                  'PASS' if ratio >= 0.5 else 'FAIL'))
-        print('  with workers=0 (%d processes on %d CPUs): %.2f s (%.0f MiB/s) -> %.2fx grep'
+        print('  with workers=0 (%d worker processes on %d CPUs): %.2f s (%.0f MiB/s) -> %.2fx grep'
               % (workers, available_cpus(), parallel_best, mib / parallel_best, grep_best / parallel_best))
         print('  prefilter=never (Python alone, one process): %.2f s (%.0f MiB/s) -> %.2fx grep'
               % (plain_best, mib / plain_best, grep_best / plain_best))
