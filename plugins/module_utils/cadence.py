@@ -362,30 +362,12 @@ def cron_schedule(rrule, dtstart=None):
     rule = parse_rrule(rrule)
     f = _fields(rule, parse_dtstart(dtstart))
     guards = []
-    if f['minute_step']:
-        first, step = f['minute_step'][0], f['minute_step'][1]
-        minute = '%d-59/%d' % (first, step) if first else '*/%d' % step
-    elif f['minutes'] is not None:
-        minute = ','.join(str(m) for m in f['minutes'])
-    else:
-        minute = '*'
-    if f['hour_step']:
-        first, step = f['hour_step'][0], f['hour_step'][1]
-        hour = '%d-23/%d' % (first, step) if first else '*/%d' % step
-    elif f['hours'] is not None:
-        hour = ','.join(str(h) for h in f['hours'])
-    else:
-        hour = '*'
-    if f['month_step']:
-        first, step = f['month_step'][0], f['month_step'][1]
-        month = '%d-12/%d' % (first, step) if first > 1 else '*/%d' % step
-        if first > step:
-            raise MaintenanceError('FREQ=MONTHLY;INTERVAL=%d starting in month %d: start in one of the first %d months'
-                                   % (step, first, step))
-    elif f['months']:
-        month = ','.join(str(m) for m in f['months'])
-    else:
-        month = '*'
+    minute = _cron_field(f['minute_step'], f['minutes'], 0, 59)
+    hour = _cron_field(f['hour_step'], f['hours'], 0, 23)
+    if f['month_step'] and f['month_step'][0] > f['month_step'][1]:
+        raise MaintenanceError('FREQ=MONTHLY;INTERVAL=%d starting in month %d: start in one of the first %d months'
+                               % (f['month_step'][1], f['month_step'][0], f['month_step'][1]))
+    month = _cron_field(f['month_step'], f['months'], 1, 12)
     day, weekday = '*', '*'
     weekdays = f['weekdays']
     monthdays = f['monthdays']
@@ -412,6 +394,16 @@ def cron_schedule(rrule, dtstart=None):
     fields = [minute, hour, day, month, weekday]
     return {'minute': minute, 'hour': hour, 'day': day, 'month': month, 'weekday': weekday, 'guard': guard,
             'line': ' '.join(fields)}
+
+
+def _cron_field(step, values, lowest, highest):
+    """One cron field: ``*/step`` (or ``first-highest/step``) for a step ``(first, step)``, else the values, else ``*``."""
+    if step:
+        first, every = step[0], step[1]
+        return '%d-%d/%d' % (first, highest, every) if first > lowest else '*/%d' % every
+    if values:
+        return ','.join(str(value) for value in values)
+    return '*'
 
 
 def _weekday_guard(weekdays):

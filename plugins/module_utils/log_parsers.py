@@ -379,25 +379,8 @@ _FORMS = {
 }
 
 
-def event_from_match(match, shift=0):
-    """``(kind, ip, user, service)`` (ip/user as bytes or None) from a MESSAGE_RX match."""
-    last = match.lastindex - shift
-    form = _FORMS.get(last)
-    if form is None:
-        return None
-    kind, ip_group, user_group = form
-    group = match.group
-    if kind is None:
-        kind = KIND_NAMES.get(group(1 + shift), 'failed_other')
-    if kind in (PAM_FAILURE, PAM_MORE):
-        fields = pam_fields(group(last + shift))
-        service = group(7 + shift) if kind == PAM_FAILURE else None
-        return kind, fields.get(b'rhost') or None, fields.get(b'user') or None, service
-    return kind, group(ip_group + shift), group(user_group + shift) if user_group else None, None
-
-
 def classify_auth(message):
-    """Classify one OpenSSH/PAM message (the bytes after ``program[pid]: ``).
+    """Classify one OpenSSH/PAM message (the bytes after ``program[pid]: ``): the journal's messages, one at a time.
 
     Returns ``(kind, ip, user, service)`` (bytes or None) or None when the
     message is not an authentication failure form.
@@ -405,7 +388,19 @@ def classify_auth(message):
     match = MESSAGE_RX.match(message)
     if match is None:
         return None
-    return event_from_match(match)
+    last = match.lastindex
+    form = _FORMS.get(last)
+    if form is None:
+        return None
+    kind, ip_group, user_group = form
+    group = match.group
+    if kind is None:
+        kind = KIND_NAMES.get(group(1), 'failed_other')
+    if kind in (PAM_FAILURE, PAM_MORE):
+        fields = pam_fields(group(last))
+        service = group(7) if kind == PAM_FAILURE else None
+        return kind, fields.get(b'rhost') or None, fields.get(b'user') or None, service
+    return kind, group(ip_group), group(user_group) if user_group else None, None
 
 
 _NEWLINE = b'\n'

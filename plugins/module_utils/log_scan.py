@@ -177,12 +177,6 @@ class Latest(dict):
         if self.top is None or high > self.top:
             self.top = high
 
-    def add_one(self, key, minute):
-        if self.get(key, minute) <= minute:
-            self[key] = minute
-            if self.top is None or minute > self.top:
-                self.top = minute
-
 
 _TEXT = {}             # bytes -> text: the same addresses and names recur in every minute of a scan
 TEXT_CACHE_MAX = 1 << 20
@@ -198,6 +192,48 @@ def _add_pids(target, hosts, pids):
         for host, pid in zip(hosts, pids):
             if pid:
                 target.setdefault(host, set()).add(pid)
+
+
+def _journal_event(entry):
+    """``(minute, kind, ip, user, service, conn)`` of a journal entry (``Collector.auth_events``), or None."""
+    message = lp.journal_field(entry, 'MESSAGE')
+    if message is None:
+        return None
+    event = lp.classify_auth(message)
+    if event is None:
+        return None
+    try:
+        minute = int(entry.get('__REALTIME_TIMESTAMP')) // 60000000
+    except (TypeError, ValueError):
+        minute = None
+    kind, ip, user, service = event
+    pid = entry.get('_PID')
+    conn = (_bytes(entry.get('_HOSTNAME')), _bytes(pid)) if pid else None
+    return minute, kind, ip, user, service, conn
+
+
+def _role(kind, service=None):
+    """How an event of ``kind`` counts (see ``Collector._count``)."""
+    if kind in lp.ATTEMPT_KINDS:
+        return 'attempt'
+    if kind == lp.PAM_FAILURE:
+        # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
+        return 'note' if _bytes(service).startswith(b'sshd') else 'attempt'
+    if kind in lp.CONNECTION_KINDS:
+        return 'connection'
+    if kind in lp.PROBE_KINDS:
+        return 'probe'
+    return 'note'
+
+
+def _bytes(value):
+    if value is None:
+        return b''
+    return value if value.__class__ is bytes else str(value).encode('utf-8', 'replace')
+
+
+def _same(value):
+    return value
 
 
 def _pick(keep, *columns):
@@ -263,13 +299,13 @@ def _text(value):
 
 
 def _texts(keys):
-    """``_text`` of each of ``keys`` (a sequence of bytes), through a C-level map; new values are decoded once."""
+    """``_text`` of each of ``keys`` (a sequence of bytes or text), through a C-level map; new values decoded once."""
     if len(_TEXT) >= TEXT_CACHE_MAX:
         _TEXT.clear()
     texts = list(map(_TEXT.get, keys))
     if None in texts:
         for key in set(compress(keys, map(operator.not_, texts))):
-            _TEXT[key] = key.decode('utf-8', 'replace')
+            _TEXT[key] = key.decode('utf-8', 'replace') if key.__class__ is bytes else key
         texts = list(map(_TEXT.get, keys))
     return texts
 
@@ -363,35 +399,24 @@ class Collector(object):
         stats.outside_history += outside
         stats.parsed += parsed
 
-    # ---------------------------------------------------------- authentication events, one at a time
-    def auth_event(self, minute, kind, ip, user, service, conn):
-        """One event (journal, JSON lines). ``ip``, ``user``: text or None; ``conn``: ``(host, pid)`` bytes or None."""
-        self.stats.events += 1
-        if not self._in_range(minute):
+    # ---------------------------------------------------------- authentication events, parsed one at a time
+    def auth_events(self, events):
+        """Count events parsed one at a time (journal entries, JSON lines) by the rules of the rows: ``(minute, kind,
+        ip, user, service, conn)``, ``ip``/``user``/``service`` bytes or text or None, ``conn`` ``(host, pid)`` bytes
+        or None."""
+        if not events:
             return
-        bucket = self.bucket(minute)
-        bucket.k[kind] += 1
-        if conn is not None and kind in lp.CLOSING_KINDS:
-            self.closed.setdefault(conn[0], set()).add(conn[1])
-        if ip and user:
-            self.seen.add_one((ip, user), minute)
-        if kind in lp.ATTEMPT_KINDS:
-            if conn is not None:
-                self.attempted.setdefault(conn[0], set()).add(conn[1])
-                if self.recent_minute is not None and minute >= self.recent_minute:
-                    self.recent_attempts.add_one(conn, minute)
-            self._attempt(bucket, ip, user)
-        elif kind == lp.PAM_FAILURE:
-            # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
-            if not _text(service or '').startswith('sshd'):
-                self._attempt(bucket, ip, user)
-        elif kind in lp.CONNECTION_KINDS:
-            if conn is None:
-                self._attempt(bucket, ip, user)
-            else:
-                self._pend(conn, (minute, ip, user, kind))
-        elif kind in lp.PROBE_KINDS and ip:
-            bucket.pb[ip] += 1
+        usable, minutes = self._stamp_buckets([event[0] for event in events], _same)
+        groups = {}
+        for minute, kind, ip, user, service, conn in events:
+            if minute not in usable:
+                continue
+            host, pid = conn if conn is not None else (b'', b'')
+            group = groups.setdefault((kind, _role(kind, service)), ([], [], [], [], []))
+            for column, value in zip(group, (minute, ip or b'', user or b'', host, pid)):
+                column.append(value)
+        for (kind, role), (keys, ips, users, hosts, pids) in groups.items():
+            self._count(usable, minutes, keys, ips, users, hosts, pids, kind, role)
 
     def _pend(self, conn, event):
         """Remember a connection-level failure; the earliest event of a connection wins (order-independent)."""
@@ -490,17 +515,18 @@ class Collector(object):
         if lines:
             self._other_rows(lines, lp.OTHER_ROWS_OFFSET_RX)
 
-    def _stamp_buckets(self, keys):
-        """``({key: bucket}, {key: minute})`` for the stamp keys in the history; every event is counted in the stats
-        (those without a readable stamp, or outside the history, as such)."""
-        clock = self.clock
+    def _stamp_buckets(self, keys, to_minute=None):
+        """``({key: bucket}, {key: minute})`` for the stamp keys in the history (``to_minute``: how a key becomes an
+        epoch minute; a row's stamp key by default); every event is counted in the stats (those without a readable
+        stamp, or outside the history, as such)."""
+        to_minute = to_minute or self.clock.key_minute
         first, last = self.first_minute, self.last_minute
         buckets = self.buckets
         usable = {}
         minutes = {}
         rejected = False
         for key in set(keys):
-            minute = clock.key_minute(key)
+            minute = to_minute(key)
             if minute is None or minute < first or minute > last:
                 rejected = True
                 minutes[key] = minute
@@ -551,16 +577,12 @@ class Collector(object):
                                   ip_column)
             if kind in lp.ATTEMPT_KINDS:
                 self._rows_of_form(found, layout, None, 'attempt')
-            elif kind == lp.PAM_FAILURE:
-                # sshd logs its own "Failed password" line for the same attempt; other services (su, login) do not
-                sshd = itemgetter(witness)
-                self._rows_of_form([row for row in found if sshd(row).startswith(b'sshd')], layout, kind, 'note')
-                self._rows_of_form([row for row in found if not sshd(row).startswith(b'sshd')], layout, kind,
-                                   'attempt')
-            elif kind == lp.PAM_MORE:
-                self._rows_of_form(found, layout, kind, 'note')
+            elif kind == lp.PAM_FAILURE:        # the role depends on the service (the witness column)
+                service = itemgetter(witness)
+                for role in ('note', 'attempt'):
+                    self._rows_of_form([row for row in found if _role(kind, service(row)) == role], layout, kind, role)
             else:
-                self._rows_of_form(found, layout, kind, 'connection' if kind in lp.CONNECTION_KINDS else 'probe')
+                self._rows_of_form(found, layout, kind, _role(kind))
         if in_a_form != len(rows):
             stats = self.stats
             for row, line in zip(rows, lines):
@@ -611,17 +633,14 @@ class Collector(object):
                 else:
                     for method, count in Counter(methods[first:last]).items():
                         bucket.k[lp.KIND_NAMES.get(method, 'failed_other')] += count
-                if role == 'attempt':
-                    _add_attempts(bucket, last - first, Counter(ips[first:last]), Counter(users[first:last]))
+        elif methods is None:
+            for key, count in Counter(keys).items():
+                usable[key].k[kind] += count
         else:
-            if methods is None:
-                for key, count in Counter(keys).items():
-                    usable[key].k[kind] += count
-            else:
-                for (key, method), count in Counter(zip(keys, methods)).items():
-                    usable[key].k[lp.KIND_NAMES.get(method, 'failed_other')] += count
-            if role == 'attempt':
-                self._count_attempts(usable, keys, ips, users)
+            for (key, method), count in Counter(zip(keys, methods)).items():
+                usable[key].k[lp.KIND_NAMES.get(method, 'failed_other')] += count
+        if role == 'attempt':
+            self._count_attempts(usable, keys, ips, users, runs)
         key_minutes = list(map(minutes.__getitem__, keys))
         self._note_seen(ips, users, key_minutes)
         if kind in lp.CLOSING_KINDS:
@@ -653,9 +672,11 @@ class Collector(object):
                 usable[key].pb[ip] += count
 
     @staticmethod
-    def _count_attempts(usable, keys, ips, users):
-        """Failed attempts (``a``), per address (``fi``) and per user (``fu``) of the rows ``keys``."""
-        runs = _runs(keys)
+    def _count_attempts(usable, keys, ips, users, runs=False):
+        """Failed attempts (``a``), per address (``fi``) and per user (``fu``) of the rows ``keys`` (``runs``: their
+        ``_runs`` when known)."""
+        if runs is False:
+            runs = _runs(keys)
         if runs is not None:
             for first, last in runs:
                 _add_attempts(usable[keys[first]], last - first, Counter(ips[first:last]), Counter(users[first:last]))
@@ -1017,6 +1038,7 @@ class Scanner(object):
         fields = source['fields']
         failed_values = set(str(v) for v in source.get('failed_login_values') or ['login_failed', 'auth_failure'])
         scale = {'s': 1.0, 'ms': 0.001, 'us': 0.000001}[source.get('duration_unit', 's')]
+        failures = []
         for record in lp.json_lines(buf, start, end):
             if record is None:
                 stats.unparsed += 1
@@ -1028,8 +1050,8 @@ class Scanner(object):
             event = lp.get_field(record, fields.get('event'))
             if event is not None and str(event) in failed_values:
                 user = lp.get_field(record, fields.get('user'))
-                collector.auth_event(minute, 'app_login_failed', ip, str(user) if user not in (None, '') else None,
-                                     None, None)
+                failures.append((minute, 'app_login_failed', ip, str(user) if user not in (None, '') else None,
+                                 None, None))
                 continue
             status = lp.get_field(record, fields.get('status'))
             if status is None:
@@ -1044,6 +1066,7 @@ class Scanner(object):
             if isinstance(duration, (int, float)) and not isinstance(duration, bool):
                 seconds = float(duration) * scale
             collector.request(minute, ip, status, seconds)
+        collector.auth_events(failures)
 
     def _scan_journal(self, source, report):
         journal = self.state.data['journal']
@@ -1086,6 +1109,7 @@ class Scanner(object):
                 carry = buf
                 continue
             carry = buf[cut + 1:]
+            events = []
             for entry in lp.json_lines(buf, 0, cut + 1):
                 lines += 1
                 if entry is None:
@@ -1094,7 +1118,10 @@ class Scanner(object):
                 cursor = entry.get('__CURSOR')
                 if cursor:
                     last_cursor = cursor
-                self._journal_entry(entry)
+                event = _journal_event(entry)
+                if event is not None:
+                    events.append(event)
+            collector.auth_events(events)
         stderr = process.stderr.read()
         code = process.wait()
         report['bytes_read'] = size
@@ -1103,28 +1130,6 @@ class Scanner(object):
             raise SourceError('journalctl failed (exit %d): %s' % (code, stderr.decode('utf-8', 'replace').strip()[:500]))
         if last_cursor:
             journal[source['key']] = {'cursor': last_cursor}
-
-    def _journal_entry(self, entry):
-        collector = self.collector
-        message = lp.journal_field(entry, 'MESSAGE')
-        if message is None:
-            return
-        stamp = entry.get('__REALTIME_TIMESTAMP')
-        try:
-            minute = int(stamp) // 60000000
-        except (TypeError, ValueError):
-            minute = None
-        event = lp.classify_auth(message)
-        if event is None:
-            return
-        kind, ip, user, service = event
-        pid = entry.get('_PID')
-        ip = _text(ip)
-        user = _text(user)
-        conn = None
-        if pid:
-            conn = (str(entry.get('_HOSTNAME') or '').encode('utf-8', 'replace'), str(pid).encode('utf-8', 'replace'))
-        collector.auth_event(minute, kind, ip, user, service, conn)
 
     # ---------------------------------------------------------- results
     def _merged_buckets(self):

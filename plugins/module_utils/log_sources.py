@@ -447,7 +447,6 @@ class FileReader(object):
             else:
                 limit = size            # a rotated file: to its end, its last line complete even without a newline
             if limit is None or limit <= segment.start:
-                handle.close()
                 return self._read_segment(segment, feed)
             handle.seek(segment.start)
             command = [self.grep, '-a', '-b', '-F']
