@@ -509,7 +509,9 @@ def test_start_at_end_skips_the_backlog(tmp_path, reader):
 
 
 def _fake_grep(tmp_path, body):
-    """A ``grep`` for the scanner: a shell script that does ``body`` (with "$@" the scanner's arguments)."""
+    """A ``grep`` for the scanner: a shell script that does ``body`` (with "$@" the scanner's arguments), mostly
+    running the real grep. A stand-in because a grep that dies half-way, or a file that grows exactly while grep
+    reads it, cannot be had on demand otherwise."""
     path = tmp_path / 'grep'
     path.write_text('#!/bin/sh\nif [ "$1" = --version ]; then exec grep --version; fi\n' + body + '\n')
     path.chmod(0o755)
