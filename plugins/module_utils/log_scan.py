@@ -508,9 +508,12 @@ class Collector(object):
         if lines:
             self._other_rows(lines, lp.OTHER_ROWS_RX)
 
-    def feed_auth_lines(self, block):
-        """Parse ``block``: lines that hold a needle, each as ``offset:line`` and ending in a newline (``grep -b``)."""
-        text = b'\n' + (block[:-1] if block[-1:] == b'\n' else block)
+    def feed_auth_lines(self, buf, start, end):
+        """Parse ``buf[start:end]``: lines that hold a needle, each as ``offset:line`` and ending in a newline
+        (``grep -b``)."""
+        if buf[end - 1:end] == b'\n':
+            end -= 1
+        text = b'\n' + buf[start:end]
         lines = self._failed_rows(text, True)
         if lines:
             self._other_rows(lines, lp.OTHER_ROWS_OFFSET_RX)
@@ -705,7 +708,7 @@ class Collector(object):
             ips, users, key_minutes = _pick(list(map(operator.and_, map(bool, ips), map(bool, users))),
                                             ips, users, key_minutes)
         if users:
-            _add_latest(self.seen, list(zip(ips, users)), key_minutes)
+            _add_latest(self.seen, zip(ips, users), key_minutes)
 
     # ---------------------------------------------------------- HTTP requests
     def request(self, minute, ip, status, seconds):

@@ -509,9 +509,6 @@ class FileReader(object):
         carry = b''
         skipping = False
 
-        def feed(buf, start, end):
-            feed_lines(buf[start:end] if start or end != len(buf) else buf)
-
         while True:
             block = pipe.read(GREP_BLOCK_BYTES)
             if not block:
@@ -547,7 +544,7 @@ class FileReader(object):
                     cut = block.rfind(b'\n', 0, cut - 1) + 1
                     end = self._line_end(block, cut, base) if cut else fed_to
             if cut:
-                self._feed(feed, block, cut, 0, extra)
+                self._feed(feed_lines, block, cut, 0, extra)
                 fed_to = self._line_end(block, cut, base)
             if stop:
                 process.kill()

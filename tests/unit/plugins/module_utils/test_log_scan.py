@@ -578,7 +578,7 @@ def test_grep_offsets_counted_from_the_file_start_are_understood(tmp_path):
 def test_a_parse_error_does_not_leave_grep_running(tmp_path, monkeypatch):
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_scan
 
-    def broken(self, block):
+    def broken(self, buf, start, end):
         raise RuntimeError('parse failed')
 
     monkeypatch.setattr(log_scan.Collector, 'feed_auth_lines', broken)
