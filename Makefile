@@ -35,8 +35,9 @@ deps: venv system-packages
 test: deps
 	bash scripts/run-tests.sh
 
+# The fast tier for your own loop: every test that starts no real service (see tests/harness/tier.py).
 unit: deps
-	$(VPY) -m pytest -q tests/unit
+	AUTOPILOTCX_TEST_TIER=fast $(VPY) -m pytest -q -n 2 -m 'not service and not slow' tests/unit tests/integration
 
 integration: deps
 	$(VPY) -m pytest -q tests/integration

@@ -19,6 +19,18 @@ from tests.harness.http import HttpServer, WebhookReceiver  # noqa: E402
 from tests.harness.pki import CertificateAuthority  # noqa: E402
 from tests.harness.postgres import PostgresCluster  # noqa: E402
 from tests.harness.services import RedisServer, SmtpServer  # noqa: E402
+from tests.harness.tier import SERVICE_FIXTURES  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'service: starts a real service (set from the fixtures a test uses)')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Mark every test that uses a service fixture (directly or through another fixture) `service`."""
+    for item in items:
+        if SERVICE_FIXTURES.intersection(getattr(item, 'fixturenames', ())):
+            item.add_marker(pytest.mark.service)
 
 
 @pytest.fixture(scope='session')

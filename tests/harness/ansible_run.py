@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 from .paths import ROOT, ensure_collection_link, python_interpreter
+from .tier import needs_service
 
 
 def ansible_env(outcome_log=None, extra=None):
@@ -39,6 +40,7 @@ def ansible_bin(name):
 
 def run_playbook(playbook, inventory=None, extra_vars=None, outcome_log=None, env=None, args=(), timeout=900, cwd=None):
     """Run ansible-playbook (one playbook or a list); returns the CompletedProcess (stdout and stderr as text)."""
+    needs_service('an ansible-playbook run')
     playbooks = playbook if isinstance(playbook, (list, tuple)) else [playbook]
     command = [ansible_bin('ansible-playbook')] + [str(p) for p in playbooks]
     if inventory is not None:

@@ -30,6 +30,7 @@ import subprocess
 import time
 
 from .paths import ROOT
+from .tier import needs_service
 
 CACHE = os.path.join(ROOT, '.cache')
 SUITE = 'bookworm'
@@ -207,6 +208,7 @@ class PreparedLayer(object):
     """
 
     def __init__(self, directory, repository):
+        needs_service('a Debian root')
         self.directory = directory
         self.overlay = overlay_supported(directory)
         self.pristine = extracted_root() if self.overlay else None

@@ -13,6 +13,8 @@ import sys
 import time
 import uuid
 
+from .tier import needs_service
+
 MGMT_NET = '192.0.2.0/24'
 MGMT_ADDR = '192.0.2.1'
 HOST_MGMT_ADDR = '192.0.2.10'
@@ -53,6 +55,7 @@ class NetLab(object):
         self._servers = []
 
     def create(self):
+        needs_service('network namespaces')
         for ns in (self.host, self.mgmt, self.other):
             sh('ip', 'netns', 'add', ns)
             sh('ip', '-n', ns, 'link', 'set', 'lo', 'up')

@@ -14,6 +14,7 @@ import subprocess
 import tempfile
 
 from .net import free_port, wait_port
+from .tier import needs_service
 
 SUPERUSER_PASSWORD = 'Sup3r-Secret-pg-pw'
 
@@ -66,6 +67,7 @@ class PostgresCluster:
         return subprocess.run(_run_as() + list(args), check=True, capture_output=True, text=True, **kwargs)
 
     def init(self):
+        needs_service('a PostgreSQL cluster')
         os.chmod(self.base, 0o755)
         self._chown(self.base)
         os.makedirs(self.socket_dir)

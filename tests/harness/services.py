@@ -7,6 +7,7 @@ import tempfile
 import time
 
 from .net import free_port, wait_port
+from .tier import needs_service
 
 
 class RedisServer:
@@ -23,6 +24,7 @@ class RedisServer:
         self.proc = None
 
     def start(self):
+        needs_service('a Redis server')
         args = [self.binary, '--port', str(self.port), '--bind', self.host, '--save', '', '--appendonly', 'no',
                 '--dir', self.dir, '--daemonize', 'no', '--protected-mode', 'no']
         if self.password:
