@@ -444,3 +444,22 @@ def test_an_entry_that_cannot_be_removed_is_reported_and_the_run_goes_on(tmp_pat
         assert result['checks'][0]['status'] == 'warning' and 'could not be removed' in result['checks'][0]['reason']
     finally:
         subprocess.run(['chattr', '-i', str(stuck)], check=True)
+
+
+def test_root_replaced_after_the_scan_is_left_alone(tmp_path, monkeypatch):
+    root = tmp_path / 'root'
+    _write(root / 'old.tmp', age_days=5)
+    real_scan = fc.scan
+
+    def scan_then_replace_root(*args, **kwargs):
+        plan = real_scan(*args, **kwargs)
+        os.rename(root, tmp_path / 'moved')
+        os.symlink(tmp_path / 'outside', root)  # the root path now leads elsewhere
+        _write(tmp_path / 'outside' / 'old.tmp', age_days=5)
+        return plan
+
+    monkeypatch.setattr(fc, 'scan', scan_then_replace_root)
+    result = fc.clean_path(str(root), age=DAY)
+    assert (tmp_path / 'outside' / 'old.tmp').exists() and (tmp_path / 'moved' / 'old.tmp').exists()
+    assert result['removed'] == 0 and [e['path'] for e in result['errors']] == [str(root / 'old.tmp')]
+    assert 'the root' in result['errors'][0]['error']
