@@ -16,10 +16,13 @@ description:
   - Removes files below each of O(paths) that match O(patterns), are not excluded by O(excludes), and are older than
     O(age); with O(max_size), then removes further matching files, oldest first, until the directory fits the budget.
   - "Safety: the root path itself is never removed; system directories (C(/), C(/etc), C(/usr), C(/var) ...) are
-    refused, also through a symlink; symlinks inside the tree are never followed (with O(symlinks=true) the link itself
-    is removed); other filesystems mounted inside the tree are not entered unless O(cross_filesystems=true); each entry
-    is looked up again right before removal and left alone if it changed; files a process holds open are skipped
-    (O(skip_open))."
+    refused, also through a symlink; the tree is walked and every entry removed relative to open directory
+    descriptors, never through a symlink, so a directory swapped for a symlink during the run is never followed;
+    symlinks inside the tree are never followed (with O(symlinks=true) the link itself is removed); other
+    filesystems and bind mounts inside the tree are not entered unless O(cross_filesystems=true); right before its
+    removal each file is looked up again and kept if it was replaced, written or touched since the scan (counted as
+    C(changed_since_scan)); files a process holds open are skipped (O(skip_open)); an entry that cannot be removed
+    is reported in C(errors) and the run goes on."
   - In check mode the files that would go are listed and nothing is removed.
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
@@ -56,7 +59,9 @@ options:
     type: bool
     default: true
   cross_filesystems:
-    description: Enter filesystems mounted inside the tree.
+    description:
+      - Enter filesystems mounted inside the tree, bind mounts included (a bind mount is told apart by its mount ID,
+        as it has the same device number as its source).
     type: bool
     default: false
   symlinks:
@@ -131,13 +136,17 @@ would_free:
   type: int
   sample: 0
 results:
-  description: Per path outcome (files listed up to 1000, counts of files left alone and why, errors, size before and after).
+  description:
+    - Per path outcome (files listed up to 1000, counts of files left alone and why, errors, size before and after).
+    - C(left_alone.changed_since_scan) counts files kept because they were replaced, written or touched after the scan
+      chose them; C(left_alone.vanished) files some other process removed first.
   returned: always
   type: list
   elements: dict
   sample: [{directory: /var/tmp/app, root: /var/tmp/app, removed: 42, bytes_freed: 1048576,
             files: [{path: /var/tmp/app/x.tmp, bytes: 10, reason: age}],
-            left_alone: {open: 1, excluded: 2, other_filesystem: 0, symlink: 0, hidden: 0}, errors: []}]
+            left_alone: {open: 1, excluded: 2, other_filesystem: 0, symlink: 0, hidden: 0, changed_since_scan: 0,
+                         vanished: 0}, errors: []}]
 checks:
   description: The checks, in the collection's result model.
   returned: always
