@@ -34,6 +34,7 @@ ISO_WEEKDAY = dict(zip(DAYS, range(1, 8)))   # date +%u: 1 = Monday .. 7 = Sunda
 SUPPORTED_PARTS = ('FREQ', 'INTERVAL', 'BYMINUTE', 'BYHOUR', 'BYDAY', 'BYMONTHDAY', 'BYMONTH', 'BYSETPOS')
 PART_ORDER = SUPPORTED_PARTS
 DEFAULT_DTSTART = '2026-01-01T00:00:00'
+MAX_OCCURRENCES = 10000          # occurrences(): the most it lists
 UNIT_PREFIX = 'autopilotcx-'
 NAME_RE = re.compile(r'^[a-z0-9][a-z0-9_]*$')
 BYDAY_RE = re.compile(r'^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$')
@@ -474,7 +475,13 @@ def cadence_schedules(cadences, dtstart=None, prefix=UNIT_PREFIX, include_manual
 
 # ---------------------------------------------------------------------------------------------- reference
 def occurrences(rrule, count=5, after=None, dtstart=None):
-    """The next ``count`` times (aware UTC datetimes) after ``after`` per python-dateutil: the reference."""
+    """The next ``count`` times (aware UTC datetimes) after ``after`` per python-dateutil: the reference.
+
+    ``count`` is at most ``MAX_OCCURRENCES``: the list is built in memory."""
+    if isinstance(count, str) and count.strip().isdigit():
+        count = int(count)
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_OCCURRENCES:
+        raise MaintenanceError('count must be a whole number between 0 and %d, not %r' % (MAX_OCCURRENCES, count))
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
     deps.load('dateutil')  # a clear message when python-dateutil is missing
     import importlib

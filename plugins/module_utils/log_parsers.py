@@ -18,6 +18,7 @@ __metaclass__ = type
 import calendar
 import datetime
 import json
+import math
 import operator
 import re
 import sys
@@ -178,7 +179,12 @@ class MinuteClock(object):
         if isinstance(value, bool) or value is None:
             return None
         if isinstance(value, (int, float)):
-            seconds = float(value)
+            try:
+                seconds = float(value)
+            except OverflowError:       # an integer of hundreds of digits
+                return None
+            if not math.isfinite(seconds):
+                return None
             if seconds > 1e14:      # microseconds
                 seconds /= 1e6
             elif seconds > 1e11:    # milliseconds
@@ -503,9 +509,10 @@ def request_time(tail, field_index, scale):
     if len(values) <= field_index:
         return None
     try:
-        return float(values[field_index]) * scale
+        seconds = float(values[field_index]) * scale
     except ValueError:
         return None
+    return seconds if math.isfinite(seconds) else None      # 400 digits are infinity as a float
 
 
 # ------------------------------------------------------------------ JSON lines and journal
@@ -523,7 +530,8 @@ def json_lines(buf, start, end):
             continue
         try:
             record = json.loads(line.decode('utf-8'))
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: a line of a hundred thousand ``[`` nests deeper than the decoder can follow
             yield None
             continue
         yield record if isinstance(record, dict) else None

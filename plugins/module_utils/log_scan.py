@@ -36,6 +36,7 @@ from operator import itemgetter
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.option_checks import epoch
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import (
     PREFILTER_MIN_BYTES,
     FileReader,
@@ -204,7 +205,7 @@ def _journal_event(entry):
         return None
     try:
         minute = int(entry.get('__REALTIME_TIMESTAMP')) // 60000000
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         minute = None
     kind, ip, user, service = event
     pid = entry.get('_PID')
@@ -318,6 +319,14 @@ class SourceStats(object):
         self.unparsed = 0
         self.outside_history = 0
         self.parsed = 0
+        self.unreadable = 0             # lines (or, for auth files, blocks of lines) whose parsing raised
+        self.unreadable_reason = None   # the first such error
+
+    def skip(self, exc, lines=1):
+        """A line (or block) whose parsing raised ``exc``: skipped and counted, the scan goes on."""
+        self.unreadable += lines
+        if self.unreadable_reason is None:
+            self.unreadable_reason = '%s: %s' % (type(exc).__name__, str(exc)[:200])
 
 
 class Collector(object):
@@ -377,7 +386,8 @@ class Collector(object):
             'attempted': self.attempted,
             'recent_attempts': dict(self.recent_attempts),
             'closed': self.closed,
-            'stats': (stats.events, stats.untimed, stats.unparsed, stats.outside_history, stats.parsed),
+            'stats': (stats.events, stats.untimed, stats.unparsed, stats.outside_history, stats.parsed,
+                      stats.unreadable, stats.unreadable_reason),
         }
 
     def merge(self, data):
@@ -392,12 +402,14 @@ class Collector(object):
         for host, pids in data['closed'].items():
             self.closed.setdefault(host, set()).update(pids)
         stats = self.stats
-        events, untimed, unparsed, outside, parsed = data['stats']
+        events, untimed, unparsed, outside, parsed, unreadable, reason = data['stats']
         stats.events += events
         stats.untimed += untimed
         stats.unparsed += unparsed
         stats.outside_history += outside
         stats.parsed += parsed
+        stats.unreadable += unreadable
+        stats.unreadable_reason = stats.unreadable_reason or reason
 
     # ---------------------------------------------------------- authentication events, parsed one at a time
     def auth_events(self, events):
@@ -713,6 +725,8 @@ class Collector(object):
     # ---------------------------------------------------------- HTTP requests
     def request(self, minute, ip, status, seconds):
         stats = self.stats
+        if seconds is not None and not 0 <= seconds < float('inf'):
+            seconds = None                  # infinite, NaN or negative: a request without a usable time
         stats.events += 1
         if not self._in_range(minute):
             return
@@ -735,13 +749,33 @@ class Collector(object):
         stats = self.stats
         lines = buf.count(b'\n', start, end)
         matched = 0
+        skipped = 0
         for match in lp.parse_access(buf, start, end):
-            ip, stamp, _request, status, tail = match.groups()
+            try:
+                ip, stamp, _request, status, tail = match.groups()
+                seconds = lp.request_time(tail, time_field, time_scale) if time_field is not None else None
+                minute = clock.clf(stamp)
+                ip, status = ip.decode('ascii', 'replace'), int(status)
+            except Exception as exc:        # one line that breaks the parse costs that line only
+                skipped += 1
+                stats.skip(exc)
+                continue
             matched += 1
-            seconds = lp.request_time(tail, time_field, time_scale) if time_field is not None else None
-            self.request(clock.clf(stamp), ip.decode('ascii', 'replace'), int(status), seconds)
+            self.request(minute, ip, status, seconds)
         stats.parsed += matched
-        stats.unparsed += max(0, lines - matched)
+        stats.unparsed += max(0, lines - matched - skipped)
+
+
+def _guarded(collector, feed):
+    """``feed(buf, start, end)`` that never stops the read: the lines of a block whose parse raised are skipped and
+    counted (``SourceStats.skip``). The parsers guard each line where they handle lines one at a time (JSON lines,
+    access logs, journal entries), so this is the last resort of the bulk parse of syslog text."""
+    def feed_guarded(buf, start, end):
+        try:
+            feed(buf, start, end)
+        except Exception as exc:
+            collector.stats.skip(exc, max(1, buf.count(b'\n', start, end)))
+    return feed_guarded
 
 
 def _ip_network_list(entries):
@@ -892,7 +926,7 @@ class Scanner(object):
         self.history = int(history_minutes)
         self.allow = _ip_network_list(allow_list)
         self.top = int(top)
-        self.now = float(now) if now is not None else time.time()
+        self.now = epoch(now, 'now') if now is not None else time.time()
         self.now_minute = int(self.now) // 60
         self.max_line = int(max_line_bytes)
         self.spike_min_rate = float(spike_min_rate)
@@ -956,7 +990,8 @@ class Scanner(object):
             report['notes'].append('%d "Invalid user" connection(s) of the last %d minutes wait one run for their '
                                    '"Failed" line before they count' % (waiting, DEFER_MINUTES))
         report.update(events=stats.events, events_without_timestamp=stats.untimed,
-                      unparsed_lines=stats.unparsed, events_outside_history=stats.outside_history)
+                      unparsed_lines=stats.unparsed, events_outside_history=stats.outside_history,
+                      unreadable_lines=stats.unreadable)
         self.source_reports.append(report)
         self.source_checks.append(self._source_check(source, report, stats, target))
 
@@ -972,6 +1007,9 @@ class Scanner(object):
         if stats.outside_history:
             facts.append('%d events older than %d minutes (or in the future) were not counted'
                          % (stats.outside_history, self.history))
+        if stats.unreadable:
+            facts.append('%d unreadable line%s skipped (%s)' % (stats.unreadable, '' if stats.unreadable == 1 else 's',
+                                                                stats.unreadable_reason))
         facts.extend(report['notes'])
         status = OK
         priority = 'low'
@@ -998,7 +1036,7 @@ class Scanner(object):
         if kind == 'auth':
             needles = lp.AUTH_NEEDLES_THOROUGH if source.get('thorough') else lp.AUTH_NEEDLES
             if self.prefilter == 'auto':
-                prefilter = (needles, collector.feed_auth_lines)
+                prefilter = (needles, _guarded(collector, collector.feed_auth_lines))
         reader = FileReader(source['path'], cursor=cursor, start_at=source.get('start_at', 'beginning'),
                             max_line=self.max_line, patterns=source.get('rotated_patterns'),
                             count_lines=kind != 'auth', workers=self.workers, parallel=self.collector,
@@ -1019,7 +1057,7 @@ class Scanner(object):
         else:
             def feed(buf, start, end):
                 self._feed_jsonl(source, buf, start, end)
-        new_cursor = reader.read(feed)
+        new_cursor = reader.read(_guarded(collector, feed))
         report['bytes_read'] = reader.bytes_read
         report['lines'] = reader.lines
         report['oversized_lines'] = reader.oversized_lines
@@ -1035,9 +1073,7 @@ class Scanner(object):
         files[source['key']] = new_cursor
 
     def _feed_jsonl(self, source, buf, start, end):
-        collector = self.collector
-        stats = collector.stats
-        clock = collector.clock
+        stats = self.collector.stats
         fields = source['fields']
         failed_values = set(str(v) for v in source.get('failed_login_values') or ['login_failed', 'auth_failure'])
         scale = {'s': 1.0, 'ms': 0.001, 'us': 0.000001}[source.get('duration_unit', 's')]
@@ -1046,30 +1082,43 @@ class Scanner(object):
             if record is None:
                 stats.unparsed += 1
                 continue
-            stats.parsed += 1
-            minute = clock.any_value(lp.get_field(record, fields.get('time')))
-            ip = lp.get_field(record, fields.get('ip'))
-            ip = str(ip) if ip not in (None, '') else None
-            event = lp.get_field(record, fields.get('event'))
-            if event is not None and str(event) in failed_values:
-                user = lp.get_field(record, fields.get('user'))
-                failures.append((minute, 'app_login_failed', ip, str(user) if user not in (None, '') else None,
-                                 None, None))
-                continue
-            status = lp.get_field(record, fields.get('status'))
-            if status is None:
-                continue
             try:
-                status = int(status)
-            except (TypeError, ValueError):
-                stats.unparsed += 1
+                parsed = self._jsonl_record(record, fields, failed_values, scale, failures)
+            except Exception as exc:        # one line that breaks the parse costs that line only
+                stats.skip(exc)
                 continue
-            duration = lp.get_field(record, fields.get('duration'))
-            seconds = None
-            if isinstance(duration, (int, float)) and not isinstance(duration, bool):
-                seconds = float(duration) * scale
-            collector.request(minute, ip, status, seconds)
-        collector.auth_events(failures)
+            if parsed:
+                stats.parsed += 1
+            else:
+                stats.unparsed += 1
+        self.collector.auth_events(failures)
+
+    def _jsonl_record(self, record, fields, failed_values, scale, failures):
+        """Count one JSON-lines record: a failed login (added to ``failures``) or an HTTP request. False when its
+        status is not a number."""
+        collector = self.collector
+        minute = collector.clock.any_value(lp.get_field(record, fields.get('time')))
+        ip = lp.get_field(record, fields.get('ip'))
+        ip = str(ip) if ip not in (None, '') else None
+        event = lp.get_field(record, fields.get('event'))
+        if event is not None and str(event) in failed_values:
+            user = lp.get_field(record, fields.get('user'))
+            failures.append((minute, 'app_login_failed', ip, str(user) if user not in (None, '') else None,
+                             None, None))
+            return True
+        status = lp.get_field(record, fields.get('status'))
+        if status is None:
+            return True
+        try:
+            status = int(status)
+        except (TypeError, ValueError, OverflowError):      # OverflowError: 1e999 is infinity
+            return False
+        duration = lp.get_field(record, fields.get('duration'))
+        seconds = None
+        if isinstance(duration, (int, float)) and not isinstance(duration, bool):
+            seconds = float(duration) * scale
+        collector.request(minute, ip, status, seconds)
+        return True
 
     def _scan_journal(self, source, report):
         journal = self.state.data['journal']
@@ -1119,9 +1168,13 @@ class Scanner(object):
                     stats.unparsed += 1
                     continue
                 cursor = entry.get('__CURSOR')
-                if cursor:
+                if cursor and isinstance(cursor, str):
                     last_cursor = cursor
-                event = _journal_event(entry)
+                try:
+                    event = _journal_event(entry)
+                except Exception as exc:    # one entry that breaks the parse costs that entry only
+                    stats.skip(exc)
+                    continue
                 if event is not None:
                     events.append(event)
             collector.auth_events(events)

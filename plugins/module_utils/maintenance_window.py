@@ -30,6 +30,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
+import math
 import re
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
@@ -40,6 +41,12 @@ UTC = datetime.timezone.utc
 
 _DURATION = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$', re.IGNORECASE)
 _UNIT_SECONDS = {'s': 1, 'sec': 1, 'm': 60, 'min': 60, 'h': 3600, 'd': 86400, 'w': 604800}
+# Bounded work: a window's rule may yield at most this many starts in the range evaluated (an hourly rule over the
+# default 400 days is 9,600), and rules firing more often than hourly are refused (a SECONDLY rule over 400 days is
+# 34 million starts: gigabytes, and minutes of CPU).
+MAX_OCCURRENCES = 10000
+MAX_HORIZON_DAYS = 36600
+_REFUSED_FREQUENCIES = ('SECONDLY', 'MINUTELY')
 
 
 def parse_duration(value, what='duration'):
@@ -49,12 +56,19 @@ def parse_duration(value, what='duration'):
     if isinstance(value, bool) or value is None:
         raise MaintenanceError('%s must be a duration like 2h, 90m or 14d, not %r' % (what, value))
     if isinstance(value, (int, float)):
-        return datetime.timedelta(minutes=value)
-    match = _DURATION.match(str(value))
-    if not match:
-        raise MaintenanceError('%s must be a duration like 2h, 90m or 14d, not %r' % (what, value))
-    number, unit = float(match.group(1)), (match.group(2) or 'm').lower()
-    return datetime.timedelta(seconds=number * _UNIT_SECONDS[unit])
+        seconds = value * 60.0
+    else:
+        match = _DURATION.match(str(value))
+        if not match:
+            raise MaintenanceError('%s must be a duration like 2h, 90m or 14d, not %r' % (what, value))
+        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or 'm').lower()]
+    try:
+        if not math.isfinite(seconds):
+            raise OverflowError
+        return datetime.timedelta(seconds=seconds)
+    except OverflowError:
+        raise MaintenanceError('%s must be a duration like 2h, 90m or 14d (at most a few thousand years), not %r'
+                               % (what, value))
 
 
 def get_zone(name):
@@ -151,6 +165,10 @@ class Window(object):
         if 'DTSTART' in text.upper():
             raise MaintenanceError('maintenance window %s: give the rrule without DTSTART; the time of day goes in '
                                    'BYHOUR/BYMINUTE' % self.name)
+        for part in text.upper().replace(' ', '').split(';'):
+            if part in ['FREQ=%s' % freq for freq in _REFUSED_FREQUENCIES]:
+                raise MaintenanceError('maintenance window %s: rrule %r fires more often than hourly (%s); a maintenance '
+                                       'window needs FREQ=HOURLY or coarser' % (self.name, self.rrule, part))
         try:
             return rrule.rrulestr(text, dtstart=anchor)
         except (ValueError, TypeError) as exc:
@@ -163,7 +181,17 @@ class Window(object):
             # Anchor at midnight well before the range so BYxxx parts define the times; seconds default to 0.
             anchor = (after_local - datetime.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
             rule = self._rule_for(anchor)
-            starts.extend(rule.between(after_local, before_local, inc=True))
+            examined = 0
+            for start in rule:
+                if start > before_local:
+                    break
+                examined += 1
+                if examined > MAX_OCCURRENCES:
+                    raise MaintenanceError('maintenance window %s: rrule %r starts more than %d times in the range '
+                                           'evaluated; use a coarser rrule or a smaller horizon_days'
+                                           % (self.name, self.rrule, MAX_OCCURRENCES))
+                if start >= after_local:
+                    starts.append(start)
         return sorted(set(starts))
 
     def occurrences(self, since, until):
@@ -232,12 +260,23 @@ def evaluate_windows(windows, names=None, now=None, batch_cutoff_minutes=30, cou
     and ``checks`` (one ``maintenance_window.open`` check).
     """
     moment = parse_now(now)
-    cutoff_delta = datetime.timedelta(minutes=batch_cutoff_minutes)
     if batch_cutoff_minutes < 0:
         raise MaintenanceError('batch_cutoff_minutes must not be negative')
+    cutoff_delta = parse_duration(batch_cutoff_minutes, 'batch_cutoff_minutes')
+    if count < 0:
+        raise MaintenanceError('count must not be negative, not %r' % (count,))
+    if not 1 <= horizon_days <= MAX_HORIZON_DAYS:
+        raise MaintenanceError('horizon_days must be between 1 and %d, not %r' % (MAX_HORIZON_DAYS, horizon_days))
     grace = parse_duration(notice_grace, 'notice_grace')
     defined = build_windows(windows, names)
-    horizon = moment + datetime.timedelta(days=horizon_days)
+    try:
+        horizon = moment + datetime.timedelta(days=horizon_days)
+        # the occurrences are looked for a few days (and a window's duration) either side of [now, horizon]
+        (moment - datetime.timedelta(days=3) - max(w.duration for w in defined)).astimezone(UTC)
+        (horizon + datetime.timedelta(days=3)).astimezone(UTC)
+    except OverflowError:
+        raise MaintenanceError('now (%s) plus horizon_days (%d) and the window durations go past the year 9999'
+                               % (iso(moment) if moment.year < 9999 else moment.isoformat(), horizon_days))
     current = []
     upcoming = []
     notices = []

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import option_checks
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     CRITICAL,
     OK,
@@ -403,14 +404,23 @@ def email_recipients(channel, alert):
     return seen
 
 
+_LINE_BREAKS = re.compile(r'[ \t]*(?:\r\n|\r|\n)+[ \t]*')
+
+
+def one_line(text):
+    """``text`` with its line breaks (and the blanks around them) folded into one space: a header value can never
+    start a header of its own."""
+    return _LINE_BREAKS.sub(' ', str(text))
+
+
 def build_email(channel, alert, recipients):
     message = email.message.EmailMessage()
-    message['Subject'] = '[%s] %s: %s' % (alert['priority'].upper(), alert['state'].upper(), alert['title'])
+    message['Subject'] = one_line('[%s] %s: %s' % (alert['priority'].upper(), alert['state'].upper(), alert['title']))
     message['From'] = channel.get('sender') or 'autopilotcx-maintenance@%s' % socket.getfqdn()
     message['To'] = ', '.join(recipients)
     message['Date'] = email.utils.formatdate(localtime=False)
     message['Message-ID'] = email.utils.make_msgid(domain='autopilotcx.maintenance')
-    message['X-Autopilotcx-Dedup-Key'] = alert['dedup_key']
+    message['X-Autopilotcx-Dedup-Key'] = one_line(alert['dedup_key'])
     message['X-Autopilotcx-Priority'] = alert['priority']
     message['X-Autopilotcx-State'] = alert['state']
     message.set_content(render_text(alert))
@@ -492,6 +502,8 @@ def validate_channels(channels):
             raise MaintenanceError('channel %d (%s): a %s channel needs a url' % (index + 1, channel_name(channel, index), kind))
         if kind == 'email' and not channel.get('host'):
             raise MaintenanceError('channel %d (%s): an email channel needs a host' % (index + 1, channel_name(channel, index)))
+        if channel.get('port') is not None:
+            option_checks.port(channel['port'], 'channel %d (%s): port' % (index + 1, channel_name(channel, index)))
         for priority in channel.get('priorities') or []:
             if priority not in PRIORITIES:
                 raise MaintenanceError('channel %d: priorities must be among %s, not %r'
@@ -531,7 +543,7 @@ def notify(params, check_mode=False, now=None):
     if not title.strip():
         raise MaintenanceError('an alert needs a title')
     key = dedup_key_for(params.get('dedup_key'), title, params.get('source'))
-    timeout = float(params.get('timeout') or 10)
+    timeout = 10.0 if params.get('timeout') is None else option_checks.positive(params['timeout'], 'timeout', 86400)
 
     state_file = params.get('state_file')
     store = StateStore(state_file, write=not check_mode) if state_file else None
@@ -578,10 +590,11 @@ def notify(params, check_mode=False, now=None):
                 else:
                     try:
                         detail = deliver(channel, alert, timeout)
-                    except DeliveryError as exc:
-                        record.update(status='failed', reason=str(exc))
+                    except Exception as exc:    # a DeliveryError, or anything else: this channel fails, alone
+                        reason = str(exc) if isinstance(exc, DeliveryError) else '%s: %s' % (type(exc).__name__, exc)
+                        record.update(status='failed', reason=reason)
                         results.append(critical('notify.delivery', 'delivery of %s alert %r via %s failed: %s'
-                                                % (state, title, name, exc), target=name))
+                                                % (state, title, name, reason), target=name))
                     else:
                         record.update(status='sent', reason=detail)
                         results.append(ok('notify.delivery', '%s alert sent via %s: %s' % (state, name, detail),

@@ -139,7 +139,9 @@ options:
     type: int
     default: 1048576
   now:
-    description: Evaluate as if it were this time (epoch seconds); for replaying old logs and for tests.
+    description:
+      - Evaluate as if it were this time (epoch seconds); for replaying old logs and for tests.
+      - Between 0 and 253402300799 (the end of year 9999).
     type: float
   workers:
     description:
@@ -281,7 +283,11 @@ http:
   sample: {requests: 5400, errors_5xx: 81, error_rate: 1.5, rate_limited: 230, p50: 0.041, p95: 0.9, p99: 2.4,
            slow_share: 1.2, peak_requests_per_minute: 900, baseline_requests_per_minute: 120.5}
 sources:
-  description: Per source, what was read (bytes, lines, events), from where (rotation notes) and the new cursor.
+  description:
+    - Per source, what was read (bytes, lines, events), from where (rotation notes) and the new cursor.
+    - What was skipped and counted - C(oversized_lines), C(unparsed_lines), C(events_without_timestamp),
+      C(events_outside_history) and C(unreadable_lines) (lines whose parsing failed; the first error is in the
+      source's check reason).
   returned: always
   type: list
   elements: dict

@@ -32,6 +32,8 @@ options:
       - Window definitions by name, usually C(maintenance_windows). Each has C(rrule) or C(dates) (local ISO start
         times), C(duration) (C(90m), C(2h), C(14d), C(1w) or minutes), C(timezone) (default C(UTC)), C(notice) and
         C(impact).
+      - An C(rrule) may fire at most hourly (C(FREQ=SECONDLY) and C(FREQ=MINUTELY) are refused) and start at most
+        10000 times within O(horizon_days).
     type: dict
     required: true
   names:
@@ -53,7 +55,7 @@ options:
     type: int
     default: 3
   horizon_days:
-    description: How far ahead to look for upcoming windows.
+    description: How far ahead to look for upcoming windows; 1 to 36600.
     type: int
     default: 400
   notice_grace:

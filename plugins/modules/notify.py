@@ -85,7 +85,7 @@ options:
     type: dict
     default: {}
   timeout:
-    description: Seconds to wait for each channel.
+    description: Seconds to wait for each channel; greater than 0 and at most 86400.
     type: float
     default: 10
   channels:
@@ -127,7 +127,7 @@ options:
         description: SMTP server (C(email)).
         type: str
       port:
-        description: SMTP port; 587 for C(starttls) and C(none), 465 for C(tls).
+        description: SMTP port (1 to 65535); 587 for C(starttls) and C(none), 465 for C(tls).
         type: int
       security:
         description: C(starttls) upgrades the connection and fails when the server does not offer it; C(tls) is implicit TLS; C(none) is plain.

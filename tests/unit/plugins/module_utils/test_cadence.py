@@ -10,6 +10,7 @@ import datetime
 import os
 import shutil
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -336,3 +337,11 @@ def test_last_sunday_cron_guard_against_explicit_dates():
     assert [g.strftime('%Y-%m-%d') for g in got] == LAST_SUNDAYS
     leap = cron_matches(entry, datetime.datetime(2032, 2, 1, tzinfo=UTC), datetime.datetime(2032, 3, 1, tzinfo=UTC))
     assert [g.date() for g in leap] == [datetime.date(2032, 2, 29)]
+
+
+@pytest.mark.parametrize('count', [10 ** 7, -1])
+def test_occurrences_count_is_bounded_with_a_clear_message(count):
+    started = time.monotonic()
+    with pytest.raises(MaintenanceError, match='count'):
+        cadence.occurrences('FREQ=MINUTELY', count=count, after='2026-11-24T05:00:00')
+    assert time.monotonic() - started < 5

@@ -166,3 +166,80 @@ def test_bad_input_gives_clear_messages(windows, message):
 def test_unknown_window_name():
     with pytest.raises(MaintenanceError, match='unknown maintenance window'):
         evaluate_windows(GUIDE, names=['nightly'], now='2026-11-24T10:00:00Z')
+
+
+# ---------------------------------------------------------------- bounded work
+
+BOUNDED_SCRIPT = r'''
+import json, resource, sys, time
+sys.path.insert(0, %(collections)r)
+resource.setrlimit(resource.RLIMIT_AS, (%(limit)d, %(limit)d))
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.maintenance_window import evaluate_windows
+started = time.monotonic()
+try:
+    evaluate_windows(%(windows)r, now='2026-11-24T05:00:00Z', **%(options)r)
+    outcome = {'error': None}
+except MaintenanceError as exc:
+    outcome = {'error': exc.message}
+outcome['seconds'] = time.monotonic() - started
+print(json.dumps(outcome))
+'''
+
+
+def run_bounded(windows, memory=768 << 20, **options):
+    """Evaluate in a child process under an address-space limit (RLIMIT_AS) and a wall-clock timeout: the unbounded
+    evaluation of main grew past 1 GB and ran on; here it would die of MemoryError or the timeout instead."""
+    import os
+    import subprocess
+    import sys
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import maintenance_window
+    collections = os.path.abspath(maintenance_window.__file__)
+    for dummy in range(6):          # .../ansible_collections/autopilotcx/maintenance/plugins/module_utils/x.py
+        collections = os.path.dirname(collections)
+    script = BOUNDED_SCRIPT % {'collections': collections, 'limit': memory, 'windows': windows, 'options': options}
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    import json
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize('freq', ['SECONDLY', 'MINUTELY'])
+def test_sub_hourly_rules_are_refused_quickly_within_a_memory_bound(freq):
+    outcome = run_bounded({'w': {'rrule': 'FREQ=%s' % freq, 'duration': '1m'}})
+    assert outcome['error'] and 'rrule' in outcome['error'] and freq in outcome['error'], outcome
+    assert 'maintenance window w' in outcome['error']
+    assert outcome['seconds'] < 5, outcome
+
+
+def test_too_many_occurrences_in_the_horizon_is_a_clear_error_naming_the_options():
+    outcome = run_bounded({'w': {'rrule': 'FREQ=HOURLY', 'duration': '10m'}}, horizon_days=3650)
+    assert outcome['error'] and '10000' in outcome['error'] and 'horizon_days' in outcome['error'], outcome
+    assert outcome['seconds'] < 15, outcome
+
+
+def test_hourly_rules_within_the_default_horizon_still_work():
+    result = evaluate_windows({'w': {'rrule': 'FREQ=HOURLY;BYMINUTE=30', 'duration': '10m'}}, now='2026-11-24T05:00:00Z')
+    assert result['next_windows'][0]['start'] == '2026-11-24T05:30:00Z'
+
+
+@pytest.mark.parametrize('options, message', [
+    ({'horizon_days': 10 ** 9}, 'horizon_days'),
+    ({'horizon_days': -1}, 'horizon_days'),
+    ({'now': '9999-12-31T00:00:00Z'}, 'now'),
+    ({'count': -1}, 'count'),
+])
+def test_out_of_range_options_are_clear_errors(options, message):
+    options.setdefault('now', '2026-11-24T05:00:00Z')
+    with pytest.raises(MaintenanceError, match=message):
+        evaluate_windows(GUIDE, **options)
+
+
+@pytest.mark.parametrize('spec, message', [
+    ({'rrule': 'FREQ=WEEKLY', 'duration': '99999999999w'}, 'duration'),
+    ({'rrule': 'FREQ=WEEKLY', 'duration': float('nan')}, 'duration'),
+    ({'rrule': 'FREQ=WEEKLY', 'duration': '1h', 'notice': '99999999999w'}, 'notice'),
+])
+def test_durations_out_of_range_are_clear_errors(spec, message):
+    with pytest.raises(MaintenanceError, match=message):
+        evaluate_windows({'w': spec}, now='2026-11-24T05:00:00Z')

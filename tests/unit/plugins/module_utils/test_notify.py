@@ -249,3 +249,48 @@ def test_corrupt_state_file_starts_afresh(tmp_path, webhook_receiver):
     (tmp_path / 'notify-state.json').write_text('{not json')
     _c, extra, _ch = notify(params(tmp_path, channels=[{'type': 'webhook', 'url': webhook_receiver.url + '/hook'}]), now=T0)
     assert extra['action'] == 'sent' and 'starting afresh' in extra['warnings'][0]
+
+
+# ---------------------------------------------------------------- bad input: clear errors, one bad channel stops no other
+
+@pytest.mark.parametrize('port', [99999, 65536, 0, -25])
+def test_smtp_port_out_of_range_is_a_clear_error_naming_the_option(tmp_path, port):
+    channel = {'name': 'mail', 'type': 'email', 'host': '127.0.0.1', 'port': port, 'to': ['ops@example.test']}
+    with pytest.raises(MaintenanceError, match=r'channel 1 \(mail\): port must be a port number between 1 and 65535'):
+        notify(params(tmp_path, channels=[channel]), now=T0)
+
+
+@pytest.mark.parametrize('timeout', [-5, 0, float('nan'), float('inf')])
+def test_timeout_not_positive_is_a_clear_error_naming_the_option(tmp_path, timeout, webhook_receiver):
+    hook = {'name': 'hook', 'type': 'webhook', 'url': webhook_receiver.url + '/hook'}
+    with pytest.raises(MaintenanceError, match='timeout must be'):
+        notify(params(tmp_path, channels=[hook], timeout=timeout), now=T0)
+    assert webhook_receiver.received == []
+
+
+def test_cr_lf_in_the_title_reaches_the_webhook_and_a_folded_subject_reaches_smtp(tmp_path, webhook_receiver,
+                                                                                smtp_server, pki):
+    import email
+    import email.policy
+    title = 'Disk full\r\nBcc: victim@example.test\nX-Injected: yes'
+    channels = [smtp_channel(smtp_server, pki.ca_path), {'name': 'hook', 'type': 'webhook', 'url': webhook_receiver.url + '/hook'}]
+    checks, extra, _changed = notify(params(tmp_path, title=title, channels=channels), now=T0)
+    assert [d['status'] for d in extra['deliveries']] == ['sent', 'sent'], extra['deliveries']
+    assert all(c['status'] == 'ok' for c in checks), checks
+    assert webhook_receiver.received[0]['json']['title'] == title
+    message = email.message_from_string(smtp_server.wait_for(1)[0]['data'], policy=email.policy.default)
+    assert message['Subject'] == '[HIGH] FIRING: Disk full Bcc: victim@example.test X-Injected: yes'
+    assert message['Bcc'] is None and message['X-Injected'] is None
+    assert 'victim@example.test' not in smtp_server.messages[0]['to']
+
+
+def test_a_channel_that_raises_is_recorded_and_the_others_still_send(tmp_path, webhook_receiver, smtp_server, pki):
+    """A sender with a line break makes the e-mail library raise (not a DeliveryError): that channel fails, alone."""
+    channels = [smtp_channel(smtp_server, pki.ca_path, sender='alerts@example.test\r\nBcc: victim@example.test'),
+                {'name': 'hook', 'type': 'webhook', 'url': webhook_receiver.url + '/hook'}]
+    checks, extra, _changed = notify(params(tmp_path, channels=channels), now=T0)
+    by_target = dict((c['target'], c) for c in checks)
+    assert by_target['mail']['status'] == 'critical' and 'ValueError' in by_target['mail']['reason']
+    assert by_target['hook']['status'] == 'ok'
+    assert [d['status'] for d in extra['deliveries']] == ['failed', 'sent']
+    assert len(webhook_receiver.received) == 1 and smtp_server.messages == []
