@@ -102,6 +102,12 @@ def normalize_set(spec):
     if result.get('checksum_suffix') and ('/' in result['checksum_suffix'] or '\0' in result['checksum_suffix']):
         raise MaintenanceError('backup set %s: sets[].checksum_suffix is a file name suffix (like .sha256), not %r'
                                % (result['name'], result['checksum_suffix']))
+    for key, value in sorted((result.get('retention') or {}).items()):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+                                  or value in (float('inf'), float('-inf'))):
+            # NaN compares false: a NaN limit would never be breached
+            raise MaintenanceError('backup set %s: sets[].retention.%s must be a finite number, not %r'
+                                   % (result['name'], key, value))
     if result.get('restore') is not None:
         restore = dict(RESTORE_DEFAULTS)
         restore.update(dict((k, v) for k, v in result['restore'].items() if v is not None))

@@ -19,6 +19,7 @@ import math
 import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import Budget, pg_interval_ms
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import (
     connect,
@@ -208,6 +209,12 @@ def maintain(params, tables=None, min_dead_ratio=0.1, min_dead_tuples=1000, vacu
     ``started_at`` (Unix time) is when the time budget began (the start of the job, for several databases in a
     row); the budget left is ``time_budget`` minus the time since then.
     """
+    for option, value in (('min_dead_ratio', min_dead_ratio), ('reindex_bloat_ratio', reindex_bloat_ratio)):
+        # NaN compares false with everything: a NaN ratio would silently choose no table at all
+        if not (isinstance(value, (int, float)) and 0 <= value <= 1):
+            raise MaintenanceError('%s must be a number from 0 to 1, not %r' % (option, value))
+    if started_at is not None and not math.isfinite(float(started_at)):
+        raise MaintenanceError('started_at must be a Unix time, not %r' % (started_at,))
     psycopg = deps.load('psycopg')
     errors = psycopg.errors
     target = describe(params)

@@ -799,3 +799,10 @@ def test_nothing_to_verify_is_refused_naming_the_options(params):
     # a verification job that verifies nothing is not green
     with pytest.raises(MaintenanceError, match='nothing to verify.*sets.*pgbackrest.*restic'):
         bv.verify_all(dict(params, thresholds=THRESHOLDS, pg_bindir=None, state_file=None, restore_in_check_mode=False))
+
+
+@pytest.mark.parametrize('key', ['min_oldest_days', 'max_oldest_days'])
+def test_nan_retention_limit_is_refused_naming_the_option(tmp_path, key):
+    # NaN compares false: a NaN retention limit would never be breached
+    with pytest.raises(MaintenanceError, match=r'sets\[\]\.retention\.%s must be a finite number' % key):
+        verify_sets([{'name': 's', 'path': str(tmp_path), 'retention': {key: float('nan')}}], THRESHOLDS)

@@ -269,3 +269,11 @@ def test_all_named_tables_exist_gives_an_ok_tables_check(postgres, postgres_db):
     result = pm.maintain(_params(postgres, postgres_db), tables=['present', 'public.present'])
     check = _tables_check(result)
     assert check['status'] == 'ok' and check['value'] == 0
+
+
+@pytest.mark.parametrize('option', ['min_dead_ratio', 'reindex_bloat_ratio'])
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -0.1, 1.5])
+def test_ratio_options_that_no_table_can_reach_are_refused(option, value):
+    # min_dead_ratio: nan made every "ratio >= limit" false: nothing vacuumed, "maintained 0 of 0", ok
+    with pytest.raises(pm.MaintenanceError, match='%s must be a number from 0 to 1' % option):
+        pm.maintain({'login_host': '/nonexistent'}, **{option: value})
