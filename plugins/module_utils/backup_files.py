@@ -81,6 +81,44 @@ def _stat_entry(path):
     return BackupFile(path, name, size, st.st_mtime, is_dir=is_dir)
 
 
+def outside(path, root):
+    """None when ``path`` resolves (through every symbolic link) inside the directory ``root``; else where it leads.
+
+    Only ``lstat``/``readlink`` are used to resolve: nothing outside ``root`` is opened.
+    """
+    real = os.path.realpath(path)
+    base = os.path.realpath(root)
+    if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
+        return None
+    return real
+
+
+def outside_reason(path, root):
+    """Why ``path`` is refused as outside ``root`` (None when it is inside)."""
+    real = outside(path, root)
+    if real is None:
+        return None
+    if os.path.islink(path):
+        return 'symbolic link to %s, outside the backup set' % real
+    return 'resolves to %s, outside the backup set' % real
+
+
+def unsafe_name(name):
+    """Why a relative name from a manifest is refused before the disk is looked at: NUL, absolute, ``..``."""
+    if '\0' in name:
+        return 'NUL byte in the name'
+    if os.path.isabs(name):
+        return 'absolute path'
+    if '..' in name.split('/'):
+        return '.. component'
+    return None
+
+
+def shown_name(name):
+    """A manifest name fit for a one-line reason (a NUL byte shown as ``\\0``)."""
+    return name.replace('\0', '\\0')
+
+
 def matches(name, patterns):
     return any(fnmatch.fnmatch(name, pattern) for pattern in patterns or ())
 
@@ -111,7 +149,14 @@ def discover(directory, pattern='*', files=None, exclude=(), partial_patterns=DE
         if matches(name, partial_patterns):
             partials.append(_stat_entry(os.path.join(directory, name)))
         elif fnmatch.fnmatch(name, pattern) and not matches(name, exclude):
-            backups.append(_stat_entry(os.path.join(directory, name)))
+            path = os.path.join(directory, name)
+            # a link leading out of the set (to /etc/shadow, a device, a FIFO) is never stat'ed through nor opened
+            leads = outside(path, directory) if os.path.islink(path) else None
+            if leads is not None:
+                backups.append(BackupFile(path, name, None, None, error='symbolic link to %s, outside the backup set:'
+                                          ' not read' % leads))
+            else:
+                backups.append(_stat_entry(path))
     return _sort(backups), _sort(partials), None
 
 
@@ -167,6 +212,9 @@ def probe_readable(entry):
         payload = entry.payload()
         if entry.is_dir and not os.access(entry.path, os.R_OK | os.X_OK):
             return 'directory cannot be listed: permission denied'
+        for rel, path in payload:
+            if entry.is_dir and os.path.islink(path) and outside(path, entry.path) is not None:
+                return '%s: %s: not read' % (rel, outside_reason(path, entry.path))
         for _rel, path in payload:
             with open_read(path) as handle:
                 handle.read(1)
@@ -185,7 +233,11 @@ def _unescape(name):
 
 
 def parse_checksums(text):
-    """Entries of a ``sha256sum`` (GNU or BSD/openssl style) file: ``({name: hex}, [bad lines])``."""
+    """Entries of a ``sha256sum`` (GNU or BSD/openssl style) file: ``({name: hex}, [bad lines])``.
+
+    Names are kept as written (not normalised), so that ``unsafe_name`` sees every ``..`` and the reason shows
+    the line as the backup tool wrote it.
+    """
     entries, bad = {}, []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.rstrip('\r')
@@ -194,11 +246,11 @@ def parse_checksums(text):
         match = _GNU_LINE.match(stripped)
         if match:
             name = _unescape(match.group(3)) if match.group(1) else match.group(3)
-            entries[os.path.normpath(name)] = match.group(2).lower()
+            entries[name] = match.group(2).lower()
             continue
         match = _BSD_LINE.match(stripped.strip())
         if match:
-            entries[os.path.normpath(match.group(1))] = match.group(2).lower()
+            entries[match.group(1)] = match.group(2).lower()
             continue
         bad.append(number)
     return entries, bad

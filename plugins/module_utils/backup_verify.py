@@ -24,6 +24,7 @@ import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_files as bf
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_restore as br
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_tools import check_pgbackrest, check_restic
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     OK,
@@ -93,6 +94,20 @@ def normalize_set(spec):
         raise MaintenanceError('backup set %s: integrity_scope must be all or newest' % result['name'])
     if not result.get('path'):
         result['path'] = os.path.dirname(os.path.abspath(result['files'][0]))
+    for option, value in (('manifest', result.get('manifest')), ('completion_marker', result.get('completion_marker')),
+                          ('restore.row_counts_file', (result.get('restore') or {}).get('row_counts_file'))):
+        if value and bf.unsafe_name(value):
+            raise MaintenanceError('backup set %s: sets[].%s must name a file inside sets[].path (relative, no ..),'
+                                   ' not %r (%s)' % (result['name'], option, value, bf.unsafe_name(value)))
+    if result.get('checksum_suffix') and ('/' in result['checksum_suffix'] or '\0' in result['checksum_suffix']):
+        raise MaintenanceError('backup set %s: sets[].checksum_suffix is a file name suffix (like .sha256), not %r'
+                               % (result['name'], result['checksum_suffix']))
+    for key, value in sorted((result.get('retention') or {}).items()):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+                                  or value in (float('inf'), float('-inf'))):
+            # NaN compares false: a NaN limit would never be breached
+            raise MaintenanceError('backup set %s: sets[].retention.%s must be a finite number, not %r'
+                                   % (result['name'], key, value))
     if result.get('restore') is not None:
         restore = dict(RESTORE_DEFAULTS)
         restore.update(dict((k, v) for k, v in result['restore'].items() if v is not None))
@@ -153,6 +168,7 @@ class SetVerifier(object):
         self.unreadable = set()
         self.failed_integrity = set()
         self.expected = {}
+        self.refused = []
 
     def add(self, check):
         self.checks.append(check)
@@ -298,8 +314,13 @@ class SetVerifier(object):
         """``({absolute path: sha256}, problems)`` from the manifest and/or the per-backup checksum files."""
         spec = self.spec
         expected, problems = {}, []
+        self.refused = []
         if spec.get('manifest'):
             path = os.path.join(spec['path'], spec['manifest'])
+            leads = bf.outside_reason(path, spec['path'])
+            if leads:
+                problems.append('manifest %s is a %s: not read' % (spec['manifest'], leads))
+                return None, problems
             try:
                 entries, bad = bf.parse_checksums(bf.read_text(path))
             except (OSError, ValueError) as exc:
@@ -311,7 +332,16 @@ class SetVerifier(object):
                                                                                ', '.join(str(n) for n in bad[:5])))
             base = os.path.dirname(path)
             for name, digest in entries.items():
-                expected[os.path.normpath(os.path.join(base, name))] = digest
+                # an entry naming a file outside the set (/etc/shadow, ../../etc/hostname, a link leading out) is
+                # refused and reported: it is never stat'ed through, opened or hashed
+                reason = bf.unsafe_name(name)
+                full = None if reason else os.path.normpath(os.path.join(base, name))
+                if full is not None:
+                    reason = bf.outside_reason(full, spec['path'])
+                if reason:
+                    self.refused.append('%s (%s)' % (bf.shown_name(name), reason))
+                    continue
+                expected[full] = digest
             self.report['manifest_entries'] = len(entries)
         return expected, problems
 
@@ -334,6 +364,11 @@ class SetVerifier(object):
         if spec.get('checksum_suffix'):
             for path, entry in sorted(payload.items()):
                 sums = path + spec['checksum_suffix']
+                leads = bf.outside(sums, os.path.dirname(entry.path))
+                if leads is not None:
+                    unlisted.append('%s (%s file is a symbolic link to %s, outside the backup set: not read)'
+                                    % (os.path.basename(path), spec['checksum_suffix'], leads))
+                    continue
                 try:
                     entries, _bad = bf.parse_checksums(bf.read_text(sums))
                 except (OSError, ValueError):
@@ -347,17 +382,20 @@ class SetVerifier(object):
             unlisted += [os.path.relpath(p, spec['path']) for p in sorted(payload) if p not in expected]
         orphans = sorted(p for p in expected if p not in payload and not os.path.exists(p))
         self.expected = expected
+        if self.refused:
+            problems.append('%d manifest entr%s outside the backup set refused (never read): %s' % (
+                len(self.refused), 'y' if len(self.refused) == 1 else 'ies', '; '.join(self.refused)))
         if unlisted:
             problems.append('%d backup file(s) not covered by a checksum: %s' % (len(unlisted), ', '.join(unlisted)))
         if orphans:
             problems.append('%d manifest entr%s without its file: %s' % (
                 len(orphans), 'y' if len(orphans) == 1 else 'ies',
                 ', '.join(os.path.relpath(p, spec['path']) for p in orphans)))
-        details = {'entries': len(expected), 'unlisted': unlisted,
+        details = {'entries': len(expected), 'unlisted': unlisted, 'refused': self.refused,
                    'missing': [os.path.relpath(p, spec['path']) for p in orphans]}
         if problems:
             self.add(critical('backup.integrity.manifest', '; '.join(problems), target=self.name,
-                              value=len(unlisted) + len(orphans), details=details))
+                              value=len(unlisted) + len(orphans) + len(self.refused), details=details))
         else:
             self.add(ok('backup.integrity.manifest', 'every backup file is listed and every one of %d entries exists'
                         % len(expected), target=self.name, value=0, details=details))
@@ -653,4 +691,22 @@ def verify_sets(sets, thresholds, pg_params=None, pg_bindir=None, state_file=Non
     if state_file and not check_mode:
         save_state(state_file, new_state)
         report['state_written'] = True
+    return checks, report
+
+
+def verify_all(params, check_mode=False):
+    """The backup_verify module's work: the sets, then the pgBackRest and restic repositories; ``(checks, report)``.
+
+    Refuses to run when there is nothing to verify: a verification job that verifies nothing must not be green.
+    """
+    if not (params.get('sets') or params.get('pgbackrest') or params.get('restic')):
+        raise MaintenanceError('nothing to verify: sets, pgbackrest and restic are all empty; describe at least one'
+                               ' backup set or repository (a verification that verifies nothing is not green)')
+    checks, report = verify_sets(params.get('sets'), params['thresholds'], pg_params=params,
+                                 pg_bindir=params.get('pg_bindir'), state_file=params.get('state_file'),
+                                 check_mode=check_mode, restore_in_check_mode=params.get('restore_in_check_mode'))
+    for repo in params.get('pgbackrest') or []:
+        checks += check_pgbackrest(repo, params['thresholds'])
+    for repo in params.get('restic') or []:
+        checks += check_restic(repo, params['thresholds'])
     return checks, report

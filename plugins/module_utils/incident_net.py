@@ -41,6 +41,8 @@ IPTABLES_CHAIN_IN = 'AUTOPILOTCX_ISOL_IN'
 IPTABLES_CHAIN_OUT = 'AUTOPILOTCX_ISOL_OUT'
 REVERT_MARKER = 'autopilotcx-isolation-revert'
 PRIORITY = -200          # before the usual filter chains (priority 0)
+WIDEST_PREFIX = 8        # a network wider than a /8 (0.0.0.0/0, ::/0, 0.0.0.0/1 ...) is never a management network
+                         # nor a target to block: it covers 1/256 or more of all addresses of its family
 
 
 def _text(value):
@@ -70,6 +72,31 @@ def parse_networks(values, what='network'):
     return result
 
 
+def too_wide(net):
+    """Why ``net`` covers too much of its address family to isolate around or to block (None when it does not).
+
+    The one validator for isolation (``management_networks``, ``control_node``, ``allow``: an isolation that keeps
+    0.0.0.0/0 reachable isolates nothing) and for blocking (the addresses to block, the management networks).
+    """
+    if net.prefixlen == 0:
+        return 'covers a whole address family'
+    if net.prefixlen < WIDEST_PREFIX:
+        return 'covers 1/%d of all IPv%d addresses (a /%d; the widest accepted is a /%d)' % (
+            2 ** net.prefixlen, net.version, net.prefixlen, WIDEST_PREFIX)
+    return None
+
+
+def parse_kept_networks(values, what):
+    """``parse_networks`` for networks kept reachable: one covering (nearly) everything is refused, naming ``what``."""
+    result = parse_networks(values, what)
+    for net in result:
+        reason = too_wide(net)
+        if reason:
+            raise MaintenanceError('%s: %s %s; keeping it reachable would make the isolation or the block a no-op, '
+                                   'name the real network' % (what, net, reason))
+    return result
+
+
 def _elements(networks):
     return ', '.join(str(n) for n in networks)
 
@@ -81,16 +108,16 @@ def spec_digest(spec):
 
 def isolation_spec(management_networks, control_node=None, extra_allow=None):
     """The validated networks an isolation keeps reachable. Raises when no management network is given."""
-    management = parse_networks(management_networks, 'management_networks')
+    management = parse_kept_networks(management_networks, 'management_networks')
     if not management:
         raise MaintenanceError('refusing to isolate without a management network: management_networks is empty, '
                                'the host would be cut off from every responder')
     allow = list(management)
     for value in ([control_node] if control_node else []):
-        for net in parse_networks([value], 'control_node'):
+        for net in parse_kept_networks([value], 'control_node'):
             if net not in allow:
                 allow.append(net)
-    for net in parse_networks(extra_allow, 'allow'):
+    for net in parse_kept_networks(extra_allow, 'allow'):
         if net not in allow:
             allow.append(net)
     return {
@@ -197,8 +224,8 @@ def block_plan(candidates, management_networks, allow=None, control_node=None):
         reason = None
         if net.is_loopback or net.is_link_local or net.is_unspecified or net.is_multicast:
             reason = 'loopback, link-local, multicast or unspecified addresses are never blocked'
-        elif net.prefixlen == 0:
-            reason = 'blocking a whole address family is refused'
+        elif too_wide(net):
+            reason = 'blocking %s is refused: it %s' % (net, too_wide(net))
         else:
             for label, protect in protected:
                 if net.version == protect.version and (net.overlaps(protect)):
@@ -577,6 +604,7 @@ def block_result(runner, params, check_mode=False):
         raise MaintenanceError('timeout must be a positive number of seconds, not %d' % params['timeout'])
     if not params['management_networks']:
         raise MaintenanceError('management_networks is empty: name the network responders use, it is never blocked')
+    parse_kept_networks(params['management_networks'], 'management_networks')
     plan = block_plan(params['addresses'], params['management_networks'], params.get('allow'),
                       params.get('control_node'))
     result = block(runner, plan, params['timeout'], check_mode=check_mode)

@@ -28,7 +28,13 @@ def to_number(name, value):
 
 
 def check_metrics(metrics, thresholds):
-    """One check per metric. Each metric: name, value, threshold (name in ``thresholds``) or limits, unit, target."""
+    """One check per metric. Each metric: name, value, threshold (name in ``thresholds``) or limits, unit, target.
+
+    A value of NaN or infinity is never ok (see ``result.evaluate``); an empty ``metrics`` list is refused: a
+    check that judges nothing must not report green.
+    """
+    if not metrics:
+        raise MaintenanceError('metrics is empty: nothing to check; give at least one measured value')
     checks = []
     for metric in metrics:
         name = metric['name']

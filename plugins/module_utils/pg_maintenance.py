@@ -14,10 +14,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import difflib
 import math
 import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import Budget, pg_interval_ms
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import (
     connect,
@@ -71,6 +73,43 @@ JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE i.indrelid = %(table)s AND NOT i.indisvalid AND c.relname ~ '_cc(new|old)[0-9]*$'
 """
+
+
+def unknown_tables(stats, tables, schemas):
+    """The names in ``tables`` that match no table of ``stats``, each with the reason: ``[(name, reason)]``.
+
+    A misspelled table would otherwise be skipped silently ("maintained 0 of 0", ok) in every window. ``schemas``
+    are the schema names of the database; the reason names the closest existing table when there is one.
+    """
+    qualified = ['%s.%s' % (row['schemaname'], row['relname']) for row in stats]
+    bare = dict((row['relname'], name) for row, name in zip(stats, qualified))
+    result = []
+    for name in tables or []:
+        if name in qualified or name in bare:
+            continue
+        if '.' in name:
+            schema = name.split('.', 1)[0]
+            if schema not in schemas:
+                result.append((name, 'schema %s does not exist' % schema))
+                continue
+            close = difflib.get_close_matches(name, qualified, n=1)
+        else:
+            close = [bare[m] for m in difflib.get_close_matches(name, list(bare), n=1)]
+        reason = 'no such table or materialized view'
+        if close:
+            reason += '; did you mean %s?' % close[0]
+        result.append((name, reason))
+    return result
+
+
+def _tables_check(stats, tables, schemas, target):
+    missing = unknown_tables(stats, tables, schemas)
+    if missing:
+        return critical('pg_maintenance.tables', '%d table(s) named in tables not found, nothing maintained for them: %s'
+                        % (len(missing), '; '.join('%s (%s)' % item for item in missing)), target=target,
+                        value=len(missing), unit='tables', details={'missing': [m[0] for m in missing]})
+    return ok('pg_maintenance.tables', 'all %d table(s) named in tables exist' % len(tables), target=target, value=0,
+              unit='tables')
 
 
 def _record_failure(record, exc, errors, params):
@@ -170,6 +209,12 @@ def maintain(params, tables=None, min_dead_ratio=0.1, min_dead_tuples=1000, vacu
     ``started_at`` (Unix time) is when the time budget began (the start of the job, for several databases in a
     row); the budget left is ``time_budget`` minus the time since then.
     """
+    for option, value in (('min_dead_ratio', min_dead_ratio), ('reindex_bloat_ratio', reindex_bloat_ratio)):
+        # NaN compares false with everything: a NaN ratio would silently choose no table at all
+        if not (isinstance(value, (int, float)) and 0 <= value <= 1):
+            raise MaintenanceError('%s must be a number from 0 to 1, not %r' % (option, value))
+    if started_at is not None and not math.isfinite(float(started_at)):
+        raise MaintenanceError('started_at must be a Unix time, not %r' % (started_at,))
     psycopg = deps.load('psycopg')
     errors = psycopg.errors
     target = describe(params)
@@ -191,6 +236,10 @@ def maintain(params, tables=None, min_dead_ratio=0.1, min_dead_tuples=1000, vacu
         try:
             cur.execute(TABLE_STATS)
             stats = cur.fetchall()
+            schemas = None
+            if tables:
+                cur.execute('SELECT nspname FROM pg_namespace')
+                schemas = set(row['nspname'] for row in cur.fetchall())
         except psycopg.Error as exc:
             result['checks'].append(critical('pg_maintenance.connection', 'cannot read pg_stat_user_tables: %s'
                                              % scrub(exc, params), target=target))
@@ -243,6 +292,8 @@ def maintain(params, tables=None, min_dead_ratio=0.1, min_dead_tuples=1000, vacu
             xid_age = None
     result['duration'] = round(time.monotonic() - started, 3)
     result['checks'] = _checks(result, xid_age, thresholds, target, check_mode)
+    if tables:
+        result['checks'].insert(0, _tables_check(stats, tables, schemas, target))
     return result
 
 

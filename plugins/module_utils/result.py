@@ -27,6 +27,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import math
+import numbers
 
 OK = 'ok'
 WARNING = 'warning'
@@ -251,16 +252,43 @@ def _number(name, key, value):
     if isinstance(value, bool):
         raise ResultModelError('threshold %s: %s must be a number, not %r' % (name, key, value))
     try:
-        return float(value) if not isinstance(value, int) else value
+        number = float(value) if not isinstance(value, int) else value
     except (TypeError, ValueError):
         raise ResultModelError('threshold %s: %s must be a number, not %r' % (name, key, value))
+    if number != number:
+        # NaN compares false with everything: a NaN limit would let every value pass
+        raise ResultModelError('threshold %s: %s must be a number, not %r' % (name, key, value))
+    return number
+
+
+def _text_of(value):
+    """A value that cannot be judged, as short text (JSON has no NaN or infinity)."""
+    if isinstance(value, numbers.Number):
+        text = str(value).lower()
+    else:
+        text = repr(value)
+    return text if len(text) <= 80 else text[:77] + '...'
+
+
+def _not_finite(value):
+    """Why ``value`` cannot be held against a limit (None when it can): not a number, NaN or infinite."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Number):
+        return 'is not a number'
+    try:
+        finite = math.isfinite(value)
+    except (TypeError, ValueError, ArithmeticError):
+        finite = False
+    return None if finite else 'is not a finite number'
 
 
 def evaluate(name, value, threshold, label=None, target=None, details=None, unit=None):
     """Hold a measured ``value`` against a ``threshold`` spec and return a check dict.
 
     ``label`` names the quantity in the reason (defaults to the last part of
-    ``name``). A ``None`` value gives an ``unknown`` check.
+    ``name``). A ``None`` value gives an ``unknown`` check. A value that is not
+    a finite number (NaN, infinite, a string, a boolean) is never ``ok``: it is
+    ``unknown`` with the reason, or the breach it is (``inf`` above a limit).
+    NaN compares false with everything, so without this every limit would pass it.
     """
     spec = Threshold.from_spec(name, threshold)
     unit = unit if unit is not None else spec.unit
@@ -269,6 +297,20 @@ def evaluate(name, value, threshold, label=None, target=None, details=None, unit
         return make_check(name, UNKNOWN, '%s not measured' % label, unit=unit,
                           threshold=spec.warning if spec.warning is not None else spec.critical,
                           priority=spec.priority_for(UNKNOWN), target=target, details=details)
+    problem = _not_finite(value)
+    if problem:
+        status, limit = UNKNOWN, spec.warning if spec.warning is not None else spec.critical
+        if problem == 'is not a finite number':
+            try:
+                breach, breached = spec.evaluate(value)
+            except ArithmeticError:  # a decimal NaN refuses to be compared
+                breach, breached = OK, None
+            if breach != OK:  # an infinite value beyond a limit keeps its breach
+                status, limit = breach, breached
+        text = _text_of(value)
+        reason = '%s: value %s %s, nothing to judge against a threshold' % (label, text, problem)
+        return make_check(name, status, reason, value=text, unit=unit, threshold=limit,
+                          priority=spec.priority_for(status), target=target, details=details)
     status, limit = spec.evaluate(value)
     shown = format_value(value, unit)
     if status == OK:

@@ -42,7 +42,10 @@ extends_documentation_fragment:
   - autopilotcx.maintenance.postgres
 options:
   sets:
-    description: The backup sets to verify.
+    description:
+      - The backup sets to verify.
+      - With O(sets), O(pgbackrest) and O(restic) all empty the module fails with "nothing to verify".
+      - A backup in O(sets[].path) that is a symbolic link leading out of it is reported unreadable and never opened.
     type: list
     elements: dict
     default: []
@@ -70,7 +73,11 @@ options:
         choices: [auto, pg_dump, tar, gzip, zstd, plain]
         default: auto
       manifest:
-        description: Checksum manifest in C(sha256sum) format (GNU or BSD style), relative to O(sets[].path).
+        description:
+          - Checksum manifest in C(sha256sum) format (GNU or BSD style), relative to O(sets[].path) (an absolute
+            path or one with C(..) is refused).
+          - Entries naming a file outside the set (absolute, with C(..), a NUL byte, or a symbolic link leading out
+            of O(sets[].path)) are refused and reported critical; they are never opened, read or hashed.
         type: str
       checksum_suffix:
         description: Suffix of a per-backup checksum file, for example C(.sha256) for C(app.dump.sha256).
@@ -398,8 +405,7 @@ state_written:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_tools import check_pgbackrest, check_restic
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_sets
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_all
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
     check_argument_spec,
     finish,
@@ -445,18 +451,6 @@ SET_OPTIONS = dict(
 )
 
 
-def verify(module):
-    params = module.params
-    checks, report = verify_sets(params['sets'], params['thresholds'], pg_params=params, pg_bindir=params['pg_bindir'],
-                                 state_file=params['state_file'], check_mode=module.check_mode,
-                                 restore_in_check_mode=params['restore_in_check_mode'])
-    for repo in params['pgbackrest']:
-        checks += check_pgbackrest(repo, params['thresholds'])
-    for repo in params['restic']:
-        checks += check_restic(repo, params['thresholds'])
-    return checks, report
-
-
 def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(**postgres_argument_spec(
@@ -489,7 +483,7 @@ def main():
         )),
         supports_check_mode=True,
     )
-    checks, report = run(module, verify, module)
+    checks, report = run(module, verify_all, module.params, module.check_mode)
     finish(module, checks, changed=False, sets=report['sets'], state_written=report['state_written'])
 
 

@@ -23,7 +23,7 @@ extends_documentation_fragment:
   - autopilotcx.maintenance.checks
 options:
   metrics:
-    description: The measured values.
+    description: The measured values. An empty list is refused (a check that judges nothing is not green).
     type: list
     elements: dict
     required: true
@@ -33,7 +33,10 @@ options:
         type: str
         required: true
       value:
-        description: The measured value; a number or a numeric string. Empty means not measured (status C(unknown)).
+        description:
+          - The measured value; a number or a numeric string. Empty means not measured (status C(unknown)).
+          - C(nan), C(inf) and C(-inf) are not measurements; the check is C(unknown) with the reason (or C(critical)
+            when an infinite value is beyond a limit), never C(ok).
         type: raw
       threshold:
         description: Name of the threshold in O(thresholds) to hold the value against.

@@ -16,8 +16,8 @@ description:
   - Adds addresses or networks to the timeout sets C(blocked_v4)/C(blocked_v6) of the table C(inet autopilotcx_block),
     whose chains drop traffic from and to them. Each entry expires after O(timeout) seconds (like a fail2ban ban).
   - Refuses, and reports in RV(refused) with the reason, any address inside the management networks, the allow-list
-    or the control node address, loopback, link-local or multicast addresses, and anything that is not an address.
-    A refusal makes the C(incident.blocked_ips) check a warning so the responder sees it.
+    or the control node address, loopback, link-local or multicast addresses, any network wider than a C(/8)
+    (C(0.0.0.0/0), C(0.0.0.0/1) ...), and anything that is not an address. A refusal makes the C(incident.blocked_ips) check a warning so the responder sees it.
   - Feed it the C(suspicious_ips) list of the C(autopilotcx.maintenance.log_scan) module, or addresses a responder
     names. Overlapping entries are merged; addresses already covered by a blocked network are not added again.
   - O(state=absent) removes the given addresses, or the whole block table when O(addresses) is empty.
@@ -40,7 +40,9 @@ options:
     type: int
     default: 86400
   management_networks:
-    description: Networks that are never blocked. Required with O(state=present).
+    description:
+      - Networks that are never blocked. Required with O(state=present).
+      - One wider than a C(/8) (C(0.0.0.0/0), C(::/0) ...) is refused, it would protect everything.
     type: list
     elements: str
     default: []

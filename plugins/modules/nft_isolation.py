@@ -22,7 +22,9 @@ description:
     An isolation mistake therefore cannot lock the responders out for good.
   - On hosts without C(nft), O(backend=auto) falls back to iptables/ip6tables chains C(AUTOPILOTCX_ISOL_IN) and
     C(AUTOPILOTCX_ISOL_OUT) jumped to first from INPUT, OUTPUT and FORWARD.
-  - The module refuses to isolate without a management network.
+  - The module refuses to isolate without a management network, and refuses a management network, O(control_node) or
+    O(allow) entry wider than a C(/8) (C(0.0.0.0/0), C(::/0), C(0.0.0.0/1) ...); keeping it reachable would isolate
+    nothing. The refusal comes before any firewall command.
   - Returns the check C(incident.isolation) in the collection's result model.
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes

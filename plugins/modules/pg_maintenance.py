@@ -28,7 +28,10 @@ extends_documentation_fragment:
   - autopilotcx.maintenance.postgres
 options:
   tables:
-    description: Limit the work to these tables (C(schema.table) or bare names); all user tables when empty.
+    description:
+      - Limit the work to these tables (C(schema.table) or bare names); all user tables when empty.
+      - A name that matches no table or materialized view (or whose schema does not exist) makes the check
+        C(pg_maintenance.tables) critical, naming it and the closest existing table; the others are still maintained.
     type: list
     elements: str
     default: []

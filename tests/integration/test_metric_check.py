@@ -29,6 +29,7 @@ def test_metric_check_check_mode_fail_on_and_bad_input(tmp_path):
 
     assert 'Unsupported parameters' in results['unknown_option']['msg'] and 'bogus' in results['unknown_option']['msg']
     assert 'dictionary requested' in results['wrong_type']['msg'] and 'Traceback' not in json.dumps(results['wrong_type'])
+    assert results['nothing']['failed'] is True and results['nothing']['msg'].startswith('metrics is empty')
     assert results['bad_threshold']['msg'].startswith('Invalid threshold or check data: threshold a: warning must be a number')
 
     records = dict((r['task'], r) for r in read_outcomes(log))

@@ -5,6 +5,7 @@ critical check with its reason; a healthy set raises no alarm; no scratch databa
 survives any run (``assert_no_scratch`` after every restore test).
 """
 
+import errno
 import gzip
 import hashlib
 import io
@@ -24,6 +25,7 @@ from tests.harness.postgres import pg_bindir
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_files as bf
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_restore as br
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_sets
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_verify as bv
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 
 THRESHOLDS = {
@@ -668,3 +670,139 @@ def test_scratch_names_are_unique_and_bounded():
     assert len(names) == 50 and all(br.SCRATCH_NAME.match(n) for n in names)
     with pytest.raises(MaintenanceError, match='too long'):
         br.scratch_name('x' * 50)
+
+
+# ------------------------------------------------------------------ nothing outside the set is ever read
+def _plain_set(tmp_path):
+    """A set directory with one plain backup, a FIFO decoy outside it (opening it for reading would block)."""
+    directory = tmp_path / 'set'
+    directory.mkdir()
+    (directory / 'a.bak').write_bytes(b'backup data\n')
+    outside = tmp_path / 'outside'
+    outside.mkdir()
+    decoy = outside / 'decoy'
+    os.mkfifo(str(decoy))
+    return directory, decoy
+
+
+def _run_with_timeout(sets, timeout=120):
+    """verify_sets in a daemon thread: a read of the FIFO decoy blocks it, and the test fails instead of hanging."""
+    import threading
+    outcome = {}
+
+    def target():
+        try:
+            outcome['result'] = verify_sets(sets, THRESHOLDS)
+        except Exception as exc:  # reported by the assertion below
+            outcome['error'] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), 'verify_sets blocked: it opened the FIFO outside the backup set'
+    assert 'error' not in outcome, outcome.get('error')
+    return outcome['result']
+
+
+def _assert_decoy_never_open(decoy):
+    # a FIFO with a reader accepts a non-blocking writer; without one the open fails with ENXIO
+    with pytest.raises(OSError) as info:
+        os.close(os.open(str(decoy), os.O_WRONLY | os.O_NONBLOCK))
+    assert info.value.errno == errno.ENXIO
+
+
+def test_manifest_entries_outside_the_set_are_critical_and_never_read(tmp_path):
+    # "every entry exists", ok, for /etc/shadow and ../../etc/hostname with bogus hashes
+    directory, decoy = _plain_set(tmp_path)
+    bogus = '0' * 64
+    with open(str(directory / 'SHA256SUMS'), 'w') as out:
+        out.write('%s  a.bak\n' % sha256(str(directory / 'a.bak')))
+        for name in ('/etc/shadow', '../../etc/hostname', str(decoy), '../outside/decoy', 'sub/../../outside/decoy'):
+            out.write('%s  %s\n' % (bogus, name))
+    checks, _report = _run_with_timeout([{'name': 's', 'path': str(directory), 'pattern': '*.bak', 'kind': 'plain',
+                                          'manifest': 'SHA256SUMS'}])
+    manifest = by_name(checks, 'backup.integrity.manifest')
+    assert manifest['status'] == 'critical'
+    assert '5 manifest entries outside the backup set refused (never read)' in manifest['reason']
+    for name in ('/etc/shadow (absolute path)', '../../etc/hostname (.. component)', '%s (absolute path)' % decoy,
+                 'sub/../../outside/decoy (.. component)'):
+        assert name in manifest['reason']
+    assert by_name(checks, 'backup.integrity.checksum')['status'] == 'ok'  # a.bak itself is fine
+    _assert_decoy_never_open(decoy)
+
+
+def test_symlinks_leading_outside_the_set_are_refused_and_never_opened(tmp_path):
+    directory, decoy = _plain_set(tmp_path)
+    os.symlink(str(decoy), str(directory / 'evil.bak'))              # a backup that is a link to outside
+    os.symlink('../outside/decoy', str(directory / 'listed'))        # a manifest entry that is a link to outside
+    os.symlink('a.bak', str(directory / 'same.bak'))                 # a link inside the set is fine
+    with open(str(directory / 'SHA256SUMS'), 'w') as out:
+        for name in ('a.bak', 'same.bak'):
+            out.write('%s  %s\n' % (sha256(str(directory / 'a.bak')), name))
+        out.write('%s  listed\n%s  evil.bak\n' % ('0' * 64, '0' * 64))
+    checks, _report = _run_with_timeout([{'name': 's', 'path': str(directory), 'pattern': '*.bak', 'kind': 'plain',
+                                          'manifest': 'SHA256SUMS'}])
+    readable = by_name(checks, 'backup.integrity.readable')
+    assert readable['status'] == 'critical'
+    assert 'evil.bak: symbolic link to %s, outside the backup set: not read' % decoy in readable['reason']
+    manifest = by_name(checks, 'backup.integrity.manifest')
+    assert manifest['status'] == 'critical'
+    assert 'listed (symbolic link to %s, outside the backup set)' % decoy in manifest['reason']
+    assert 'evil.bak (symbolic link to %s, outside the backup set)' % decoy in manifest['reason']
+    checksum = by_name(checks, 'backup.integrity.checksum')
+    assert checksum['status'] == 'ok' and checksum['details']['verified'] == 2
+    _assert_decoy_never_open(decoy)
+
+
+def test_manifest_that_is_a_link_to_outside_is_not_read(tmp_path):
+    directory, decoy = _plain_set(tmp_path)
+    os.symlink(str(decoy), str(directory / 'SHA256SUMS'))
+    checks, _report = _run_with_timeout([{'name': 's', 'path': str(directory), 'pattern': '*.bak', 'kind': 'plain',
+                                          'manifest': 'SHA256SUMS'}])
+    manifest = by_name(checks, 'backup.integrity.manifest')
+    assert manifest['status'] == 'critical'
+    assert 'symbolic link to %s, outside the backup set: not read' % decoy in manifest['reason']
+    _assert_decoy_never_open(decoy)
+
+
+def test_per_backup_checksum_file_that_is_a_link_to_outside_is_not_read(tmp_path):
+    directory, decoy = _plain_set(tmp_path)
+    os.symlink(str(decoy), str(directory / 'a.bak.sha256'))
+    checks, _report = _run_with_timeout([{'name': 's', 'path': str(directory), 'pattern': '*.bak', 'kind': 'plain',
+                                          'checksum_suffix': '.sha256'}])
+    manifest = by_name(checks, 'backup.integrity.manifest')
+    assert manifest['status'] == 'critical' and 'a.bak (.sha256 file is a symbolic link to' in manifest['reason']
+    _assert_decoy_never_open(decoy)
+
+
+def test_manifest_entry_with_a_nul_byte_is_refused_not_a_crash(tmp_path):
+    directory, _decoy = _plain_set(tmp_path)
+    with open(str(directory / 'SHA256SUMS'), 'w') as out:
+        out.write('%s  a.bak\n%s  a.bak\x00/../../etc/shadow\n' % (sha256(str(directory / 'a.bak')), '0' * 64))
+    checks = verify_sets([{'name': 's', 'path': str(directory), 'pattern': '*.bak', 'kind': 'plain',
+                           'manifest': 'SHA256SUMS'}], THRESHOLDS)[0]
+    manifest = by_name(checks, 'backup.integrity.manifest')
+    assert manifest['status'] == 'critical' and '(NUL byte in the name)' in manifest['reason']
+
+
+@pytest.mark.parametrize('manifest', ['/etc/shadow', '../SHA256SUMS', 'sub/../../SHA256SUMS'])
+def test_manifest_option_outside_the_set_is_refused_naming_the_option(tmp_path, manifest):
+    with pytest.raises(MaintenanceError, match=r'sets\[\]\.manifest'):
+        verify_sets([{'name': 's', 'path': str(tmp_path), 'manifest': manifest}], THRESHOLDS)
+
+
+@pytest.mark.parametrize('params', [
+    {'sets': [], 'pgbackrest': [], 'restic': []},
+    {'sets': None, 'pgbackrest': None, 'restic': None},
+])
+def test_nothing_to_verify_is_refused_naming_the_options(params):
+    # a verification job that verifies nothing is not green
+    with pytest.raises(MaintenanceError, match='nothing to verify.*sets.*pgbackrest.*restic'):
+        bv.verify_all(dict(params, thresholds=THRESHOLDS, pg_bindir=None, state_file=None, restore_in_check_mode=False))
+
+
+@pytest.mark.parametrize('key', ['min_oldest_days', 'max_oldest_days'])
+def test_nan_retention_limit_is_refused_naming_the_option(tmp_path, key):
+    # NaN compares false: a NaN retention limit would never be breached
+    with pytest.raises(MaintenanceError, match=r'sets\[\]\.retention\.%s must be a finite number' % key):
+        verify_sets([{'name': 's', 'path': str(tmp_path), 'retention': {key: float('nan')}}], THRESHOLDS)

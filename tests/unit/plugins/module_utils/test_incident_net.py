@@ -51,7 +51,7 @@ def test_ruleset_keeps_management_control_node_and_loopback():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 2 ** 32 - 1), st.integers(1, 32)), min_size=1, max_size=5),
+@given(st.lists(st.tuples(st.integers(0, 2 ** 32 - 1), st.integers(net.WIDEST_PREFIX, 32)), min_size=1, max_size=5),
        st.lists(st.ip_addresses(v=4), max_size=3))
 def test_property_every_management_network_is_accepted(networks, extra):
     management = [str(ipaddress.ip_network((address, prefix), strict=False)) for address, prefix in networks]
@@ -59,6 +59,37 @@ def test_property_every_management_network_is_accepted(networks, extra):
     accepted = allow_sets(net.isolation_ruleset(spec))['allow_v4']
     for item in management:
         assert any(ipaddress.ip_network(item).subnet_of(a) for a in accepted)
+
+
+@pytest.mark.parametrize('option', ['management_networks', 'control_node', 'allow'])
+@pytest.mark.parametrize('value', ['0.0.0.0/0', '::/0', '0.0.0.0/1', '128.0.0.0/7', '2000::/3', 'fc00::/7'])
+def test_isolation_refuses_a_network_covering_everything_before_any_nft_call(tmp_path, option, value):
+    # 0.0.0.0/0 as the management network would keep every address reachable: "host isolated" and nothing is.
+    # The refusal comes before any firewall command: the fake nft records every call, and must record none.
+    calls = tmp_path / 'nft-calls'
+    fake = tmp_path / 'nft'
+    fake.write_text('#!/bin/sh\necho "$@" >> %s\nexit 1\n' % calls)
+    fake.chmod(0o755)
+    runner = net.Runner(nft=str(fake), iptables=str(fake), ip6tables=str(fake))
+    params = {'state': 'isolated', 'management_networks': ['10.20.0.0/24'], 'control_node': None, 'allow': [],
+              'timeout': 0, 'backend': 'nftables', 'state_dir': str(tmp_path / 'state')}
+    params[option] = value if option == 'control_node' else params[option] + [value]
+    with pytest.raises(MaintenanceError, match='%s: %s covers' % (option, re.escape(value))):
+        net.isolation_result(runner, params)
+    assert not calls.exists() and runner.commands == []
+
+
+@pytest.mark.parametrize('value', ['10.0.0.0/8', 'fd00::/8', '2001:db8::/32', '192.0.2.7'])
+def test_isolation_accepts_real_management_networks_up_to_a_slash_8(value):
+    assert net.isolation_spec([value])['management_networks'] == [str(ipaddress.ip_network(value))]
+
+
+@pytest.mark.parametrize('value', ['0.0.0.0/0', '::/0', '64.0.0.0/2'])
+def test_block_refuses_a_management_network_covering_everything(value):
+    params = {'state': 'present', 'addresses': ['203.0.113.7'], 'timeout': 60, 'management_networks': [value],
+              'allow': [], 'control_node': None}
+    with pytest.raises(MaintenanceError, match='management_networks: %s covers' % re.escape(value)):
+        net.block_result(net.Runner(nft='/nonexistent/nft'), params)
 
 
 def test_iptables_commands_return_for_management_then_drop():
@@ -79,6 +110,8 @@ def test_iptables_commands_return_for_management_then_drop():
     ('fe80::1', 'link-local'),
     ('0.0.0.0', 'unspecified'),
     ('0.0.0.0/0', 'whole address family'),
+    ('::/0', 'whole address family'),
+    ('128.0.0.0/1', 'covers'),
     ('banana', 'not an IPv4/IPv6'),
 ])
 def test_block_plan_refuses_protected_addresses(candidate, reason):

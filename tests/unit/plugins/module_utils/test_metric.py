@@ -25,3 +25,15 @@ def test_named_threshold_inline_limits_error_and_missing_threshold():
 def test_non_numeric_values_are_clear_errors(value):
     with pytest.raises(MaintenanceError, match='metric m'):
         check_metrics([{'name': 'm', 'value': value, 'limits': {'warning': 1}}], {})
+
+
+@pytest.mark.parametrize('value', ['nan', 'NaN', float('nan'), 'inf', '-inf', '-Infinity', float('-inf')])
+def test_nan_and_infinite_values_are_never_ok(value):
+    checks = check_metrics([{'name': 'api.rt', 'value': value, 'threshold': 'http_response_time'}], THRESHOLDS)
+    assert len(checks) == 1 and checks[0]['status'] != 'ok'
+    assert 'not a finite number' in checks[0]['reason']
+
+
+def test_an_empty_metric_list_is_refused():
+    with pytest.raises(MaintenanceError, match='metrics'):
+        check_metrics([], THRESHOLDS)

@@ -240,3 +240,40 @@ def test_plan_orders_by_need():
 ])
 def test_index_bloat_estimate(row, low, high):
     assert low <= pm.estimate_index_bloat(row) <= high
+
+
+def _tables_check(result):
+    found = [c for c in result['checks'] if c['name'] == 'pg_maintenance.tables']
+    assert len(found) == 1, [c['name'] for c in result['checks']]
+    return found[0]
+
+
+@pytest.mark.parametrize('check_mode', [True, False])
+def test_misspelled_table_is_critical_naming_it_and_the_closest_table(postgres, postgres_db, check_mode):
+    # "maintained 0 of 0", ok, for a table that does not exist: the job would go green for ever
+    _dead_table(postgres, postgres_db, 'orders')
+    result = pm.maintain(_params(postgres, postgres_db), tables=['public.ordres', 'nosuchschema.orders', 'orders'],
+                         min_dead_ratio=0.2, min_dead_tuples=100, check_mode=check_mode)
+    check = _tables_check(result)
+    assert check['status'] == 'critical'
+    assert 'public.ordres' in check['reason'] and 'did you mean public.orders' in check['reason']
+    assert 'schema nosuchschema does not exist' in check['reason']
+    assert check['value'] == 2
+    # the tables that exist are still maintained
+    assert [t['table'] for t in result['tables']] == ['public.orders']
+    assert result['tables'][0]['status'] == ('planned' if check_mode else 'done')
+
+
+def test_all_named_tables_exist_gives_an_ok_tables_check(postgres, postgres_db):
+    _dead_table(postgres, postgres_db, 'present', rows=200, delete_every=1000)
+    result = pm.maintain(_params(postgres, postgres_db), tables=['present', 'public.present'])
+    check = _tables_check(result)
+    assert check['status'] == 'ok' and check['value'] == 0
+
+
+@pytest.mark.parametrize('option', ['min_dead_ratio', 'reindex_bloat_ratio'])
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), -0.1, 1.5])
+def test_ratio_options_that_no_table_can_reach_are_refused(option, value):
+    # min_dead_ratio: nan made every "ratio >= limit" false: nothing vacuumed, "maintained 0 of 0", ok
+    with pytest.raises(pm.MaintenanceError, match='%s must be a number from 0 to 1' % option):
+        pm.maintain({'login_host': '/nonexistent'}, **{option: value})

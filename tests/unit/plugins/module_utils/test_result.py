@@ -83,3 +83,46 @@ def test_check_rejects_bad_status_and_priority():
 
 def test_reason_is_one_line():
     assert r.make_check('a', 'critical', 'line one\n  line two')['reason'] == 'line one line two'
+
+
+# NaN compares false with everything: without a guard, every threshold judgment of a NaN silently passes.
+@pytest.mark.parametrize('direction', ['above', 'below'])
+@pytest.mark.parametrize('value', [float('nan'), float('inf'), float('-inf')])
+def test_non_finite_values_are_never_ok(value, direction):
+    spec = {'warning': 10, 'critical': 20, 'direction': direction}
+    if direction == 'below':
+        spec = {'warning': 20, 'critical': 10, 'direction': direction}
+    check = r.evaluate('x.latency', value, spec, label='latency')
+    assert check['status'] != 'ok'
+    assert 'not a finite number' in check['reason'] and 'latency' in check['reason']
+    # an infinite value that breaches keeps its breach: the guard never makes a check less severe
+    if (value == float('inf') and direction == 'above') or (value == float('-inf') and direction == 'below'):
+        assert check['status'] == 'critical'
+    else:
+        assert check['status'] == 'unknown'
+
+
+@pytest.mark.parametrize('spec', [None, {'warning': 10}, {'critical': 5, 'direction': 'below'}])
+def test_nan_is_unknown_with_or_without_a_threshold(spec):
+    check = r.evaluate('x.y', float('nan'), spec)
+    assert check['status'] == 'unknown' and 'nan' in check['reason']
+
+
+@pytest.mark.parametrize('value', ['12', 'fast', [1], True])
+def test_values_that_are_not_numbers_are_unknown_not_a_traceback(value):
+    check = r.evaluate('x.y', value, {'warning': 10}, label='queue depth')
+    assert check['status'] == 'unknown'
+    assert 'queue depth' in check['reason'] and 'not a number' in check['reason']
+
+
+def test_decimal_values_are_judged():
+    from decimal import Decimal
+    assert r.evaluate('x.y', Decimal('12.5'), {'warning': 10})['status'] == 'warning'
+    assert r.evaluate('x.y', Decimal('NaN'), {'warning': 10})['status'] == 'unknown'
+
+
+@pytest.mark.parametrize('limit', [float('nan'), 'nan', 'NaN'])
+def test_a_nan_limit_is_refused(limit):
+    # a NaN limit would make every value pass it
+    with pytest.raises(r.ResultModelError, match='warning must be a number'):
+        r.evaluate('a.b', 1, {'warning': limit})
