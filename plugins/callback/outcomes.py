@@ -23,6 +23,9 @@ description:
   - Prints a short end-of-run summary per host (checks by status, the critical ones by name).
   - It is not a stdout callback, so it runs beside AWX's own stdout callback.
   - A misconfiguration (unwritable path, bad DSN, psycopg missing) gives one clear warning and never fails the playbook.
+  - The file and the PostgreSQL sink are independent. On a full disk a record is held and retried, and at the end of
+    the run what the file still refuses goes to a fallback file in the temporary directory; one warning names the
+    file, the error and the fallback. A torn last line left by a crash is cut before appending.
 version_added: 0.1.0
 requirements:
   - psycopg >= 3.1 on the control node, only for the PostgreSQL sink
@@ -142,7 +145,7 @@ from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import (
-    JsonlWriter,
+    OutcomeFile,
     PostgresSink,
     Redactor,
     iso,
@@ -198,7 +201,10 @@ class OutcomeRecorder(object):
         record.update(fields)
         record.update(id='%s:%06d' % (self.run_id, self.seq), run_id=self.run_id, kind=kind, recorded_at=iso(utc_now()))
         record = self.redactor(record)
-        self.writer.write(record)
+        # Neither write raises (a full disk holds the record for a retry or a fallback file), and neither depends on
+        # the other: the PostgreSQL sink gets every record whatever happens to the file.
+        if self.writer is not None:
+            self.writer.write(record)
         if self.sink is not None:
             self.sink.write(record)
         return record
@@ -270,20 +276,23 @@ class CallbackModule(CallbackBase):
         run_id = self.get_option('run_id') or (('awx-job-%s' % os.environ['JOB_ID']) if os.environ.get('JOB_ID') else None)
         run_id = run_id or uuid.uuid4().hex
         redactor = Redactor(keys=self.get_option('redact_keys') or ())
-        try:
-            writer = JsonlWriter(self.get_option('path'))
-        except (IOError, OSError) as exc:
-            self._warn_once('path', 'cannot write outcome records to %s (%s); outcomes are not recorded for this run'
-                            % (self.get_option('path'), exc.strerror or exc))
-            self.disabled_reason = 'path'
-            return
-        sink = None
         dsn = self.get_option('pg_dsn')
+        try:
+            writer = OutcomeFile(self.get_option('path'))
+        except (IOError, OSError) as exc:
+            self._warn_once('path', 'cannot write outcome records to %s (%s); %s'
+                            % (self.get_option('path'), exc.strerror or exc,
+                               'records go to the PostgreSQL sink only' if dsn else 'outcomes are not recorded for this run'))
+            if not dsn:
+                self.disabled_reason = 'path'
+                return
+            writer = None
+        sink = None
         if dsn:
             redactor.add_values([dsn])
             if not deps.available('psycopg'):
                 self._warn_once('psycopg', 'pg_dsn is set but psycopg >= 3.1 is not installed on the control node; '
-                                'records go to %s only' % writer.path)
+                                '%s' % ('records go to %s only' % writer.path if writer else 'outcomes are not recorded for this run'))
             else:
                 try:
                     sink = PostgresSink(dsn, self.get_option('spool_dir'), run_id, schema=self.get_option('pg_schema'),
@@ -291,6 +300,9 @@ class CallbackModule(CallbackBase):
                 except (IOError, OSError) as exc:
                     self._warn_once('spool', 'cannot use the spool directory %s (%s); the PostgreSQL sink is off for this run'
                                     % (self.get_option('spool_dir'), exc.strerror or exc))
+        if writer is None and sink is None:
+            self.disabled_reason = 'path'
+            return
         self.recorder = OutcomeRecorder(run_id, writer, redactor, sink)
         self.recorder.context.update(control_node=socket.gethostname(), user=getpass.getuser())
 
@@ -363,15 +375,21 @@ class CallbackModule(CallbackBase):
         if not self.recorder:
             return
         self.recorder.run_record()
-        self.recorder.writer.close()
-        if self.recorder.sink is not None:
-            sent, kept, error = self.recorder.sink.flush()
+        writer, sink = self.recorder.writer, self.recorder.sink
+        if writer is not None:
+            writer.close()
+            if writer.problem():  # once per command, naming the file, the error and where the records went
+                self._warn_once('file', writer.problem())
+        if sink is not None:
+            sent, kept, error = sink.flush()
             if error:
                 self._warn_once('pg', 'outcome database not reachable (%s); %d record(s) kept in %s and sent by the next run'
-                                % (error, kept, self.recorder.sink.spool_dir))
+                                % (error, kept, sink.spool_dir))
+            if sink.problem():
+                self._warn_once('spool', sink.problem())
         if self.get_option('summary'):
             lines = self.recorder.summary_lines()
             if lines:
-                self._display.banner('AUTOPILOTCX OUTCOMES (%s)' % self.recorder.writer.path)
+                self._display.banner('AUTOPILOTCX OUTCOMES (%s)' % (writer.path if writer else 'PostgreSQL'))
                 for line in lines:
                     self._display.display(line)

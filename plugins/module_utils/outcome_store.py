@@ -9,12 +9,19 @@ promotion gate, the review reports) share this file. Plain Python: the unit
 tests use it without Ansible.
 
 * ``JsonlWriter`` appends each record with one ``write`` on an ``O_APPEND``
-  descriptor, so concurrent runs never tear a line.
+  descriptor, so concurrent runs never tear a line; writers hold an exclusive
+  ``flock`` for the instant of a write, so a write cut short by a full disk is
+  cut off again, and a torn last line left by a crash is cut before appending.
+* ``OutcomeFile`` is the callback's file: a failed write never raises; the
+  record is held and retried, and what still fails at the end goes to a
+  fallback file in another directory, reported once by ``problem()``.
 * ``Redactor`` removes secrets: values under secret-looking keys, and every
   occurrence of the values it is told are secret (the run's extra vars).
 * ``PostgresSink`` spools records to a per-run local file and sends spooled
-  files to PostgreSQL; a file is deleted only after its rows are committed,
-  and rows are keyed by record id, so nothing is lost and nothing is doubled.
+  files to PostgreSQL; a file is claimed by renaming it before it is sent and
+  deleted only after its rows are committed, and rows are keyed by record id,
+  so nothing is lost and nothing is doubled, however many runs flush at once.
+  Records the spool cannot take (full disk) are kept in memory and sent too.
 * ``read_jsonl``/``read_postgres`` read records back for a period.
 """
 
@@ -22,11 +29,17 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import collections
 import datetime
 import errno
 import glob
+import hashlib
 import json
 import os
+import re
+import tempfile
+import time
+import uuid
 
 try:
     import fcntl
@@ -154,39 +167,218 @@ def dumps(record):
     return json.dumps(record, separators=(',', ':'), sort_keys=True, default=str) + '\n'
 
 
+def describe_os_error(exc):
+    """``No space left on device (ENOSPC, errno 28)``: the words, the symbol and the number of an OSError."""
+    number = getattr(exc, 'errno', None)
+    if number is None:
+        return str(exc)
+    return '%s (%s, errno %d)' % (exc.strerror or os.strerror(number), errno.errorcode.get(number, '?'), number)
+
+
+def _flock_exclusive(fd, wait=5.0):
+    """Take an exclusive flock on ``fd``, waiting at most ``wait`` seconds; False when it could not be had."""
+    if fcntl is None:
+        return False
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except (IOError, OSError) as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                return False
+        time.sleep(0.002)
+
+
+def _unlock(fd):
+    if fcntl is not None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+
+
+def repair_torn_tail(fd):
+    """Cut a last line that has no newline (a write cut short by a crash or a full disk); returns the bytes cut."""
+    size = os.fstat(fd).st_size
+    if size == 0 or os.pread(fd, 1, size - 1) == b'\n':
+        return 0
+    keep, end = 0, size
+    while end > 0:
+        begin = max(0, end - 65536)
+        index = os.pread(fd, end - begin, begin).rfind(b'\n')
+        if index >= 0:
+            keep = begin + index + 1
+            break
+        end = begin
+    os.ftruncate(fd, keep)
+    return size - keep
+
+
 class JsonlWriter(object):
-    """Append records to a JSON-lines file, one ``write`` per record (``O_APPEND``)."""
+    """Append records to a JSON-lines file, one ``write`` per record (``O_APPEND``).
+
+    Each write holds an exclusive ``flock`` for its instant (unless the file is held for good, see ``lock()``), so when
+    a full disk cuts a write short, the bytes it left are cut off again and the file never ends in a torn line.
+    ``repaired`` counts the bytes of a torn last line (a crash's) cut when the file was opened.
+    """
 
     def __init__(self, path, mode=0o600):
         self.path = os.path.abspath(os.path.expanduser(path))
         self.mode = mode
         self.fd = None
+        self.held = False
+        self.repaired = 0
         self.open()
 
     def open(self):
         directory = os.path.dirname(self.path)
         if directory and not os.path.isdir(directory):
             os.makedirs(directory, 0o700)
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, self.mode)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, self.mode)
+        self.held = False
+        if _flock_exclusive(self.fd):
+            try:
+                self.repaired += repair_torn_tail(self.fd)
+            finally:
+                _unlock(self.fd)
         return self
 
     def write(self, record):
         if self.fd is None:  # closed at the end of one playbook; `ansible-playbook a.yml b.yml` goes on writing
             self.open()
         data = dumps(record).encode('utf-8')
-        written = os.write(self.fd, data)
-        while written < len(data):  # only on a full disk or a signal; keep the line whole if we can
-            written += os.write(self.fd, data[written:])
+        locked = self.held or _flock_exclusive(self.fd)
+        try:
+            start = os.fstat(self.fd).st_size
+            written = 0
+            try:
+                while written < len(data):  # more than one write only on a full disk or a signal
+                    written += os.write(self.fd, data[written:])
+            except (IOError, OSError):
+                # Cut what this write left, if nobody appended since (they all take the lock; the check is for old writers).
+                if locked and written and os.fstat(self.fd).st_size == start + written:
+                    os.ftruncate(self.fd, start)
+                raise
+        finally:
+            if locked and not self.held:
+                _unlock(self.fd)
 
     def lock(self):
         """Hold an exclusive lock on this file (spool files: marks the run as alive)."""
         if fcntl is not None:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.held = True
 
     def close(self):
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
+            self.held = False
+
+
+class OutcomeFile(object):
+    """The callback's JSON-lines file; a failed write (full disk) never raises and never loses a record.
+
+    A record that cannot be appended is held in memory, and every later write first retries the held ones, in order,
+    so when space comes back during the run the file gets everything. At ``close()`` (or when more than
+    ``max_held`` records wait) what still cannot be appended goes to a fallback file, ``outcomes-*.jsonl`` in the first
+    of ``fallback_dirs`` that takes it (the temporary directory, ``~/.ansible``, ``/dev/shm``): another directory,
+    most often another filesystem. ``problem()`` says once what happened, naming the file, the error and the fallback.
+    """
+
+    def __init__(self, path, fallback_dirs=None, max_held=1000):
+        self.writer = JsonlWriter(path)
+        self.path = self.writer.path
+        if fallback_dirs is None:
+            fallback_dirs = [tempfile.gettempdir(), os.path.expanduser('~/.ansible'), '/dev/shm']
+        self.fallback_dirs = [d for d in fallback_dirs if os.path.abspath(d) != os.path.dirname(self.path)]
+        self.max_held = max_held
+        self.held = collections.deque()
+        self.error = None
+        self.delayed = 0
+        self.fallback = None
+        self.fallback_path = None
+        self.fallback_written = 0
+        self.fallback_error = None
+        self.lost = 0
+
+    @property
+    def repaired(self):
+        return self.writer.repaired
+
+    def write(self, record):
+        self.held.append(record)
+        if not self._drain():
+            self.delayed += 1
+            if len(self.held) > self.max_held:
+                self._spill()
+
+    def _drain(self):
+        while self.held:
+            try:
+                self.writer.write(self.held[0])
+            except (IOError, OSError) as exc:
+                self.error = self.error or exc
+                return False
+            self.held.popleft()
+        return True
+
+    def _open_fallback(self):
+        if self.fallback is not None:
+            if self.fallback.fd is None:
+                self.fallback.open()
+            return self.fallback
+        if self.fallback_path is not None:  # a later playbook of the same command
+            self.fallback = JsonlWriter(self.fallback_path)
+            return self.fallback
+        last = None
+        for directory in self.fallback_dirs:
+            try:
+                if not os.path.isdir(directory):
+                    os.makedirs(directory, 0o700)
+                handle, path = tempfile.mkstemp(prefix='outcomes-', suffix='.jsonl', dir=directory)
+                os.close(handle)
+                self.fallback = JsonlWriter(path)
+                self.fallback_path = path
+                return self.fallback
+            except (IOError, OSError) as exc:
+                last = exc
+        raise last or OSError(errno.ENOENT, 'no fallback directory')
+
+    def _spill(self):
+        while self.held:
+            try:
+                self._open_fallback().write(self.held[0])
+                self.fallback_written += 1
+            except (IOError, OSError) as exc:
+                self.fallback_error = self.fallback_error or exc
+                self.lost += 1
+            self.held.popleft()
+
+    def close(self):
+        """Retry what is held; what still fails goes to the fallback file. The file can be written again afterwards."""
+        if not self._drain():
+            self._spill()
+        self.writer.close()
+        if self.fallback is not None:
+            self.fallback.close()
+
+    def problem(self):
+        """One sentence on what went wrong with the file, or None."""
+        parts = []
+        if self.repaired:
+            parts.append('%s ended in a torn line (%d bytes with no newline, left by an interrupted write); it was cut'
+                         ' before appending' % (self.path, self.repaired))
+        if self.error is not None:
+            text = 'could not append %d outcome record(s) to %s (%s)' % (self.delayed, self.path, describe_os_error(self.error))
+            retried = self.delayed - self.fallback_written - self.lost - len(self.held)
+            fates = []
+            if retried:
+                fates.append('%d appended when retried' % retried)
+            if self.fallback_written:
+                fates.append('%d written to %s instead' % (self.fallback_written, self.fallback_path))
+            if self.lost:
+                fates.append('%d lost from the files (the fallback failed too: %s)' % (self.lost, describe_os_error(self.fallback_error)))
+            parts.append(text + ': ' + ', '.join(fates) if fates else text)
+        return '; '.join(parts) or None
 
 
 def iter_jsonl(path):
@@ -233,11 +425,17 @@ def table_identifier(schema, table):
     return sql.Identifier(schema, table) if schema else sql.Identifier(table)
 
 
+# pg_advisory_xact_lock key serializing the sink's DDL: concurrent CREATE ... IF NOT EXISTS of the same schema, table
+# or index can fail with a unique violation on the catalogs (pg_namespace, pg_type, pg_class) instead of waiting.
+DDL_LOCK_KEY = int(hashlib.sha256(b'autopilotcx.maintenance.outcomes ddl').hexdigest()[:15], 16)
+
+
 def ensure_table(conn, schema, table):
-    """Create the outcome table and its indexes when they do not exist."""
+    """Create the outcome table and its indexes when they do not exist (safe when many runs do it at once)."""
     sql = _sql()
     ident = table_identifier(schema, table)
-    with conn.cursor() as cur:
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute('SELECT pg_advisory_xact_lock(%s)', (DDL_LOCK_KEY,))
         if schema:
             cur.execute(sql.SQL('CREATE SCHEMA IF NOT EXISTS {}').format(sql.Identifier(schema)))
         cur.execute(sql.SQL(
@@ -292,12 +490,28 @@ def read_postgres(conn, schema, table, since=None, until=None, kind=None):
         return [row[0] if isinstance(row[0], dict) else json.loads(row[0]) for row in cur.fetchall()]
 
 
+SPOOL_PATTERNS = ('*.jsonl', '*.sending')
+CLAIM_SUFFIX = re.compile(r'\.[0-9a-f]{12}\.sending$')
+
+
+def _count(path):
+    try:
+        return len(list(iter_jsonl(path)))
+    except (IOError, OSError):  # sent and deleted by another run meanwhile
+        return 0
+
+
 class PostgresSink(object):
     """Spool-then-send PostgreSQL sink.
 
     Each run writes its records to ``<spool_dir>/<run_id>.jsonl`` (locked while
     the run is alive). ``flush()`` sends every spool file that no live run
     holds, in one transaction per file, and deletes a file only after commit.
+    A flush claims a file by locking it and renaming it to ``*.<token>.sending``
+    (still locked) before reading it, so two runs flushing at once never send
+    or delete the same file; a claimed file left by a crashed flush is claimed
+    again by the next one. Records the spool cannot take (a full disk) are kept
+    in memory and sent by the same flush.
     """
 
     def __init__(self, conninfo, spool_dir, run_id, schema=None, table='maintenance_outcomes', connect_timeout=5):
@@ -309,13 +523,51 @@ class PostgresSink(object):
         if not os.path.isdir(self.spool_dir):
             os.makedirs(self.spool_dir, 0o700)
         self.spool_path = os.path.join(self.spool_dir, '%s.jsonl' % run_id)
-        self.writer = JsonlWriter(self.spool_path)
-        self.writer.lock()
+        self.writer = None
+        self.unspooled = []
+        self.spool_error = None
+        self.lost = 0
+        self._open_spool()
+
+    def _open_spool(self):
+        """Open and lock this run's spool file, making sure the locked file is the one at the path.
+
+        Between creating the file and locking it, another run's flush may claim (rename) it; then the file at the
+        path is a new one and the lock is taken again there.
+        """
+        for attempt in range(200):
+            writer = JsonlWriter(self.spool_path)
+            try:
+                writer.lock()
+                if os.path.samestat(os.fstat(writer.fd), os.stat(self.spool_path)):
+                    self.writer = writer
+                    return writer
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.ENOENT):
+                    writer.close()
+                    raise
+            writer.close()
+            time.sleep(0.005)
+        raise OSError(errno.EAGAIN, 'the spool file %s is always being claimed by another run' % self.spool_path)
 
     def write(self, record):
-        if self.writer.fd is None:  # flushed after an earlier playbook of the same run
-            self.writer.open().lock()
-        self.writer.write(record)
+        try:
+            if self.writer is None or self.writer.fd is None:  # flushed after an earlier playbook of the same run
+                self._open_spool()
+            self.writer.write(record)
+        except (IOError, OSError) as exc:
+            self.spool_error = self.spool_error or exc
+            self.unspooled.append(record)
+
+    def problem(self):
+        """One sentence when the spool could not take every record, or None."""
+        if self.spool_error is None:
+            return None
+        text = 'cannot write to the spool in %s (%s); the records it could not take were kept in memory' % (
+            self.spool_dir, describe_os_error(self.spool_error))
+        if self.lost:
+            text += ', and %d of them are lost because the database could not be reached either' % self.lost
+        return text
 
     def _password(self):
         try:
@@ -331,57 +583,125 @@ class PostgresSink(object):
             text = text.replace(password, REDACTED)
         return text
 
+    def _respool(self):
+        """Give the spool another chance at the records it refused (space may have come back)."""
+        while self.unspooled:
+            try:
+                if self.writer is None or self.writer.fd is None:
+                    self._open_spool()
+                self.writer.write(self.unspooled[0])
+            except (IOError, OSError):
+                return
+            self.unspooled.pop(0)
+
+    def _spool_files(self):
+        files = []
+        for pattern in SPOOL_PATTERNS:
+            files.extend(glob.glob(os.path.join(self.spool_dir, pattern)))
+        return sorted(files)
+
     def flush(self):
         """Send what is spooled. Returns ``(sent, kept, error)``; never raises for a database problem."""
-        self.writer.close()
+        self._respool()
+        if self.writer is not None:
+            self.writer.close()
         psycopg = deps.load('psycopg')
-        files = sorted(glob.glob(os.path.join(self.spool_dir, '*.jsonl')))
+        files = self._spool_files()
+        memory, self.unspooled = self.unspooled, []
         try:
             conn = psycopg.connect(self.conninfo, connect_timeout=self.connect_timeout, autocommit=True)
         except Exception as exc:  # psycopg.Error, or a malformed DSN (ProgrammingError/ValueError)
-            kept = sum(len(list(iter_jsonl(f))) for f in files)
-            return 0, kept, self.scrub(exc)
+            self.lost += len(memory)
+            return 0, sum(_count(f) for f in files), self.scrub(exc)
         sent, kept, error = 0, 0, None
         try:
             try:
-                with conn.transaction():
+                try:
+                    ensure_table(conn, self.schema, self.table)
+                except psycopg.errors.UniqueViolation:  # racing a writer that does not take the DDL lock
                     ensure_table(conn, self.schema, self.table)
             except psycopg.Error as exc:
-                return 0, sum(len(list(iter_jsonl(f))) for f in files), self.scrub(exc)
+                self.lost += len(memory)
+                return 0, sum(_count(f) for f in files), self.scrub(exc)
             for path in files:
-                handle = _claim(path, path == self.spool_path)
-                if handle is None:
-                    continue  # a live run still writes it
+                claimed = _claim(path)
+                if claimed is None:
+                    continue  # a live run still writes it, or another run is sending it
+                handle, claimed_path = claimed
                 try:
-                    records = list(iter_jsonl(path))
+                    records = list(_iter_lines(handle))
                     try:
                         with conn.transaction():
                             insert_records(conn, self.schema, self.table, records)
                     except psycopg.Error as exc:
                         kept += len(records)
                         error = self.scrub(exc)
-                        continue
+                        continue  # left under its claimed name; the next flush claims it again
                     sent += len(records)
-                    os.unlink(path)
+                    _unlink(claimed_path)
                 finally:
                     handle.close()
+            if memory:
+                try:
+                    with conn.transaction():
+                        insert_records(conn, self.schema, self.table, memory)
+                    sent += len(memory)
+                except psycopg.Error as exc:
+                    self.lost += len(memory)
+                    error = self.scrub(exc)
         finally:
             conn.close()
         return sent, kept, error
 
 
-def _claim(path, own):
-    """Open and lock a spool file for sending; None when another live run holds it."""
+def _iter_lines(handle):
+    """Records of an open JSON-lines file; lines that are not JSON objects are skipped."""
+    for raw in handle:
+        raw = raw.strip()
+        if not raw:
+            continue
+        try:
+            record = json.loads(raw.decode('utf-8', 'replace'))
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            yield record
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except OSError as exc:
+        if exc.errno != errno.ENOENT:
+            raise
+
+
+def _claim(path):
+    """Lock a spool file and rename it to a name of our own; ``(handle, claimed path)``, or None when it is not ours.
+
+    None when a live run holds it, another flush holds or has taken it, or it vanished. The rename is atomic: of two
+    runs that both locked the file one after the other, only the first finds it at ``path``.
+    """
     try:
         handle = open(path, 'rb')
     except IOError as exc:
         if exc.errno == errno.ENOENT:
             return None
         raise
-    if fcntl is not None and not own:
+    if fcntl is not None:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except (IOError, OSError):
             handle.close()
             return None
-    return handle
+    claimed = '%s.%s.sending' % (CLAIM_SUFFIX.sub('', path), uuid.uuid4().hex[:12])
+    try:
+        if not os.path.samestat(os.fstat(handle.fileno()), os.stat(path)):
+            raise OSError(errno.ENOENT, 'replaced')
+        os.rename(path, claimed)
+    except OSError as exc:
+        handle.close()
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+    return handle, claimed

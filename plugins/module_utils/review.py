@@ -358,6 +358,20 @@ STYLE = ('body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:
          '.card b{display:block;font-size:1.5em}')
 
 
+# Characters that must not appear raw inside <script type="application/json">: "<" could start "</script" or
+# "<!--<script" (which makes the browser swallow the rest of the page), ">" and "&" for good measure, and the two
+# line terminators that older JavaScript parsers choke on. JSON.parse reads the escapes back unchanged.
+ISLAND_ESCAPES = (('<', '\\u003c'), ('>', '\\u003e'), ('&', '\\u0026'), ('\u2028', '\\u2028'), ('\u2029', '\\u2029'))
+
+
+def json_island(data):
+    """JSON safe to embed in an HTML ``<script type="application/json">`` element, whatever strings it holds."""
+    text = json.dumps(data, default=str)
+    for char, escape in ISLAND_ESCAPES:
+        text = text.replace(char, escape)
+    return text
+
+
 def render_html(review, title):
     esc = html.escape
     summary = review['summary']
@@ -413,7 +427,15 @@ def render_html(review, title):
     body.append(_table(['check', 'target', 'status', 'count'], [(f['check'], f['target'], f['status'], f['count']) for f in failures['checks']]))
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>%s</title><style>%s</style></head><body>%s'
             '<script type="application/json" id="review-data">%s</script></body></html>'
-            % (esc(title), STYLE, ''.join(body), json.dumps(review, default=str).replace('</', '<\\/')))
+            % (esc(title), STYLE, ''.join(body), json_island(review)))
+
+
+def _md_cell(value):
+    """One Markdown table cell: a backslash, pipe or ``<`` is escaped, line breaks become ``<br>``, so the row keeps its columns."""
+    text = '' if value is None else str(value)
+    for char in ('\\', '|', '<'):
+        text = text.replace(char, '\\' + char)
+    return '<br>'.join(text.replace('\r\n', '\n').replace('\r', '\n').replace('\u2028', '\n').replace('\u2029', '\n').split('\n'))
 
 
 def _md_table(headers, rows):
@@ -421,7 +443,7 @@ def _md_table(headers, rows):
         return 'none\n'
     lines = ['| %s |' % ' | '.join(headers), '|%s|' % '|'.join(' --- ' for _h in headers)]
     for row in rows:
-        lines.append('| %s |' % ' | '.join(('' if c is None else str(c)).replace('|', '\\|') for c in row))
+        lines.append('| %s |' % ' | '.join(_md_cell(c) for c in row))
     return '\n'.join(lines) + '\n'
 
 

@@ -16,6 +16,10 @@ description:
   - Reads the outcome records (the JSON-lines files of the C(autopilotcx.maintenance.outcomes) callback and/or its
     PostgreSQL sink) for a period and writes a self-contained HTML report (charts as inline SVG, no external assets),
     the same numbers as JSON, and a Markdown summary.
+  - Text from the records (task names, check reasons, targets) cannot change the reports' structure - it is
+    HTML-escaped in the page, escaped as C(\u003c) etc. in the page's JSON data island (so C(</script>) or
+    C(<!--<script>) in a reason cannot swallow the rest of the page), and in Markdown tables pipes are escaped and
+    line breaks become C(<br>), so every row keeps its columns.
   - C(weekly) - response time and error-rate trends per service, resource usage patterns, failed-login and suspicious-IP
     totals, incidents, and the most frequent failures by task and host.
   - C(monthly) - capacity (disk growth and projected days until full, connection saturation), long-term trends,

@@ -1,13 +1,16 @@
 """The outcome callback, exercised by real ansible-playbook runs (community.general callback_log_plays style)."""
 
+import concurrent.futures
 import json
 import os
 import stat
+import time
 
 import pytest
 
 from tests.harness.ansible_run import read_outcomes, run_playbook
 from tests.harness.postgres import PostgresCluster
+from tests.harness.tmpfs import fill, small_tmpfs
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLAYBOOKS = os.path.join(HERE, 'playbooks')
@@ -212,3 +215,132 @@ def test_two_playbooks_in_one_command_are_both_recorded(tmp_path, postgres):
     rows = postgres.execute('SELECT count(*) FROM outcomes_two_playbooks')
     assert rows[0][0] == len(records)
     assert os.listdir(tmp_path / 'spool') == []
+
+
+def _outcome_warnings(output):
+    """The callback's warnings, each as one line (ansible wraps long warnings)."""
+    text = ' '.join(output.split())
+    return [w.strip() for w in text.split('[WARNING]:')[1:] if 'autopilotcx.maintenance.outcomes' in w or 'callback' in w]
+
+
+def _lines(path):
+    """Every line of a JSON-lines file, parsed; raises on a torn or corrupted line."""
+    data = open(path, 'rb').read()
+    assert data == b'' or data.endswith(b'\n'), 'torn last line: %r' % data[-80:]
+    return [json.loads(line) for line in data.decode('utf-8').splitlines()]
+
+
+@pytest.mark.slow
+def test_full_disk_loses_no_record_warns_once_and_the_next_run_writes_a_valid_file(tmp_path, postgres, postgres_db):
+    hosts = dict(('h%02d' % i, LOCAL) for i in range(20))
+    inventory = write_inventory(tmp_path / 'inv', hosts)
+    fallback_tmp = tmp_path / 'tmp'
+    fallback_tmp.mkdir()
+    env = {'AUTOPILOTCX_OUTCOME_DSN': postgres.dsn(postgres_db), 'AUTOPILOTCX_OUTCOME_TABLE': 'outcomes_full',
+           'AUTOPILOTCX_OUTCOME_SPOOL': str(tmp_path / 'spool'), 'TMPDIR': str(fallback_tmp)}
+    with small_tmpfs(tmp_path / 'small', '128k') as mount:
+        log = os.path.join(mount, 'outcomes.jsonl')
+        with open(log, 'w') as handle:  # earlier runs' records, whole
+            handle.write(json.dumps({'id': 'old:1', 'run_id': 'old', 'kind': 'task', 'recorded_at': '2026-11-01T00:00:00Z'}) + '\n')
+        filler = fill(mount, leave=8192)
+        full = run_playbook(os.path.join(PLAYBOOKS, 'outcomes_many.yml'), inventory=inventory, outcome_log=log, env=env,
+                            args=['--forks', '10'])
+        assert full.returncode == 0, full.stdout[-3000:]
+        output = full.stdout + full.stderr
+        assert 'Traceback' not in output and 'Failure using method' not in output
+        warnings = _outcome_warnings(output)
+        assert len(warnings) == 1, warnings  # once, not once per record
+        assert log in warnings[0] and 'No space left on device' in warnings[0] and 'ENOSPC, errno 28' in warnings[0]
+
+        # Every record of the run (60 task results and the run record) reached PostgreSQL, once.
+        rows = postgres.execute('SELECT id, kind FROM outcomes_full', dbname=postgres_db)
+        assert len(rows) == 61 and len([r for r in rows if r[1] == 'run']) == 1
+        # The file holds whole lines only; the records it could not take are in the fallback file the warning names.
+        in_file = _lines(log)
+        fallbacks = [str(p) for p in fallback_tmp.iterdir()]
+        assert len(fallbacks) == 1 and fallbacks[0] in warnings[0]
+        in_fallback = _lines(fallbacks[0])
+        assert in_file[0]['id'] == 'old:1'
+        assert sorted(r['id'] for r in in_file[1:] + in_fallback) == sorted(r[0] for r in rows)
+
+        os.unlink(filler)  # space again
+        again = run_playbook(os.path.join(PLAYBOOKS, 'outcomes_many.yml'), inventory=inventory, outcome_log=log, env=env,
+                             args=['--forks', '10'])
+        assert again.returncode == 0, again.stdout[-3000:]
+        assert _outcome_warnings(again.stdout + again.stderr) == []
+        records = _lines(log)  # every line parses
+        second_run = [r for r in records if r['run_id'] not in set(r2['run_id'] for r2 in in_file)]
+        assert len(second_run) == 61
+        assert postgres.execute('SELECT count(*) FROM outcomes_full', dbname=postgres_db)[0][0] == 122
+
+
+@pytest.mark.slow
+def test_torn_last_line_is_cut_and_reported_before_the_next_run_appends(tmp_path):
+    inventory = write_inventory(tmp_path / 'inv', {'a': LOCAL})
+    log = tmp_path / 'outcomes.jsonl'
+    torn = '{"id":"crashed:1","kind":"ta'  # what a crash in the middle of a write leaves
+    log.write_text(json.dumps({'id': 'old:1', 'kind': 'task'}) + '\n' + torn)
+    result = run_playbook(os.path.join(PLAYBOOKS, 'outcomes_many.yml'), inventory=inventory, outcome_log=log)
+    assert result.returncode == 0, result.stdout[-3000:]
+    warnings = _outcome_warnings(result.stdout + result.stderr)
+    assert len(warnings) == 1 and 'torn line (%d bytes' % len(torn) in warnings[0] and str(log) in warnings[0]
+    records = _lines(log)
+    assert records[0]['id'] == 'old:1' and len(records) == 1 + 3 + 1
+
+
+@pytest.mark.slow
+def test_concurrent_runs_into_a_fresh_database_are_quiet_and_send_every_record_once(tmp_path, postgres, postgres_db):
+    """Five runs released at the same instant: first use of a new schema and table, and one spool full of dead runs."""
+    inventory = write_inventory(tmp_path / 'inv', {'a': LOCAL, 'b': LOCAL})
+    spool = tmp_path / 'spool'
+    spool.mkdir()
+    dead = []
+    for index in range(10):  # spool files of crashed runs, which every run's flush tries to send
+        records = [{'id': 'dead%d:%06d' % (index, seq), 'run_id': 'dead%d' % index, 'kind': 'task',
+                    'recorded_at': '2026-11-20T00:00:00Z'} for seq in range(20)]
+        dead.extend(r['id'] for r in records)
+        (spool / ('dead%d.jsonl' % index)).write_text(''.join(json.dumps(r) + '\n' for r in records))
+    barrier = tmp_path / 'barrier'
+    barrier.mkdir()
+    log = tmp_path / 'outcomes.jsonl'
+    env = {'AUTOPILOTCX_OUTCOME_DSN': postgres.dsn(postgres_db), 'AUTOPILOTCX_OUTCOME_SCHEMA': 'ops race',
+           'AUTOPILOTCX_OUTCOME_TABLE': 'outcomes', 'AUTOPILOTCX_OUTCOME_SPOOL': str(spool)}
+    runs = 5
+
+    def one(index):
+        return run_playbook(os.path.join(PLAYBOOKS, 'outcomes_together.yml'), inventory=inventory, outcome_log=log, env=env,
+                            extra_vars={'barrier_dir': str(barrier), 'run_name': 'run%d' % index})
+
+    with concurrent.futures.ThreadPoolExecutor(runs) as pool:
+        futures = [pool.submit(one, index) for index in range(runs)]
+        deadline = time.monotonic() + 600
+        while len([p for p in barrier.iterdir() if p.name.startswith('run')]) < runs:
+            assert time.monotonic() < deadline and not any(f.done() for f in futures), \
+                [f.result().stdout[-2000:] for f in futures if f.done()]
+            time.sleep(0.2)
+        (barrier / 'go').touch()
+        results = [f.result() for f in futures]
+    for result in results:
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert _outcome_warnings(output) == [], output[-3000:]
+        assert 'Traceback' not in output and 'FileNotFoundError' not in output
+    records = _lines(log)
+    assert len(records) == runs * (1 + 1 + 2 + 1)  # two run_once tasks, one task on two hosts, the run record
+    rows = postgres.execute('SELECT id FROM "ops race".outcomes', dbname=postgres_db)
+    assert sorted(r[0] for r in rows) == sorted([r['id'] for r in records] + dead)  # every record, exactly once
+    assert os.listdir(spool) == []
+
+
+@pytest.mark.slow
+def test_unwritable_path_with_a_dsn_still_sends_every_record_to_postgres(tmp_path, postgres, postgres_db):
+    inventory = write_inventory(tmp_path / 'inv', {'a': LOCAL, 'b': LOCAL})
+    blocker = tmp_path / 'not-a-dir'
+    blocker.write_text('x')
+    result = run_playbook(os.path.join(PLAYBOOKS, 'outcomes_many.yml'), inventory=inventory, outcome_log=blocker / 'outcomes.jsonl',
+                          env={'AUTOPILOTCX_OUTCOME_DSN': postgres.dsn(postgres_db), 'AUTOPILOTCX_OUTCOME_TABLE': 'outcomes_nofile',
+                               'AUTOPILOTCX_OUTCOME_SPOOL': str(tmp_path / 'spool')})
+    assert result.returncode == 0, result.stdout[-3000:]
+    warnings = _outcome_warnings(result.stdout + result.stderr)
+    assert len(warnings) == 1 and 'records go to the PostgreSQL sink only' in warnings[0]
+    assert postgres.execute('SELECT count(*) FROM outcomes_nofile', dbname=postgres_db)[0][0] == 2 * 3 + 1

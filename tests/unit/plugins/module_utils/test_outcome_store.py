@@ -1,4 +1,5 @@
 import datetime
+import errno
 import json
 import multiprocessing
 import os
@@ -6,6 +7,7 @@ import os
 import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import outcome_store as store
+from tests.harness.tmpfs import fill, small_tmpfs
 
 
 def test_redactor_removes_secret_keys_internal_keys_and_known_values():
@@ -111,3 +113,145 @@ def test_extra_var_equal_to_a_status_or_name_cannot_corrupt_structure():
     assert cleaned['checks'][0]['name'] == 'http.response_time'  # structural fields are kept
     assert cleaned['checks'][0]['reason'] == '******** on ******** is critical'  # free text is scrubbed
     assert cleaned['checks'][0]['target'] == '********' and cleaned['host'] == 'web-frontend-01'
+
+
+# ---------------------------------------------------------------- full disk, torn lines (issue 15)
+
+def _records(run, count, size=300):
+    return [{'id': '%s:%06d' % (run, index), 'run_id': run, 'kind': 'task', 'recorded_at': store.iso(store.utc_now()),
+             'payload': 'p' * size} for index in range(count)]
+
+
+def _lines(path):
+    """Every line of a JSON-lines file, parsed; raises on a torn or corrupted line."""
+    with open(path, 'rb') as handle:
+        data = handle.read()
+    assert data == b'' or data.endswith(b'\n'), 'torn last line: %r' % data[-80:]
+    return [json.loads(line) for line in data.decode('utf-8').splitlines()]
+
+
+def test_full_disk_never_leaves_a_torn_line(tmp_path):
+    with small_tmpfs(tmp_path / 'small', '128k') as mount:
+        fill(mount, leave=4096)
+        path = os.path.join(mount, 'outcomes.jsonl')
+        writer = store.JsonlWriter(path)
+        failures = 0
+        for record in _records('full', 40):
+            try:
+                writer.write(record)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC
+                failures += 1
+        writer.close()
+        assert failures > 0  # the disk really was full
+        assert [r['id'] for r in _lines(path)] == ['full:%06d' % i for i in range(40 - failures)]
+
+
+def test_torn_last_line_is_cut_before_appending_and_counted(tmp_path):
+    path = tmp_path / 'outcomes.jsonl'
+    whole = ''.join(store.dumps(r) for r in _records('old', 3))
+    path.write_text(whole + store.dumps(_records('crashed', 1)[0])[:57])  # a crash cut the last write short
+    writer = store.JsonlWriter(str(path))
+    assert writer.repaired == 57
+    writer.write(_records('next', 1)[0])
+    writer.close()
+    assert [r['id'] for r in _lines(path)] == ['old:000000', 'old:000001', 'old:000002', 'next:000000']
+    assert store.JsonlWriter(str(path)).repaired == 0  # a whole file is left alone
+    path.write_text('no newline at all')
+    assert store.JsonlWriter(str(path)).repaired == len('no newline at all') and path.read_text() == ''
+
+
+def test_outcome_file_on_a_full_disk_keeps_every_record_and_says_where(tmp_path):
+    with small_tmpfs(tmp_path / 'small', '128k') as mount:
+        filler = fill(mount, leave=4096)
+        path = os.path.join(mount, 'outcomes.jsonl')
+        outcome_file = store.OutcomeFile(path, fallback_dirs=[str(tmp_path / 'fallback')])
+        records = _records('run1', 60)
+        for record in records:
+            outcome_file.write(record)  # never raises
+        outcome_file.close()
+        problem = outcome_file.problem()
+        assert path in problem and 'No space left on device' in problem and 'ENOSPC' in problem
+        assert outcome_file.fallback_path and outcome_file.fallback_path in problem
+        assert os.path.dirname(outcome_file.fallback_path) == str(tmp_path / 'fallback')
+        in_file = [r['id'] for r in _lines(path)]
+        in_fallback = [r['id'] for r in _lines(outcome_file.fallback_path)]
+        assert in_file + in_fallback == [r['id'] for r in records]  # every record once, in order
+        assert in_file and in_fallback
+        assert oct(os.stat(outcome_file.fallback_path).st_mode & 0o777) == '0o600'
+
+        # Space comes back in the middle of a run: the held records go to the file, in order, nothing to the fallback.
+        os.unlink(path)
+        fill(mount, leave=2048)
+        outcome_file = store.OutcomeFile(path, fallback_dirs=[str(tmp_path / 'fallback2')])
+        records = _records('run2', 30)
+        for index, record in enumerate(records):
+            if index == 20:
+                os.unlink(filler)
+            outcome_file.write(record)
+        outcome_file.close()
+        assert [r['id'] for r in _lines(path)] == [r['id'] for r in records]
+        assert outcome_file.fallback_path is None and not os.path.exists(str(tmp_path / 'fallback2'))
+        assert 'retried' in outcome_file.problem()
+
+
+@pytest.mark.slow
+def test_spool_on_a_full_disk_still_sends_every_record(tmp_path, postgres, postgres_db):
+    with small_tmpfs(tmp_path / 'small', '128k') as mount:
+        spool = os.path.join(mount, 'spool')
+        sink = store.PostgresSink(postgres.dsn(postgres_db), spool, 'fullspool', table='sink_full')
+        fill(mount, leave=4096)
+        records = _records('fullspool', 50)
+        for record in records:
+            sink.write(record)  # never raises
+        sent, kept, error = sink.flush()
+        assert (sent, kept, error) == (50, 0, None)
+        assert sink.problem() and 'No space left on device' in sink.problem() and spool in sink.problem()
+        rows = postgres.execute('SELECT id FROM sink_full ORDER BY id', dbname=postgres_db)
+        assert [row[0] for row in rows] == [r['id'] for r in records]
+        assert os.listdir(spool) == []
+
+
+# ---------------------------------------------------------------- concurrency (issue 15)
+
+def _flush_at_once(dsn, spool, run, schema, table, barrier, results):
+    sink = store.PostgresSink(dsn, spool, run, schema=schema, table=table)
+    for record in _records(run, 5, size=20):
+        sink.write(record)
+    barrier.wait(60)
+    try:
+        results.put((run, sink.flush()))
+    except Exception as exc:  # the bug under test: report it instead of dying silently
+        results.put((run, ('raised', repr(exc))))
+
+
+@pytest.mark.slow
+def test_concurrent_first_use_and_shared_spool_flushes_are_quiet_and_exact(tmp_path, postgres, postgres_db):
+    """Several sinks flushing at the same instant into a fresh schema and table, over a spool full of dead runs."""
+    dsn = postgres.dsn(postgres_db)
+    workers = 6
+    for round_index in range(4):
+        spool = str(tmp_path / ('spool%d' % round_index))
+        os.makedirs(spool)
+        dead = []
+        for index in range(12):  # spool files left by crashed runs: every flusher wants them
+            records = _records('dead%d-%d' % (round_index, index), 10, size=20)
+            dead.extend(records)
+            with open(os.path.join(spool, 'dead%d-%d.jsonl' % (round_index, index)), 'w') as handle:
+                handle.write(''.join(store.dumps(r) for r in records))
+        context = multiprocessing.get_context('fork')
+        barrier, results = context.Barrier(workers), context.Queue()
+        schema, table = 'race schema %d' % round_index, 'race_table'
+        procs = [context.Process(target=_flush_at_once, args=(dsn, spool, 'live%d-%d' % (round_index, w), schema, table,
+                                                             barrier, results)) for w in range(workers)]
+        for proc in procs:
+            proc.start()
+        outcomes = [results.get(timeout=120) for proc in procs]
+        for proc in procs:
+            proc.join(60)
+        assert [o for o in outcomes if o[1][0] == 'raised' or o[1][2] is not None] == []
+        assert sum(o[1][0] for o in outcomes) == len(dead) + workers * 5  # every record sent once, by someone
+        rows = postgres.execute('SELECT id FROM "%s".race_table' % schema, dbname=postgres_db)
+        assert sorted(row[0] for row in rows) == sorted([r['id'] for r in dead] +
+                                                        ['live%d-%d:%06d' % (round_index, w, i) for w in range(workers) for i in range(5)])
+        assert os.listdir(spool) == []

@@ -193,3 +193,90 @@ def test_html_report_renders_in_headless_chromium_without_console_errors(outcome
     assert 'Most frequent failures' in dom.stdout and dom.stdout.count('<svg') >= 3
     os.makedirs(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '.tmp', 'screenshots'), exist_ok=True)
     shutil.copy(str(shot), os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '.tmp', 'screenshots', 'review-weekly.png'))
+
+
+HOSTILE_REASON = 'disk </script><!--<script> full | see\nline two\r\nline three & <b>bold</b> \u2028end'
+
+
+def hostile_outcomes():
+    """The recorded outcomes plus an open finding, an incident and a failed task whose text tries to break the page."""
+    records = recorded_outcomes()
+    records.append(record(1001, 1, 10, 'web|3', 'Probe\nendpoints | x', [
+        check('incident.opened', 'critical', None, 'svc|a', reason=HOSTILE_REASON)], status='failed'))
+    return records
+
+
+def _island(text):
+    """The text of the review-data island, split the way an HTML tokenizer would: up to the first ``</script``."""
+    start = text.index('<script type="application/json" id="review-data">') + len('<script type="application/json" id="review-data">')
+    return text[start:text.index('</script', start)], text[start:]
+
+
+def _unescaped_pipes(line):
+    count, index = 0, 0
+    while index < len(line):
+        if line[index] == '\\':
+            index += 2
+            continue
+        if line[index] == '|':
+            count += 1
+        index += 1
+    return count
+
+
+@pytest.mark.parametrize('period', ['weekly', 'quarterly'])
+def test_hostile_reason_cannot_break_the_html_island_or_the_markdown_tables(tmp_path, period):
+    path = tmp_path / 'hostile.jsonl'
+    path.write_text(''.join(json.dumps(r) + '\n' for r in hostile_outcomes()))
+    params = {'period': period, 'until': iso(UNTIL), 'outcome_logs': [str(path)], 'source': 'jsonl',
+              'output_dir': str(tmp_path / 'reports')}
+    result = review_report.produce(params, write=True, now=UNTIL)
+    text = open(result['files']['html']).read()
+    island, rest = _island(text)
+    # No markup character inside the island: nothing in it can end the script, open a comment or start another script.
+    assert not set('<>&\u2028\u2029') & set(island)
+    assert json.loads(island) == json.loads(json.dumps(result['review'], default=str))
+    assert rest[len(island):] == '</script></body></html>'  # the island ends where it should, the page closes after it
+    assert HOSTILE_REASON in json.loads(island)['incidents'][-1]['reason']
+
+    markdown = open(result['files']['markdown']).read()
+    lines = markdown.splitlines()
+    tables = []
+    for index, line in enumerate(lines):
+        if line.startswith('|') and (index == 0 or not lines[index - 1].startswith('|')):
+            tables.append([])
+        if line.startswith('|'):
+            tables[-1].append(line)
+    assert tables
+    for table in tables:  # every row of every table keeps the header's column count
+        assert set(_unescaped_pipes(row) for row in table) == {_unescaped_pipes(table[0])}, table
+    reason_rows = [line for line in lines if 'incident.opened' in line and 'disk' in line]
+    assert reason_rows and all('full \\| see<br>line two<br>line three' in row for row in reason_rows)
+    assert all('\\<!--\\<script>' in row for row in reason_rows)  # no raw HTML comment or tag from a reason
+    assert any('Probe<br>endpoints \\| x' in line for line in lines)
+
+
+@pytest.mark.slow
+def test_hostile_reason_page_keeps_its_later_content_in_headless_chromium(tmp_path):
+    """The browser's own tokenizer: a script placed after the island must still run and read the island as JSON."""
+    chromium = shutil.which('chromium') or shutil.which('chromium-browser')
+    if not chromium:
+        pytest.skip('chromium is not installed (make deps installs Debian\'s chromium package)')
+    path = tmp_path / 'hostile.jsonl'
+    path.write_text(''.join(json.dumps(r) + '\n' for r in hostile_outcomes()))
+    params = {'period': 'weekly', 'until': iso(UNTIL), 'outcome_logs': [str(path)], 'source': 'jsonl',
+              'output_dir': str(tmp_path / 'reports')}
+    result = review_report.produce(params, write=True, now=UNTIL)
+    page = tmp_path / 'probe.html'
+    probe = ('<p id="after-island">later section</p><script>'
+             'var data = JSON.parse(document.getElementById("review-data").textContent);'
+             'document.getElementById("after-island").setAttribute("data-reason", data.incidents[data.incidents.length - 1].reason);'
+             '</script>')
+    page.write_text(open(result['files']['html']).read().replace('</body></html>', probe + '</body></html>'))
+    flags = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+             '--disable-background-networking', '--disable-component-update', '--disable-sync',
+             '--user-data-dir=%s' % (tmp_path / 'profile')]
+    dom = subprocess.run([chromium] + flags + ['--dump-dom', 'file://' + str(page)],
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert '<p id="after-island" data-reason="disk &lt;/script&gt;&lt;!--&lt;script&gt; full | see' in dom.stdout, dom.stdout[-3000:]
+    assert 'Most frequent failures' in dom.stdout
