@@ -202,6 +202,12 @@ def test_every_secret_stays_out_of_output_records_state_and_reports(tmp_path, po
     assert len(records) == 9, sorted(by_task)
     rows = postgres.execute('SELECT t::text FROM outcomes_secrets t', dbname=postgres_db)
     assert len(rows) == 10  # nine tasks and the run record
+    # Ansible's own stdout callback prints each task name as rendered ("TASK [Deploy <value>]"); no collection
+    # plugin can change that line, and the docs say not to template secrets into task names. Everywhere else,
+    # including every other line of the output, the task-name secrets are looked for like the rest.
+    banners = [line for line in output.splitlines() if line.startswith('TASK [')]
+    assert any(s['extra_var_in_task_name'] in line for line in banners)  # the exemption is needed, not vacuous
+    output = '\n'.join(line for line in output.splitlines() if not line.startswith('TASK ['))
     where = {'stdout/stderr': output, 'outcomes.jsonl': log.read_text(),
              'postgres rows': '\n'.join(row[0] for row in rows)}
     for path, text in tree_text(str(home)):
@@ -218,7 +224,7 @@ def test_every_secret_stays_out_of_output_records_state_and_reports(tmp_path, po
     targets = set(c['target'] for c in probe['checks'])
     assert 'http://127.0.0.1:%d/health?api_key=********&page=********' % api.port in targets
     assert {'userinfo', 'header', 'bearer', 'login', 'me'} <= targets
-    schemeless = [r for r in records if r['task'].startswith('Deploy')][0]
+    schemeless = by_task['Deploy ********']
     assert schemeless['status'] == 'ignored' and 'endpoints[0]' in schemeless['msg'] and 'http://' in schemeless['msg']
     hooked = [r for r in records if r['task'] == 'Alert a schemeless webhook'][0]
     assert hooked['status'] == 'ignored' and 'url' in hooked['msg'] and 'Traceback' not in hooked['msg']
