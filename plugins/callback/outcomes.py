@@ -331,7 +331,8 @@ class CallbackModule(CallbackBase):
     def _task_name(self, task):
         """The task's name with the output of expressions on secret variables replaced by ********."""
         name = task.get_name()
-        template = (getattr(task, '_ds', None) or {}).get('name') if isinstance(getattr(task, '_ds', None), dict) else None
+        source = getattr(task, '_ds', None)  # the task as written: its name is still the template
+        template = source.get('name') if isinstance(source, dict) else None
         if not task.name or not isinstance(template, str):
             return name
         return name[:len(name) - len(task.name)] + redact_rendered(str(template), str(task.name), self._secret_var)

@@ -70,10 +70,10 @@ def _split(url):
         return None
     try:
         parts = urlsplit(url.strip())
-        parts.port  # noqa: B018 - raises ValueError on a bad port
+        port = parts.port  # raises ValueError on a bad port
     except ValueError:
         return None
-    if not parts.scheme or not parts.netloc or not parts.hostname:
+    if not parts.scheme or not parts.netloc or not parts.hostname or (port is not None and port < 0):
         return None
     return parts
 
