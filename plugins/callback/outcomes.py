@@ -18,8 +18,12 @@ description:
     returned in the collection's result model.
   - Optionally sends the records to PostgreSQL. Records are spooled to a local file first and sent at the end of the run;
     when the database cannot be reached the playbook goes on, the spool is kept and sent by the next run.
-  - Honours C(no_log), strips Ansible's internal keys, never stores task arguments, redacts secret-looking keys and
-    every value passed as an extra var.
+  - Honours C(no_log), strips Ansible's internal keys, never stores task arguments, redacts secret-looking keys,
+    every value passed as an extra var, the values of play vars whose names look secret (O(redact_keys), or starting
+    with C(vault)), URL passwords and secret-looking query or C(key=value) parameters in any text.
+  - A task name templated from a secret variable (an extra var, or a variable whose name looks secret) is recorded
+    with that expression's output replaced by C(********). Ansible's own stdout callback still prints the task name
+    as rendered, so do not template secrets into task names.
   - Prints a short end-of-run summary per host (checks by status, the critical ones by name).
   - It is not a stdout callback, so it runs beside AWX's own stdout callback.
   - A misconfiguration (unwritable path, bad DSN, psycopg missing) gives one clear warning and never fails the playbook.
@@ -149,6 +153,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_st
     PostgresSink,
     Redactor,
     iso,
+    redact_rendered,
     string_leaves,
     utc_now,
 )
@@ -265,6 +270,7 @@ class CallbackModule(CallbackBase):
         self.warned = set()
         self.playbook = None
         self.starts = {}
+        self.secret_vars = set()
 
     def _warn_once(self, key, message):
         if key not in self.warned:
@@ -325,6 +331,23 @@ class CallbackModule(CallbackBase):
             extra = getattr(manager, 'extra_vars', None) or {}
             keep = set(self.get_option('keep_extra_vars') or ())
             self.recorder.redactor.add_values(string_leaves(dict((k, v) for k, v in extra.items() if k not in keep)))
+            self.secret_vars.update(k for k in extra if k not in keep)
+        secret = dict((k, v) for k, v in play_vars.items() if self._secret_var(k))
+        self.recorder.redactor.add_values(v for v in string_leaves(secret) if '{{' not in v)
+
+    def _secret_var(self, name):
+        """A variable whose value must not be recorded: an extra var (unless kept), or a secret-looking name."""
+        name = str(name)
+        return name in self.secret_vars or self.recorder.redactor.secret_key(name) or name.lower().startswith('vault')
+
+    def _task_name(self, task):
+        """The task's name with the output of expressions on secret variables replaced by ********."""
+        name = task.get_name()
+        source = getattr(task, '_ds', None)  # the task as written: its name is still the template
+        template = source.get('name') if isinstance(source, dict) else None
+        if not task.name or not isinstance(template, str):
+            return name
+        return name[:len(name) - len(task.name)] + redact_rendered(str(template), str(task.name), self._secret_var)
 
     def v2_runner_on_start(self, host, task):
         self.starts[(host.get_name(), task._uuid)] = time.monotonic()
@@ -338,7 +361,7 @@ class CallbackModule(CallbackBase):
         data = _result_data(result)
         started = self.starts.pop((host, task._uuid), None)
         fields = {
-            'task': task.get_name(),
+            'task': self._task_name(task),
             'action': getattr(task, 'resolved_action', None) or task.action,
             'changed': bool(data.get('changed')),
             'check_mode': bool(task.check_mode) if task.check_mode is not None else False,

@@ -14,6 +14,11 @@ Login flows: an endpoint with ``token_query`` is a login request; the token it
 extracts is handed to the endpoints that name it in ``use_token``. Login
 endpoints run first, the others after. Tokens are passed to ``on_secret`` (the
 module registers them as ``no_log`` values) and never appear in a result.
+
+Secrets: URLs are returned through ``redact.redact_url`` (no user info, query
+values hidden except the parameters named in ``record_query_params``), and
+every message built from an exception is scrubbed of the endpoint's secrets
+(URL password and query values, header values, password, tokens).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,6 +44,14 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import (
+    NO_LOG_MIN_LENGTH,
+    SCRUB_MIN_LENGTH,
+    header_secrets,
+    redact_url,
+    scrub,
+    url_secrets,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     critical,
     evaluate,
@@ -58,6 +71,7 @@ ENDPOINT_DEFAULTS = dict(
     bearer_token=None, status_code=None, body_regex=None, json_query=None, json_expected=None,
     timeout=None, validate_certs=None, ca_path=None, proxy=None, token_query=None, token_name='token',
     use_token=None, token_header='Authorization', token_format='Bearer {token}', secret=None,
+    record_query_params=None,
 )
 SECRET_PLACEHOLDER = '{secret}'
 
@@ -65,41 +79,61 @@ SECRET_PLACEHOLDER = '{secret}'
 # ---------------------------------------------------------------- validation
 
 def _fail(index, endpoint, message):
-    label = endpoint.get('name') or endpoint.get('url') or ''
-    raise MaintenanceError('endpoints[%d] (%s): %s' % (index, label, message))
+    label = endpoint.get('name') or public_url(endpoint.get('url') or '', endpoint.get('record_query_params'))
+    raise MaintenanceError(scrub('endpoints[%d] (%s): %s' % (index, label, message), endpoint_secrets(endpoint)))
 
 
 def _split_url(url, what='url'):
+    """The parts of an http(s) URL; messages never show the URL itself (it may hold a token), only its redacted form."""
     if not isinstance(url, str) or not url.strip():
         raise ValueError('%s is empty' % what)
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError as exc:
+        raise ValueError('%s is not a valid URL (%s)' % (what, scrub(exc, url_secrets(url))))
     if parts.scheme not in ('http', 'https'):
-        raise ValueError('%s %r must start with http:// or https://' % (what, url))
+        raise ValueError('%s must start with http:// or https:// (got %s)' % (what, redact_url(url)))
     if not parts.hostname:
-        raise ValueError('%s %r has no host' % (what, url))
+        raise ValueError('%s %s has no host' % (what, redact_url(url)))
     try:
         parts.port
     except ValueError:
-        raise ValueError('%s %r has an invalid port' % (what, url))
+        raise ValueError('%s %s has an invalid port' % (what, redact_url(url)))
     if any(ch.isspace() for ch in url.strip()):
-        raise ValueError('%s %r contains white space' % (what, url))
+        raise ValueError('%s %s contains white space' % (what, redact_url(url)))
     return parts
 
 
-def public_url(url):
-    """``url`` without user info (never show credentials embedded in a URL)."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.username is None and parts.password is None:
-        return url
-    netloc = parts.hostname or ''
-    if ':' in netloc:
-        netloc = '[%s]' % netloc
-    if parts.port:
-        netloc += ':%d' % parts.port
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+def public_url(url, keep_params=()):
+    """``url`` as it may be shown: no user info, query values hidden except ``keep_params`` (``redact.redact_url``)."""
+    return redact_url(url, keep_params)
+
+
+def endpoint_secrets(endpoint, min_length=NO_LOG_MIN_LENGTH):
+    """The secret strings an endpoint (raw or normalized) carries: URL password and query values, proxy password,
+    header values (except harmless ones), password, bearer token and secret.
+
+    ``min_length`` drops short query values whose parameter name does not look secret (``?s=3``, ``?page=2``): they
+    are hidden in the URLs shown, but replacing every ``3`` in a message would make it unreadable.
+    """
+    secrets = url_secrets(endpoint.get('url'), endpoint.get('record_query_params') or (), min_length=min_length)
+    if endpoint.get('proxy'):
+        secrets += url_secrets(endpoint['proxy'], min_length=min_length)
+    if isinstance(endpoint.get('headers'), dict):  # a value with the {secret} placeholder is a template, not a secret
+        secrets += [v for v in header_secrets(endpoint['headers']) if SECRET_PLACEHOLDER not in v]
+    secrets += [str(endpoint[k]) for k in ('password', 'bearer_token', 'secret') if endpoint.get(k)]
+    return secrets
+
+
+def no_log_values(endpoints):
+    """What the module hides from Ansible's output (``-vvv`` shows the arguments): URL passwords, query values
+    whose names look secret or that are long enough to be tokens (``redact.NO_LOG_MIN_LENGTH``), proxy passwords."""
+    values = []
+    for endpoint in endpoints or []:
+        if isinstance(endpoint, dict):
+            values += url_secrets(endpoint.get('url'), endpoint.get('record_query_params') or (), min_length=NO_LOG_MIN_LENGTH)
+            values += url_secrets(endpoint.get('proxy'), min_length=NO_LOG_MIN_LENGTH)
+    return [v for v in values if len(v) >= SCRUB_MIN_LENGTH]
 
 
 def normalize_endpoints(endpoints, defaults=None):
@@ -126,11 +160,16 @@ def normalize_endpoints(endpoints, defaults=None):
             if endpoint.get('proxy'):
                 proxy = _split_url(endpoint['proxy'], 'proxy')
                 if proxy.scheme != 'http':
-                    raise ValueError('proxy %r: only http:// proxies are supported' % public_url(endpoint['proxy']))
+                    raise ValueError('proxy %s: only http:// proxies are supported' % public_url(endpoint['proxy']))
         except ValueError as exc:
             _fail(index, raw, str(exc))
         endpoint['url'] = endpoint['url'].strip()
-        endpoint['name'] = endpoint.get('name') or public_url(endpoint['url'])
+        keep = endpoint.get('record_query_params') or []
+        if not isinstance(keep, (list, tuple)) or not all(isinstance(k, str) for k in keep):
+            _fail(index, raw, 'record_query_params must be a list of query parameter names')
+        endpoint['record_query_params'] = list(keep)
+        endpoint['_secrets'] = endpoint_secrets(endpoint)
+        endpoint['name'] = endpoint.get('name') or public_url(endpoint['url'], keep)
         endpoint['method'] = str(endpoint['method']).upper()
         if not re.match(r'^[A-Z]+$', endpoint['method']):
             _fail(index, raw, 'method %r is not an HTTP method' % endpoint['method'])
@@ -331,7 +370,12 @@ class ProbeFailure(Exception):
 
 
 def describe_error(exc, endpoint):
-    """Map a socket/TLS/HTTP exception to ``(kind, reason)``."""
+    """Map a socket/TLS/HTTP exception to ``(kind, reason)``; the reason never holds the endpoint's secrets."""
+    kind, reason = _describe_error(exc, endpoint)
+    return kind, scrub(reason, endpoint.get('_secrets') or endpoint_secrets(endpoint))
+
+
+def _describe_error(exc, endpoint):
     host = endpoint['_parts'].hostname
     timeout = format_value(endpoint['timeout'], 's')
     if isinstance(exc, socket.gaierror):
@@ -514,7 +558,7 @@ def _short(value, limit=80):
 def probe_endpoint(pool, endpoint, thresholds, tokens, on_secret=None):
     """Probe one endpoint; return ``(record, checks, token)``."""
     target = endpoint['name']
-    url = public_url(endpoint['url'])
+    url = public_url(endpoint['url'], endpoint.get('record_query_params'))
     record = {'name': target, 'url': url, 'method': endpoint['method'], 'status_code': None, 'response_time': None,
               'bytes': None, 'ok': False, 'error': None}
     checks = []
@@ -607,6 +651,12 @@ def probe_endpoint(pool, endpoint, thresholds, tokens, on_secret=None):
     if endpoint.get('use_token') and status in expected:
         checks.append(ok('http.auth', 'token from the login accepted', target=target))
     record['ok'] = all(c['status'] == 'ok' for c in checks)
+    # a body that echoes the request (an error page, a JSON assertion's value) must not carry its secrets out
+    secrets = endpoint.get('_secrets') or []
+    if endpoint.get('use_token'):
+        secrets = secrets + [tokens[endpoint['use_token']]]
+    for check in checks:
+        check['reason'] = scrub(check['reason'], secrets)
     return record, checks, token
 
 

@@ -40,11 +40,16 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 from urllib.error import HTTPError, URLError
-from urllib.parse import urlsplit
 from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import option_checks
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import (
+    header_secrets,
+    redact_url,
+    scrub,
+    url_secrets,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     CRITICAL,
     OK,
@@ -114,18 +119,19 @@ def human_duration(seconds):
 
 def safe_url(url):
     """``scheme://host:port`` of a URL: webhook paths (Slack's) are secrets and never shown."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    if not url:
         return '<invalid url>'
-    if not parts.scheme or not parts.hostname:
-        return '<invalid url>'
-    host = parts.hostname
-    if ':' in host:
-        host = '[%s]' % host
-    port = ':%d' % parts.port if parts.port else ''
-    suffix = '/...' if parts.path not in ('', '/') or parts.query else ''
-    return '%s://%s%s%s' % (parts.scheme, host, port, suffix)
+    shown = redact_url(url, keep_path=False)
+    return '<invalid url>' if '://' not in shown else shown
+
+
+def channel_secrets(channel):
+    """Every secret a channel carries (URL path, query and password; header values; SMTP password)."""
+    secrets = url_secrets(channel.get('url'), keep_path=False) if channel.get('url') else []
+    secrets += header_secrets(channel.get('headers'))
+    if channel.get('password'):
+        secrets.append(str(channel['password']))
+    return secrets
 
 
 # ------------------------------------------------------------------ routing
@@ -371,12 +377,19 @@ def send_webhook(channel, payload, timeout):
     url = channel.get('url')
     if not url:
         raise DeliveryError('no url configured')
+    try:
+        return _post(channel, url, payload, timeout)
+    except DeliveryError as exc:  # no message may carry the webhook's path, query or headers
+        raise DeliveryError(scrub(exc, channel_secrets(channel)))
+
+
+def _post(channel, url, payload, timeout):
     body = json.dumps(payload, sort_keys=True, default=str).encode('utf-8')
     headers = {'Content-Type': 'application/json', 'User-Agent': 'autopilotcx.maintenance-notify'}
     headers.update(dict((str(k), str(v)) for k, v in (channel.get('headers') or {}).items()))
-    request = Request(url, data=body, headers=headers, method=channel.get('method') or 'POST')
-    opener = build_opener(HTTPSHandler(context=_ssl_context(channel.get('validate_certs', True), channel.get('ca_path'))))
     try:
+        request = Request(url, data=body, headers=headers, method=channel.get('method') or 'POST')
+        opener = build_opener(HTTPSHandler(context=_ssl_context(channel.get('validate_certs', True), channel.get('ca_path'))))
         response = opener.open(request, timeout=timeout)
         status = response.getcode()
         response.read(4096)
@@ -429,6 +442,13 @@ def build_email(channel, alert, recipients):
 
 def send_email(channel, alert, timeout):
     """Deliver over SMTP: STARTTLS (default), implicit TLS or plain; AUTH when a username is given."""
+    try:
+        return _send_email(channel, alert, timeout)
+    except DeliveryError as exc:
+        raise DeliveryError(scrub(exc, channel_secrets(channel)))
+
+
+def _send_email(channel, alert, timeout):
     host = channel.get('host')
     if not host:
         raise DeliveryError('no SMTP host configured')
@@ -500,6 +520,9 @@ def validate_channels(channels):
             raise MaintenanceError('channel %d: type must be one of %s, not %r' % (index + 1, ', '.join(CHANNEL_TYPES), kind))
         if kind in ('webhook', 'slack') and not channel.get('url'):
             raise MaintenanceError('channel %d (%s): a %s channel needs a url' % (index + 1, channel_name(channel, index), kind))
+        if kind in ('webhook', 'slack') and safe_url(channel['url']).split('://')[0] not in ('http', 'https'):
+            raise MaintenanceError('channel %d (%s): url must be an http:// or https:// URL with a host (the value is not shown: '
+                                   'a webhook URL is a secret)' % (index + 1, channel_name(channel, index)))
         if kind == 'email' and not channel.get('host'):
             raise MaintenanceError('channel %d (%s): an email channel needs a host' % (index + 1, channel_name(channel, index)))
         if channel.get('port') is not None:

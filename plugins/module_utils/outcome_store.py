@@ -17,6 +17,11 @@ tests use it without Ansible.
   fallback file in another directory, reported once by ``problem()``.
 * ``Redactor`` removes secrets: values under secret-looking keys, and every
   occurrence of the values it is told are secret (the run's extra vars).
+* ``Redactor`` also hides URL passwords and secret-looking query or
+  ``key=value`` parameters in any text (``redact.redact_text``), and play vars
+  with secret-looking names by value.
+* ``redact_rendered`` hides, in a rendered task name, what the template's
+  expressions on secret variables produced.
 * ``PostgresSink`` spools records to a per-run local file and sends spooled
   files to PostgreSQL; a file is claimed by renaming it before it is sent and
   deleted only after its rows are committed, and rows are keyed by record id,
@@ -47,8 +52,7 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
-
-REDACTED = '********'
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import REDACTED, dsn_secrets, redact_text, scrub
 
 DEFAULT_REDACT_KEYS = (
     'password', 'passwd', 'passphrase', 'secret', 'token', 'api_key', 'apikey', 'private_key',
@@ -128,7 +132,7 @@ class Redactor(object):
         for secret in self.values:
             if secret in value:
                 value = value.replace(secret, REDACTED)
-        return value
+        return redact_text(value)
 
     def __call__(self, data):
         if isinstance(data, dict):
@@ -146,8 +150,55 @@ class Redactor(object):
         if isinstance(data, (list, tuple)):
             return [self(item) for item in data]
         if isinstance(data, str):
-            return self.text(data) if self.values else data
+            return self.text(data)
         return data
+
+
+_EXPRESSION = re.compile(r'{{.*?}}', re.DOTALL)
+_IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
+
+
+def redact_rendered(template, rendered, secret_name):
+    """``rendered`` (a templated task name) with what the expressions of ``template`` that mention a secret variable
+    produced replaced by ``********``.
+
+    ``secret_name(identifier)`` says whether a variable is secret. The literal text between the expressions anchors
+    each expression's output; when the rendered text cannot be matched to the template (or the template has blocks),
+    the template itself is returned with its secret expressions replaced: it holds no values.
+    """
+    if not isinstance(template, str) or '{{' not in template or not isinstance(rendered, str):
+        return rendered
+    pieces, secret, position = [], [], 0
+    for match in _EXPRESSION.finditer(template):
+        literal = template[position:match.start()]
+        mentions = any(secret_name(name) for name in _IDENTIFIER.findall(match.group(0)[2:-2]))
+        if pieces and not literal and isinstance(pieces[-1], int):  # adjacent expressions: one group
+            secret[-1] = secret[-1] or mentions
+        else:
+            if literal:
+                pieces.append(literal)
+            pieces.append(len(secret))
+            secret.append(mentions)
+        position = match.end()
+    if template[position:]:
+        pieces.append(template[position:])
+    if not any(secret):
+        return rendered
+    fallback = _EXPRESSION.sub(lambda m: REDACTED if any(secret_name(n) for n in _IDENTIFIER.findall(m.group(0)[2:-2]))
+                               else m.group(0), template)
+    if '{%' in template or '{#' in template:
+        return fallback
+    pattern = ''.join('(.*?)' if isinstance(p, int) else re.escape(p) for p in pieces)
+    found = re.match('^%s$' % pattern, rendered, re.DOTALL)
+    if found is None:
+        return fallback
+    out = []
+    for piece in pieces:
+        if isinstance(piece, int):
+            out.append(REDACTED if secret[piece] else found.group(piece + 1))
+        else:
+            out.append(piece)
+    return ''.join(out)
 
 
 def string_leaves(data):
@@ -569,19 +620,17 @@ class PostgresSink(object):
             text += ', and %d of them are lost because the database could not be reached either' % self.lost
         return text
 
-    def _password(self):
+    def _passwords(self):
+        passwords = dsn_secrets(self.conninfo)
         try:
-            conninfo = deps.load('psycopg').conninfo.conninfo_to_dict(self.conninfo)
-        except Exception:  # an unparsable DSN is reported by connect()
-            return None
-        return conninfo.get('password')
+            password = deps.load('psycopg').conninfo.conninfo_to_dict(self.conninfo).get('password')
+        except Exception:  # an unparsable DSN is reported by connect(); dsn_secrets read it leniently
+            password = None
+        return passwords + [password] if password else passwords
 
     def scrub(self, message):
-        text = ' '.join(str(message).split())
-        password = self._password()
-        if password:
-            text = text.replace(password, REDACTED)
-        return text
+        """A database error fit for a warning: never the DSN's password, not even half of one with a space."""
+        return redact_text(scrub(' '.join(str(message).split()), self._passwords()))
 
     def _respool(self):
         """Give the spool another chance at the records it refused (space may have come back)."""

@@ -39,18 +39,32 @@ options:
     required: true
     suboptions:
       name:
-        description: Name shown as the checks' target; defaults to the URL (without credentials).
+        description: Name shown as the checks' target; defaults to the URL as it is recorded (see O(endpoints[].url)).
         type: str
       url:
-        description: C(http://) or C(https://) URL.
+        description:
+          - C(http://) or C(https://) URL.
+          - It is returned and recorded without its user info and with every query value and the fragment replaced by
+            C(********), except the parameters named in O(endpoints[].record_query_params).
+          - Its password, and query values whose parameter names look secret (C(api_key), C(token), C(sig)...) or that are
+            12 characters or longer, are hidden from Ansible's output (the module arguments shown at C(-vvv)).
         type: str
         required: true
+      record_query_params:
+        description:
+          - Query parameters of O(endpoints[].url) whose values are harmless and stay readable in the results and records
+            (for example C(page) or C(format)). Every other query value is replaced by C(********).
+        type: list
+        elements: str
+        default: []
       method:
         description: HTTP method.
         type: str
         default: GET
       headers:
-        description: Extra request headers.
+        description:
+          - Extra request headers. Never logged - their values are hidden from Ansible's output and from every message,
+            as with O(endpoints[].password); put secrets (C(Authorization), API keys) here or in O(endpoints[].secret).
         type: dict
       body:
         description: Request body; a mapping or list is sent as JSON.
@@ -206,7 +220,8 @@ endpoints:
   elements: dict
   contains:
     name: {description: Endpoint name., type: str, returned: always, sample: api health}
-    url: {description: URL without credentials., type: str, returned: always, sample: "https://api.example.com/health"}
+    url: {description: "URL without credentials, query values hidden except O(endpoints[].record_query_params).", type: str,
+          returned: always, sample: "https://api.example.com/health?api_key=********"}
     method: {description: HTTP method., type: str, returned: always, sample: GET}
     status_code: {description: Status code (null when no answer)., type: int, returned: always, sample: 200}
     response_time: {description: Seconds until the whole body was read., type: float, returned: always, sample: 0.042}
@@ -239,7 +254,7 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.http_probe import check_endpoints
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.http_probe import check_endpoints, no_log_values
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
     check_argument_spec,
     finish,
@@ -254,7 +269,7 @@ def main():
                 name=dict(type='str'),
                 url=dict(type='str', required=True),
                 method=dict(type='str', default='GET'),
-                headers=dict(type='dict'),
+                headers=dict(type='dict', no_log=True),
                 body=dict(type='raw'),
                 body_format=dict(type='str', default='raw', choices=['raw', 'json', 'form']),
                 username=dict(type='str'),
@@ -274,6 +289,7 @@ def main():
                 use_token=dict(type='str', no_log=False),
                 token_header=dict(type='str', default='Authorization', no_log=False),
                 token_format=dict(type='str', default='Bearer {token}', no_log=False),
+                record_query_params=dict(type='list', elements='str', default=[]),
             )),
             workers=dict(type='int', default=16),
             timeout=dict(type='float', default=10),
@@ -284,6 +300,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    module.no_log_values.update(no_log_values(params['endpoints']))
     defaults = dict((key, params[key]) for key in ('timeout', 'validate_certs', 'ca_path', 'proxy'))
     checks, records = run(module, check_endpoints, params['endpoints'], params['thresholds'], workers=params['workers'],
                           defaults=defaults, on_secret=module.no_log_values.add)

@@ -110,11 +110,11 @@ options:
         choices: [high, medium, low]
       url:
         description:
-          - Webhook URL (C(webhook), C(slack)). Only its scheme, host and port are ever shown; the path of a Slack
-            webhook is a secret.
+          - Webhook URL (C(webhook), C(slack)), C(http://) or C(https://). Never logged; only its scheme, host and port
+            are ever shown, because the path and the query of a webhook URL (Slack's) are its secret.
         type: str
       headers:
-        description: Extra HTTP headers (for example an C(Authorization) header); never logged.
+        description: Extra HTTP headers (for example an C(Authorization) header); never logged or shown in a message.
         type: dict
       validate_certs:
         description: Verify the TLS certificate of the webhook or SMTP server.
@@ -309,7 +309,7 @@ def main():
                 name=dict(type='str'),
                 type=dict(type='str', default='webhook', choices=['webhook', 'slack', 'email']),
                 priorities=dict(type='list', elements='str', choices=['high', 'medium', 'low']),
-                url=dict(type='str'),
+                url=dict(type='str', no_log=True),
                 headers=dict(type='dict', no_log=True),
                 validate_certs=dict(type='bool', default=True),
                 ca_path=dict(type='path'),

@@ -335,3 +335,32 @@ def test_no_threshold_configured_still_reports_the_time(http_server):
     checks, _records = check_endpoints([{'url': http_server.url + '/health'}], {})
     check = by_name(checks, 'http.response_time')
     assert check['status'] == 'ok' and check['reason'].endswith('(no threshold set)')
+
+
+def test_query_tokens_are_hidden_in_names_records_and_details_unless_kept(http_server):
+    base = http_server.url
+    refused = 'http://u:FailPw-123@127.0.0.1:1/x?token=RefusedTok-1&page=3'
+    checks, records = check_endpoints([
+        {'url': base + '/health?api_key=QueryTok-1&page=2'},
+        {'url': base + '/health?api_key=QueryTok-2&page=2', 'name': 'kept', 'record_query_params': ['page']},
+        {'url': refused, 'timeout': 2},
+    ], THRESHOLDS)
+    text = json.dumps([checks, records])
+    for secret in ('QueryTok-1', 'QueryTok-2', 'RefusedTok-1', 'FailPw-123'):
+        assert secret not in text
+    assert records[0]['name'] == records[0]['url'] == base + '/health?api_key=********&page=********'
+    assert records[1]['url'] == base + '/health?api_key=********&page=2'
+    reachable = [c for c in checks if c['name'] == 'http.reachable'][0]
+    assert reachable['details']['url'] == 'http://127.0.0.1:1/x?token=********&page=********'
+    assert http_server.requests[-1].query['api_key'] in ('QueryTok-1', 'QueryTok-2')  # the server got the real URL
+
+
+def test_an_echoed_header_or_a_schemeless_url_never_reaches_a_reason_or_message(http_server):
+    checks, _records = check_endpoints([{'url': http_server.url + '/echo', 'headers': {'X-Api-Key': 'HdrSecret-77'},
+                                         'json_query': 'headers."X-Api-Key"'}], THRESHOLDS)
+    json_check = [c for c in checks if c['name'] == 'http.json'][0]
+    assert json_check['status'] == 'ok' and 'HdrSecret-77' not in json_check['reason']
+    with pytest.raises(MaintenanceError) as info:
+        check_endpoints([{'url': '127.0.0.1:1/x?token=NoScheme-88'}], THRESHOLDS)
+    assert 'NoScheme-88' not in info.value.message
+    assert 'endpoints[0]' in info.value.message and 'must start with http:// or https://' in info.value.message

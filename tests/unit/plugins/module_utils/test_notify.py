@@ -294,3 +294,23 @@ def test_a_channel_that_raises_is_recorded_and_the_others_still_send(tmp_path, w
     assert by_target['hook']['status'] == 'ok'
     assert [d['status'] for d in extra['deliveries']] == ['failed', 'sent']
     assert len(webhook_receiver.received) == 1 and smtp_server.messages == []
+
+
+def test_a_schemeless_webhook_url_is_bad_input_named_without_its_token(tmp_path):
+    hook = {'type': 'slack', 'url': 'hooks.slack.invalid/services/T0/NoSchemeTok-99'}
+    with pytest.raises(MaintenanceError) as info:
+        notify(params(tmp_path, channels=[hook]), now=T0)
+    assert 'channel 1' in info.value.message and 'http://' in info.value.message
+    assert 'NoSchemeTok-99' not in info.value.message
+
+
+def test_failed_webhook_delivery_never_shows_path_query_or_headers(tmp_path):
+    port = free_port()
+    hook = {'name': 'hook', 'type': 'webhook', 'url': 'http://u:UrlPw-5@127.0.0.1:%d/hook/PathTok-5?token=QueryTok-5' % port,
+            'headers': {'Authorization': 'Bearer HdrTok-5'}}
+    checks, extra, _changed = notify(params(tmp_path, channels=[hook]), now=T0)
+    assert checks[0]['status'] == 'critical' and extra['deliveries'][0]['status'] == 'failed'
+    text = json.dumps([checks, extra])
+    for secret in ('UrlPw-5', 'PathTok-5', 'QueryTok-5', 'HdrTok-5'):
+        assert secret not in text
+    assert 'http://127.0.0.1:%d/...' % port in text

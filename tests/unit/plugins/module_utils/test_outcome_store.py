@@ -255,3 +255,38 @@ def test_concurrent_first_use_and_shared_spool_flushes_are_quiet_and_exact(tmp_p
         assert sorted(row[0] for row in rows) == sorted([r['id'] for r in dead] +
                                                         ['live%d-%d:%06d' % (round_index, w, i) for w in range(workers) for i in range(5)])
         assert os.listdir(spool) == []
+
+
+def test_redactor_hides_url_passwords_and_secret_parameters_in_any_text():
+    redact = store.Redactor()
+    record = {'msg': 'GET https://u:UrlPw-1@h/x?api_key=Key-1&page=2 failed', 'checks': [
+        {'name': 'a', 'reason': 'connecting with password=Pw-1 user=app', 'target': 'https://h/x?page=2'}]}
+    cleaned = redact(record)
+    assert cleaned['msg'] == 'GET https://u:********@h/x?api_key=********&page=2 failed'
+    assert cleaned['checks'][0]['reason'] == 'connecting with password=******** user=app'
+    assert cleaned['checks'][0]['target'] == 'https://h/x?page=2'
+
+
+@pytest.mark.parametrize('template, rendered, expected', [
+    ('Probe with {{ api_token }}', 'Probe with Tok-1', 'Probe with ********'),
+    ('Call {{ host }} with {{ db_password }} now', 'Call db1 with Pw 1 now', 'Call db1 with ******** now'),
+    ('{{ host }}{{ vault_key }}!', 'db1Secret!', '********!'),
+    ('Plain {{ host }}', 'Plain db1', 'Plain db1'),
+    ('No template', 'No template', 'No template'),
+    ('Odd {{ api_token }} x', 'something else entirely', 'Odd ******** x'),  # cannot align: the template, redacted
+    ('{% if a %}{{ api_token }}{% endif %}', 'Tok-1', '{% if a %}********{% endif %}'),
+])
+def test_redact_rendered_hides_what_secret_expressions_produced(template, rendered, expected):
+    def secret(name):
+        return 'token' in name or 'password' in name or name.startswith('vault')
+
+    assert store.redact_rendered(template, rendered, secret) == expected
+
+
+def test_sink_warning_never_shows_a_dsn_password_not_even_half_of_one_with_a_space(tmp_path):
+    sink = store.PostgresSink('host=127.0.0.1 port=1 password=Left-11 Right-22 user=y connect_timeout=2',
+                              str(tmp_path / 'spool'), 'run-space')
+    sink.write({'id': 'run-space:000001', 'run_id': 'run-space', 'kind': 'task', 'recorded_at': '2026-01-01T00:00:00Z'})
+    sent, kept, error = sink.flush()
+    assert (sent, kept) == (0, 1) and error
+    assert 'Left-11' not in error and 'Right-22' not in error
