@@ -130,7 +130,8 @@ def playbook_text(api, hook, smtp, pki_ca, redis, postgres, home):
         {'name': 'Backups with a restore password',
          'autopilotcx.maintenance.backup_verify': {
              'fail_on': 'never', 'login_host': postgres.host, 'port': postgres.port,
-             'login_password': s['backup_login_password'], 'ssl_mode': 'disable', 'sets': []}},
+             'login_password': s['backup_login_password'], 'ssl_mode': 'disable',
+             'sets': [{'name': 'db', 'path': os.path.join(home, 'no-backups-yet')}]}},
         {'name': 'Review report from the records',
          'autopilotcx.maintenance.review_report': {
              'period': 'weekly', 'outcome_logs': [os.path.join(home, 'outcomes.jsonl')],
