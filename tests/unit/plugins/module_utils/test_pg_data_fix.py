@@ -192,3 +192,152 @@ def test_concurrent_readers_are_not_blocked_by_a_check_mode_run(shop):
     thread.start()
     thread.join(10)
     assert seen == [5]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Issue 15: one statement per guarded entry; no transaction control, session settings, procedural code or DDL;
+# check mode provably changes nothing. "users" has 100 rows, ids 1..100, all active; "victims" must survive.
+
+USERS = """
+CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, active bool NOT NULL, note text);
+INSERT INTO users SELECT g, 'user ' || g, true, NULL FROM generate_series(1, 100) g;
+CREATE TABLE victims (id int PRIMARY KEY);
+INSERT INTO victims VALUES (1), (2);
+CREATE PROCEDURE fix_users() LANGUAGE plpgsql AS $$BEGIN UPDATE users SET name = 'proc' WHERE id = 7; COMMIT; END$$;
+"""
+RENAME_7 = "UPDATE users SET name = 'renamed' WHERE id = 7"
+
+
+@pytest.fixture()
+def users(postgres, postgres_db):
+    with postgres.connect(postgres_db) as conn:
+        conn.execute(USERS)
+    params = dict(postgres.params, login_db=postgres_db, change_ref='CHG-15', audit_schema='audit',
+                  backup_table='data_fix_backup', lock_timeout='1s', statement_timeout='30s', validations=[])
+    return postgres, postgres_db, params
+
+
+def snapshot(postgres, db):
+    """Every row with its xmin (a committed change gives a row a new xmin), the tables, and the backup table."""
+    return {
+        'users': postgres.execute('SELECT xmin::text, id, name, active, note FROM users ORDER BY id', dbname=db),
+        'victims': postgres.execute("SELECT xmin::text, id FROM victims ORDER BY id" if postgres.execute(
+            "SELECT to_regclass('victims') IS NOT NULL", dbname=db)[0][0] else 'SELECT 0', dbname=db),
+        'tables': postgres.execute("SELECT relname, relkind::text FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                                   "ORDER BY 1", dbname=db),
+        'backup': postgres.execute("SELECT to_regclass('audit.data_fix_backup') IS NULL", dbname=db),
+    }
+
+
+def tuple_stats(postgres, db):
+    """n_tup_ins/upd/del of the user tables, read once the module's own session has ended (its stats flushed)."""
+    import time
+    deadline = time.monotonic() + 60
+    while postgres.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                           (db, 'autopilotcx.maintenance'))[0][0]:
+        assert time.monotonic() < deadline, 'the module session never ended'
+        time.sleep(0.05)
+    return postgres.execute('SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables ORDER BY 1',
+                            dbname=db)
+
+
+def test_second_statement_of_a_file_is_refused_not_run_unguarded(users, tmp_path):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_text(RENAME_7 + ';\nDELETE FROM users WHERE active;\n')
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[
+            {'file': str(script), 'expected_rows': 1, 'backup': {'table': 'users', 'where': 'id = 7'}}]))
+    message = raised.value.message
+    assert 'statement 1' in message and str(script) in message and 'holds 2 SQL statements' in message
+    assert 'DELETE FROM users WHERE active' in message and 'line 2, column 1' in message
+    assert snapshot(postgres, db) == before
+    assert postgres.execute('SELECT count(*) FROM users', dbname=db) == [(100,)]
+
+
+def test_inline_second_statement_cannot_drop_a_table(users):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError, match=r'statement 1 \(sql\) holds 2 SQL statements'):
+        fix.apply_fix(dict(params, statements=[{'sql': RENAME_7 + '; DROP TABLE victims', 'expected_rows': 1}]))
+    assert snapshot(postgres, db) == before
+
+
+def test_check_mode_with_a_commit_inside_the_file_changes_nothing(users, tmp_path):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_text('BEGIN;\n' + RENAME_7 + ';\nCOMMIT;\n')
+    before, stats = snapshot(postgres, db), tuple_stats(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'file': str(script), 'expected_rows': 1}]), check_mode=True)
+    assert 'holds 3 SQL statements' in raised.value.message
+    assert snapshot(postgres, db) == before and tuple_stats(postgres, db) == stats
+    assert postgres.execute('SELECT name FROM users WHERE id = 7', dbname=db) == [('user 7',)]
+
+
+HOSTILE = [
+    # (text, words the refusal must contain)
+    (RENAME_7 + '; DELETE FROM users WHERE active', 'holds 2 SQL statements'),
+    (RENAME_7 + '; DROP TABLE victims', 'holds 2 SQL statements'),
+    ('BEGIN; ' + RENAME_7 + '; COMMIT;', 'holds 3 SQL statements'),
+    (RENAME_7 + ' /* ; */ ; COMMIT', 'holds 2 SQL statements'),
+    (RENAME_7 + ' /* nested /* */ still a comment ; */ ; COMMIT', 'holds 2 SQL statements'),
+    (RENAME_7 + ' -- a comment ; \n; DELETE FROM users', 'holds 2 SQL statements'),
+    (RENAME_7 + ' --\n;DELETE FROM users', 'holds 2 SQL statements'),
+    (RENAME_7 + ";\u00a0DELETE FROM users", 'holds 2 SQL statements'),
+    ("UPDATE users SET name = E'it\\'s' WHERE id = 7; DELETE FROM users", 'holds 2 SQL statements'),
+    ('UPDATE users SET note = $x$ $y$ ; $x$; DELETE FROM users', 'holds 2 SQL statements'),
+    ('COMMIT', 'transaction control (COMMIT)'),
+    ('commit work', 'transaction control (COMMIT)'),
+    ('END', 'transaction control (END)'),
+    ('ABORT', 'transaction control (ABORT)'),
+    ('ROLLBACK', 'transaction control (ROLLBACK)'),
+    ('BEGIN', 'transaction control (BEGIN)'),
+    ('START TRANSACTION', 'transaction control (START)'),
+    ('SAVEPOINT s1', 'transaction control (SAVEPOINT)'),
+    ('RELEASE SAVEPOINT s1', 'transaction control (RELEASE)'),
+    ("PREPARE TRANSACTION 'x'", 'transaction control (PREPARE)'),
+    ("COMMIT PREPARED 'x'", 'transaction control (COMMIT)'),
+    ('  /* hide */ -- and hide\n  CoMmIt', 'transaction control (COMMIT)'),
+    ('SET statement_timeout = 0', 'session setting (SET)'),
+    ('SET SESSION statement_timeout = 0', 'session setting (SET)'),
+    ('SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE', 'session setting (SET)'),
+    ('SET TRANSACTION READ WRITE', 'session setting (SET)'),
+    ('SET CONSTRAINTS ALL IMMEDIATE', 'session setting (SET)'),
+    ('RESET ALL', 'session setting (RESET)'),
+    ('SET LOCAL session_replication_role = replica', 'SET LOCAL session_replication_role'),
+    ('SET LOCAL statement_timeout = 0', 'SET LOCAL statement_timeout'),
+    ("DO $$BEGIN UPDATE users SET name = 'x' WHERE id = 7; COMMIT; END$$", 'procedural code (DO)'),
+    ('CALL fix_users()', 'procedural code (CALL)'),
+    ("COPY users TO PROGRAM 'true'", 'COPY'),
+    ('DROP TABLE victims', 'DDL (DROP)'),
+    ('TRUNCATE victims', 'DDL (TRUNCATE)'),
+    ('ALTER TABLE victims ADD COLUMN x int', 'DDL (ALTER)'),
+    ('GRANT ALL ON victims TO PUBLIC', 'DDL (GRANT)'),
+    ('REVOKE ALL ON victims FROM PUBLIC', 'DDL (REVOKE)'),
+    ('CREATE TABLE intruder ()', 'DDL (CREATE)'),
+    ('VACUUM users', 'DDL (VACUUM)'),
+    ('SELECT * INTO intruder FROM users', 'SELECT INTO'),
+    ('EXPLAIN ANALYZE DELETE FROM users', 'EXPLAIN'),
+    ("SELECT set_config('session_replication_role', 'replica', false)", 'set_config'),
+]
+
+
+@pytest.mark.parametrize('source', ['sql', 'file'])
+@pytest.mark.parametrize('text, words', HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_text_is_refused_and_check_mode_changes_nothing(users, tmp_path, source, text, words):
+    postgres, db, params = users
+    entry = {'expected_rows': 1}
+    if source == 'file':
+        script = tmp_path / 'hostile.sql'
+        script.write_text(text, encoding='utf-8')
+        entry['file'] = str(script)
+    else:
+        entry['sql'] = text
+    before, stats = snapshot(postgres, db), tuple_stats(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'sql': RENAME_7, 'expected_rows': 1}, entry]), check_mode=True)
+    assert 'statement 2' in raised.value.message and words in raised.value.message
+    assert 'pg_data_fix runs' in raised.value.message or 'refused' in raised.value.message
+    assert snapshot(postgres, db) == before and tuple_stats(postgres, db) == stats
