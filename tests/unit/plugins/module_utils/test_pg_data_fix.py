@@ -341,3 +341,180 @@ def test_hostile_text_is_refused_and_check_mode_changes_nothing(users, tmp_path,
     assert 'statement 2' in raised.value.message and words in raised.value.message
     assert 'pg_data_fix runs' in raised.value.message or 'refused' in raised.value.message
     assert snapshot(postgres, db) == before and tuple_stats(postgres, db) == stats
+
+
+@pytest.mark.parametrize('text, stored', [
+    ("UPDATE users SET note = 'a; DELETE FROM users; --' WHERE id = 7", 'a; DELETE FROM users; --'),
+    ("UPDATE users SET note = E'it\\'s; \\\\ fine' WHERE id = 7", "it's; \\ fine"),
+    ("UPDATE users SET note = $body$COMMIT; DROP TABLE victims; $x$ ' \" -- /*$body$ WHERE id = 7",
+     "COMMIT; DROP TABLE victims; $x$ ' \" -- /*"),
+    ("UPDATE users SET note = $$ROLLBACK;$$ WHERE id = 7", 'ROLLBACK;'),
+    ('UPDATE users SET note = \'x\' WHERE id = 7 AND name <> \'"; COMMIT; "\'', 'x'),
+    ("UPDATE users SET note = 'Zoë ☃; 日本' WHERE id = 7", 'Zoë ☃; 日本'),
+    ("UPDATE users SET note = 'ok' WHERE id = 7;;  \n -- done; COMMIT\n ; /* COMMIT; */ \n", 'ok'),
+    ("-- why: ticket 42; COMMIT\n/* nested /* ; */ ; */ UPDATE users SET note = 'c' WHERE id = 7", 'c'),
+    ("UPDATE users SET note = 'like' WHERE id = 7 AND name LIKE 'user 7%'", 'like'),
+    ("UPDATE users SET note = U&'d\\0061ta;' WHERE id = 7", 'data;'),
+    ("WITH picked AS (SELECT id FROM users WHERE id = 7) UPDATE users u SET note = 'cte' FROM picked WHERE u.id = picked.id",
+     'cte'),
+])
+@pytest.mark.parametrize('source', ['sql', 'file'])
+def test_one_statement_with_semicolons_in_quotes_and_comments_runs(users, tmp_path, source, text, stored):
+    postgres, db, params = users
+    entry = {'expected_rows': 1, 'backup': {'table': 'users', 'where': 'id = 7'}}
+    if source == 'file':
+        script = tmp_path / 'fix.sql'
+        script.write_bytes(text.encode('utf-8'))
+        entry['file'] = str(script)
+    else:
+        entry['sql'] = text
+    result = fix.apply_fix(dict(params, statements=[entry]))
+    assert result['committed'] and result['statements'][0]['affected_rows'] == 1
+    assert postgres.execute('SELECT note FROM users WHERE id = 7', dbname=db) == [(stored,)]
+    assert postgres.execute('SELECT count(*) FROM users', dbname=db) == [(100,)]
+    assert postgres.execute('SELECT count(*) FROM victims', dbname=db) == [(2,)]
+    assert not result['statements'][0]['sql'].rstrip().endswith(';')
+
+
+def test_a_file_saved_with_a_byte_order_mark_runs(users, tmp_path):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_bytes(b'\xef\xbb\xbf' + RENAME_7.encode('utf-8') + b';\n')
+    result = fix.apply_fix(dict(params, statements=[{'file': str(script), 'expected_rows': 1}]))
+    assert result['committed'] and postgres.execute('SELECT name FROM users WHERE id = 7', dbname=db) == [('renamed',)]
+
+
+@pytest.mark.parametrize('content, words', [
+    (b'\x00\x01\x02UPDATE users SET name = 1', 'holds NUL bytes at offset 0'),
+    (RENAME_7.encode('utf-8') + b'\x00; DELETE FROM users', 'holds NUL bytes at offset %d' % len(RENAME_7)),
+    (b"UPDATE users SET name = '\xff\xfe' WHERE id = 7", 'is not UTF-8 text (byte 0xff at offset 25'),
+    (b'\x89PNG\r\n\x1a\n', 'is not UTF-8 text (byte 0x89 at offset 0'),
+])
+def test_a_binary_sql_file_is_a_clear_error_naming_the_option(users, tmp_path, content, words):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_bytes(content)
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'file': str(script), 'expected_rows': 1}]))
+    assert raised.value.message.startswith('statement 1: file %s ' % script) and words in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_a_nul_in_inline_sql_is_a_clear_error(users):
+    _postgres, _db, params = users
+    with pytest.raises(MaintenanceError, match=r'statement 1 \(sql\) holds a NUL character at offset 6'):
+        fix.apply_fix(dict(params, statements=[{'sql': 'UPDATE\x00 users SET name = 1', 'expected_rows': 1}]))
+
+
+@pytest.mark.parametrize('text, words', [
+    ("UPDATE users SET name = 'x", 'unterminated string starting at line 1, column 25'),
+    ('UPDATE users SET note = $a$ x', 'unterminated dollar-quoted string $a$ starting at line 1, column 25'),
+    ('UPDATE users /* SET', 'unterminated /* comment starting at line 1, column 14'),
+    ('UPDATE "users SET', 'unterminated quoted identifier starting at line 1, column 8'),
+    (' ;; -- nothing\n;', 'holds no SQL statement'),
+])
+def test_unreadable_sql_is_refused_with_its_position(users, text, words):
+    _postgres, _db, params = users
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'sql': text, 'expected_rows': 1}]))
+    assert 'statement 1 (sql)' in raised.value.message and words in raised.value.message
+
+
+@pytest.mark.parametrize('query, words', [
+    ('SELECT count(*) FROM users; DELETE FROM users', "validation 'v' holds 2 SQL statements"),
+    ('DELETE FROM users RETURNING 1', "validation 'v' refused"),
+    ('SELECT 1; COMMIT', "validation 'v' holds 2 SQL statements"),
+    ('COMMIT', "validation 'v' refused"),
+])
+def test_validation_queries_are_single_queries(users, query, words):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, validations=[{'name': 'v', 'query': query}],
+                           statements=[{'sql': RENAME_7, 'expected_rows': 1}]))
+    assert words in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_a_validation_that_writes_is_stopped_by_the_database(users):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    writer = 'WITH gone AS (DELETE FROM users RETURNING 1) SELECT count(*) = 0 FROM gone'
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, validations=[{'name': 'sneaky', 'query': writer}],
+                           statements=[{'sql': RENAME_7, 'expected_rows': 1}]))
+    assert "validation 'sneaky' tried to write (validations run read-only)" in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_validations_still_see_the_corrections_of_the_transaction(users):
+    _postgres, _db, params = users
+    result = fix.apply_fix(dict(params, validations=[
+        {'name': 'renamed', 'query': "SELECT count(*) FROM users WHERE name = 'renamed'", 'expect': {'equals': 1}}],
+        statements=[{'sql': RENAME_7, 'expected_rows': 1}]), check_mode=True)
+    assert result['before'] == {'renamed': 0} and result['after'] == {'renamed': 1}
+
+
+@pytest.mark.parametrize('where, words', [
+    ('id = 7; DELETE FROM users', 'must not contain ";"'),
+    ('id = 7) OR (true', 'unbalanced parentheses'),
+    ("name = 'x", 'unterminated string'),
+])
+def test_backup_where_is_one_condition(users, where, words):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[
+            {'sql': RENAME_7, 'expected_rows': 1, 'backup': {'table': 'users', 'where': where}}]))
+    assert 'statement 1: backup.where' in raised.value.message and words in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_ddl_runs_only_with_allow_ddl(users):
+    postgres, db, params = users
+    ddl = [{'sql': 'ALTER TABLE victims ADD COLUMN checked bool', 'expected_rows': 0}]
+    with pytest.raises(MaintenanceError, match=r'refused unless allow_ddl is true'):
+        fix.apply_fix(dict(params, statements=ddl))
+    preview = fix.apply_fix(dict(params, statements=ddl, allow_ddl=True), check_mode=True)
+    assert preview['would_change'] is True and preview['statements'][0]['ddl'] is True
+    assert postgres.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'checked'",
+                            dbname=db) == [(0,)]
+    result = fix.apply_fix(dict(params, statements=ddl, allow_ddl=True))
+    assert result['committed'] and result['changed'] is True
+    assert postgres.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'checked'",
+                            dbname=db) == [(1,)]
+
+
+# Belt and braces: the same hostile texts with the lexer's check switched off must still change nothing,
+# because the database itself refuses them (prepared statements, the commit trap, the transaction id check).
+
+@pytest.fixture()
+def lexer_bypassed(monkeypatch):
+    monkeypatch.setattr(fix, 'check_sql', lambda validations, statements, allow_ddl=False: statements)
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+@pytest.mark.parametrize('statements, words', [
+    ([{'sql': RENAME_7 + '; DELETE FROM users WHERE active', 'expected_rows': 1}],
+     'statement 1 failed: cannot insert multiple commands into a prepared statement'),
+    ([{'sql': 'BEGIN; ' + RENAME_7 + '; COMMIT;', 'expected_rows': 1}],
+     'statement 1 failed: cannot insert multiple commands into a prepared statement'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'COMMIT', 'expected_rows': 0}],
+     'statement 2 tried to end the transaction; the commit trap refused the COMMIT'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'END', 'expected_rows': 0}],
+     'statement 2 tried to end the transaction; the commit trap refused the COMMIT'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'ROLLBACK', 'expected_rows': 0},
+      {'sql': 'DELETE FROM users', 'max_rows': 100}],
+     'statement 2 ended the transaction (the session is no longer in the transaction'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'CALL fix_users()', 'expected_rows': 0}],
+     'statement 2 failed: invalid transaction termination'),
+])
+def test_the_database_refuses_what_the_lexer_would_have(users, lexer_bypassed, check_mode, statements, words):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=statements), check_mode=check_mode)
+    assert words in raised.value.message
+    assert raised.value.details['committed'] is False
+    assert snapshot(postgres, db) == before
