@@ -128,10 +128,6 @@ def _short(text, limit=120):
     return text if len(text) <= limit else text[:limit - 3] + '...'
 
 
-def _ordinal(number):
-    return '%d%s' % (number, {1: 'st', 2: 'nd', 3: 'rd'}.get(number if number < 20 else number % 10, 'th'))
-
-
 def single_statement(text, label, allow_ddl=False, read_only=False):
     """The one statement of ``text`` (comments, spaces and semicolons around it dropped); refuses anything else.
 
@@ -149,9 +145,9 @@ def single_statement(text, label, allow_ddl=False, read_only=False):
     if len(statements) > 1:
         second = statements[1]
         raise MaintenanceError(
-            '%s holds %d SQL statements (the %s, at %s: %s); pg_data_fix runs exactly one statement per entry, '
+            '%s holds %d SQL statements (the 2nd, at %s: %s); pg_data_fix runs exactly one statement per entry, '
             'each with its own guard and backup: list each statement as its own entry'
-            % (label, len(statements), _ordinal(2), pg_sql.position(text, second.start), _short(second.text)))
+            % (label, len(statements), pg_sql.position(text, second.start), _short(second.text)))
     reason = pg_sql.refusal(statements[0], allow_ddl=allow_ddl, read_only=read_only)
     if reason:
         raise MaintenanceError('%s refused: "%s" %s' % (label, _short(statements[0].text), reason))
