@@ -15,15 +15,25 @@ Order of work, all inside one transaction with ``lock_timeout``/``statement_time
 Any guard, lock timeout or failed validation rolls everything back (backup included:
 nothing half-done remains). Check mode runs every step and rolls back.
 ``restore(...)`` puts the backed-up rows of a change reference back.
+
+Each entry is exactly one statement (``pg_sql.split``): a text holding several is refused, never
+split, because a guard and a backup belong to one statement the operator counted. Transaction control,
+session settings, DO/CALL, COPY and (without ``allow_ddl``) DDL are refused before connecting. Behind
+that, at the database: every user text is sent as a prepared statement (PostgreSQL refuses several
+commands in one), a deferred foreign key on a temporary table makes any COMMIT but the module's own
+fail, the transaction status and id are checked after every statement, validations run read-only, and
+a check-mode session defaults to read-only so nothing can write outside the transaction.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import binascii
+import os
 import time
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps, pg_sql
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import connect, set_timeouts
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import make_check
@@ -40,6 +50,15 @@ class FixAborted(Exception):
 
 class _Rollback(Exception):
     """Rolls back a check-mode run after every step succeeded."""
+
+
+class EscapedTransaction(Exception):
+    """A statement ended the module's transaction; whatever it committed cannot be taken back here."""
+
+    def __init__(self, index, how):
+        super(EscapedTransaction, self).__init__(how)
+        self.index = index
+        self.how = how
 
 
 def expectation_text(expect):
@@ -69,19 +88,97 @@ def meets(value, expect):
     return True
 
 
+def _read_sql_file(index, path):
+    """The text of a statement file; binary content (NUL bytes, invalid UTF-8) is refused by name."""
+    try:
+        with open(path, 'rb') as handle:
+            data = handle.read()
+    except (IOError, OSError) as exc:
+        raise MaintenanceError('statement %d: cannot read %s: %s' % (index, path, exc.strerror or exc))
+    if b'\x00' in data:
+        raise MaintenanceError('statement %d: file %s holds NUL bytes at offset %d: a SQL file must be text, '
+                               'this looks like a binary file' % (index, path, data.index(b'\x00')))
+    try:
+        text = data.decode('utf-8')
+    except UnicodeDecodeError as exc:
+        raise MaintenanceError('statement %d: file %s is not UTF-8 text (byte 0x%s at offset %d cannot be decoded): '
+                               'save the SQL file as UTF-8' % (index, path, binascii.hexlify(data[exc.start:exc.start + 1])
+                                                              .decode('ascii'), exc.start))
+    return text[1:] if text.startswith(u'\ufeff') else text
+
+
 def load_statement_files(statements):
     """Statements given as ``file`` (one SQL statement per file) get their ``sql`` read here."""
     for index, statement in enumerate(statements, 1):
         if statement.get('file') and statement.get('sql'):
             raise MaintenanceError('statement %d: give sql or file, not both' % index)
         if statement.get('file'):
-            try:
-                with open(statement['file']) as handle:
-                    statement['sql'] = handle.read().strip()
-            except (IOError, OSError) as exc:
-                raise MaintenanceError('statement %d: cannot read %s: %s' % (index, statement['file'], exc.strerror or exc))
+            statement['sql'] = _read_sql_file(index, statement['file']).strip()
         if not statement.get('sql'):
             raise MaintenanceError('statement %d: sql (or file) is required' % index)
+    return statements
+
+
+def _origin(statement):
+    return 'file %s' % statement['file'] if statement.get('file') else 'sql'
+
+
+def _short(text, limit=120):
+    text = ' '.join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
+def single_statement(text, label, allow_ddl=False, read_only=False):
+    """The one statement of ``text`` (comments, spaces and semicolons around it dropped); refuses anything else.
+
+    ``label`` names the entry in messages (``statement 2 (file /x.sql)``, ``validation 'orphans'``).
+    """
+    if '\x00' in text:
+        raise MaintenanceError('%s holds a NUL character at offset %d: SQL text cannot contain NUL'
+                               % (label, text.index('\x00')))
+    try:
+        statements = pg_sql.split(text)
+    except pg_sql.SqlTextError as exc:
+        raise MaintenanceError('%s cannot be read as SQL: %s' % (label, exc))
+    if not statements:
+        raise MaintenanceError('%s holds no SQL statement (only comments, spaces or semicolons)' % label)
+    if len(statements) > 1:
+        second = statements[1]
+        raise MaintenanceError(
+            '%s holds %d SQL statements (the 2nd, at %s: %s); pg_data_fix runs exactly one statement per entry, '
+            'each with its own guard and backup: list each statement as its own entry'
+            % (label, len(statements), pg_sql.position(text, second.start), _short(second.text)))
+    reason = pg_sql.refusal(statements[0], allow_ddl=allow_ddl, read_only=read_only)
+    if reason:
+        raise MaintenanceError('%s refused: "%s" %s' % (label, _short(statements[0].text), reason))
+    return statements[0]
+
+
+def check_sql(validations, statements, allow_ddl=False):
+    """Every SQL text is one statement that may run in a guarded transaction (see ``pg_sql.refusal``)."""
+    for validation in validations:
+        label = 'validation %r' % validation['name']
+        validation['query'] = single_statement(validation['query'], label, read_only=True).text
+    for index, statement in enumerate(statements, 1):
+        parsed = single_statement(statement['sql'], 'statement %d (%s)' % (index, _origin(statement)), allow_ddl)
+        statement['sql'] = parsed.text
+        statement['ddl'] = bool(parsed.words(1)) and parsed.words(1)[0] in pg_sql.DDL
+        where = (statement.get('backup') or {}).get('where')
+        if where:
+            label = 'statement %d: backup.where' % index
+            try:
+                tokens = pg_sql.tokenize(where)
+            except pg_sql.SqlTextError as exc:
+                raise MaintenanceError('%s cannot be read as SQL: %s' % (label, exc))
+            if any(t.kind == 'semicolon' for t in tokens):
+                raise MaintenanceError('%s is a condition, not statements: it must not contain ";"' % label)
+            depth = 0
+            for token in tokens:
+                depth += {'(': 1, ')': -1}.get(token.text, 0) if token.kind == 'punct' else 0
+                if depth < 0:
+                    break
+            if depth:
+                raise MaintenanceError('%s has unbalanced parentheses' % label)
     return statements
 
 
@@ -130,10 +227,18 @@ def guard_ok(statement, count):
 
 
 def _run_validations(cur, validations, phase):
+    """Each query runs read-only (``SET LOCAL transaction_read_only`` in a savepoint rolled back after it)."""
     values, checks = {}, []
     for validation in validations:
-        cur.execute(validation['query'], validation.get('params') or None)
-        row = cur.fetchone()
+        cur.execute('SAVEPOINT data_fix_validation')
+        cur.execute('SET LOCAL transaction_read_only = on')
+        try:
+            cur.execute(validation['query'], validation.get('params') or None, prepare=True)
+        except deps.load('psycopg').errors.ReadOnlySqlTransaction as exc:
+            raise FixAborted('validation %r tried to write (validations run read-only): %s'
+                             % (validation['name'], _first_line(exc)))
+        row = cur.fetchone() if cur.description else None
+        cur.execute('ROLLBACK TO SAVEPOINT data_fix_validation')
         value = row[0] if row else None
         expect = validation.get('expect') or {}
         passed = meets(value, expect)
@@ -188,9 +293,45 @@ def _backup(cur, sql, params, change_ref, statements):
             sql.Identifier(schema, table), sql.Identifier(source_schema, source_table))
         if backup.get('where'):
             query = sql.Composed([query, sql.SQL(' WHERE '), sql.SQL(backup['where'])])
-        cur.execute(query, [change_ref, index, source_schema, source_table] + list(backup.get('params') or []))
+        cur.execute(query, [change_ref, index, source_schema, source_table] + list(backup.get('params') or []), prepare=True)
         counts.append(cur.rowcount)
     return counts
+
+
+def _arm_commit_trap(cur, sql):
+    """A deferred foreign key that fails at COMMIT until ``_disarm_commit_trap``: no commit but ours can succeed.
+
+    Returns the parent table; both tables are temporary, created in the transaction, gone with it.
+    """
+    suffix = binascii.hexlify(os.urandom(6)).decode('ascii')
+    parent = sql.Identifier('pg_temp', 'data_fix_commit_guard_%s' % suffix)
+    child = sql.Identifier('pg_temp', 'data_fix_commit_trap_%s' % suffix)
+    cur.execute(sql.SQL('CREATE TEMPORARY TABLE {} (armed int PRIMARY KEY) ON COMMIT DROP').format(parent))
+    cur.execute(sql.SQL('CREATE TEMPORARY TABLE {} (armed int REFERENCES {} DEFERRABLE INITIALLY DEFERRED) '
+                        'ON COMMIT DROP').format(child, parent))
+    cur.execute(sql.SQL('INSERT INTO {} VALUES (1)').format(child))
+    return parent
+
+
+def _disarm_commit_trap(cur, sql, parent):
+    cur.execute(sql.SQL('INSERT INTO {} VALUES (1)').format(parent))
+
+
+def _transaction_id(cur):
+    cur.execute('SELECT txid_current()')
+    return cur.fetchone()[0]
+
+
+def _still_in_transaction(conn, cur, xid, index):
+    """Raise when statement ``index`` ended the module's transaction (belt and braces behind the lexer)."""
+    status = conn.info.transaction_status
+    pq = deps.load('psycopg').pq
+    if status != pq.TransactionStatus.INTRANS:
+        raise EscapedTransaction(index, 'the session is no longer in the transaction (status %s)' % status.name)
+    cur.execute('SELECT txid_current_if_assigned()')
+    current = cur.fetchone()[0]
+    if current != xid:
+        raise EscapedTransaction(index, 'the transaction id changed from %s to %s' % (xid, current))
 
 
 def _first_line(exc):
@@ -203,8 +344,10 @@ def apply_fix(params, check_mode=False):
     psycopg = deps.load('psycopg')
     sql = psycopg.sql
     validations = params.get('validations') or []
+    validations = [dict(v) for v in validations]
     statements = load_statement_files([dict(s) for s in params['statements']])
     validate_spec(validations, statements)
+    check_sql(validations, statements, allow_ddl=bool(params.get('allow_ddl')))
     change_ref = params['change_ref']
     result = {
         'change_ref': change_ref, 'committed': False, 'check_mode': check_mode,
@@ -215,12 +358,21 @@ def apply_fix(params, check_mode=False):
     if not connection.ok:
         raise MaintenanceError('Cannot connect to %s: %s' % (connection.target, connection.error), **result)
     started = time.monotonic()
+    conn = connection.conn
     try:
-        with connection.conn.cursor() as cur:
+        with conn.cursor() as cur:
+            if check_mode:
+                # Anything that ever ran outside the transaction below would be read-only.
+                cur.execute('SET default_transaction_read_only = on')
             try:
-                with connection.conn.transaction():
+                with conn.transaction():
+                    if check_mode:
+                        cur.execute('SET TRANSACTION READ WRITE')
                     set_timeouts(cur, lock_timeout=params.get('lock_timeout'),
                                  statement_timeout=params.get('statement_timeout'), local=True)
+                    cur.execute('SET LOCAL standard_conforming_strings = on')  # the lexer's reading of '...'
+                    trap = _arm_commit_trap(cur, sql)
+                    xid = _transaction_id(cur)
                     result['before'], before_checks = _run_validations(cur, validations, 'before')
                     result['checks'].extend(before_checks)
                     if params.get('require_failing_validation') and validations and \
@@ -231,33 +383,52 @@ def apply_fix(params, check_mode=False):
                     for index, statement in enumerate(statements, 1):
                         entry = {'number': index, 'sql': statement['sql'], 'guard': guard_text(statement),
                                  'backed_up_rows': counts[index - 1]}
+                        if statement.get('ddl'):
+                            entry['ddl'] = True
                         result['statements'].append(entry)
                         try:
-                            cur.execute(statement['sql'], statement.get('params') or None)
+                            cur.execute(statement['sql'], statement.get('params') or None, prepare=True)
                         except psycopg.errors.LockNotAvailable as exc:
                             raise FixAborted('statement %d waited longer than lock_timeout %s for a lock: %s'
                                              % (index, params.get('lock_timeout'), _first_line(exc)))
                         except psycopg.errors.QueryCanceled as exc:
                             raise FixAborted('statement %d ran longer than statement_timeout %s: %s'
                                              % (index, params.get('statement_timeout'), _first_line(exc)))
+                        except psycopg.errors.ForeignKeyViolation as exc:
+                            if (exc.diag.table_name or '').startswith('data_fix_commit_trap_'):
+                                raise FixAborted('statement %d tried to end the transaction; the commit trap refused '
+                                                 'the COMMIT' % index)
+                            raise FixAborted('statement %d failed: %s' % (index, _first_line(exc)))
                         except psycopg.Error as exc:
                             raise FixAborted('statement %d failed: %s' % (index, _first_line(exc)))
-                        entry['affected_rows'] = cur.rowcount
-                        if not guard_ok(statement, cur.rowcount):
+                        affected = max(cur.rowcount, 0)  # DDL reports no row count
+                        _still_in_transaction(conn, cur, xid, index)
+                        entry['affected_rows'] = affected
+                        if not guard_ok(statement, affected):
                             raise FixAborted('statement %d affected %d row(s), expected %s: %s'
-                                             % (index, cur.rowcount, guard_text(statement), statement['sql']))
+                                             % (index, affected, guard_text(statement), statement['sql']))
                     result['after'], after_checks = _run_validations(cur, validations, 'after')
                     result['checks'].extend(after_checks)
                     failing = [c for c in after_checks if c['status'] != 'ok']
                     if failing:
                         raise FixAborted('validation still fails after the correction: %s'
                                          % '; '.join(c['reason'] for c in failing))
+                    _still_in_transaction(conn, cur, xid, 'validation')
                     if check_mode:
                         raise _Rollback()
+                    _disarm_commit_trap(cur, sql, trap)
             except _Rollback:
                 pass
             else:
                 result['committed'] = True
+    except EscapedTransaction as exc:
+        result['duration'] = round(time.monotonic() - started, 3)
+        result['escaped'] = True
+        where = 'statement %s' % exc.index if exc.index != 'validation' else 'a validation'
+        raise MaintenanceError('Correction %s stopped: %s ended the transaction (%s). The commit trap makes any '
+                               'COMMIT other than the module\'s own fail, so nothing should have been committed; '
+                               'check the data and the backup table %s.%s before trusting that' % (
+                                   change_ref, where, exc.how, params['audit_schema'], params['backup_table']), **result)
     except FixAborted as exc:
         result['duration'] = round(time.monotonic() - started, 3)
         raise MaintenanceError('Correction %s rolled back, nothing was changed: %s' % (change_ref, exc.message), **result)
@@ -267,8 +438,9 @@ def apply_fix(params, check_mode=False):
     finally:
         connection.close()
     result['duration'] = round(time.monotonic() - started, 3)
-    result['changed'] = result['committed'] and any(s.get('affected_rows') for s in result['statements'])
-    result['would_change'] = check_mode and any(s.get('affected_rows') for s in result['statements'])
+    touched = any(s.get('affected_rows') or s.get('ddl') for s in result['statements'])
+    result['changed'] = result['committed'] and touched
+    result['would_change'] = check_mode and touched
     return result
 
 

@@ -44,7 +44,12 @@ options:
     default: []
     suboptions:
       name: {description: Name of the validation (used in the check name)., type: str, required: true}
-      query: {description: SQL returning one row; values as C(%s) placeholders., type: str, required: true}
+      query:
+        description:
+          - One query (C(SELECT), C(WITH), C(VALUES) or C(TABLE)) returning one row; values as C(%s) placeholders.
+          - It runs read-only (C(SET LOCAL transaction_read_only) in a savepoint), so a query that writes is stopped.
+        type: str
+        required: true
       params: {description: Values for the placeholders., type: list, elements: raw, default: []}
       expect:
         description: Healthy value, C(equals), and/or a range C(min)/C(max).
@@ -58,13 +63,24 @@ options:
       - The correction script, in order. Each statement is guarded by O(statements[].expected_rows) or by
         O(statements[].min_rows)/O(statements[].max_rows).
       - Required when O(state=applied).
+      - Each entry is exactly B(one) statement. A text holding several (V(UPDATE ...; DELETE ...)) is refused, never
+        split, because a guard and a backup belong to one statement. Semicolons inside strings, quoted identifiers, dollar quotes
+        and comments do not count; trailing semicolons, comments and spaces are fine.
+      - Refused before connecting, with the statement named - transaction control (C(BEGIN), C(START), C(COMMIT),
+        C(END), C(ROLLBACK), C(ABORT), C(SAVEPOINT), C(RELEASE), C(PREPARE TRANSACTION), C(COMMIT PREPARED)),
+        session settings (C(SET) other than C(SET LOCAL), C(RESET), C(SET SESSION CHARACTERISTICS)), C(SET LOCAL) of a
+        setting that guards the transaction, C(DO) and C(CALL), C(COPY), C(EXPLAIN), calls of C(set_config) and
+        C(dblink), and DDL (C(CREATE), C(ALTER), C(DROP), C(TRUNCATE), C(GRANT), C(REVOKE), C(VACUUM), C(SELECT INTO), ...)
+        unless O(allow_ddl=true).
     type: list
     elements: dict
     default: []
     suboptions:
-      sql: {description: One SQL statement; values as C(%s) placeholders., type: str}
+      sql: {description: Exactly one SQL statement; values as C(%s) placeholders., type: str}
       file:
-        description: A file on the target holding one SQL statement (instead of O(statements[].sql)).
+        description:
+          - A UTF-8 text file on the target holding exactly one SQL statement (instead of O(statements[].sql)).
+          - A file with NUL bytes or bytes that are not UTF-8 is refused with its offset.
         type: path
       params: {description: Values for the placeholders., type: list, elements: raw, default: []}
       expected_rows: {description: Exact number of rows the statement must affect., type: int}
@@ -79,7 +95,7 @@ options:
             type: str
             required: true
           where:
-            description: SQL condition selecting the rows (the statement's own WHERE clause).
+            description: SQL condition selecting the rows (the statement's own WHERE clause); one condition, no C(;).
             type: str
           params:
             description: Values for placeholders in O(statements[].backup.where).
@@ -106,10 +122,21 @@ options:
     description: Refuse to run when every validation already passes before the correction (nothing to fix).
     type: bool
     default: false
+  allow_ddl:
+    description:
+      - Allow DDL statements (C(CREATE), C(ALTER), C(DROP), C(TRUNCATE), C(GRANT), C(REVOKE), C(COMMENT), C(SELECT INTO), ...).
+      - DDL reports no row count; its guard counts 0 rows (V(expected_rows=0)). C(TRUNCATE) removes rows without
+        counting them, so back them up. Transaction control, session settings, C(DO), C(CALL) and C(COPY) stay refused.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
-    details: Runs every step (validations, backup, statements, guards, re-validation) and rolls back; reports what would change.
+    details:
+      - Runs every step (validations, backup, statements, guards, re-validation) and rolls back; reports what would change.
+      - The transaction cannot commit (a deferred foreign key on a temporary table fails any COMMIT), and the session
+        defaults to read-only, so nothing can write outside it. Sequence values consumed by C(nextval) are not given back
+        (PostgreSQL sequences are not transactional).
   diff_mode:
     support: none
   platform:
@@ -119,6 +146,12 @@ notes:
     values always travel as parameters. The statements and conditions themselves are SQL you wrote and are run as given.
   - The module fails (and changes nothing) when a guard, a timeout or a validation stops the correction; the result
     still holds every value measured, so the run is recorded by the outcome callback.
+  - Behind the statement check, the database guards too - every SQL text is sent as a prepared statement (PostgreSQL
+    refuses several commands in one), a deferred foreign key on a temporary table makes every COMMIT but the module's
+    own fail, and the transaction status and id are checked after every statement. The transaction runs with
+    C(standard_conforming_strings=on).
+  - Functions called by a statement run as written; besides C(set_config) and C(dblink), which are refused, a function
+    with effects outside the database (C(lo_export), an extension writing files) is not undone by a rollback.
 author:
   - AutopilotCX operations engineering (@autopilotcx)
 seealso:
@@ -181,6 +214,11 @@ statements:
   type: list
   elements: dict
   sample: [{number: 1, sql: "UPDATE orders SET customer_id = %s WHERE customer_id = %s", guard: exactly 3, affected_rows: 3, backed_up_rows: 3}]
+escaped:
+  description: Set when a statement ended the module's transaction (should never happen; check the data).
+  returned: when a statement ended the transaction
+  type: bool
+  sample: true
 backup:
   description: Where the backed-up rows are, and how many.
   returned: always
@@ -246,6 +284,7 @@ def main():
             lock_timeout=dict(type='str', default='5s'),
             statement_timeout=dict(type='str', default='5min'),
             require_failing_validation=dict(type='bool', default=False),
+            allow_ddl=dict(type='bool', default=False),
         ),
         required_if=[('state', 'applied', ['statements'])],
         supports_check_mode=True,

@@ -122,3 +122,26 @@ def test_check_mode_previews_and_changes_nothing(shop):
     records = read_outcomes(tmp_path / 'outcomes.jsonl')
     fix = [r for r in records if r['action'] == 'autopilotcx.maintenance.pg_data_fix'][0]
     assert fix['check_mode'] is True and fix['status'] == 'ok'
+
+
+@pytest.mark.slow
+def test_check_mode_with_a_commit_in_the_sql_file_is_refused_and_changes_nothing(shop):
+    """Issue 15: a file wrapped in BEGIN/COMMIT, run with --check, once committed its change behind check mode."""
+    postgres, db, inventory, tmp_path, _receiver = shop
+    script = tmp_path / 'fix.sql'
+    script.write_text('BEGIN;\nUPDATE orders SET customer_id = 1 WHERE customer_id = 999;\nCOMMIT;\n')
+    dump = 'SELECT xmin::text, id, customer_id, total FROM orders ORDER BY id'
+    before = postgres.execute(dump, dbname=db)
+    result = run_playbook(PLAYBOOK, inventory=inventory, outcome_log=tmp_path / 'outcomes.jsonl', args=['--check'],
+                          extra_vars={'approved_by': 'alice.secops', 'change_ref': 'CHG-15',
+                                      'data_fix_statements': [{'file': str(script), 'expected_rows': 2}]})
+    assert result.returncode != 0
+    assert postgres.execute(dump, dbname=db) == before
+    assert postgres.execute("SELECT to_regclass('audit.data_fix_backup') IS NULL", dbname=db) == [(True,)]
+    records = read_outcomes(tmp_path / 'outcomes.jsonl')
+    outcome = [c for r in records for c in r.get('checks') or [] if c['name'] == 'data_fix.result'][0]
+    assert outcome['status'] == 'critical', result.stdout[-3000:]
+    assert 'statement 1 (file ' in outcome['reason'] and 'holds 3 SQL statements' in outcome['reason']  # path redacted (-e)
+    fix = [r for r in records if r['action'] == 'autopilotcx.maintenance.pg_data_fix'][0]
+    assert fix['check_mode'] is True
+    assert 'Traceback' not in result.stdout

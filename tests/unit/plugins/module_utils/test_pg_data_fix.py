@@ -192,3 +192,329 @@ def test_concurrent_readers_are_not_blocked_by_a_check_mode_run(shop):
     thread.start()
     thread.join(10)
     assert seen == [5]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Issue 15: one statement per guarded entry; no transaction control, session settings, procedural code or DDL;
+# check mode provably changes nothing. "users" has 100 rows, ids 1..100, all active; "victims" must survive.
+
+USERS = """
+CREATE TABLE users (id int PRIMARY KEY, name text NOT NULL, active bool NOT NULL, note text);
+INSERT INTO users SELECT g, 'user ' || g, true, NULL FROM generate_series(1, 100) g;
+CREATE TABLE victims (id int PRIMARY KEY);
+INSERT INTO victims VALUES (1), (2);
+CREATE PROCEDURE fix_users() LANGUAGE plpgsql AS $$BEGIN UPDATE users SET name = 'proc' WHERE id = 7; COMMIT; END$$;
+"""
+RENAME_7 = "UPDATE users SET name = 'renamed' WHERE id = 7"
+
+
+@pytest.fixture()
+def users(postgres, postgres_db):
+    with postgres.connect(postgres_db) as conn:
+        conn.execute(USERS)
+    params = dict(postgres.params, login_db=postgres_db, change_ref='CHG-15', audit_schema='audit',
+                  backup_table='data_fix_backup', lock_timeout='1s', statement_timeout='30s', validations=[])
+    return postgres, postgres_db, params
+
+
+def snapshot(postgres, db):
+    """Every row with its xmin (a committed change gives a row a new xmin), the tables, and the backup table."""
+    return {
+        'users': postgres.execute('SELECT xmin::text, id, name, active, note FROM users ORDER BY id', dbname=db),
+        'victims': postgres.execute("SELECT xmin::text, id FROM victims ORDER BY id" if postgres.execute(
+            "SELECT to_regclass('victims') IS NOT NULL", dbname=db)[0][0] else 'SELECT 0', dbname=db),
+        'tables': postgres.execute("SELECT relname, relkind::text FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                                   "ORDER BY 1", dbname=db),
+        'backup': postgres.execute("SELECT to_regclass('audit.data_fix_backup') IS NULL", dbname=db),
+    }
+
+
+def tuple_stats(postgres, db):
+    """n_tup_ins/upd/del of the user tables, read once the module's own session has ended (its stats flushed)."""
+    import time
+    deadline = time.monotonic() + 60
+    while postgres.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND application_name = %s",
+                           (db, 'autopilotcx.maintenance'))[0][0]:
+        assert time.monotonic() < deadline, 'the module session never ended'
+        time.sleep(0.05)
+    return postgres.execute('SELECT relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_stat_user_tables ORDER BY 1',
+                            dbname=db)
+
+
+def test_second_statement_of_a_file_is_refused_not_run_unguarded(users, tmp_path):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_text(RENAME_7 + ';\nDELETE FROM users WHERE active;\n')
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[
+            {'file': str(script), 'expected_rows': 1, 'backup': {'table': 'users', 'where': 'id = 7'}}]))
+    message = raised.value.message
+    assert 'statement 1' in message and str(script) in message and 'holds 2 SQL statements' in message
+    assert 'DELETE FROM users WHERE active' in message and 'line 2, column 1' in message
+    assert snapshot(postgres, db) == before
+    assert postgres.execute('SELECT count(*) FROM users', dbname=db) == [(100,)]
+
+
+def test_inline_second_statement_cannot_drop_a_table(users):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError, match=r'statement 1 \(sql\) holds 2 SQL statements'):
+        fix.apply_fix(dict(params, statements=[{'sql': RENAME_7 + '; DROP TABLE victims', 'expected_rows': 1}]))
+    assert snapshot(postgres, db) == before
+
+
+def test_check_mode_with_a_commit_inside_the_file_changes_nothing(users, tmp_path):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_text('BEGIN;\n' + RENAME_7 + ';\nCOMMIT;\n')
+    before, stats = snapshot(postgres, db), tuple_stats(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'file': str(script), 'expected_rows': 1}]), check_mode=True)
+    assert 'holds 3 SQL statements' in raised.value.message
+    assert snapshot(postgres, db) == before and tuple_stats(postgres, db) == stats
+    assert postgres.execute('SELECT name FROM users WHERE id = 7', dbname=db) == [('user 7',)]
+
+
+HOSTILE = [
+    # (text, words the refusal must contain)
+    (RENAME_7 + '; DELETE FROM users WHERE active', 'holds 2 SQL statements'),
+    (RENAME_7 + '; DROP TABLE victims', 'holds 2 SQL statements'),
+    ('BEGIN; ' + RENAME_7 + '; COMMIT;', 'holds 3 SQL statements'),
+    (RENAME_7 + ' /* ; */ ; COMMIT', 'holds 2 SQL statements'),
+    (RENAME_7 + ' /* nested /* */ still a comment ; */ ; COMMIT', 'holds 2 SQL statements'),
+    (RENAME_7 + ' -- a comment ; \n; DELETE FROM users', 'holds 2 SQL statements'),
+    (RENAME_7 + ' --\n;DELETE FROM users', 'holds 2 SQL statements'),
+    (RENAME_7 + ";\u00a0DELETE FROM users", 'holds 2 SQL statements'),
+    ("UPDATE users SET name = E'it\\'s' WHERE id = 7; DELETE FROM users", 'holds 2 SQL statements'),
+    ('UPDATE users SET note = $x$ $y$ ; $x$; DELETE FROM users', 'holds 2 SQL statements'),
+    ('COMMIT', 'transaction control (COMMIT)'),
+    ('commit work', 'transaction control (COMMIT)'),
+    ('END', 'transaction control (END)'),
+    ('ABORT', 'transaction control (ABORT)'),
+    ('ROLLBACK', 'transaction control (ROLLBACK)'),
+    ('BEGIN', 'transaction control (BEGIN)'),
+    ('START TRANSACTION', 'transaction control (START)'),
+    ('SAVEPOINT s1', 'transaction control (SAVEPOINT)'),
+    ('RELEASE SAVEPOINT s1', 'transaction control (RELEASE)'),
+    ("PREPARE TRANSACTION 'x'", 'transaction control (PREPARE)'),
+    ("COMMIT PREPARED 'x'", 'transaction control (COMMIT)'),
+    ('  /* hide */ -- and hide\n  CoMmIt', 'transaction control (COMMIT)'),
+    ('SET statement_timeout = 0', 'session setting (SET)'),
+    ('SET SESSION statement_timeout = 0', 'session setting (SET)'),
+    ('SET SESSION CHARACTERISTICS AS TRANSACTION READ WRITE', 'session setting (SET)'),
+    ('SET TRANSACTION READ WRITE', 'session setting (SET)'),
+    ('SET CONSTRAINTS ALL IMMEDIATE', 'session setting (SET)'),
+    ('RESET ALL', 'session setting (RESET)'),
+    ('SET LOCAL session_replication_role = replica', 'SET LOCAL session_replication_role'),
+    ('SET LOCAL statement_timeout = 0', 'SET LOCAL statement_timeout'),
+    ("DO $$BEGIN UPDATE users SET name = 'x' WHERE id = 7; COMMIT; END$$", 'procedural code (DO)'),
+    ('CALL fix_users()', 'procedural code (CALL)'),
+    ("COPY users TO PROGRAM 'true'", 'COPY'),
+    ('DROP TABLE victims', 'DDL (DROP)'),
+    ('TRUNCATE victims', 'DDL (TRUNCATE)'),
+    ('ALTER TABLE victims ADD COLUMN x int', 'DDL (ALTER)'),
+    ('GRANT ALL ON victims TO PUBLIC', 'DDL (GRANT)'),
+    ('REVOKE ALL ON victims FROM PUBLIC', 'DDL (REVOKE)'),
+    ('CREATE TABLE intruder ()', 'DDL (CREATE)'),
+    ('VACUUM users', 'DDL (VACUUM)'),
+    ('SELECT * INTO intruder FROM users', 'SELECT INTO'),
+    ('EXPLAIN ANALYZE DELETE FROM users', 'EXPLAIN'),
+    ("SELECT set_config('session_replication_role', 'replica', false)", 'set_config'),
+]
+
+
+@pytest.mark.parametrize('source', ['sql', 'file'])
+@pytest.mark.parametrize('text, words', HOSTILE, ids=[str(i) for i in range(len(HOSTILE))])
+def test_hostile_text_is_refused_and_check_mode_changes_nothing(users, tmp_path, source, text, words):
+    postgres, db, params = users
+    entry = {'expected_rows': 1}
+    if source == 'file':
+        script = tmp_path / 'hostile.sql'
+        script.write_text(text, encoding='utf-8')
+        entry['file'] = str(script)
+    else:
+        entry['sql'] = text
+    before, stats = snapshot(postgres, db), tuple_stats(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'sql': RENAME_7, 'expected_rows': 1}, entry]), check_mode=True)
+    assert 'statement 2' in raised.value.message and words in raised.value.message
+    assert 'pg_data_fix runs' in raised.value.message or 'refused' in raised.value.message
+    assert snapshot(postgres, db) == before and tuple_stats(postgres, db) == stats
+
+
+@pytest.mark.parametrize('text, stored', [
+    ("UPDATE users SET note = 'a; DELETE FROM users; --' WHERE id = 7", 'a; DELETE FROM users; --'),
+    ("UPDATE users SET note = E'it\\'s; \\\\ fine' WHERE id = 7", "it's; \\ fine"),
+    ("UPDATE users SET note = $body$COMMIT; DROP TABLE victims; $x$ ' \" -- /*$body$ WHERE id = 7",
+     "COMMIT; DROP TABLE victims; $x$ ' \" -- /*"),
+    ("UPDATE users SET note = $$ROLLBACK;$$ WHERE id = 7", 'ROLLBACK;'),
+    ('UPDATE users SET note = \'x\' WHERE id = 7 AND name <> \'"; COMMIT; "\'', 'x'),
+    ("UPDATE users SET note = 'Zoë ☃; 日本' WHERE id = 7", 'Zoë ☃; 日本'),
+    ("UPDATE users SET note = 'ok' WHERE id = 7;;  \n -- done; COMMIT\n ; /* COMMIT; */ \n", 'ok'),
+    ("-- why: ticket 42; COMMIT\n/* nested /* ; */ ; */ UPDATE users SET note = 'c' WHERE id = 7", 'c'),
+    ("UPDATE users SET note = 'like' WHERE id = 7 AND name LIKE 'user 7%'", 'like'),
+    ("UPDATE users SET note = U&'d\\0061ta;' WHERE id = 7", 'data;'),
+    ("WITH picked AS (SELECT id FROM users WHERE id = 7) UPDATE users u SET note = 'cte' FROM picked WHERE u.id = picked.id",
+     'cte'),
+])
+@pytest.mark.parametrize('source', ['sql', 'file'])
+def test_one_statement_with_semicolons_in_quotes_and_comments_runs(users, tmp_path, source, text, stored):
+    postgres, db, params = users
+    entry = {'expected_rows': 1, 'backup': {'table': 'users', 'where': 'id = 7'}}
+    if source == 'file':
+        script = tmp_path / 'fix.sql'
+        script.write_bytes(text.encode('utf-8'))
+        entry['file'] = str(script)
+    else:
+        entry['sql'] = text
+    result = fix.apply_fix(dict(params, statements=[entry]))
+    assert result['committed'] and result['statements'][0]['affected_rows'] == 1
+    assert postgres.execute('SELECT note FROM users WHERE id = 7', dbname=db) == [(stored,)]
+    assert postgres.execute('SELECT count(*) FROM users', dbname=db) == [(100,)]
+    assert postgres.execute('SELECT count(*) FROM victims', dbname=db) == [(2,)]
+    assert not result['statements'][0]['sql'].rstrip().endswith(';')
+
+
+def test_a_file_saved_with_a_byte_order_mark_runs(users, tmp_path):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_bytes(b'\xef\xbb\xbf' + RENAME_7.encode('utf-8') + b';\n')
+    result = fix.apply_fix(dict(params, statements=[{'file': str(script), 'expected_rows': 1}]))
+    assert result['committed'] and postgres.execute('SELECT name FROM users WHERE id = 7', dbname=db) == [('renamed',)]
+
+
+@pytest.mark.parametrize('content, words', [
+    (b'\x00\x01\x02UPDATE users SET name = 1', 'holds NUL bytes at offset 0'),
+    (RENAME_7.encode('utf-8') + b'\x00; DELETE FROM users', 'holds NUL bytes at offset %d' % len(RENAME_7)),
+    (b"UPDATE users SET name = '\xff\xfe' WHERE id = 7", 'is not UTF-8 text (byte 0xff at offset 25'),
+    (b'\x89PNG\r\n\x1a\n', 'is not UTF-8 text (byte 0x89 at offset 0'),
+])
+def test_a_binary_sql_file_is_a_clear_error_naming_the_option(users, tmp_path, content, words):
+    postgres, db, params = users
+    script = tmp_path / 'fix.sql'
+    script.write_bytes(content)
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'file': str(script), 'expected_rows': 1}]))
+    assert raised.value.message.startswith('statement 1: file %s ' % script) and words in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_a_nul_in_inline_sql_is_a_clear_error(users):
+    _postgres, _db, params = users
+    with pytest.raises(MaintenanceError, match=r'statement 1 \(sql\) holds a NUL character at offset 6'):
+        fix.apply_fix(dict(params, statements=[{'sql': 'UPDATE\x00 users SET name = 1', 'expected_rows': 1}]))
+
+
+@pytest.mark.parametrize('text, words', [
+    ("UPDATE users SET name = 'x", 'unterminated string starting at line 1, column 25'),
+    ('UPDATE users SET note = $a$ x', 'unterminated dollar-quoted string $a$ starting at line 1, column 25'),
+    ('UPDATE users /* SET', 'unterminated /* comment starting at line 1, column 14'),
+    ('UPDATE "users SET', 'unterminated quoted identifier starting at line 1, column 8'),
+    (' ;; -- nothing\n;', 'holds no SQL statement'),
+])
+def test_unreadable_sql_is_refused_with_its_position(users, text, words):
+    _postgres, _db, params = users
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[{'sql': text, 'expected_rows': 1}]))
+    assert 'statement 1 (sql)' in raised.value.message and words in raised.value.message
+
+
+@pytest.mark.parametrize('query, words', [
+    ('SELECT count(*) FROM users; DELETE FROM users', "validation 'v' holds 2 SQL statements"),
+    ('DELETE FROM users RETURNING 1', "validation 'v' refused"),
+    ('SELECT 1; COMMIT', "validation 'v' holds 2 SQL statements"),
+    ('COMMIT', "validation 'v' refused"),
+])
+def test_validation_queries_are_single_queries(users, query, words):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, validations=[{'name': 'v', 'query': query}],
+                           statements=[{'sql': RENAME_7, 'expected_rows': 1}]))
+    assert words in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_a_validation_that_writes_is_stopped_by_the_database(users):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    writer = 'WITH gone AS (DELETE FROM users RETURNING 1) SELECT count(*) = 0 FROM gone'
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, validations=[{'name': 'sneaky', 'query': writer}],
+                           statements=[{'sql': RENAME_7, 'expected_rows': 1}]))
+    assert "validation 'sneaky' tried to write (validations run read-only)" in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_validations_still_see_the_corrections_of_the_transaction(users):
+    _postgres, _db, params = users
+    result = fix.apply_fix(dict(params, validations=[
+        {'name': 'renamed', 'query': "SELECT count(*) FROM users WHERE name = 'renamed'", 'expect': {'equals': 1}}],
+        statements=[{'sql': RENAME_7, 'expected_rows': 1}]), check_mode=True)
+    assert result['before'] == {'renamed': 0} and result['after'] == {'renamed': 1}
+
+
+@pytest.mark.parametrize('where, words', [
+    ('id = 7; DELETE FROM users', 'must not contain ";"'),
+    ('id = 7) OR (true', 'unbalanced parentheses'),
+    ("name = 'x", 'unterminated string'),
+])
+def test_backup_where_is_one_condition(users, where, words):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=[
+            {'sql': RENAME_7, 'expected_rows': 1, 'backup': {'table': 'users', 'where': where}}]))
+    assert 'statement 1: backup.where' in raised.value.message and words in raised.value.message
+    assert snapshot(postgres, db) == before
+
+
+def test_ddl_runs_only_with_allow_ddl(users):
+    postgres, db, params = users
+    ddl = [{'sql': 'ALTER TABLE victims ADD COLUMN checked bool', 'expected_rows': 0}]
+    with pytest.raises(MaintenanceError, match=r'refused unless allow_ddl is true'):
+        fix.apply_fix(dict(params, statements=ddl))
+    preview = fix.apply_fix(dict(params, statements=ddl, allow_ddl=True), check_mode=True)
+    assert preview['would_change'] is True and preview['statements'][0]['ddl'] is True
+    assert postgres.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'checked'",
+                            dbname=db) == [(0,)]
+    result = fix.apply_fix(dict(params, statements=ddl, allow_ddl=True))
+    assert result['committed'] and result['changed'] is True
+    assert postgres.execute("SELECT count(*) FROM information_schema.columns WHERE column_name = 'checked'",
+                            dbname=db) == [(1,)]
+
+
+# Belt and braces: the same hostile texts with the lexer's check switched off must still change nothing,
+# because the database itself refuses them (prepared statements, the commit trap, the transaction id check).
+
+@pytest.fixture()
+def lexer_bypassed(monkeypatch):
+    monkeypatch.setattr(fix, 'check_sql', lambda validations, statements, allow_ddl=False: statements)
+
+
+@pytest.mark.parametrize('check_mode', [False, True])
+@pytest.mark.parametrize('statements, words', [
+    ([{'sql': RENAME_7 + '; DELETE FROM users WHERE active', 'expected_rows': 1}],
+     'statement 1 failed: cannot insert multiple commands into a prepared statement'),
+    ([{'sql': 'BEGIN; ' + RENAME_7 + '; COMMIT;', 'expected_rows': 1}],
+     'statement 1 failed: cannot insert multiple commands into a prepared statement'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'COMMIT', 'expected_rows': 0}],
+     'statement 2 tried to end the transaction; the commit trap refused the COMMIT'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'END', 'expected_rows': 0}],
+     'statement 2 tried to end the transaction; the commit trap refused the COMMIT'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'ROLLBACK', 'expected_rows': 0},
+      {'sql': 'DELETE FROM users', 'max_rows': 100}],
+     'statement 2 ended the transaction (the session is no longer in the transaction'),
+    ([{'sql': RENAME_7, 'expected_rows': 1}, {'sql': 'CALL fix_users()', 'expected_rows': 0}],
+     'statement 2 failed: invalid transaction termination'),
+])
+def test_the_database_refuses_what_the_lexer_would_have(users, lexer_bypassed, check_mode, statements, words):
+    postgres, db, params = users
+    before = snapshot(postgres, db)
+    with pytest.raises(MaintenanceError) as raised:
+        fix.apply_fix(dict(params, statements=statements), check_mode=check_mode)
+    assert words in raised.value.message
+    assert raised.value.details['committed'] is False
+    assert snapshot(postgres, db) == before
