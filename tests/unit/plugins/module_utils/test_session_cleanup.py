@@ -160,6 +160,98 @@ def test_grace_and_lifetime(postgres, postgres_db):
     assert sorted(r[0] for r in postgres.execute('SELECT k FROM s', dbname=postgres_db)) == ['fresh', 'grace']
 
 
+def _make_naive_utc_sessions(postgres, db):
+    """600 sessions the way Rails stores them: ``timestamp without time zone`` holding UTC wall time; 60 expired
+    (1 h ago), 540 live for 1 to 8 more hours."""
+    with postgres.connect(db) as conn:
+        conn.execute('CREATE TABLE sessions (id int PRIMARY KEY, expires_at timestamp NOT NULL)')
+        conn.execute('CREATE INDEX ON sessions (expires_at)')
+        conn.execute("INSERT INTO sessions SELECT g, (now() AT TIME ZONE 'UTC') + CASE WHEN g <= 60 "
+                     "THEN interval '-1 hour' ELSE (1 + g % 8) * interval '1 hour' END FROM generate_series(1, 600) g")
+        conn.execute('ANALYZE sessions')
+
+
+def _naive_utc_counts(postgres, db):
+    return postgres.execute("SELECT count(*) FILTER (WHERE expires_at < now() AT TIME ZONE 'UTC'), "
+                            "count(*) FILTER (WHERE expires_at >= now() AT TIME ZONE 'UTC') FROM sessions", dbname=db)[0]
+
+
+@pytest.mark.parametrize('order', ['expiry', 'physical'])
+def test_naive_utc_sessions_survive_a_database_in_tokyo(postgres, postgres_db, order):
+    """Reproduction (issue 15): with the database's TimeZone at Asia/Tokyo the cutoff was a timestamptz compared
+    with the naive column read as Tokyo time, nine hours off: 540 of 600 live sessions were deleted."""
+    _make_naive_utc_sessions(postgres, postgres_db)
+    postgres.execute(sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Tokyo'").format(sql.Identifier(postgres_db)))
+    params = _params(postgres, postgres_db)
+    before = _naive_utc_counts(postgres, postgres_db)
+    assert before == (60, 540)
+    check = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', check_mode=True, order=order)
+    assert _naive_utc_counts(postgres, postgres_db) == before
+    assert check['would_delete'] == 60, check['checks']
+    result = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', vacuum='never', order=order)
+    assert result['deleted'] == 60 and result['stopped'] == 'done', result['checks']
+    assert _naive_utc_counts(postgres, postgres_db) == (0, 540)
+
+
+def test_naive_utc_sessions_survive_pgtz_on_the_control_node(postgres, postgres_db, monkeypatch):
+    """Reproduction (issue 15): PGTZ=Asia/Tokyo in the environment of the module sets the session's TimeZone."""
+    _make_naive_utc_sessions(postgres, postgres_db)
+    monkeypatch.setenv('PGTZ', 'Asia/Tokyo')
+    params = _params(postgres, postgres_db)
+    check = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', check_mode=True)
+    assert check['would_delete'] == 60, check['checks']
+    result = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', vacuum='never')
+    assert result['deleted'] == 60, result['checks']
+    assert _naive_utc_counts(postgres, postgres_db) == (0, 540)
+
+
+def test_naive_sessions_in_the_application_zone(postgres, postgres_db):
+    """An application storing New York wall time (UTC-5/-4) in a naive column, the database in UTC: read as UTC the
+    live sessions of the next hours look expired; stored_time_zone says how to read them."""
+    with postgres.connect(postgres_db) as conn:
+        conn.execute('CREATE TABLE sessions (id int PRIMARY KEY, expires_at timestamp NOT NULL)')
+        conn.execute("INSERT INTO sessions SELECT g, (now() AT TIME ZONE 'America/New_York') + CASE WHEN g <= 10 "
+                     "THEN interval '-10 minutes' ELSE interval '2 hours' END FROM generate_series(1, 50) g")
+    result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at',
+                               stored_time_zone='America/New_York', vacuum='never')
+    assert result['deleted'] == 10, result['checks']
+    assert result['column_type'] == 'timestamp without time zone'
+    assert result['stored_time_zone'] == 'America/New_York'
+    assert 'America/New_York' in result['checks'][0]['reason']
+    assert postgres.execute('SELECT count(*) FROM sessions', dbname=postgres_db) == [(40,)]
+
+
+@pytest.mark.parametrize('zone', ['Mars/Olympus_Mons', 'EST5EDT,M3.2.0,M11.1.0', 'UTC+5', ''])
+def test_unknown_stored_time_zone_is_refused_by_name(postgres, postgres_db, zone):
+    """Only IANA names PostgreSQL knows (pg_timezone_names): POSIX strings such as UTC+5 mean UTC-5 to PostgreSQL."""
+    _make_naive_utc_sessions(postgres, postgres_db)
+    if not zone:
+        with pytest.raises(MaintenanceError, match='stored_time_zone'):
+            sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', stored_time_zone=zone)
+        return
+    result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', stored_time_zone=zone)
+    check = result['checks'][0]
+    assert check['status'] == 'critical' and 'stored_time_zone' in check['reason'] and zone in check['reason']
+    assert result['deleted'] == 0
+    assert postgres.execute('SELECT count(*) FROM sessions', dbname=postgres_db) == [(600,)]
+
+
+@pytest.mark.parametrize('column_type,fmt,hint', [
+    ('bigint', 'timestamp', 'epoch'),
+    ('timestamptz', 'epoch', 'timestamp'),
+    ('timestamp', 'epoch_ms', 'timestamp'),
+    ('date', 'timestamp', 'date'),
+    ('text', 'timestamp', 'text'),
+])
+def test_column_type_and_expiry_format_must_agree(postgres, postgres_db, column_type, fmt, hint):
+    with postgres.connect(postgres_db) as conn:
+        conn.execute('CREATE TABLE sessions (id int PRIMARY KEY, expires_at %s)' % column_type)
+    result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', expiry_format=fmt)
+    check = result['checks'][0]
+    assert check['status'] == 'critical' and 'expiry_format' in check['reason'] and hint in check['reason'], check
+    assert result['column_type'] is not None
+
+
 def test_lock_timeout_is_reported_not_waited(postgres, postgres_db):
     _make_sessions(postgres, postgres_db, 100)
     blocker = postgres.connect(postgres_db, autocommit=False)
@@ -297,7 +389,7 @@ def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_
 
 @pytest.mark.parametrize('column_type,fmt,value', [
     ('timestamptz', 'timestamp', 'to_timestamp(x)'),
-    ('timestamp', 'timestamp', 'to_timestamp(x)::timestamp'),
+    ('timestamp', 'timestamp', "(to_timestamp(x) AT TIME ZONE 'UTC')"),
     ('numeric(20,6)', 'epoch', 'x::numeric(20,6)'),
     ('bigint', 'epoch_ms', '(x * 1000)::bigint'),
 ])
@@ -539,3 +631,44 @@ def test_session_files_held_open_are_kept(tmp_path):
     # once the process is gone the file goes too
     result = sc.purge_files(str(directory), lifetime=1440)
     assert sorted(os.listdir(directory)) == ['other_old', 'sess_new']
+
+
+def _session_dir(tmp_path):
+    directory = tmp_path / 'sessions'
+    directory.mkdir()
+    old = time.time() - 7200
+    for name in ('sess_old', 'keep_config.ini', 'app.db', '.htaccess'):
+        (directory / name).write_text('data')
+        os.utime(directory / name, (old, old))
+    return directory
+
+
+@pytest.mark.parametrize('patterns', [[], None, [''], ['', '  '], ['*'], ['**'], ['?*'], ['sess_*', '*'], ['*?*'], ['*/*']])
+def test_files_pattern_matching_everything_is_refused(tmp_path, patterns):
+    """Reproduction (issue 15): ``patterns: []`` matched every file: keep_config.ini and app.db were deleted."""
+    directory = _session_dir(tmp_path)
+    before = sorted(os.listdir(directory))
+    for check_mode in (True, False):
+        with pytest.raises(MaintenanceError, match='patterns'):
+            sc.purge_files(str(directory), lifetime=1440, patterns=patterns, check_mode=check_mode)
+    assert sorted(os.listdir(directory)) == before
+
+
+def test_files_match_all_needs_its_own_option(tmp_path):
+    """A directory that holds nothing but session files (cachelib's md5-named files, for example) may be cleaned
+    with ``*``, but only when allow_match_all says so. ``*`` matches hidden files too (fnmatch), .htaccess included."""
+    directory = _session_dir(tmp_path)
+    result = sc.purge_files(str(directory), lifetime=1440, patterns=['*'], allow_match_all=True, check_mode=True)
+    assert result['would_delete'] == 4 and len(os.listdir(directory)) == 4
+    result = sc.purge_files(str(directory), lifetime=1440, patterns=['*'], allow_match_all=True)
+    assert result['deleted'] == 4 and os.listdir(directory) == []
+    # allow_match_all does not make an empty list mean "everything"
+    with pytest.raises(MaintenanceError, match='patterns'):
+        sc.purge_files(str(directory), lifetime=1440, patterns=[], allow_match_all=True)
+
+
+def test_files_default_pattern_keeps_other_files(tmp_path):
+    directory = _session_dir(tmp_path)
+    result = sc.purge_files(str(directory), lifetime=1440)
+    assert result['deleted'] == 1
+    assert sorted(os.listdir(directory)) == ['.htaccess', 'app.db', 'keep_config.ini']
