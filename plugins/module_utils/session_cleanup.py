@@ -693,12 +693,39 @@ def purge_redis(client, pattern, expiry_field=None, expiry_unit='s', grace=0.0, 
 
 
 # ---------------------------------------------------------------------------------------------- files
-def purge_files(path, lifetime, grace=0.0, patterns=('sess_*',), recurse=False, check_mode=False, thresholds=None):
-    """Session files older than ``lifetime + grace`` seconds, skipping files a process holds open."""
+def _matches_every_name(pattern):
+    """Whether a file name pattern has nothing but wildcards (``*``, ``?``) and slashes: it matches (about) every
+    file, hidden ones included."""
+    return not pattern.replace('*', '').replace('?', '').replace('/', '').strip()
+
+
+def check_patterns(patterns, allow_match_all=False):
+    """The session file patterns, refused when they are missing or would match every file.
+
+    An empty list, empty strings, or (unless ``allow_match_all``) a pattern of wildcards only (``*``, ``?*``,
+    ``*/*``) are refused: the directory of session files often holds other files (``.htaccess``, a configuration
+    file, a database) that the old default of matching everything deleted."""
+    cleaned = [pattern for pattern in (patterns or []) if pattern is not None and str(pattern).strip()]
+    if not cleaned or len(cleaned) != len(patterns or []):
+        raise MaintenanceError('patterns must list the file name patterns of the session files (for example '
+                               '["sess_*"]); got %r, which names no file' % (patterns,))
+    broad = [pattern for pattern in cleaned if _matches_every_name(pattern)]
+    if broad and not allow_match_all:
+        raise MaintenanceError('patterns %r would match every file in the directory (%s); name the session files '
+                               '(for example "sess_*"), or set allow_match_all when the directory holds nothing but '
+                               'session files' % (cleaned, ', '.join(broad)))
+    return cleaned
+
+
+def purge_files(path, lifetime, grace=0.0, patterns=('sess_*',), recurse=False, check_mode=False, thresholds=None,
+                allow_match_all=False):
+    """Session files older than ``lifetime + grace`` seconds, skipping files a process holds open; ``patterns``
+    must name them (``check_patterns``)."""
     if lifetime is None:
         raise MaintenanceError('lifetime is required for file sessions (for example 24m for PHP\'s default)')
+    patterns = check_patterns(patterns, allow_match_all)
     started = time.monotonic()
-    outcome = clean_path(path, age=float(lifetime) + float(grace or 0), patterns=list(patterns or ['*']),
+    outcome = clean_path(path, age=float(lifetime) + float(grace or 0), patterns=patterns,
                          recurse=recurse, skip_open=True, check_mode=check_mode, check_prefix='session_cleanup.files',
                          thresholds=thresholds)
     outcome.update(backend='files', deleted=outcome['removed'], would_delete=outcome['would_remove'],
