@@ -26,6 +26,11 @@
   session a login extends while the purge runs is never deleted. The table is never counted in full during a real
   run: what is left is counted only where the purge did not look (the part a time budget left, ranges with
   skipped rows).
+
+  Time zones: the expiry column's type is read first. A ``timestamp without time zone`` column is compared with the
+  cutoff as wall time of ``stored_time_zone`` (a naive value), never with a ``timestamptz`` (which PostgreSQL
+  would read in the session's TimeZone: the database's setting, ``PGTZ``); a DST fall-back right after the cutoff
+  moves it back so that no wall time a live session may hold is below it (``_start_query``).
 * Redis: ``SCAN`` (never ``KEYS``); each key is judged and deleted inside one Lua script, so a session
   refreshed between the read and the delete is never lost.
 * Files: session files older than their lifetime, skipping files a process still holds open.
@@ -81,32 +86,57 @@ AUTO_PHYSICAL_SHARE = 0.1
 AUTO_EXPIRY_CORRELATION = 0.9
 # Past the last possible block: the last range of a physical pass also covers pages appended while it ran.
 END_TID = '(4294967295,0)'
+# Column types (format_type of the column, or of a domain's base type) each expiry_format reads.
+TIMESTAMP_TYPES = ('timestamp without time zone', 'timestamp with time zone')
+NUMBER_TYPES = ('smallint', 'integer', 'bigint', 'numeric', 'real', 'double precision')
+NAIVE_TYPE = 'timestamp without time zone'
+# Naive columns: a DST fall-back of stored_time_zone within this long after the cutoff moves the cutoff back by its
+# shift (the largest shift in use is 2 hours); offsets are sampled every DST_STEP (transitions are hours apart).
+DST_WINDOW_MINUTES = 180
+DST_STEP_MINUTES = 15
 
 
 # ---------------------------------------------------------------------------------------------- PostgreSQL
-def _start_query(sql, expiry_format):
+def _start_query(sql, expiry_format, naive=False, fixed_now=False):
     """The expiry value before which a session counts as expired, ``now() - cutoff`` in the column's storage format
-    (the cutoff in seconds is a parameter), with the table's size in blocks, whether it is a plain table (block
-    ranges mean nothing across partitions or inheritance children) and the server version."""
-    if expiry_format == 'timestamp':
-        bound = "now() - make_interval(secs => %(cutoff)s)"
+    (the cutoff in seconds is a parameter), the same without the DST allowance below (naive columns, else NULL),
+    with the table's size in blocks, whether it is a plain table (block ranges mean nothing across partitions or
+    inheritance children) and the server version.
+
+    A ``timestamp without time zone`` column holds wall time of ``stored_time_zone`` (parameter ``zone``): the
+    cutoff is that zone's wall time, so the session's TimeZone (database setting, ``PGTZ``, ``PGOPTIONS``) plays no
+    part. Where that zone falls back (DST end) within ``DST_WINDOW`` after the cutoff, the wall times of the repeated
+    hour stand for instants before and after it: the cutoff is moved back to the smallest wall time of any instant
+    from the cutoff on (the cutoff plus the smallest UTC offset in the window, sampled every ``DST_STEP``), so that
+    no wall time a live session may hold is below it."""
+    now = '%(now)s::timestamptz' if fixed_now else 'now()'
+    wall = 'NULL'
+    if expiry_format == 'timestamp' and naive:
+        bound = ("(SELECT min((cut.at + k * %(step)s::interval) AT TIME ZONE %(zone)s - k * %(step)s::interval) "
+                 "FROM generate_series(0, %(steps)s) k)")
+        wall = 'cut.at AT TIME ZONE %(zone)s'
+    elif expiry_format == 'timestamp':
+        bound = 'cut.at'
     elif expiry_format == 'epoch':
-        bound = "extract(epoch FROM now())::float8 - %(cutoff)s"
+        bound = 'extract(epoch FROM ' + now + ')::float8 - %(cutoff)s'
     else:
-        bound = "(extract(epoch FROM now())::float8 - %(cutoff)s) * 1000"
-    return sql.SQL("SELECT " + bound + ", pg_relation_size(c.oid) / current_setting('block_size')::int, "
+        bound = '(extract(epoch FROM ' + now + ')::float8 - %(cutoff)s) * 1000'
+    return sql.SQL("WITH cut AS (SELECT " + now + " - make_interval(secs => %(cutoff)s) AS at) "
+                   "SELECT " + bound + ", " + wall + ", pg_relation_size(c.oid) / current_setting('block_size')::int, "
                    "c.relkind = 'r' AND NOT c.relhassubclass, current_setting('server_version_num')::int "
-                   "FROM pg_class c WHERE c.oid = %(rel)s::regclass")
+                   "FROM cut, pg_class c WHERE c.oid = %(rel)s::regclass")
 
 
-def build_statements(table, key_column, expiry_column, expiry_format='timestamp', schema=None):
+def build_statements(table, key_column, expiry_column, expiry_format='timestamp', schema=None, naive=False,
+                     fixed_now=False):
     """The statements of a purge as ``psycopg.sql.Composed`` objects (``probe``, ``start``, ``delete``, ...).
 
     ``start`` gives the boundary every other statement takes as the parameter ``before``: a session is expired
     when ``expiry < before``. Computed once per run, it is one comparison per row (a stable expression such as
     ``now() - interval`` would be evaluated again for every row a scan reads) and the same for all batches.
     The ``*_locked`` forms are the fallback of a batch that met a row held by someone else: lock what is free
-    (``FOR UPDATE SKIP LOCKED``), delete that.
+    (``FOR UPDATE SKIP LOCKED``), delete that. ``naive``: the expiry column is ``timestamp without time zone``
+    (``_start_query``); ``fixed_now``: ``now()`` is the parameter ``now`` (tests).
     """
     if expiry_format not in EXPIRY_FORMATS:
         raise MaintenanceError('expiry_format must be one of %s, not %r' % (', '.join(EXPIRY_FORMATS), expiry_format))
@@ -127,7 +157,16 @@ def build_statements(table, key_column, expiry_column, expiry_format='timestamp'
     return {
         'probe': stmt('SELECT {key}, {expiry} FROM {rel} LIMIT 0'),
         # at the start of the run: the expiry boundary, the table's size in blocks and the server version
-        'start': _start_query(sql, expiry_format),
+        'start': _start_query(sql, expiry_format, naive, fixed_now),
+        # the expiry column's type (a domain's base type), which decides how the cutoff is computed
+        'column_type': sql.SQL('SELECT format_type(coalesce(nullif(t.typbasetype, 0), a.atttypid), NULL) '
+                               'FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid WHERE a.attrelid = '
+                               '%(rel)s::regclass AND a.attname = %(column)s AND a.attnum > 0 AND NOT a.attisdropped'),
+        # the IANA name of stored_time_zone as PostgreSQL knows it (no abbreviations, no POSIX strings)
+        'zone': sql.SQL('SELECT name FROM pg_timezone_names WHERE lower(name) = lower(%(zone)s) '
+                        'ORDER BY name = %(zone)s DESC, name LIMIT 1'),
+        # naive columns at a DST fall-back: sessions kept because their wall time is also that of a live instant
+        'count_deferred': stmt('SELECT count(*) FROM {rel} WHERE {expiry} >= %(before)s AND {expiry} < %(wall)s'),
         # planner estimates (no table access): rows of the table, expired rows (order=auto, range sizes)
         'estimate_rows': stmt('EXPLAIN (FORMAT JSON) SELECT 1 FROM {rel}'),
         'estimate_expired': stmt('EXPLAIN (FORMAT JSON) SELECT 1 FROM {rel} WHERE {expired}'),
@@ -410,7 +449,7 @@ def _plan_rows(row):
 def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry_format='timestamp',
                    grace=0.0, lifetime=None, batch_size=5000, pause=0.0, time_budget=None, max_batches=None,
                    lock_timeout=2.0, statement_timeout=30.0, vacuum='auto', vacuum_min_rows=10000,
-                   check_mode=False, thresholds=None, sleep=time.sleep, order='auto'):
+                   check_mode=False, thresholds=None, sleep=time.sleep, order='auto', stored_time_zone='UTC', now=None):
     """Purge expired sessions in batches; returns a result dict with ``checks``.
 
     ``order``: ``expiry`` deletes the oldest sessions first (what a time budget cuts short is the most recently
@@ -420,7 +459,13 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
 
     ``grace``, ``lifetime``, ``pause``, ``time_budget``, ``lock_timeout`` and ``statement_timeout`` are seconds.
     A session is expired when ``expiry < start - (lifetime + grace)``, ``start`` being the server's ``now()``
-    when the run starts; ``lifetime`` is for tables that store the last activity instead of an expiry time.
+    when the run starts (or ``now``, an aware datetime, for tests); ``lifetime`` is for tables that store the last
+    activity instead of an expiry time.
+
+    The expiry column's type is read first and must suit ``expiry_format`` (``timestamp``: ``timestamp`` or
+    ``timestamptz``; ``epoch``/``epoch_ms``: a number type). A ``timestamp without time zone`` column holds wall time
+    of ``stored_time_zone`` (an IANA name PostgreSQL knows, checked against ``pg_timezone_names``); the cutoff is
+    computed in that zone, whatever the session's TimeZone (see ``_start_query`` for DST).
     """
     if batch_size is None or int(batch_size) < 1:
         raise MaintenanceError('batch_size must be at least 1, got %r' % batch_size)
@@ -428,6 +473,9 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
         raise MaintenanceError('order must be one of %s, not %r' % (', '.join(ORDERS), order))
     if vacuum not in VACUUM_CHOICES:
         raise MaintenanceError('vacuum must be one of %s, not %r' % (', '.join(VACUUM_CHOICES), vacuum))
+    if not isinstance(stored_time_zone, str) or not stored_time_zone.strip():
+        raise MaintenanceError('stored_time_zone must name the time zone the application writes naive expiry times '
+                               'in (an IANA name such as UTC or Europe/Berlin), got %r' % (stored_time_zone,))
     psycopg = deps.load('psycopg')
     statements = build_statements(table, key_column, expiry_column, expiry_format, schema)
     cutoff = float(grace or 0) + float(lifetime or 0)
@@ -435,7 +483,8 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
     result = {'backend': 'postgres', 'target': target, 'deleted': 0, 'would_delete': 0, 'remaining_expired': None,
               'expired_before': None, 'batches': 0, 'duration': 0.0, 'stopped': None, 'lock_timeouts': 0,
               'skip_locked_retries': 0, 'statement_timeouts': 0, 'vacuumed': False, 'order': None,
-              'order_reason': None, 'statements': [], 'changed': False, 'checks': []}
+              'order_reason': None, 'column_type': None, 'stored_time_zone': None, 'deferred_ambiguous': 0,
+              'statements': [], 'changed': False, 'checks': []}
     started = time.monotonic()
     connection = connect(params)
     if not connection.ok:
@@ -451,9 +500,44 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
         try:
             set_timeouts(cur, lock_timeout=pg_interval_ms(lock_timeout), statement_timeout=pg_interval_ms(statement_timeout))
             recorder.execute(cur, statements['probe'])
-            recorder.execute(cur, statements['start'], {'rel': statements['relation'].as_string(conn), 'cutoff': cutoff})
-            before, pages, plain, version = cur.fetchone()
+            rel = statements['relation'].as_string(conn)
+            recorder.execute(cur, statements['column_type'], {'rel': rel, 'column': expiry_column})
+            result['column_type'] = (cur.fetchone() or (None,))[0]
+            problem = _column_problem(expiry_column, result['column_type'], expiry_format)
+            zone = None
+            if problem is None and expiry_format == 'timestamp' and result['column_type'] == NAIVE_TYPE:
+                recorder.execute(cur, statements['zone'], {'zone': stored_time_zone})
+                zone = (cur.fetchone() or (None,))[0]
+                if zone is None:
+                    problem = ('stored_time_zone %r is not a time zone name PostgreSQL knows (pg_timezone_names); give '
+                               'the IANA name of the zone the application writes %s in (for example UTC or '
+                               'Europe/Berlin; abbreviations and POSIX strings such as UTC+5 are refused)'
+                               % (stored_time_zone, expiry_column))
+                result['stored_time_zone'] = zone
+            if problem is not None:
+                result['statements'] = recorder.entries
+                result['stopped'] = 'error'
+                result['checks'].append(critical('session_cleanup.postgres', problem, target=target))
+                return result
+            if zone is not None:
+                statements = build_statements(table, key_column, expiry_column, expiry_format, schema, naive=True,
+                                              fixed_now=now is not None)
+            elif now is not None:
+                statements = build_statements(table, key_column, expiry_column, expiry_format, schema, fixed_now=True)
+            start = {'rel': rel, 'cutoff': cutoff}
+            if zone is not None:
+                start.update(zone=zone, step='%d minutes' % DST_STEP_MINUTES,
+                             steps=DST_WINDOW_MINUTES // DST_STEP_MINUTES)
+            if now is not None:
+                start['now'] = now
+            recorder.execute(cur, statements['start'], start)
+            before, wall, pages, plain, version = cur.fetchone()
             base = {'before': before}
+            if wall is not None and wall > before:
+                # a DST fall-back of stored_time_zone just after the cutoff: the sessions whose wall time lies in the
+                # repeated hour are kept for a later run; counted (a short range of the expiry column)
+                recorder.execute(cur, statements['count_deferred'], {'before': before, 'wall': wall})
+                result['deferred_ambiguous'] = cur.fetchone()[0]
             if check_mode:
                 recorder.execute(cur, statements['count'], base)
                 result['expired_before'] = cur.fetchone()[0]
@@ -477,9 +561,9 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
             result['stopped'] = 'check_mode'
             result['duration'] = round(time.monotonic() - started, 3)
             result['statements'] = recorder.entries
-            result['checks'].append(ok('session_cleanup.purge', 'check mode: %d expired session(s) would be deleted'
-                                       % result['expired_before'], target=target, value=result['expired_before'],
-                                       unit='sessions'))
+            result['checks'].append(ok('session_cleanup.purge', 'check mode: %d expired session(s) would be deleted%s'
+                                       % (result['expired_before'], _time_note(result)), target=target,
+                                       value=result['expired_before'], unit='sessions'))
             return result
 
         if order == 'expiry':
@@ -527,6 +611,36 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
     return result
 
 
+def _column_problem(column, column_type, expiry_format):
+    """Why the expiry column cannot be read with ``expiry_format`` (a message naming the options), or None."""
+    if column_type is None:
+        return 'expiry_column %r: its type could not be read' % column
+    if expiry_format == 'timestamp' and column_type in TIMESTAMP_TYPES:
+        return None
+    if expiry_format != 'timestamp' and column_type in NUMBER_TYPES:
+        return None
+    if column_type in NUMBER_TYPES:
+        hint = 'set expiry_format to epoch (Unix seconds) or epoch_ms (milliseconds)'
+    elif column_type in TIMESTAMP_TYPES:
+        hint = 'set expiry_format to timestamp'
+    else:
+        hint = 'session_cleanup reads timestamp, timestamptz and number (Unix time) columns only'
+    return 'expiry_column %r is %s, which expiry_format %s cannot read: %s' % (column, column_type, expiry_format,
+                                                                             hint)
+
+
+def _time_note(result):
+    """How the expiry column was read, for naive columns (the zone matters), and what a DST fall-back deferred."""
+    if result.get('column_type') != NAIVE_TYPE:
+        return ''
+    note = '; expiry column is timestamp without time zone, read as %s wall time (stored_time_zone)' % (
+        result['stored_time_zone'])
+    if result.get('deferred_ambiguous'):
+        note += ('; %d session(s) whose wall time falls in the hour %s repeats at the end of DST were kept for a '
+                 'later run' % (result['deferred_ambiguous'], result['stored_time_zone']))
+    return note
+
+
 _STOP_REASONS = {
     'done': 'no expired session left',
     'time_budget': 'time budget reached',
@@ -542,9 +656,11 @@ def _postgres_checks(result, thresholds, target):
         result['deleted'], result['batches'], result['duration'], _STOP_REASONS.get(result['stopped'], result['stopped']))
     if result['stopped'] == 'done' and result['remaining_expired']:
         summary += ' but %d held by others were skipped' % result['remaining_expired']
+    summary += _time_note(result)
     details = dict((key, result.get(key)) for key in ('deleted', 'batches', 'order', 'lock_timeouts',
                                                       'skip_locked_retries', 'statement_timeouts', 'stopped',
-                                                      'vacuumed', 'vacuum_error', 'error'))
+                                                      'vacuumed', 'vacuum_error', 'error', 'column_type',
+                                                      'stored_time_zone', 'deferred_ambiguous'))
     details = dict((k, v) for k, v in details.items() if v is not None)
     if result['stopped'] == 'error':
         purge = critical('session_cleanup.purge', '%s: %s' % (summary, result.get('error')), target=target,
@@ -693,12 +809,39 @@ def purge_redis(client, pattern, expiry_field=None, expiry_unit='s', grace=0.0, 
 
 
 # ---------------------------------------------------------------------------------------------- files
-def purge_files(path, lifetime, grace=0.0, patterns=('sess_*',), recurse=False, check_mode=False, thresholds=None):
-    """Session files older than ``lifetime + grace`` seconds, skipping files a process holds open."""
+def _matches_every_name(pattern):
+    """Whether a file name pattern has nothing but wildcards (``*``, ``?``) and slashes: it matches (about) every
+    file, hidden ones included."""
+    return not pattern.replace('*', '').replace('?', '').replace('/', '').strip()
+
+
+def check_patterns(patterns, allow_match_all=False):
+    """The session file patterns, refused when they are missing or would match every file.
+
+    An empty list, empty strings, or (unless ``allow_match_all``) a pattern of wildcards only (``*``, ``?*``,
+    ``*/*``) are refused: the directory of session files often holds other files (``.htaccess``, a configuration
+    file, a database) that the old default of matching everything deleted."""
+    cleaned = [pattern for pattern in (patterns or []) if pattern is not None and str(pattern).strip()]
+    if not cleaned or len(cleaned) != len(patterns or []):
+        raise MaintenanceError('patterns must list the file name patterns of the session files (for example '
+                               '["sess_*"]); got %r, which names no file' % (patterns,))
+    broad = [pattern for pattern in cleaned if _matches_every_name(pattern)]
+    if broad and not allow_match_all:
+        raise MaintenanceError('patterns %r would match every file in the directory (%s); name the session files '
+                               '(for example "sess_*"), or set allow_match_all when the directory holds nothing but '
+                               'session files' % (cleaned, ', '.join(broad)))
+    return cleaned
+
+
+def purge_files(path, lifetime, grace=0.0, patterns=('sess_*',), recurse=False, check_mode=False, thresholds=None,
+                allow_match_all=False):
+    """Session files older than ``lifetime + grace`` seconds, skipping files a process holds open; ``patterns``
+    must name them (``check_patterns``)."""
     if lifetime is None:
         raise MaintenanceError('lifetime is required for file sessions (for example 24m for PHP\'s default)')
+    patterns = check_patterns(patterns, allow_match_all)
     started = time.monotonic()
-    outcome = clean_path(path, age=float(lifetime) + float(grace or 0), patterns=list(patterns or ['*']),
+    outcome = clean_path(path, age=float(lifetime) + float(grace or 0), patterns=patterns,
                          recurse=recurse, skip_open=True, check_mode=check_mode, check_prefix='session_cleanup.files',
                          thresholds=thresholds)
     outcome.update(backend='files', deleted=outcome['removed'], would_delete=outcome['would_remove'],

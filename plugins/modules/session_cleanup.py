@@ -27,6 +27,9 @@ description:
   - "The cutoff (C(now() - lifetime - grace)) is taken once when the run starts. Every C(DELETE) evaluates the expiry
     condition on the row it deletes (a row a login changed meanwhile is re-checked), so a live session is never
     deleted."
+  - "The expiry column's type is read first. A C(timestamp without time zone) column holds wall time of
+    O(stored_time_zone): the cutoff is computed as that zone's wall time, so the database's or the client's
+    C(TimeZone) (C(ALTER DATABASE ... SET timezone), C(PGTZ), C(PGOPTIONS)) never changes what is expired."
   - "C(backend=redis): walks the keys matching O(pattern) with C(SCAN) (never C(KEYS)). Each key is judged and changed
     inside one Lua script, so a session refreshed between reading and deleting is never lost: keys whose embedded
     expiry (O(expiry_field) of a hash, or of a JSON string) has passed are deleted; keys without a TTL get one
@@ -62,10 +65,26 @@ options:
     type: str
     default: expires_at
   expiry_format:
-    description: How O(expiry_column) stores time; C(timestamp) for C(timestamp)/C(timestamptz), C(epoch)/C(epoch_ms) for Unix time numbers.
+    description:
+      - How O(expiry_column) stores time; C(timestamp) for C(timestamp)/C(timestamptz), C(epoch)/C(epoch_ms) for Unix
+        time numbers (C(smallint), C(integer), C(bigint), C(numeric), C(real), C(double precision)).
+      - The column's type is checked against it (a domain by its base type); a mismatch, or another type (C(date),
+        C(text)), is a critical check and nothing is deleted.
     type: str
     choices: [timestamp, epoch, epoch_ms]
     default: timestamp
+  stored_time_zone:
+    description:
+      - For a C(timestamp without time zone) expiry column, the time zone whose wall time the application writes
+        there, as an IANA name PostgreSQL knows (C(pg_timezone_names)), C(UTC) for Rails and most frameworks, the zone
+        of the writing session for a column filled with C(DEFAULT now()) or C(localtimestamp).
+      - Abbreviations (C(CET)) and POSIX strings (C(UTC+5), which PostgreSQL reads as five hours B(west) of UTC) are
+        refused, as is a name PostgreSQL does not know (a critical check naming this option, nothing deleted).
+      - Where the zone ends DST less than 3 hours after the cutoff, its repeated wall times stand for live and expired
+        instants alike; those sessions are kept for a later run and counted in RV(deferred_ambiguous).
+      - Ignored for C(timestamptz) and number columns, which are unambiguous.
+    type: str
+    default: UTC
   grace:
     description: Extra time a session is kept after it expired (C(30s), C(15m), C(1h), or seconds).
     type: str
@@ -173,10 +192,20 @@ options:
     description: Directory of the session files (C(backend=files)), for example C(/var/lib/php/sessions).
     type: path
   patterns:
-    description: File name patterns of session files.
+    description:
+      - File name patterns of session files (shell wildcards matched against the file name).
+      - Required to name the session files. An empty list, an empty pattern, or (without O(allow_match_all)) a pattern
+        of nothing but wildcards and slashes (C(*), C(?*), C(*/*)), which matches every file, hidden ones included,
+        is refused.
     type: list
     elements: str
     default: ['sess_*']
+  allow_match_all:
+    description:
+      - Allow a pattern in O(patterns) that matches every file (C(*)), for a directory holding nothing but session
+        files (a store naming its files by hash, for example). Never makes an empty O(patterns) mean every file.
+    type: bool
+    default: false
   recurse:
     description: Also look into subdirectories of O(path) (same filesystem only).
     type: bool
@@ -235,11 +264,20 @@ EXAMPLES = r'''
     expiry_field: expires
     default_ttl: 24h
 
-- name: PHP session files
+- name: PHP session files (only sess_* files; other files in the directory are never touched)
   autopilotcx.maintenance.session_cleanup:
     backend: files
     path: /var/lib/php/sessions
+    patterns: ['sess_*']
     lifetime: 24m
+
+- name: Rails sessions (activerecord-session_store), naive timestamps in UTC whatever the database's TimeZone
+  autopilotcx.maintenance.session_cleanup:
+    table: sessions
+    key_column: id
+    expiry_column: updated_at
+    lifetime: 2w
+    stored_time_zone: UTC
 '''
 
 RETURN = r'''
@@ -270,6 +308,23 @@ expired_before:
   returned: when backend is postgres
   type: int
   sample: 120000
+column_type:
+  description: Type of the expiry column (a domain's base type), as C(format_type) spells it.
+  returned: when backend is postgres and the table could be read
+  type: str
+  sample: timestamp without time zone
+stored_time_zone:
+  description: The zone naive expiry times were read in (O(stored_time_zone) as PostgreSQL names it); null for other columns.
+  returned: when backend is postgres
+  type: str
+  sample: UTC
+deferred_ambiguous:
+  description:
+    - Sessions kept because their naive wall time falls in the hour O(stored_time_zone) repeats at the end of DST right
+      after the cutoff (they may be live); the next run deletes those that expired. Usually 0.
+  returned: when backend is postgres
+  type: int
+  sample: 0
 order:
   description: Batch order used (C(expiry) or C(physical)); null in check mode.
   returned: when backend is postgres
@@ -382,7 +437,7 @@ def _purge(module):
                               max_batches=p['max_batches'], lock_timeout=seconds['lock_timeout'],
                               statement_timeout=seconds['statement_timeout'], vacuum=p['vacuum'],
                               vacuum_min_rows=p['vacuum_min_rows'], check_mode=module.check_mode,
-                              thresholds=p['thresholds'])
+                              thresholds=p['thresholds'], stored_time_zone=p['stored_time_zone'])
     if p['backend'] == 'redis':
         deps.require(module, 'redis')
         client = redis_client(p['redis_host'], p['redis_port'], p['redis_password'], p['redis_username'],
@@ -392,7 +447,7 @@ def _purge(module):
                            target='redis://%s:%s/%s %s' % (p['redis_host'], p['redis_port'], p['redis_db'], p['pattern']),
                            thresholds=p['thresholds'], password=p['redis_password'])
     return purge_files(p['path'], seconds['lifetime'], seconds['grace'], p['patterns'], p['recurse'],
-                       module.check_mode, p['thresholds'])
+                       module.check_mode, p['thresholds'], allow_match_all=p['allow_match_all'])
 
 
 def main():
@@ -402,6 +457,7 @@ def main():
             table=dict(type='str'), schema=dict(type='str'),
             key_column=dict(type='str', default='id', no_log=False), expiry_column=dict(type='str', default='expires_at'),
             expiry_format=dict(type='str', default='timestamp', choices=['timestamp', 'epoch', 'epoch_ms']),
+            stored_time_zone=dict(type='str', default='UTC'),
             grace=dict(type='str', default='0'), lifetime=dict(type='str'),
             batch_size=dict(type='int', default=5000), pause=dict(type='str', default='0'),
             order=dict(type='str', default='auto', choices=['auto', 'expiry', 'physical']),
@@ -416,7 +472,7 @@ def main():
             expiry_unit=dict(type='str', default='s', choices=['s', 'ms']), default_ttl=dict(type='str'),
             scan_count=dict(type='int', default=500),
             path=dict(type='path'), patterns=dict(type='list', elements='str', default=['sess_*']),
-            recurse=dict(type='bool', default=False),
+            recurse=dict(type='bool', default=False), allow_match_all=dict(type='bool', default=False),
         )),
         required_if=[('backend', 'postgres', ['table']), ('backend', 'redis', ['pattern']),
                      ('backend', 'files', ['path', 'lifetime'])],

@@ -7,10 +7,12 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
 
@@ -160,6 +162,98 @@ def test_grace_and_lifetime(postgres, postgres_db):
     assert sorted(r[0] for r in postgres.execute('SELECT k FROM s', dbname=postgres_db)) == ['fresh', 'grace']
 
 
+def _make_naive_utc_sessions(postgres, db):
+    """600 sessions the way Rails stores them: ``timestamp without time zone`` holding UTC wall time; 60 expired
+    (1 h ago), 540 live for 1 to 8 more hours."""
+    with postgres.connect(db) as conn:
+        conn.execute('CREATE TABLE sessions (id int PRIMARY KEY, expires_at timestamp NOT NULL)')
+        conn.execute('CREATE INDEX ON sessions (expires_at)')
+        conn.execute("INSERT INTO sessions SELECT g, (now() AT TIME ZONE 'UTC') + CASE WHEN g <= 60 "
+                     "THEN interval '-1 hour' ELSE (1 + g % 8) * interval '1 hour' END FROM generate_series(1, 600) g")
+        conn.execute('ANALYZE sessions')
+
+
+def _naive_utc_counts(postgres, db):
+    return postgres.execute("SELECT count(*) FILTER (WHERE expires_at < now() AT TIME ZONE 'UTC'), "
+                            "count(*) FILTER (WHERE expires_at >= now() AT TIME ZONE 'UTC') FROM sessions", dbname=db)[0]
+
+
+@pytest.mark.parametrize('order', ['expiry', 'physical'])
+def test_naive_utc_sessions_survive_a_database_in_tokyo(postgres, postgres_db, order):
+    """Reproduction (issue 15): with the database's TimeZone at Asia/Tokyo the cutoff was a timestamptz compared
+    with the naive column read as Tokyo time, nine hours off: 540 of 600 live sessions were deleted."""
+    _make_naive_utc_sessions(postgres, postgres_db)
+    postgres.execute(sql.SQL("ALTER DATABASE {} SET timezone = 'Asia/Tokyo'").format(sql.Identifier(postgres_db)))
+    params = _params(postgres, postgres_db)
+    before = _naive_utc_counts(postgres, postgres_db)
+    assert before == (60, 540)
+    check = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', check_mode=True, order=order)
+    assert _naive_utc_counts(postgres, postgres_db) == before
+    assert check['would_delete'] == 60, check['checks']
+    result = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', vacuum='never', order=order)
+    assert result['deleted'] == 60 and result['stopped'] == 'done', result['checks']
+    assert _naive_utc_counts(postgres, postgres_db) == (0, 540)
+
+
+def test_naive_utc_sessions_survive_pgtz_on_the_control_node(postgres, postgres_db, monkeypatch):
+    """Reproduction (issue 15): PGTZ=Asia/Tokyo in the environment of the module sets the session's TimeZone."""
+    _make_naive_utc_sessions(postgres, postgres_db)
+    monkeypatch.setenv('PGTZ', 'Asia/Tokyo')
+    params = _params(postgres, postgres_db)
+    check = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', check_mode=True)
+    assert check['would_delete'] == 60, check['checks']
+    result = sc.purge_postgres(params, 'sessions', 'id', 'expires_at', vacuum='never')
+    assert result['deleted'] == 60, result['checks']
+    assert _naive_utc_counts(postgres, postgres_db) == (0, 540)
+
+
+def test_naive_sessions_in_the_application_zone(postgres, postgres_db):
+    """An application storing New York wall time (UTC-5/-4) in a naive column, the database in UTC: read as UTC the
+    live sessions of the next hours look expired; stored_time_zone says how to read them."""
+    with postgres.connect(postgres_db) as conn:
+        conn.execute('CREATE TABLE sessions (id int PRIMARY KEY, expires_at timestamp NOT NULL)')
+        conn.execute("INSERT INTO sessions SELECT g, (now() AT TIME ZONE 'America/New_York') + CASE WHEN g <= 10 "
+                     "THEN interval '-10 minutes' ELSE interval '2 hours' END FROM generate_series(1, 50) g")
+    result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at',
+                               stored_time_zone='America/New_York', vacuum='never')
+    assert result['deleted'] == 10, result['checks']
+    assert result['column_type'] == 'timestamp without time zone'
+    assert result['stored_time_zone'] == 'America/New_York'
+    assert 'America/New_York' in result['checks'][0]['reason']
+    assert postgres.execute('SELECT count(*) FROM sessions', dbname=postgres_db) == [(40,)]
+
+
+@pytest.mark.parametrize('zone', ['Mars/Olympus_Mons', 'EST5EDT,M3.2.0,M11.1.0', 'UTC+5', ''])
+def test_unknown_stored_time_zone_is_refused_by_name(postgres, postgres_db, zone):
+    """Only IANA names PostgreSQL knows (pg_timezone_names): POSIX strings such as UTC+5 mean UTC-5 to PostgreSQL."""
+    _make_naive_utc_sessions(postgres, postgres_db)
+    if not zone:
+        with pytest.raises(MaintenanceError, match='stored_time_zone'):
+            sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', stored_time_zone=zone)
+        return
+    result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', stored_time_zone=zone)
+    check = result['checks'][0]
+    assert check['status'] == 'critical' and 'stored_time_zone' in check['reason'] and zone in check['reason']
+    assert result['deleted'] == 0
+    assert postgres.execute('SELECT count(*) FROM sessions', dbname=postgres_db) == [(600,)]
+
+
+@pytest.mark.parametrize('column_type,fmt,hint', [
+    ('bigint', 'timestamp', 'epoch'),
+    ('timestamptz', 'epoch', 'timestamp'),
+    ('timestamp', 'epoch_ms', 'timestamp'),
+    ('date', 'timestamp', 'date'),
+    ('text', 'timestamp', 'text'),
+])
+def test_column_type_and_expiry_format_must_agree(postgres, postgres_db, column_type, fmt, hint):
+    with postgres.connect(postgres_db) as conn:
+        conn.execute('CREATE TABLE sessions (id int PRIMARY KEY, expires_at %s)' % column_type)
+    result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', expiry_format=fmt)
+    check = result['checks'][0]
+    assert check['status'] == 'critical' and 'expiry_format' in check['reason'] and hint in check['reason'], check
+    assert result['column_type'] is not None
+
+
 def test_lock_timeout_is_reported_not_waited(postgres, postgres_db):
     _make_sessions(postgres, postgres_db, 100)
     blocker = postgres.connect(postgres_db, autocommit=False)
@@ -297,7 +391,7 @@ def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_
 
 @pytest.mark.parametrize('column_type,fmt,value', [
     ('timestamptz', 'timestamp', 'to_timestamp(x)'),
-    ('timestamp', 'timestamp', 'to_timestamp(x)::timestamp'),
+    ('timestamp', 'timestamp', "(to_timestamp(x) AT TIME ZONE 'UTC')"),
     ('numeric(20,6)', 'epoch', 'x::numeric(20,6)'),
     ('bigint', 'epoch_ms', '(x * 1000)::bigint'),
 ])
@@ -460,6 +554,208 @@ def test_no_live_session_is_ever_deleted(postgres, property_db, offsets, grace, 
     assert result['remaining_expired'] == 0 and result['expired_before'] == result['deleted']
 
 
+# ------------------------------------------------------------------------------------------------ time zones
+# Positive and negative offsets, half- and three-quarter-hour offsets, DST in both hemispheres (Lord Howe: 30 min).
+ZONES = ['UTC', 'Asia/Tokyo', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'America/Los_Angeles', 'America/New_York',
+         'America/St_Johns', 'America/Sao_Paulo', 'Asia/Kolkata', 'Asia/Kathmandu', 'Europe/Berlin',
+         'Australia/Adelaide', 'Australia/Lord_Howe', 'Pacific/Chatham']
+DST_ZONES = ['America/Los_Angeles', 'America/St_Johns', 'Europe/Berlin', 'Australia/Adelaide', 'Australia/Lord_Howe',
+             'Pacific/Chatham']
+
+
+def _transitions(zone, year=2025):
+    """The instants (UTC) at which ``zone`` changes its offset in ``year``, found with Python's own tz database."""
+    tz = ZoneInfo(zone)
+    found = []
+    t = datetime(year, 1, 1, tzinfo=timezone.utc)
+    while t.year == year:
+        nxt = t + timedelta(hours=1)
+        if t.astimezone(tz).utcoffset() != nxt.astimezone(tz).utcoffset():
+            lo = t
+            while nxt - lo > timedelta(minutes=1):
+                mid = lo + (nxt - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid.astimezone(tz).utcoffset() == t.astimezone(tz).utcoffset():
+                    lo = mid if mid > lo else lo + timedelta(minutes=1)
+                else:
+                    nxt = mid
+            found.append(nxt)
+        t = nxt if nxt > t + timedelta(minutes=59) else t + timedelta(hours=1)
+    return found
+
+
+TRANSITIONS = [(zone, instant) for zone in DST_ZONES for instant in _transitions(zone)]
+
+
+def test_transitions_are_found():
+    assert len(TRANSITIONS) == 2 * len(DST_ZONES)
+    berlin = [instant for zone, instant in TRANSITIONS if zone == 'Europe/Berlin']
+    assert berlin == [datetime(2025, 3, 30, 1, tzinfo=timezone.utc), datetime(2025, 10, 26, 1, tzinfo=timezone.utc)]
+
+
+def _wall(instant, zone):
+    return instant.astimezone(ZoneInfo(zone)).replace(tzinfo=None)
+
+
+def _naive_cutoff(cut, zone, until=None):
+    """Oracle of the cutoff of a naive column: the wall time of ``cut`` moved back by any DST fall-back within 3 hours,
+    i.e. ``cut`` plus the smallest UTC offset of ``zone`` over [cut, cut + 3 h], by brute force minute by minute.
+    With ``until`` (a later cutoff), the smallest such value for any cutoff between ``cut`` and ``until``."""
+    tz = ZoneInfo(zone)
+    minutes = int(((until or cut) - cut).total_seconds() // 60) + 181
+    smallest = min((cut + timedelta(minutes=m)).astimezone(tz).utcoffset() for m in range(0, minutes))
+    return cut.astimezone(timezone.utc).replace(tzinfo=None) + smallest
+
+
+@pytest.fixture(scope='module')
+def tz_db(postgres):
+    name = 't_session_time_zones'
+    postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+    postgres.create_database(name)
+    with postgres.connect(name) as conn:
+        conn.execute('CREATE TABLE prop_naive (id int PRIMARY KEY, expiry timestamp NOT NULL)')
+        conn.execute('CREATE TABLE prop_tz (id int PRIMARY KEY, expiry timestamptz NOT NULL)')
+        conn.execute('CREATE INDEX ON prop_naive (expiry)')
+        conn.execute('CREATE INDEX ON prop_tz (expiry)')
+    yield name
+    postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % name)
+
+
+class _ClientZone(object):
+    """PGTZ or PGOPTIONS (-c TimeZone=...) in the environment of the purge only (the test's own connections too
+    would take them)."""
+
+    def __init__(self, how, zone):
+        self.how, self.zone, self.saved = how, zone, {}
+
+    def __enter__(self):
+        for name in ('PGTZ', 'PGOPTIONS'):
+            self.saved[name] = os.environ.pop(name, None)
+        if self.how == 'PGTZ':
+            os.environ['PGTZ'] = self.zone
+        elif self.how == 'PGOPTIONS':
+            os.environ['PGOPTIONS'] = '-c TimeZone=%s' % self.zone
+        return self
+
+    def __exit__(self, *exc):
+        for name, value in self.saved.items():
+            os.environ.pop(name, None)
+            if value is not None:
+                os.environ[name] = value
+        return False
+
+
+# Always tried: the reproduction (Rails-style UTC in a naive column, the database in Tokyo), and a Berlin DST end
+# whose cutoff is 02:30 CEST, half an hour before 03:00 CEST becomes 02:00 CET: the session expiring at 02:10 CET
+# (live) must stay, the one at 02:20 CEST (expired, the same wall times repeat) waits for a later run.
+_MINUTE = 60 * 10 ** 6
+
+
+@example(database_zone='Asia/Tokyo', client='none', client_zone='UTC', naive=True, stored_zone='UTC', transition=None,
+         shift=0, offsets=[-3600 * 10 ** 6, 3600 * 10 ** 6, 5 * 3600 * 10 ** 6], lifetime=0, grace=0, batch=1,
+         order='physical')
+@example(database_zone='America/Sao_Paulo', client='PGTZ', client_zone='Asia/Kathmandu', naive=True,
+         stored_zone='UTC', transition=('Europe/Berlin', datetime(2025, 10, 26, 1, tzinfo=timezone.utc)),
+         shift=-30 * 60, offsets=[-40 * _MINUTE, -10 * _MINUTE, 10 * _MINUTE, 40 * _MINUTE, 70 * _MINUTE],
+         lifetime=600, grace=300, batch=2, order='expiry')
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(database_zone=st.sampled_from(ZONES), client=st.sampled_from(['none', 'PGTZ', 'PGOPTIONS']),
+       client_zone=st.sampled_from(ZONES), naive=st.booleans(), stored_zone=st.sampled_from(ZONES),
+       transition=st.one_of(st.none(), st.sampled_from(TRANSITIONS), st.sampled_from(TRANSITIONS)),
+       shift=st.integers(min_value=-200 * 60, max_value=60 * 60),
+       offsets=st.lists(st.integers(min_value=-3 * 3600 * 10 ** 6, max_value=3 * 3600 * 10 ** 6), min_size=1,
+                        max_size=40),
+       lifetime=st.integers(min_value=0, max_value=3600), grace=st.integers(min_value=0, max_value=3600),
+       batch=st.integers(min_value=1, max_value=25), order=st.sampled_from(['expiry', 'physical', 'auto']))
+def test_time_zones_never_make_a_live_session_expired(postgres, tz_db, database_zone, client, client_zone, naive,
+                                                      stored_zone, transition, shift, offsets, lifetime, grace, batch,
+                                                      order):
+    """Over the database's TimeZone, the client's (PGTZ, PGOPTIONS), naive and timestamptz columns, the zone the
+    application stores naive times in, and instants around DST transitions: no session within its lifetime plus
+    grace is deleted (check mode or not); every expired one is deleted, or (naive columns, a DST fall-back right
+    after the cutoff) kept and counted as deferred; check mode counts what the run then deletes and changes nothing."""
+    postgres.execute(sql.SQL('ALTER DATABASE {} SET timezone = {}').format(sql.Identifier(tz_db),
+                                                                            sql.Literal(database_zone)))
+    table = 'prop_naive' if naive else 'prop_tz'
+    cutoff = timedelta(seconds=lifetime + grace)
+    if transition is not None:
+        # a fixed "now" whose cutoff lies from 200 minutes before to an hour after a DST transition (a fall-back
+        # less than 3 hours after the cutoff moves a naive cutoff back); the application's zone is the transition's
+        fixed = transition[1] + cutoff + timedelta(seconds=shift, microseconds=shift * 7919 % 10 ** 6)
+        stored_zone = transition[0]
+    else:
+        fixed = None
+    with postgres.connect(tz_db) as conn:
+        conn.execute(sql.SQL('TRUNCATE {}').format(sql.Identifier(table)))
+        base = fixed or conn.execute('SELECT clock_timestamp()').fetchone()[0]
+        # expiry times up to 3 hours either side of the cutoff
+        expiries = [base - cutoff + timedelta(microseconds=offset) for offset in offsets]
+        if fixed is not None:   # the exact edge: expired one microsecond before the cutoff, live at it
+            expiries += [fixed - cutoff - timedelta(microseconds=1), fixed - cutoff]
+        value = '%s::timestamptz AT TIME ZONE %s' if naive else '%s::timestamptz'
+        with conn.cursor() as cur:
+            cur.executemany(sql.SQL('INSERT INTO {} VALUES (%s, ' + value + ')').format(sql.Identifier(table)),
+                            [(i, at, stored_zone) if naive else (i, at) for i, at in enumerate(expiries)])
+    snapshot = sql.SQL('SELECT id, expiry FROM {} ORDER BY id').format(sql.Identifier(table))
+    before = postgres.execute(snapshot, dbname=tz_db)
+    kwargs = dict(grace=grace, lifetime=lifetime, batch_size=batch, vacuum='never', order=order,
+                  stored_time_zone=stored_zone, now=fixed)
+    params = _params(postgres, tz_db)
+    with _ClientZone(client, client_zone):
+        check = sc.purge_postgres(params, table, 'id', 'expiry', check_mode=True, **kwargs)
+    assert postgres.execute(snapshot, dbname=tz_db) == before, 'check mode changed the table'
+    with _ClientZone(client, client_zone):
+        result = sc.purge_postgres(params, table, 'id', 'expiry', **kwargs)
+    t_end = fixed or postgres.execute('SELECT clock_timestamp()', dbname=tz_db)[0][0]
+    assert result['stopped'] == 'done', result['checks']
+    left = set(row[0] for row in postgres.execute(sql.SQL('SELECT id FROM {}').format(sql.Identifier(table)),
+                                                  dbname=tz_db))
+    deleted = set(range(len(expiries))) - left
+    # the cutoff lies between the insert (or the fixed now) and the end of the run, minus lifetime and grace
+    cut_lo, cut_hi = base - cutoff, t_end - cutoff
+
+    for i in deleted:
+        # never: a session live at the cutoff deleted
+        assert expiries[i] < cut_hi, (expiries[i], cut_hi, stored_zone)
+    if naive:   # the lowest cutoff the run may have used, in the column's wall time
+        lowest = _naive_cutoff(cut_lo, stored_zone, until=cut_hi)
+    for i in left:
+        # every session expired before the run started is gone, but for naive ones whose wall time a DST fall-back
+        # just after the cutoff makes ambiguous
+        if naive:
+            assert _wall(expiries[i], stored_zone) >= lowest, (expiries[i], cut_lo, stored_zone)
+        else:
+            assert expiries[i] >= cut_lo, (expiries[i], cut_lo)
+    assert result['deleted'] == len(deleted)
+    assert result['remaining_expired'] == 0 and result['expired_before'] == result['deleted']
+    assert result['column_type'] == ('timestamp without time zone' if naive else 'timestamp with time zone')
+    event('DST fall-back deferral' if result['deferred_ambiguous'] else 'no deferral')
+    event('deleted some' if deleted else 'deleted none')
+    if fixed is None:
+        # check mode ran first: it counted no more than the run deleted, at least what had expired before it
+        assert check['would_delete'] <= result['deleted']
+        assert sum(1 for i in range(len(expiries)) if expiries[i] < cut_lo and (
+            not naive or _wall(expiries[i], stored_zone) < lowest)) <= check['would_delete']
+        return
+    # one instant: check mode counted exactly what the run deleted
+    assert check['would_delete'] == result['deleted']
+    expected = set(i for i in range(len(expiries)) if expiries[i] < cut_lo)
+    if naive:
+        wall_cut = _naive_cutoff(cut_lo, stored_zone)
+        expected = set(i for i in range(len(expiries)) if _wall(expiries[i], stored_zone) < wall_cut)
+        # the sessions kept because of the DST allowance are counted, by check mode too
+        ambiguous = [i for i in range(len(expiries))
+                     if wall_cut <= _wall(expiries[i], stored_zone) < _wall(cut_lo, stored_zone)]
+        assert result['deferred_ambiguous'] == check['deferred_ambiguous'] == len(ambiguous)
+        if ambiguous:
+            assert str(len(ambiguous)) in result['checks'][0]['reason'] and stored_zone in result['checks'][0]['reason']
+    assert deleted == expected
+    # the edge: the session expired one microsecond before the cutoff goes (unless DST defers it), the one expiring
+    # at the cutoff stays
+    assert len(expiries) - 1 in left
+    assert (len(expiries) - 2 in deleted) == (not naive or not result['deferred_ambiguous'])
+
+
 # ------------------------------------------------------------------------------------------------ Redis
 def _fill_redis(client, now):
     client.hset('session:h:expired', mapping={'user': '1', 'expires': int(now - 600)})
@@ -539,3 +835,44 @@ def test_session_files_held_open_are_kept(tmp_path):
     # once the process is gone the file goes too
     result = sc.purge_files(str(directory), lifetime=1440)
     assert sorted(os.listdir(directory)) == ['other_old', 'sess_new']
+
+
+def _session_dir(tmp_path):
+    directory = tmp_path / 'sessions'
+    directory.mkdir()
+    old = time.time() - 7200
+    for name in ('sess_old', 'keep_config.ini', 'app.db', '.htaccess'):
+        (directory / name).write_text('data')
+        os.utime(directory / name, (old, old))
+    return directory
+
+
+@pytest.mark.parametrize('patterns', [[], None, [''], ['', '  '], ['*'], ['**'], ['?*'], ['sess_*', '*'], ['*?*'], ['*/*']])
+def test_files_pattern_matching_everything_is_refused(tmp_path, patterns):
+    """Reproduction (issue 15): ``patterns: []`` matched every file: keep_config.ini and app.db were deleted."""
+    directory = _session_dir(tmp_path)
+    before = sorted(os.listdir(directory))
+    for check_mode in (True, False):
+        with pytest.raises(MaintenanceError, match='patterns'):
+            sc.purge_files(str(directory), lifetime=1440, patterns=patterns, check_mode=check_mode)
+    assert sorted(os.listdir(directory)) == before
+
+
+def test_files_match_all_needs_its_own_option(tmp_path):
+    """A directory that holds nothing but session files (cachelib's md5-named files, for example) may be cleaned
+    with ``*``, but only when allow_match_all says so. ``*`` matches hidden files too (fnmatch), .htaccess included."""
+    directory = _session_dir(tmp_path)
+    result = sc.purge_files(str(directory), lifetime=1440, patterns=['*'], allow_match_all=True, check_mode=True)
+    assert result['would_delete'] == 4 and len(os.listdir(directory)) == 4
+    result = sc.purge_files(str(directory), lifetime=1440, patterns=['*'], allow_match_all=True)
+    assert result['deleted'] == 4 and os.listdir(directory) == []
+    # allow_match_all does not make an empty list mean "everything"
+    with pytest.raises(MaintenanceError, match='patterns'):
+        sc.purge_files(str(directory), lifetime=1440, patterns=[], allow_match_all=True)
+
+
+def test_files_default_pattern_keeps_other_files(tmp_path):
+    directory = _session_dir(tmp_path)
+    result = sc.purge_files(str(directory), lifetime=1440)
+    assert result['deleted'] == 1
+    assert sorted(os.listdir(directory)) == ['.htaccess', 'app.db', 'keep_config.ini']
