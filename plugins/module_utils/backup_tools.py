@@ -27,6 +27,7 @@ import shutil
 import subprocess
 import time
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import redact_location
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import critical, evaluate, ok
 
 _COUNTS = re.compile(r'missing: (\d+), checksum invalid: (\d+), size invalid: (\d+), other: (\d+)')
@@ -241,7 +242,7 @@ def parse_restic_check(code, out, err, name):
 
 def check_restic(repo, thresholds, now=None):
     now = time.time() if now is None else now
-    name = repo.get('name') or repo['repository']
+    name = repo.get('name') or redact_location(repo['repository'])
     target = 'restic:%s' % name
     binary = repo.get('binary') or 'restic'
     env = restic_env(repo)

@@ -155,6 +155,26 @@ def url_secrets(url, keep_params=(), keep_path=True, min_length=1):
     return _with_unquoted([s for s in secrets if s])
 
 
+def redact_location(location):
+    """A place that may be a URL behind a tool prefix (restic's ``rest:https://user:pw@host/repo``, ``s3:https://...``)
+    or a plain path: URLs lose their user info and query values, paths and other text stay as they are."""
+    if not isinstance(location, str) or '://' not in location:
+        return location
+    start = location.index('://')
+    prefix_end = location.rfind(':', 0, start)
+    prefix, url = (location[:prefix_end + 1], location[prefix_end + 1:]) if prefix_end >= 0 else ('', location)
+    return prefix + redact_url(url)
+
+
+def location_secrets(location, min_length=1):
+    """The secret strings of a location that ``redact_location`` hides (none for a plain path)."""
+    if not isinstance(location, str) or '://' not in location:
+        return []
+    start = location.index('://')
+    prefix_end = location.rfind(':', 0, start)
+    return url_secrets(location[prefix_end + 1:], min_length=min_length)
+
+
 def redact_headers(headers, allow=SAFE_HEADERS):
     """A copy of ``headers`` with every value replaced except those of the ``allow`` (case-insensitive) headers."""
     allowed = set(str(name).lower() for name in allow or ())

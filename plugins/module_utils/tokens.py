@@ -38,6 +38,7 @@ from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import redact_url, scrub, url_secrets
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     OK,
     WARNING,
@@ -75,8 +76,8 @@ def b64url_decode(text):
 # ------------------------------------------------------------------ loading
 
 def load_jwks(url=None, path=None, timeout=10, validate_certs=True, ca_path=None, headers=None):
-    """Return ``(jwks_dict or None, check)``; the check is ``jwks.reachable``."""
-    target = url or path
+    """Return ``(jwks_dict or None, check)``; the check is ``jwks.reachable``, naming the URL without its secrets."""
+    target = redact_url(url) if url else path
     try:
         if url:
             context = ssl.create_default_context(cafile=ca_path) if ca_path else ssl.create_default_context()
@@ -93,10 +94,11 @@ def load_jwks(url=None, path=None, timeout=10, validate_certs=True, ca_path=None
     except HTTPError as exc:
         return None, critical('jwks.reachable', 'JWKS endpoint answered HTTP %s %s' % (exc.code, exc.reason), target=target)
     except URLError as exc:
-        return None, critical('jwks.reachable', 'cannot fetch the JWKS: %s' % getattr(exc, 'reason', exc), target=target)
+        return None, critical('jwks.reachable', 'cannot fetch the JWKS: %s' % scrub(getattr(exc, 'reason', exc), url_secrets(url)),
+                              target=target)
     except (socket.timeout, ssl.SSLError, OSError, ValueError) as exc:
         what = 'read the JWKS file' if path and not url else 'fetch the JWKS'
-        return None, critical('jwks.reachable', 'cannot %s: %s' % (what, exc), target=target)
+        return None, critical('jwks.reachable', 'cannot %s: %s' % (what, scrub(exc, url_secrets(url))), target=target)
     if len(raw) > 4 * 1024 * 1024:
         return None, critical('jwks.reachable', 'JWKS is larger than 4 MiB; refusing to parse it', target=target)
     try:
@@ -448,7 +450,7 @@ def check_tokens(params, check_mode=False, now=None):
     url, path = params.get('jwks_url'), params.get('jwks_path')
     if not url and not path and not params.get('token'):
         raise MaintenanceError('give jwks_url or jwks_path (and optionally a sample token)')
-    target = url or path
+    target = redact_url(url) if url else path
     checks = []
     keys = None
     extra = {'jwks': {}, 'changed_keys': {}}

@@ -412,6 +412,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_sup
     run,
 )
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import NO_LOG_MIN_LENGTH, location_secrets
 
 SET_OPTIONS = dict(
     name=dict(type='str', required=True),
@@ -483,6 +484,8 @@ def main():
         )),
         supports_check_mode=True,
     )
+    for repo in module.params.get('restic') or []:
+        module.no_log_values.update(location_secrets(repo.get('repository'), min_length=NO_LOG_MIN_LENGTH))
     checks, report = run(module, verify_all, module.params, module.check_mode)
     finish(module, checks, changed=False, sets=report['sets'], state_written=report['state_written'])
 

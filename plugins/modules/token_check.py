@@ -185,6 +185,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_sup
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import NO_LOG_MIN_LENGTH, url_secrets
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tokens import (
     DEFAULT_ALGORITHMS,
     DEFAULT_CURVES,
@@ -217,6 +218,7 @@ def main():
         supports_check_mode=True,
     )
     deps.require(module, 'jwt', 'cryptography')
+    module.no_log_values.update(url_secrets(module.params['jwks_url'], min_length=NO_LOG_MIN_LENGTH))
     checks, extra, changed = run(module, check_tokens, module.params, check_mode=module.check_mode)
     finish(module, checks, changed=changed, **extra)
 

@@ -42,6 +42,8 @@ SECRETS = {
     'jwt_token': 'eyJhbGciOiJIUzI1NiJ9.JwtBody-3345v.c2ln',
     'backup_login_password': 'BackupPw-6678w',
     'vault_like_var_in_task_name': 'VaultName-4242x',
+    'jwks_url_query_token': 'JwksQuery-7781y',
+    'restic_url_password': 'ResticPw-5510z',
 }
 SPACE_LEFT, SPACE_RIGHT = 'SpaceLeft-2231r', 'SpaceRight-7789s'
 
@@ -127,11 +129,17 @@ def playbook_text(api, hook, smtp, pki_ca, redis, postgres, home):
         {'name': 'A token that is not a JWT',
          'autopilotcx.maintenance.token_check': {'fail_on': 'never', 'token': s['jwt_token'],
                                                  'state_file': os.path.join(home, 'jwks-state.json')}},
+        {'name': 'Key set behind a query token',
+         'autopilotcx.maintenance.token_check': {'fail_on': 'never',
+                                                 'jwks_url': 'http://%s/jwks.json?api_key=%s' % (host, s['jwks_url_query_token']),
+                                                 'state_file': os.path.join(home, 'jwks-state.json')}},
         {'name': 'Backups with a restore password',
          'autopilotcx.maintenance.backup_verify': {
              'fail_on': 'never', 'login_host': postgres.host, 'port': postgres.port,
              'login_password': s['backup_login_password'], 'ssl_mode': 'disable',
-             'sets': [{'name': 'db', 'path': os.path.join(home, 'no-backups-yet')}]}},
+             'sets': [{'name': 'db', 'path': os.path.join(home, 'no-backups-yet')}],
+             'restic': [{'repository': 'rest:https://backup:%s@127.0.0.1:1/repo' % s['restic_url_password'],
+                         'binary': 'restic-not-installed'}]}},
         {'name': 'Review report from the records',
          'autopilotcx.maintenance.review_report': {
              'period': 'weekly', 'outcome_logs': [os.path.join(home, 'outcomes.jsonl')],
@@ -200,9 +208,9 @@ def test_every_secret_stays_out_of_output_records_state_and_reports(tmp_path, po
     assert 'VALUE_SPECIFIED_IN_NO_LOG_PARAMETER' in result.stdout  # -vvv really shows the module arguments
     records = read_outcomes(log)
     by_task = dict((r['task'], r) for r in records)
-    assert len(records) == 9, sorted(by_task)
+    assert len(records) == 10, sorted(by_task)
     rows = postgres.execute('SELECT t::text FROM outcomes_secrets t', dbname=postgres_db)
-    assert len(rows) == 10  # nine tasks and the run record
+    assert len(rows) == 11  # ten tasks and the run record
     # Ansible's own stdout callback prints each task name as rendered ("TASK [Deploy <value>]"); no collection
     # plugin can change that line, and the docs say not to template secrets into task names. Everywhere else,
     # including every other line of the output, the task-name secrets are looked for like the rest.

@@ -187,3 +187,14 @@ def test_pgbackrest_real_stanza():
     finally:
         cluster.destroy()
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_a_rest_repository_with_credentials_is_named_without_them():
+    """``rest:https://user:pass@host/repo``: the checks' target and reasons never carry the password."""
+    secret = 'restic-RestPw-8812'
+    repo = {'repository': 'rest:https://backup:%s@127.0.0.1:1/repo' % secret, 'binary': 'restic-not-installed'}
+    checks = bt.check_restic(repo, THRESHOLDS)
+    assert checks and secret not in json.dumps(checks)
+    assert checks[0]['target'] == 'restic:rest:https://127.0.0.1:1/repo'
+    plain = bt.check_restic({'repository': '/srv/restic/app', 'binary': 'restic-not-installed'}, THRESHOLDS)
+    assert plain[0]['target'] == 'restic:/srv/restic/app'

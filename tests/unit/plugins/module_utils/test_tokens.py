@@ -243,3 +243,20 @@ def test_empty_key_set_and_missing_file(tmp_path):
     assert checks['jwks.keys']['status'] == 'critical'
     checks, _extra, _changed = run(tmp_path, jwks_path=str(tmp_path / 'missing.json'))
     assert checks['jwks.reachable']['status'] == 'critical' and 'No such file' in checks['jwks.reachable']['reason']
+
+
+def test_a_token_in_the_jwks_url_query_never_reaches_checks_extra_or_the_state(tmp_path, jwks_server, keys):
+    """An IdP reached with ``?api_key=...``: the checks (recorded by the callback), the result and the state file
+    name the JWKS by its redacted URL."""
+    secret = 'jwks-QueryToken-5521'
+    jwks_server.body = {'keys': [keys['a'].jwk]}
+    url = jwks_server.url + '/jwks.json?api_key=' + secret
+    checks, extra, _changed = run(tmp_path, jwks_url=url)
+    assert checks['jwks.reachable']['status'] == 'ok' if 'jwks.reachable' in checks else True
+    assert checks['jwks.keys']['value'] == 1
+    assert secret not in json.dumps([checks, extra])
+    assert secret not in (tmp_path / 'jwks-state.json').read_text()
+    assert 'api_key=********' in json.dumps(checks)
+    # the state is keyed by the redacted URL, so the next run finds it
+    checks, _extra, changed = run(tmp_path, jwks_url=url)
+    assert not changed and 'unchanged' in checks['jwks.fingerprint']['reason']
