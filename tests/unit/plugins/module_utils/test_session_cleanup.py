@@ -350,7 +350,11 @@ def test_row_released_before_the_second_try_is_deleted(postgres, postgres_db, or
 def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_db, order, monkeypatch):
     """The batch deleted row 5, then waits for row 20 which a login holds; the login now wants row 5 (waits for
     the batch): a deadlock, until the batch's row lock wait runs out (well before deadlock_timeout) and it gives way."""
-    monkeypatch.setattr(sc, 'ROW_LOCK_WAIT', 0.5)  # long enough to see the login waiting
+    # The batch's row lock wait must end before deadlock detection would: with the default 1 s deadlock_timeout a
+    # 0.5 s wait left a loaded 2-core machine too little time to get the login's UPDATE in (flaky). This database
+    # detects deadlocks after 10 s, so a 2 s wait shows the same give-way with room to spare.
+    monkeypatch.setattr(sc, 'ROW_LOCK_WAIT', 2.0)
+    postgres.execute("ALTER DATABASE %s SET deadlock_timeout = '10s'" % postgres_db)
     _make_ordered_sessions(postgres, postgres_db)
     login = postgres.connect(postgres_db, autocommit=False)
     outcome = {}
@@ -381,9 +385,9 @@ def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_
     finally:
         login.close()
     assert 'error' not in outcome, outcome
-    # the login did wait for the batch (which held row 5), and less than deadlock_timeout (1 s): the batch gave
-    # way after ROW_LOCK_WAIT, nobody was aborted
-    assert 0.1 < outcome['waited'] < 1.0, outcome
+    # the login did wait for the batch (which held row 5), and less than deadlock_timeout: the batch gave way after
+    # ROW_LOCK_WAIT, nobody was aborted
+    assert 0.1 < outcome['waited'] < 10.0, outcome
     assert result['stopped'] == 'done' and result['skip_locked_retries'] >= 1
     # both sessions the login extended are kept; every other expired one went
     assert postgres.execute('SELECT id FROM sessions WHERE id <= 100 ORDER BY id', dbname=postgres_db) == [(5,), (20,)]
