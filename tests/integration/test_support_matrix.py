@@ -156,6 +156,8 @@ def _assert_tls_and_cache(proc, by_task, tls=True, cache=True):
 def test_debian12_system_python_with_debian_packages(services, tmp_path):
     """Debian 12's /usr/bin/python3 with python3-cryptography 38.0.4 and python3-redis 4.3.4, nothing from pip."""
     python = _venv_or_skip(matrix.debian_system_python)
+    versions = matrix.library_versions(python)
+    assert versions['cryptography'].startswith('38.') and versions['redis'].startswith('4.3'), versions
     proc, by_task = _run_target(python, services, tmp_path, tls=True, cache=True)
     _assert_tls_and_cache(proc, by_task)
 
@@ -163,6 +165,10 @@ def test_debian12_system_python_with_debian_packages(services, tmp_path):
 @pytest.mark.parametrize('distribution', sorted(matrix.DISTRIBUTIONS))
 def test_distribution_library_versions(distribution, services, tmp_path):
     python = _venv_or_skip(matrix.distribution_python, distribution)
+    versions = matrix.library_versions(python)
+    for pin in matrix.DISTRIBUTIONS[distribution]['pins']:  # the cell runs the versions it claims, nothing newer
+        name, version = pin.split('==')
+        assert versions[name] == version, versions
     has_redis = any(p.startswith('redis==') for p in matrix.DISTRIBUTIONS[distribution]['pins'])
     proc, by_task = _run_target(python, services, tmp_path, tls=True, cache=has_redis)
     _assert_tls_and_cache(proc, by_task, cache=has_redis)
