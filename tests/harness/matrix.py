@@ -17,7 +17,7 @@ import subprocess
 
 from .paths import ROOT
 
-CACHE = os.path.join(ROOT, '.cache', 'matrix')
+CACHE = os.environ.get('AUTOPILOTCX_MATRIX_CACHE') or os.path.join(ROOT, '.cache', 'matrix')
 
 # ansible-core lines: the oldest one meta/runtime.yml claims, and the newest on PyPI (needs Python >= 3.12).
 CONTROL = {

@@ -71,9 +71,14 @@ def test_control_node_ansible_core_line(which, tmp_path):
     env = _control_env(venv)
     failures = []
     # ansible-doc on every plugin
-    plugins = [('module', os.path.splitext(os.path.basename(p))[0]) for p in glob.glob(os.path.join(ROOT, 'plugins', 'modules', '*.py'))]
-    plugins += [('filter', os.path.splitext(os.path.basename(p))[0]) for p in glob.glob(os.path.join(ROOT, 'plugins', 'filter', '*.yml'))]
-    plugins += [('callback', 'outcomes')]
+    plugins = []  # every plugin of the collection, as scripts/check-docs.sh finds them
+    for directory in sorted(glob.glob(os.path.join(ROOT, 'plugins', '*'))):
+        kind = {'modules': 'module'}.get(os.path.basename(directory), os.path.basename(directory))
+        if kind in ('module_utils', 'doc_fragments', 'plugin_utils', '__pycache__'):
+            continue
+        pattern = '*.yml' if kind in ('filter', 'test') else '*.py'
+        plugins += [(kind, os.path.splitext(os.path.basename(p))[0]) for p in glob.glob(os.path.join(directory, pattern))
+                    if not os.path.basename(p).startswith('_')]
     for kind in sorted(set(k for k, _n in plugins)):  # one ansible-doc per plugin type, every plugin of it
         names = sorted('autopilotcx.maintenance.' + n for k, n in plugins if k == kind)
         proc = subprocess.run([os.path.join(venv, 'bin', 'ansible-doc'), '-t', kind] + names,
