@@ -122,7 +122,9 @@ def services(tmp_path_factory):
 
 def _run_target(python, services, tmp_path, tls, cache):
     log = tmp_path / 'outcomes.jsonl'
-    extra = dict(services, ansible_python_interpreter=python, run_tls=tls, run_cache=cache)
+    scratch = tmp_path / 'scratch'
+    scratch.mkdir()
+    extra = dict(services, ansible_python_interpreter=python, run_tls=tls, run_cache=cache, scratch=str(scratch))
     proc = run_playbook(PLAYBOOK, inventory='localhost,', extra_vars=extra, outcome_log=log)
     records = read_outcomes(log) if log.exists() else []
     by_task = {}
@@ -137,7 +139,15 @@ def _statuses(record):
 
 def _assert_tls_and_cache(proc, by_task, tls=True, cache=True):
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    for task in ('resource_check', 'metric_check', 'file_cleanup in check mode', 'log_scan'):
+        record = by_task['%s (standard library only)' % task]
+        assert record['checks'] and all(c['status'] != 'unknown' or c.get('reason') for c in record['checks']), record
     assert by_task['resource_check (standard library only)']['status'] == 'ok'
+    assert by_task['metric_check (standard library only)']['status'] == 'ok'
+    failed = [c for c in by_task['log_scan (standard library only)']['checks'] if c['name'] == 'security.failed_logins_per_minute']
+    assert failed and failed[0]['value'] == 1, failed or _statuses(by_task['log_scan (standard library only)'])
+    cleanup = by_task['file_cleanup in check mode (standard library only)']
+    assert cleanup['checks'] and not cleanup.get('failed'), cleanup
     if tls:
         files = by_task['tls_check on certificate files (leaf + intermediate in one PEM bundle; an expired one)']
         checks = files['checks']
