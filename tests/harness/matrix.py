@@ -81,8 +81,8 @@ def venv(name, python_version, pins):
         proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-            reason = 'cannot build the %s venv on Python %s (%s): %s' % (name, python_version, ' '.join(pins),
-                                                                        ' / '.join(tail))
+            reason = 'cannot build the %s venv on Python %s (%s): %s' % (
+                name, python_version, ' '.join(pins), ' / '.join(tail))
             if 'No matching distribution' in reason or 'Could not find a version' in reason:
                 with open(failed, 'w') as handle:
                     handle.write(reason)
