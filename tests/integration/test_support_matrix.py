@@ -190,7 +190,7 @@ def test_distribution_library_versions(distribution, services, tmp_path):
 
 @pytest.mark.parametrize('version', matrix.TARGET_PYTHONS)
 def test_target_python(version, services, tmp_path):
-    """A bare interpreter (standard library only): stdlib modules work; tls_check says what it lacks."""
+    """A bare interpreter: the standard-library modules work on it."""
     python = _venv_or_skip(matrix.find_python, version)
     proc, by_task = _run_target(python, services, tmp_path, tls=False, cache=False)
     _assert_tls_and_cache(proc, by_task, tls=False, cache=False)
