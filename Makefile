@@ -8,7 +8,7 @@ SYSSTAMP := .tmp/.system-packages
 COLL := .tmp/ansible-test/ansible_collections/autopilotcx/maintenance
 export ANSIBLE_PYTHON_INTERPRETER := $(abspath $(VPY))
 
-.PHONY: all deps venv system-packages test unit integration sanity lint doc build changelog-lint demo bench clean
+.PHONY: all deps venv system-packages test unit integration matrix sanity lint doc build changelog-lint demo bench clean
 
 all: test
 
@@ -41,6 +41,11 @@ unit: deps
 
 integration: deps
 	$(VPY) -m pytest -q tests/integration
+
+# The support matrix alone (part of `make test`): oldest and newest ansible-core, target Pythons 3.8-3.13, the
+# distributions' library versions. Venvs are cached in .cache/matrix (AUTOPILOTCX_MATRIX_CACHE moves them).
+matrix: deps
+	$(VPY) -m pytest -q -n 0 tests/integration/test_support_matrix.py tests/unit/test_support_matrix_docs.py
 
 sanity: deps
 	bash scripts/ansible-test-sanity.sh

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import awx_config, cadence
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
@@ -49,7 +50,13 @@ def rrule_occurrences(rrule, count=5, after=None, dtstart=None):
 
 
 def awx_objects(cadences, settings=None):
-    return awx_config.awx_objects(cadences, settings)
+    objects = awx_config.awx_objects(cadences, settings)
+    # AWX's own injector templates ('{{ dsn }}') are for AWX to fill in. ansible-core < 2.19 templates strings inside
+    # variables again ('dsn' is undefined): marked unsafe, they stay as written on every ansible-core line.
+    for entry in objects.get('credential_type') or []:
+        if entry.get('injectors'):
+            entry['injectors'] = wrap_var(entry['injectors'])
+    return objects
 
 
 class FilterModule(object):

@@ -64,7 +64,7 @@ def _client(redis, params):
                   username=params.get('username') or None, password=params.get('password') or None,
                   socket_timeout=params.get('timeout'), socket_connect_timeout=params.get('timeout'),
                   client_name='autopilotcx.maintenance', decode_responses=True)
-    try:  # one attempt: a check must report what it saw, not retry it away (redis-py >= 4.5 retries by default)
+    try:  # one attempt: a check must report what it saw, not retry it away (redis-py >= 4.5 retries by default; 3.5 has no Retry)
         from redis.backoff import NoBackoff
         from redis.retry import Retry
         kwargs['retry'] = Retry(NoBackoff(), 0)

@@ -22,15 +22,28 @@ from ansible.module_utils.basic import missing_required_lib
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 
-# name -> (import name, pip requirement, minimum version tuple or None)
+# name -> (import name, requirement, minimum version tuple or None)
+# The floors of the libraries a managed host needs are the oldest versions the supported distributions ship as
+# python3-* packages (docs/support-matrix.md): cryptography 3.3 (Debian 11), redis 3.5 (Debian 11, Ubuntu 22.04).
 LIBRARIES = {
     'requests': ('requests', 'requests >= 2.28', (2, 28)),
-    'cryptography': ('cryptography', 'cryptography >= 41', (41,)),
+    'cryptography': ('cryptography', 'cryptography >= 3.3', (3, 3)),
     'psycopg': ('psycopg', 'psycopg >= 3.1', (3, 1)),
     'jmespath': ('jmespath', 'jmespath >= 1.0', (1, 0)),
     'dateutil': ('dateutil', 'python-dateutil >= 2.8', (2, 8)),
-    'redis': ('redis', 'redis >= 4.5', (4, 5)),
+    'redis': ('redis', 'redis >= 3.5', (3, 5)),
     'jwt': ('jwt', 'PyJWT[crypto] >= 2.8', (2, 8)),
+}
+
+# The package that brings the library on the distributions of docs/support-matrix.md.
+PACKAGES = {
+    'requests': 'python3-requests',
+    'cryptography': 'python3-cryptography',
+    'psycopg': 'python3-psycopg',
+    'jmespath': 'python3-jmespath',
+    'dateutil': 'python3-dateutil',
+    'redis': 'python3-redis',
+    'jwt': 'python3-jwt',
 }
 
 _CACHE = {}
@@ -81,8 +94,9 @@ def load(name):
     """Return the imported library or raise ``MaintenanceError`` saying what to install."""
     lib, requirement, error = _import(name)
     if lib is None:
-        raise MaintenanceError('%s is required on the host running this task (pip install "%s"): %s'
-                               % (requirement, requirement, error.strip().splitlines()[-1]))
+        raise MaintenanceError('%s is required on the host running this task (the distribution package %s, or run the '
+                               'task where it is installed; see docs/support-matrix.md): %s'
+                               % (requirement, PACKAGES.get(name, name), error.strip().splitlines()[-1]))
     return lib
 
 

@@ -465,6 +465,24 @@ def describe(cert):
     }
 
 
+PEM_BLOCK = re.compile(br'-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----', re.DOTALL)
+
+
+def parse_pem_bundle(data):
+    """Every certificate of a PEM bundle, in order.
+
+    The bundle is split here and each block loaded with ``load_pem_x509_certificate``: that works with the
+    cryptography the distributions ship (3.3 on Debian 11, 3.4.8 on Ubuntu 22.04), where the one-call
+    ``load_pem_x509_certificates`` (cryptography 39) does not exist. Raises ``ValueError`` when there is no
+    certificate block or a block does not parse.
+    """
+    x509 = _x509()
+    blocks = PEM_BLOCK.findall(data)
+    if not blocks:
+        raise ValueError('no "BEGIN CERTIFICATE" block')
+    return [x509.load_pem_x509_certificate(block) for block in blocks]
+
+
 def load_pem_chain(path):
     try:
         with open(path, 'rb') as handle:
@@ -473,7 +491,7 @@ def load_pem_chain(path):
         raise ProbeFailure('cannot read %s: %s' % (path, exc.strerror or exc), 'file')
     x509 = _x509()
     try:
-        certs = x509.load_pem_x509_certificates(data)
+        certs = parse_pem_bundle(data)
     except ValueError as exc:
         try:
             certs = [x509.load_der_x509_certificate(data)]
@@ -512,7 +530,7 @@ def trust_anchors(ca_path):
         for source in sources:
             try:
                 with open(source, 'rb') as handle:
-                    anchors.extend(x509.load_pem_x509_certificates(handle.read()))
+                    anchors.extend(parse_pem_bundle(handle.read()))
             except (IOError, OSError, ValueError):
                 continue
         _ANCHORS[key] = anchors
@@ -524,7 +542,7 @@ def _signed_by(cert, issuer, problems=None):
     if cert.issuer != issuer.subject:
         return False
     try:
-        cert.verify_directly_issued_by(issuer)
+        _verify_issued_by(cert, issuer)
         return True
     except ValueError as exc:  # an algorithm cryptography refuses to verify (SHA-1, MD5)
         if problems is not None:
@@ -533,6 +551,40 @@ def _signed_by(cert, issuer, problems=None):
         return False
     except Exception:  # InvalidSignature, TypeError (key type mismatch)
         return False
+
+
+def _verify_issued_by(cert, issuer):
+    """``cert.verify_directly_issued_by(issuer)`` (cryptography 40), or the same check by hand on older versions.
+
+    By hand: the issuer's public key verifies the signature over the TBS bytes with the certificate's hash; MD5 and
+    SHA-1 are refused as cryptography 40+ refuses them, RSASSA-PSS (whose parameters older versions do not expose)
+    raises ``ValueError`` so the chain check says it could not verify rather than guessing.
+    """
+    native = getattr(cert, 'verify_directly_issued_by', None)
+    if native is not None:
+        native(issuer)
+        return
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+    if cert.signature_algorithm_oid.dotted_string == '1.2.840.113549.1.1.10':
+        raise ValueError('RSASSA-PSS signatures need cryptography >= 40 to verify')
+    try:
+        hash_alg = cert.signature_hash_algorithm
+    except Exception:  # UnsupportedAlgorithm
+        raise ValueError('unsupported signature algorithm')
+    if hash_alg is not None and hash_alg.name.lower() in WEAK_HASHES:
+        raise ValueError('unsupported signature algorithm')
+    key = issuer.public_key()
+    signature, data = cert.signature, cert.tbs_certificate_bytes
+    if isinstance(key, rsa.RSAPublicKey):
+        key.verify(signature, data, padding.PKCS1v15(), hash_alg)
+    elif isinstance(key, ec.EllipticCurvePublicKey):
+        key.verify(signature, data, ec.ECDSA(hash_alg))
+    elif isinstance(key, dsa.DSAPublicKey):
+        key.verify(signature, data, hash_alg)
+    elif isinstance(key, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
+        key.verify(signature, data)
+    else:
+        raise ValueError('unsupported signature algorithm')
 
 
 def build_path(certs, anchors, now=None):

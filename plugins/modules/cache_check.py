@@ -72,7 +72,9 @@ options:
     type: float
     default: 1.0
 requirements:
-  - redis >= 4.5 (redis-py) on the host running the task
+  - redis >= 3.5 (redis-py) on the host running the task (the distribution's C(python3-redis) on Debian 11-13 and Ubuntu
+    22.04/24.04; RHEL 9 does not ship it in BaseOS/AppStream, run the task on another host with C(delegate_to), the
+    server is reached over the network; see docs/support-matrix.md).
 attributes:
   platform:
     platforms: posix

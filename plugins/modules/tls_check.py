@@ -102,7 +102,8 @@ options:
     description: CA bundle to verify against instead of the system trust store (default for targets and files).
     type: path
 requirements:
-  - cryptography >= 41
+  - cryptography >= 3.3 on the host running the task (the distribution's C(python3-cryptography) is enough on Debian 11-13,
+    Ubuntu 22.04/24.04 and RHEL 9; see docs/support-matrix.md).
 notes:
   - "Threshold read: C(tls_days_to_expiry) (days, direction below; the collection default warns at 30 and is critical at 7)."
   - The certificates the server presents are read with C(SSLSocket._sslobj.get_unverified_chain()), available in CPython

@@ -106,7 +106,7 @@ attributes:
   platform:
     platforms: posix
 requirements:
-  - PyJWT >= 2.8 with cryptography (C(pip install "PyJWT[crypto]"))
+  - PyJWT >= 2.8 with cryptography on the host running the task (see docs/support-matrix.md)
 notes:
   - "Thresholds read: C(jwks_rsa_key_bits), and the one named by O(expiry_threshold)."
 author:

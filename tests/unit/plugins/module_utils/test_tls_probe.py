@@ -11,8 +11,11 @@ import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tls_probe import (
+    _verify_issued_by,
+    build_path,
     check_tls,
     hostname_matches,
+    parse_pem_bundle,
     parse_target,
 )
 
@@ -305,3 +308,58 @@ def test_results_are_json_serialisable(servers, pki):
     checks, records = run_kinds(servers, pki, ['good'])
     json.dumps([checks, records])
     assert os.path.isfile(pki.ca_path)
+
+
+# ------------------------------------------------------------------ cryptography as the distributions ship it
+class _OldCertificate(object):
+    """A certificate as cryptography < 40 (Debian 11/12, Ubuntu 22.04, RHEL 9) offers it: no verify_directly_issued_by.
+
+    The real versions run in tests/integration/test_support_matrix.py; this drives the by-hand path on every run.
+    """
+
+    def __init__(self, cert):
+        self._cert = cert
+
+    def __getattr__(self, name):
+        if name == 'verify_directly_issued_by':
+            raise AttributeError(name)
+        return getattr(self._cert, name)
+
+
+def _load(path):
+    with open(path, 'rb') as handle:
+        return parse_pem_bundle(handle.read())
+
+
+def test_pem_bundle_is_split_by_hand(leaves, pki, tmp_path):
+    certs = _load(leaves['full-chain'][0])
+    assert len(certs) == 2 and certs[0].issuer == certs[1].subject
+    noisy = tmp_path / 'noisy.pem'
+    with open(leaves['full-chain'][0], 'rb') as handle:
+        data = handle.read()
+    noisy.write_bytes(b'subject=CN = localhost\n' + data.replace(b'-----END CERTIFICATE-----\n', b'-----END CERTIFICATE-----\nsome text\n'))
+    assert [c.serial_number for c in _load(str(noisy))] == [c.serial_number for c in certs]
+    with pytest.raises(ValueError):
+        parse_pem_bundle(b'no certificate here')
+    broken = data.replace(data[100:140], b'A' * 40)
+    with pytest.raises(ValueError):
+        parse_pem_bundle(broken)
+
+
+def test_signatures_checked_by_hand_without_verify_directly_issued_by(leaves, pki):
+    leaf, intermediate = [_OldCertificate(c) for c in _load(leaves['full-chain'][0])]
+    root = _OldCertificate(_load(pki.ca_path)[0])
+    _verify_issued_by(leaf, intermediate)  # RSA PKCS#1 v1.5
+    _verify_issued_by(intermediate, root)
+    with pytest.raises(Exception) as refused:  # signed by someone else: InvalidSignature
+        _verify_issued_by(leaf, root)
+    assert refused.type.__name__ == 'InvalidSignature'
+    ec_self = _OldCertificate(_load(pki.write_leaf('t-ec-self', key_kind='ec', self_signed=True)[0])[0])
+    _verify_issued_by(ec_self, ec_self)  # ECDSA
+    sha1 = _OldCertificate(_load(leaves['sha1'][0])[0])
+    with pytest.raises(ValueError, match='unsupported signature algorithm'):  # as cryptography >= 40 refuses it
+        _verify_issued_by(sha1, root)
+    ok_path, reason, path = build_path([leaf, intermediate], [root])
+    assert ok_path and reason.startswith('chain verified to trusted CN=AutopilotCX Test Root CA') and len(path) == 3
+    ok_path, reason, _path = build_path([leaf], [root])
+    assert not ok_path and reason.startswith('incomplete chain')
