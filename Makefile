@@ -43,7 +43,7 @@ integration: deps
 	$(VPY) -m pytest -q tests/integration
 
 # The support matrix alone (part of `make test`): oldest and newest ansible-core, target Pythons 3.8-3.13, the
-# distributions' library versions. Venvs are cached in .cache/matrix (AUTOPILOTCX_MATRIX_CACHE moves them).
+# distributions' library versions. Venvs are cached in ~/.cache/autopilotcx-maintenance/matrix (AUTOPILOTCX_MATRIX_CACHE moves them).
 matrix: deps
 	$(VPY) -m pytest -q -n 0 tests/integration/test_support_matrix.py tests/unit/test_support_matrix_docs.py
 

@@ -1,6 +1,6 @@
 """The support matrix (docs/support-matrix.md): control-node venvs per ansible-core line, target interpreters.
 
-Every venv lives under ``.cache/matrix/<name>-<key>`` where the key is a hash of the interpreter version and the
+Every venv lives under ``~/.cache/autopilotcx-maintenance/matrix/<name>-<key>`` where the key is a hash of the interpreter version and the
 pinned requirements, so a venv is built once and reused until a pin changes. A venv that cannot be built (no
 interpreter of that version on this machine, a pin with no wheel for it, no network) raises ``Unavailable`` with the
 reason; the tests turn that into a visible skip, never into a silent pass.
@@ -14,10 +14,15 @@ import hashlib
 import os
 import shutil
 import subprocess
+import time
 
 from .paths import ROOT
 
-CACHE = os.environ.get('AUTOPILOTCX_MATRIX_CACHE') or os.path.join(ROOT, '.cache', 'matrix')
+# Outside the checkout by default: CI runs in a fresh clone on the same machine, and the venvs (keyed by interpreter
+# and pins, nothing of the checkout) are worth keeping between runs.
+CACHE = os.environ.get('AUTOPILOTCX_MATRIX_CACHE') or os.path.join(
+    os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'autopilotcx-maintenance', 'matrix')
+FAILED_TTL = 86400  # a pin with no build for a Python is not retried for a day (a network failure is not final)
 
 # ansible-core lines: the oldest one meta/runtime.yml claims, and the newest on PyPI (needs Python >= 3.12).
 CONTROL = {
@@ -70,8 +75,8 @@ def venv(name, python_version, pins):
     failed = os.path.join(CACHE, '%s-py%s-%s.failed' % (name, python_version, key))
     if os.path.exists(stamp):
         return path
-    if os.path.exists(failed):  # a pin that has no build for this Python does not get retried on every run
-        raise Unavailable(open(failed).read())
+    if os.path.exists(failed) and time.time() - os.path.getmtime(failed) < FAILED_TTL:
+        raise Unavailable(open(failed).read())  # a pin with no build for this Python is not retried on every run
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(CACHE, exist_ok=True)
     steps = [[python, '-m', 'venv', path],
