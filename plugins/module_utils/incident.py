@@ -103,12 +103,20 @@ def write_record(path, record, check_mode=False):
     if check_mode:
         return True
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o750)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix='.incident-')
-    with os.fdopen(handle, 'w') as out:
-        out.write(text)
-    os.rename(tmp, path)
+    tmp = None
+    try:
+        if os.path.isdir(path):
+            raise OSError('it is a directory')
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o750)
+        handle, tmp = tempfile.mkstemp(dir=directory, prefix='.incident-')
+        with os.fdopen(handle, 'w') as out:
+            out.write(text)
+        os.rename(tmp, path)
+    except (IOError, OSError) as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise MaintenanceError('cannot write the incident record %s: %s' % (path, exc))
     return True
 
 
