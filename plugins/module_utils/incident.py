@@ -88,8 +88,8 @@ def write_record(path, record, check_mode=False):
     text = json.dumps(record, indent=2, sort_keys=True, default=str) + '\n'
     old = None
     if os.path.isfile(path):
-        with open(path) as handle:
-            old = handle.read()
+        with open(path, 'rb') as handle:
+            old = handle.read().decode('utf-8', 'replace')  # not a record: it differs, json.loads says so below
     if old is not None:
         try:
             previous = json.loads(old)

@@ -56,3 +56,11 @@ def test_a_path_that_cannot_be_written_fails_with_its_name_and_leaves_no_tempora
         incident.record_result(params(tmp_path, path=str(path)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ['dir', 'file.txt']
     assert list((tmp_path / 'dir').iterdir()) == []
+
+
+def test_an_existing_file_that_is_not_text_is_a_change_not_a_traceback(tmp_path):
+    """Found by the fuzz test: path naming a binary file ended in UnicodeDecodeError (check mode too)."""
+    (tmp_path / 'binary.bin').write_bytes(b'\x00\xff\xfe' * 10)
+    _result, _check, changed = incident.record_result(params(tmp_path, path=str(tmp_path / 'binary.bin')),
+                                                      check_mode=True)
+    assert changed and (tmp_path / 'binary.bin').read_bytes() == b'\x00\xff\xfe' * 10
