@@ -15,6 +15,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import os
+import stat
+
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     FAIL_ON_CHOICES,
@@ -58,13 +61,29 @@ def _is_timeout(name):
     return name == 'timeout' or name.endswith('_timeout')
 
 
+def _text_errors(label, value, is_path):
+    if not isinstance(value, str):
+        return []
+    if '\x00' in value:
+        return ['%s: contains a NUL byte' % label]
+    if is_path:
+        try:
+            if stat.S_ISFIFO(os.stat(value).st_mode):  # opening it would block until a writer comes
+                return ['%s: %s is a FIFO, not a file' % (label, value)]
+        except (OSError, ValueError):
+            pass
+    return []
+
+
 def _option_errors(label, name, option, value):
     kind = option.get('type', 'str')
-    if kind in ('str', 'path') and isinstance(value, str) and '\x00' in value:
-        return ['%s: contains a NUL byte' % label]
+    if kind in ('str', 'path'):
+        return _text_errors(label, value, kind == 'path')
     if kind == 'list' and option.get('elements') in ('str', 'path') and isinstance(value, list):
-        return ['%s[%d]: contains a NUL byte' % (label, i)
-                for i, item in enumerate(value) if isinstance(item, str) and '\x00' in item]
+        errors = []
+        for i, item in enumerate(value):
+            errors.extend(_text_errors('%s[%d]' % (label, i), item, option.get('elements') == 'path'))
+        return errors
     if kind not in ('int', 'float') or isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
     if value != value or value in (float('inf'), float('-inf')):
@@ -79,8 +98,9 @@ def _option_errors(label, name, option, value):
 def parameter_errors(argument_spec, params, prefix=''):
     """What no backend can take, for every option (nested ones too), each naming its option.
 
-    NUL bytes in str/path values (no path, URL or host can hold one), non-finite floats, ports outside
-    1-65535 (options ``port``/``*_port``) and timeouts outside 0-2147483647 s (``timeout``/``*_timeout``).
+    NUL bytes in str/path values (no path, URL or host can hold one), path values naming a FIFO (reading
+    it would block), non-finite floats, ports outside 1-65535 (options ``port``/``*_port``) and timeouts
+    outside 0-2147483647 s (``timeout``/``*_timeout``).
     """
     errors = []
     for name in sorted(argument_spec):

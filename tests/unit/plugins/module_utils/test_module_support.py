@@ -84,3 +84,15 @@ def test_run_refuses_before_the_backend_is_called():
         ms.run(_Module(dict(port=70000)), calls.append, 'called')
     assert calls == []
     assert ms.run(_Module(dict(port=5432)), lambda: 'result') == 'result'
+
+
+def test_a_path_naming_a_fifo_is_refused_before_anything_blocks_on_it(tmp_path):
+    """Found by the fuzz test: token_check's ca_path (ssl.create_default_context) and log_scan's state_file
+    naming a FIFO blocked the module until it was killed."""
+    import os
+    fifo = str(tmp_path / 'fifo')
+    os.mkfifo(fifo)
+    assert _errors(dest=fifo) == ['dest: %s is a FIFO, not a file' % fifo]
+    assert _errors(paths=[str(tmp_path), fifo]) == ['paths[1]: %s is a FIFO, not a file' % fifo]
+    assert _errors(targets=[dict(path=fifo)]) == ['targets[0].path: %s is a FIFO, not a file' % fifo]
+    assert _errors(dest=str(tmp_path), paths=[str(tmp_path / 'missing'), '/dev/null']) == []
