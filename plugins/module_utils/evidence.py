@@ -318,7 +318,10 @@ def collect_evidence(dest_dir, incident_id, categories=CATEGORIES, log_paths=('/
     host = host or socket.gethostname()
     name = '-'.join(p for p in (incident_id, host, stamp) if p)
     if not os.path.isdir(dest_dir):
-        os.makedirs(dest_dir, 0o700)
+        try:
+            os.makedirs(dest_dir, 0o700)
+        except (IOError, OSError) as exc:
+            raise MaintenanceError('cannot create the evidence directory %s: %s' % (dest_dir, exc))
     archive = os.path.join(dest_dir, name + '.tar.gz')
     started = utcnow()
     staging = tempfile.mkdtemp(prefix='evidence-', dir=dest_dir)

@@ -201,3 +201,13 @@ def test_a_custody_log_that_cannot_be_written_fails_with_its_name(collected, tmp
         path.mkdir()
     with pytest.raises(MaintenanceError, match='cannot append to the custody log %s' % path):
         ev.verify_result(_verify_params(collected, str(path)))
+
+
+@pytest.mark.parametrize('where', ['a file', 'under a file'])
+def test_a_dest_that_cannot_be_a_directory_fails_with_its_name(tmp_path, where):
+    """Found by the fuzz test: dest naming an existing file ended in a FileExistsError traceback."""
+    (tmp_path / 'file.txt').write_text('keep me\n')
+    dest = tmp_path / 'file.txt' if where == 'a file' else tmp_path / 'file.txt' / 'evidence'
+    with pytest.raises(MaintenanceError, match='cannot create the evidence directory %s' % dest):
+        ev.collect_evidence(str(dest), 'INC-1', categories=['kernel_modules'])
+    assert (tmp_path / 'file.txt').read_text() == 'keep me\n'
