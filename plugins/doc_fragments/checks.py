@@ -37,4 +37,7 @@ options:
     default: {}
 notes:
   - Every check is returned in the collection's one result model; see the module's RV(checks) return value.
+  - Before any work the module refuses, naming the option, a NUL byte in a string or path option, a path option
+    naming a FIFO (reading it would block), a port outside 1-65535 (options C(port) and C(*_port)), a timeout outside
+    0-2147483647 seconds (C(timeout), C(*_timeout)) and a float option that is not finite.
 '''

@@ -282,8 +282,31 @@ def write_manifest(staging):
 
 
 def _add_custody(path, event):
-    with open(path, 'a') as out:
-        out.write(json.dumps(event, sort_keys=True) + '\n')
+    try:
+        with open(path, 'a') as out:
+            out.write(json.dumps(event, sort_keys=True) + '\n')
+    except (IOError, OSError) as exc:
+        raise MaintenanceError('cannot append to the custody log %s: %s' % (path, exc))
+
+
+def _read_custody(custody_log):
+    """``(events, problems)``: the JSON events of the log, and a sentence for each line that is not one."""
+    events, problems = [], []
+    if not os.path.isfile(custody_log):
+        return events, problems
+    with open(custody_log, 'rb') as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line.decode('utf-8'))
+            except ValueError:
+                event = None
+            if isinstance(event, dict):
+                events.append(event)
+            else:
+                problems.append('line %d of the custody log %s is not JSON' % (number, custody_log))
+    return events, problems
 
 
 def collect_evidence(dest_dir, incident_id, categories=CATEGORIES, log_paths=('/var/log',),
@@ -295,7 +318,10 @@ def collect_evidence(dest_dir, incident_id, categories=CATEGORIES, log_paths=('/
     host = host or socket.gethostname()
     name = '-'.join(p for p in (incident_id, host, stamp) if p)
     if not os.path.isdir(dest_dir):
-        os.makedirs(dest_dir, 0o700)
+        try:
+            os.makedirs(dest_dir, 0o700)
+        except (IOError, OSError) as exc:
+            raise MaintenanceError('cannot create the evidence directory %s: %s' % (dest_dir, exc))
     archive = os.path.join(dest_dir, name + '.tar.gz')
     started = utcnow()
     staging = tempfile.mkdtemp(prefix='evidence-', dir=dest_dir)
@@ -375,13 +401,12 @@ def verify_archive(archive, expected_sha256=None, custody_log=None):
     if os.path.isfile(side):
         with open(side) as handle:
             expected.append(('%s' % os.path.basename(side), handle.read().split()[0].lower()))
-    if custody_log and os.path.isfile(custody_log):
-        with open(custody_log) as handle:
-            for line in handle:
-                if line.strip():
-                    event = json.loads(line)
-                    if event.get('event') == 'collected':
-                        expected.append(('custody log', event.get('sha256')))
+    if custody_log:
+        events, unreadable = _read_custody(custody_log)
+        problems.extend(unreadable)
+        for event in events:
+            if event.get('event') == 'collected':
+                expected.append(('custody log', event.get('sha256')))
     if not expected:
         problems.append('no expected archive hash: give one, or keep the .sha256 file or custody log beside it')
     for label, value in expected:
@@ -430,10 +455,8 @@ def record_custody(custody_log, event, archive, sha256, **extra):
 
 
 def custody_events(custody_log):
-    if not os.path.isfile(custody_log):
-        return []
-    with open(custody_log) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    """The events of the custody log (lines that are not JSON are left out: verify_archive reports them)."""
+    return _read_custody(custody_log)[0]
 
 
 def manifest_text_of(archive):

@@ -88,8 +88,8 @@ def write_record(path, record, check_mode=False):
     text = json.dumps(record, indent=2, sort_keys=True, default=str) + '\n'
     old = None
     if os.path.isfile(path):
-        with open(path) as handle:
-            old = handle.read()
+        with open(path, 'rb') as handle:
+            old = handle.read().decode('utf-8', 'replace')  # not a record: it differs, json.loads says so below
     if old is not None:
         try:
             previous = json.loads(old)
@@ -103,12 +103,20 @@ def write_record(path, record, check_mode=False):
     if check_mode:
         return True
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, 0o750)
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix='.incident-')
-    with os.fdopen(handle, 'w') as out:
-        out.write(text)
-    os.rename(tmp, path)
+    tmp = None
+    try:
+        if os.path.isdir(path):
+            raise OSError('it is a directory')
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o750)
+        handle, tmp = tempfile.mkstemp(dir=directory, prefix='.incident-')
+        with os.fdopen(handle, 'w') as out:
+            out.write(text)
+        os.rename(tmp, path)
+    except (IOError, OSError) as exc:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)
+        raise MaintenanceError('cannot write the incident record %s: %s' % (path, exc))
     return True
 
 

@@ -122,6 +122,14 @@ def check_logrotate(config='/etc/logrotate.conf', state_file='/var/lib/logrotate
     if not os.path.exists(config):
         checks.append(critical('logrotate.config', 'configuration %s does not exist' % config, target=config))
         return result
+    if not os.path.isfile(config) and not os.path.isdir(config):  # a FIFO or a device would block logrotate
+        checks.append(critical('logrotate.config', 'configuration %s is not a file or a directory' % config,
+                               target=config))
+        return result
+    if os.path.exists(state_file) and not os.path.isfile(state_file):
+        checks.append(unknown('logrotate.state', 'cannot read the state file: %s is not a regular file' % state_file,
+                              target=state_file))
+        return result
     if rotate != 'never':
         command = [executable] + (['-f'] if rotate == 'force' else []) + ['-s', state_file, config]
         result['commands'].append(' '.join(command))
@@ -156,12 +164,15 @@ def check_logrotate(config='/etc/logrotate.conf', state_file='/var/lib/logrotate
     state = {}
     if os.path.exists(state_file):
         try:
-            with open(state_file) as handle:
-                state = parse_state(handle.read())
+            with open(state_file, 'rb') as handle:
+                state = parse_state(handle.read().decode('utf-8'))
             checks.append(ok('logrotate.state', 'state file lists %d log(s)' % len(state), target=state_file,
                              value=len(state), unit='logs'))
         except (IOError, OSError) as exc:
             checks.append(unknown('logrotate.state', 'cannot read the state file: %s' % exc, target=state_file))
+        except UnicodeDecodeError:
+            checks.append(unknown('logrotate.state', 'cannot read the state file: it is not UTF-8 text',
+                                  target=state_file))
     else:
         checks.append(unknown('logrotate.state', 'state file does not exist yet (logrotate has never run with it)',
                               target=state_file))

@@ -464,6 +464,8 @@ def read_jsonl(path, since=None, until=None, kind=None):
     path = os.path.expanduser(path)
     if not os.path.exists(path):
         return []
+    if not os.path.isfile(path):  # a FIFO would block the read, a directory cannot be read
+        raise IOError('%s is not a regular file' % path)
     return [r for r in iter_jsonl(path) if in_period(r, since, until) and (kind is None or r.get('kind') == kind)]
 
 

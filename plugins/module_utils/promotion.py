@@ -67,8 +67,14 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
     if within_days <= 0:
         raise MaintenanceError('within_days must be positive')
     wanted = sorted(set(package_set or []))
-    moment = parse_iso(now) if now else utc_now()
-    since = moment - datetime.timedelta(days=within_days)
+    try:
+        moment = parse_iso(now) if now else utc_now()
+    except ValueError:
+        raise MaintenanceError('now must be an ISO 8601 date and time, not %r' % now)
+    try:
+        since = moment - datetime.timedelta(days=within_days)
+    except OverflowError:
+        raise MaintenanceError('within_days %d is too large' % within_days)
     name = 'patch.promotion_gate'
     if not wanted:
         return [ok(name, 'nothing to promote (empty package set)', value=0)], []

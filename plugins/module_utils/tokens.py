@@ -75,20 +75,37 @@ def b64url_decode(text):
 
 # ------------------------------------------------------------------ loading
 
+def request_headers(headers):
+    """The extra HTTP headers as strings; a value that cannot be one is named, never shown (it may be a secret)."""
+    result = {}
+    for name, value in sorted((headers or {}).items()):
+        if value is None or isinstance(value, (dict, list, bool)):
+            raise MaintenanceError('headers: the value of %s must be a string' % name)
+        value = str(value)
+        if any(c in value for c in '\r\n\x00') or any(c in name for c in '\r\n\x00:'):
+            raise MaintenanceError('headers: the value of %s may not contain CR, LF or NUL (nor the name a colon)'
+                                   % name.replace('\r', '\\r').replace('\n', '\\n').replace('\x00', '\\0'))
+        result[name] = value
+    return result
+
+
 def load_jwks(url=None, path=None, timeout=10, validate_certs=True, ca_path=None, headers=None):
     """Return ``(jwks_dict or None, check)``; the check is ``jwks.reachable``, naming the URL without its secrets."""
     target = redact_url(url) if url else path
+    extra_headers = request_headers(headers)
     try:
         if url:
             context = ssl.create_default_context(cafile=ca_path) if ca_path else ssl.create_default_context()
             if not validate_certs:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
-            request = Request(url, headers=dict({'Accept': 'application/json'}, **(headers or {})))
+            request = Request(url, headers=dict({'Accept': 'application/json'}, **extra_headers))
             response = build_opener(HTTPSHandler(context=context)).open(request, timeout=timeout)
             raw = response.read(4 * 1024 * 1024 + 1)
             response.close()
         else:
+            if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the read
+                raise IOError('%s is not a regular file' % path)
             with open(path, 'rb') as handle:
                 raw = handle.read(4 * 1024 * 1024 + 1)
     except HTTPError as exc:

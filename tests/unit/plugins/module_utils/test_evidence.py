@@ -177,3 +177,37 @@ def test_bad_incident_id(tmp_path, bad):
 def test_missing_archive_is_a_problem_not_a_traceback(tmp_path):
     result = ev.verify_archive(str(tmp_path / 'nope.tar.gz'))
     assert not result['ok'] and 'does not exist' in result['problems'][0]
+
+
+def _verify_params(collected, custody_log):
+    return {'archive': collected['archive'], 'expected_sha256': collected['sha256'], 'custody_log': custody_log,
+            'record': True, 'event': 'received'}
+
+
+def test_a_custody_log_that_is_not_json_lines_is_a_problem_not_a_traceback(collected, tmp_path):
+    """Found by the fuzz test: custody_log naming a text file ended in JSONDecodeError."""
+    text = tmp_path / 'notes.txt'
+    text.write_text('some text\n')
+    result, check, _changed = ev.verify_result(_verify_params(collected, str(text)), check_mode=True)
+    assert check['status'] == 'critical'
+    assert any('line 1 of the custody log %s is not JSON' % text in p for p in result['problems'])
+
+
+@pytest.mark.parametrize('where', ['directory', 'missing parent'])
+def test_a_custody_log_that_cannot_be_written_fails_with_its_name(collected, tmp_path, where):
+    """Found by the fuzz test: IsADirectoryError / FileNotFoundError from appending the custody event."""
+    path = tmp_path / 'dir' if where == 'directory' else tmp_path / 'missing' / 'custody.jsonl'
+    if where == 'directory':
+        path.mkdir()
+    with pytest.raises(MaintenanceError, match='cannot append to the custody log %s' % path):
+        ev.verify_result(_verify_params(collected, str(path)))
+
+
+@pytest.mark.parametrize('where', ['a file', 'under a file'])
+def test_a_dest_that_cannot_be_a_directory_fails_with_its_name(tmp_path, where):
+    """Found by the fuzz test: dest naming an existing file ended in a FileExistsError traceback."""
+    (tmp_path / 'file.txt').write_text('keep me\n')
+    dest = tmp_path / 'file.txt' if where == 'a file' else tmp_path / 'file.txt' / 'evidence'
+    with pytest.raises(MaintenanceError, match='cannot create the evidence directory %s' % dest):
+        ev.collect_evidence(str(dest), 'INC-1', categories=['kernel_modules'])
+    assert (tmp_path / 'file.txt').read_text() == 'keep me\n'

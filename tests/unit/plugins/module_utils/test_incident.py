@@ -43,3 +43,24 @@ def test_check_mode_writes_nothing(tmp_path):
 def test_bad_input(tmp_path, bad, match):
     with pytest.raises(MaintenanceError, match=match):
         incident.record_result(params(tmp_path, **bad))
+
+
+@pytest.mark.parametrize('where', ['name too long', 'a directory', 'under a file'])
+def test_a_path_that_cannot_be_written_fails_with_its_name_and_leaves_no_temporary_file(tmp_path, where):
+    """Found by the fuzz test: path with a 300-character name ended in an OSError traceback (ENAMETOOLONG)."""
+    (tmp_path / 'dir').mkdir()
+    (tmp_path / 'file.txt').write_text('x')
+    path = {'name too long': tmp_path / ('x' * 300), 'a directory': tmp_path / 'dir',
+            'under a file': tmp_path / 'file.txt' / 'rec.json'}[where]
+    with pytest.raises(MaintenanceError, match='cannot write the incident record %s' % path):
+        incident.record_result(params(tmp_path, path=str(path)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['dir', 'file.txt']
+    assert list((tmp_path / 'dir').iterdir()) == []
+
+
+def test_an_existing_file_that_is_not_text_is_a_change_not_a_traceback(tmp_path):
+    """Found by the fuzz test: path naming a binary file ended in UnicodeDecodeError (check mode too)."""
+    (tmp_path / 'binary.bin').write_bytes(b'\x00\xff\xfe' * 10)
+    _result, _check, changed = incident.record_result(params(tmp_path, path=str(tmp_path / 'binary.bin')),
+                                                      check_mode=True)
+    assert changed and (tmp_path / 'binary.bin').read_bytes() == b'\x00\xff\xfe' * 10

@@ -115,3 +115,26 @@ def test_parse_state():
     parsed = lc.parse_state(text)
     assert parsed['/var/log/a.log'] == datetime.datetime(2026, 1, 31, 4, 0, 0)
     assert parsed['/var/log/with "quote".log'] == datetime.datetime(2025, 12, 1)
+
+
+@pytest.mark.parametrize('kind', ['binary', 'fifo', 'directory'])
+def test_a_state_file_that_is_not_text_is_unknown_with_the_reason(setup, tmp_path, kind):
+    """Found by the fuzz test: a binary state file ended in UnicodeDecodeError; a FIFO would block the open."""
+    _tmp, _logs, config, _state = setup
+    state = tmp_path / ('state-' + kind)
+    if kind == 'binary':
+        state.write_bytes(b'\x00\xff\xfe' * 10)
+    elif kind == 'fifo':
+        os.mkfifo(str(state))
+    else:
+        state.mkdir()
+    check = _check(lc.check_logrotate(str(config), str(state), timeout=20), 'logrotate.state')
+    assert check['status'] == 'unknown' and check['reason'].startswith('cannot read the state file: ')
+
+
+def test_a_config_that_is_a_fifo_is_critical_without_running_logrotate(setup, tmp_path):
+    _tmp, _logs, _config, state = setup
+    os.mkfifo(str(tmp_path / 'fifo.conf'))
+    result = lc.check_logrotate(str(tmp_path / 'fifo.conf'), str(state), timeout=20)
+    assert _check(result, 'logrotate.config')['reason'].endswith('is not a file or a directory')
+    assert result['commands'] == []

@@ -83,3 +83,31 @@ def test_record_file_is_written_atomically_and_idempotently(tmp_path):
     assert write_json(path, record) is True
     assert write_json(path, record) is False
     assert list((tmp_path / 'incidents').iterdir()) == [tmp_path / 'incidents' / 'CHG-1.json']
+
+
+@pytest.mark.parametrize('now, within_days, match', [
+    ('99999999999d', 7, "now must be an ISO 8601 date and time, not '99999999999d'"),
+    ('', 7, None),
+    ('2026-11-29T03:00:00Z', 2 ** 63, 'within_days %d is too large' % 2 ** 63),
+])
+def test_bad_now_and_within_days_are_named(tmp_path, now, within_days, match):
+    """Found by the fuzz test: now='99999999999d' ended in a ValueError traceback from fromisoformat."""
+    if match is None:  # empty: the current time, as documented
+        assert promotion_gate(str(tmp_path / 'none.jsonl'), SET, now=now)[0][0]['status'] == 'critical'
+        return
+    with pytest.raises(MaintenanceError, match=match):
+        promotion_gate(str(tmp_path / 'o.jsonl'), SET, now=now, within_days=within_days)
+
+
+@pytest.mark.parametrize('kind', ['fifo', 'directory'])
+def test_an_outcome_log_that_is_not_a_file_is_critical_not_a_hang(tmp_path, kind):
+    """Found by the fuzz test: path naming a FIFO blocked the module until it was killed."""
+    import os
+    path = tmp_path / 'log'
+    if kind == 'fifo':
+        os.mkfifo(str(path))
+    else:
+        path.mkdir()
+    check = promotion_gate(str(path), SET, now=iso(NOW))[0][0]
+    assert check['status'] == 'critical' and 'cannot read the outcome log %s' % path in check['reason']
+    assert 'not a regular file' in check['reason']

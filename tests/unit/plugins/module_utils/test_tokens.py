@@ -260,3 +260,21 @@ def test_a_token_in_the_jwks_url_query_never_reaches_checks_extra_or_the_state(t
     # the state is keyed by the redacted URL, so the next run finds it
     checks, _extra, changed = run(tmp_path, jwks_url=url)
     assert not changed and 'unchanged' in checks['jwks.fingerprint']['reason']
+
+
+@pytest.mark.parametrize('value, words', [(None, 'must be a string'), ({'a': 1}, 'must be a string'),
+                                          ('secret-value\r\nX-Injected: 1', 'may not contain CR, LF or NUL')])
+def test_bad_header_values_are_named_without_the_value(tmp_path, value, words):
+    """Found by the fuzz test: headers {'a': None} ended in a TypeError traceback inside http.client."""
+    with pytest.raises(MaintenanceError) as raised:
+        run(tmp_path, jwks_url='http://127.0.0.1:%d/jwks' % free_port(), headers={'X-Api-Key': value})
+    assert 'headers: the value of X-Api-Key %s' % words in str(raised.value)
+    assert 'secret-value' not in str(raised.value)
+
+
+def test_a_jwks_path_that_is_a_fifo_is_critical_not_a_hang(tmp_path):
+    import os
+    os.mkfifo(str(tmp_path / 'fifo'))
+    checks, _extra, _changed = run(tmp_path, jwks_path=str(tmp_path / 'fifo'))
+    assert checks['jwks.reachable']['status'] == 'critical'
+    assert 'not a regular file' in checks['jwks.reachable']['reason']
