@@ -15,12 +15,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
+import shutil
+import tempfile
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.metric import check_metrics
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import ok
 
 PIP_AUDIT = ('pip-audit', '-f', 'json', '--progress-spinner', 'off')
-NPM_AUDIT = ('npm', 'audit', '--json')
+# npm writes logs, an update-notifier stamp and a cache under ~/.npm: none of that on an audit (it is read-only)
+NPM_AUDIT = ('npm', 'audit', '--json', '--no-update-notifier', '--logs-max=0')
 TAIL = 300
 
 
@@ -74,11 +78,19 @@ def audit(params, thresholds, run, which, target):
     if params.get('pip_audit') and tools['pip-audit']:
         rc, out, err = run(list(PIP_AUDIT) + list(params.get('pip_audit_args') or []), None)
         metrics.append(pip_audit_metric(rc, out, err, target))
-    if tools['npm']:
-        for project in params.get('npm_projects') or []:
-            rc, out, err = run(list(NPM_AUDIT), project)
-            metrics.extend(npm_audit_metrics(rc, out, err, project))
-    checks = check_metrics(metrics, thresholds)
+    if tools['npm'] and params.get('npm_projects'):
+        cache = tempfile.mkdtemp(prefix='autopilotcx-npm-')
+        try:
+            for project in params['npm_projects']:
+                if not os.path.isdir(project):
+                    metrics.append({'name': 'dependency.npm_audit', 'target': project,
+                                    'error': 'npm_projects: %s is not a directory' % project})
+                    continue
+                rc, out, err = run(list(NPM_AUDIT) + ['--cache=%s' % cache], project)
+                metrics.extend(npm_audit_metrics(rc, out, err, project))
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+    checks = check_metrics(metrics, thresholds) if metrics else []
     checks.append(ok('dependency.tools', 'pip-audit %s; npm %s' % (
         'present' if tools['pip-audit'] else 'not installed', 'present' if tools['npm'] else 'not installed'),
         target=target, details={'tools': sorted(name for name, found in tools.items() if found)}))

@@ -250,6 +250,9 @@ def build_windows(windows, names=None):
     return [Window(name, windows[name]) for name in selected]
 
 
+MAX_BATCH_CUTOFF_MINUTES = 366 * 24 * 60
+
+
 def evaluate_windows(windows, names=None, now=None, batch_cutoff_minutes=30, count=3, horizon_days=400,
                      notice_grace='24h'):
     """Everything the playbooks need about the windows at ``now``.
@@ -260,8 +263,9 @@ def evaluate_windows(windows, names=None, now=None, batch_cutoff_minutes=30, cou
     and ``checks`` (one ``maintenance_window.open`` check).
     """
     moment = parse_now(now)
-    if batch_cutoff_minutes < 0:
-        raise MaintenanceError('batch_cutoff_minutes must not be negative')
+    if not 0 <= batch_cutoff_minutes <= MAX_BATCH_CUTOFF_MINUTES:
+        raise MaintenanceError('batch_cutoff_minutes must be between 0 and %d (366 days), not %r'
+                               % (MAX_BATCH_CUTOFF_MINUTES, batch_cutoff_minutes))
     cutoff_delta = parse_duration(batch_cutoff_minutes, 'batch_cutoff_minutes')
     if count < 0:
         raise MaintenanceError('count must not be negative, not %r' % (count,))

@@ -54,6 +54,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result imp
     CRITICAL,
     OK,
     PRIORITIES,
+    STATUSES,
     critical,
     ok,
     worst,
@@ -542,6 +543,20 @@ def deliver(channel, alert, timeout):
 
 # ------------------------------------------------------------------ the module's work
 
+def _valid_checks(checks):
+    """The checks an alert is about, each a mapping with a name and a known status; anything else is named."""
+    for index, check in enumerate(checks):
+        if not isinstance(check, dict):
+            raise MaintenanceError('checks[%d]: a check is a mapping with name, status and reason, not %r'
+                                   % (index, type(check).__name__))
+        if not check.get('name') or 'status' not in check:
+            raise MaintenanceError('checks[%d]: a check needs a name and a status (the checks of a module result)' % index)
+        if check['status'] not in STATUSES:
+            raise MaintenanceError('checks[%d] (%s): status must be one of %s, not %r'
+                                   % (index, check['name'], ', '.join(STATUSES), check['status']))
+    return list(checks)
+
+
 def notify(params, check_mode=False, now=None):
     """Route, deduplicate and deliver one alert.
 
@@ -551,7 +566,7 @@ def notify(params, check_mode=False, now=None):
     Returns ``(checks, extra, changed)`` for ``module_support.finish``.
     """
     now = now or utc_now()
-    checks_in = [c for c in params.get('checks') or [] if isinstance(c, dict)]
+    checks_in = _valid_checks(params.get('checks') or [])
     priority = params.get('priority') or 'medium'
     if priority == 'auto':
         priority = auto_priority(checks_in)

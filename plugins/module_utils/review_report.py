@@ -32,7 +32,10 @@ def load_records(params, since, until):
         for path in params['outcome_logs']:
             if os.path.exists(path) and not os.access(path, os.R_OK):
                 raise MaintenanceError('Cannot read the outcome file %s: permission denied' % path)
-            records.extend(read_jsonl(path, since=since, until=until))
+            try:
+                records.extend(read_jsonl(path, since=since, until=until))
+            except (IOError, OSError) as exc:
+                raise MaintenanceError('outcome_logs: cannot read %s (%s)' % (path, getattr(exc, 'strerror', None) or exc))
     if params['source'] in ('postgres', 'both'):
         connection = connect(params)
         if not connection.ok:

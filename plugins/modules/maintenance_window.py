@@ -47,7 +47,7 @@ options:
         unset. Meant for tests and for planning.
     type: str
   batch_cutoff_minutes:
-    description: No new batch may start later than this many minutes before the window ends.
+    description: No new batch may start later than this many minutes before the window ends (0 to 527040, 366 days).
     type: int
     default: 30
   count:

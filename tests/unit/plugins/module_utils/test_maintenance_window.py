@@ -228,6 +228,9 @@ def test_hourly_rules_within_the_default_horizon_still_work():
     ({'horizon_days': -1}, 'horizon_days'),
     ({'now': '9999-12-31T00:00:00Z'}, 'now'),
     ({'count': -1}, 'count'),
+    ({'batch_cutoff_minutes': 10 ** 30}, 'batch_cutoff_minutes'),   # found by the fuzz test: OverflowError
+    ({'batch_cutoff_minutes': 10 ** 11}, 'batch_cutoff_minutes'),    # fits a timedelta, not a date before a window
+    ({'batch_cutoff_minutes': 527041}, 'batch_cutoff_minutes'),
 ])
 def test_out_of_range_options_are_clear_errors(options, message):
     options.setdefault('now', '2026-11-24T05:00:00Z')

@@ -314,3 +314,15 @@ def test_failed_webhook_delivery_never_shows_path_query_or_headers(tmp_path):
     for secret in ('UrlPw-5', 'PathTok-5', 'QueryTok-5', 'HdrTok-5'):
         assert secret not in text
     assert 'http://127.0.0.1:%d/...' % port in text
+
+
+@pytest.mark.parametrize('checks, words', [
+    ([{}], "checks[0]: a check needs a name and a status"),
+    ([{'name': 'x', 'status': 'bad'}], "checks[0] (x): status must be one of ok, unknown, warning, critical, not 'bad'"),
+    (['text'], 'checks[0]: a check is a mapping'),
+])
+def test_checks_that_are_not_checks_are_named(tmp_path, checks, words):
+    """Found by the fuzz test: checks=[{}] ended in KeyError 'status' inside result.worst."""
+    with pytest.raises(MaintenanceError) as info:
+        notify(params(tmp_path, checks=checks, priority='auto'), now=T0)
+    assert words in info.value.message

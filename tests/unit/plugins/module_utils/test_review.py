@@ -143,6 +143,7 @@ def test_linear_projection():
     ({'outcome_logs': []}, 'outcome_logs is empty'),
     ({'until': 'yesterday'}, 'ISO 8601'),
     ({'since': '2026-12-01T00:00:00Z', 'until': '2026-11-01T00:00:00Z'}, 'must be before'),
+    ({'outcome_logs': ['/']}, r'outcome_logs: cannot read / \(.*not a regular file'),   # found by the fuzz test
 ])
 def test_bad_input_messages(outcome_file, params, message):
     base = {'period': 'weekly', 'outcome_logs': [outcome_file], 'source': 'jsonl', 'output_dir': '/x'}

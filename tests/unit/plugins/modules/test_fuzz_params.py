@@ -49,11 +49,8 @@ NETNS_ONLY = {'nft_block', 'nft_isolation'}
 
 # Modules being fixed on other branches at the same time; their failing examples are xfail (not strict) until
 # those branches are merged. The lead removes an entry once its module passes.
-KNOWN_FAILURES = {
-    'maintenance_window': 'batch_cutoff_minutes=10**30 ends in OverflowError (evaluate_windows)',
-    'notify': "checks=[{}] (a check without status) ends in KeyError 'status' (result.worst)",
-    'review_report': 'outcome_logs naming a directory ends in an OSError traceback (outcome_store.read_jsonl)',
-}
+KNOWN_FAILURES = {}  # module: reason, for a failure fixed on another branch (xfail until merged)
+
 
 def _found(module, sandbox):
     """Parameter sets the generator found failing (tracebacks, hangs), replayed first on every run.
