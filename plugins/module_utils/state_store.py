@@ -36,8 +36,13 @@ try:
 except ImportError:  # pragma: no cover - not on posix
     fcntl = None
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+
+
+def _deps():
+    # imported when PostgreSQL is used: the file backend runs on managed hosts with nothing but Python (log_scan)
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+    return deps
 
 STATE_TABLE = 'autopilotcx_state'
 DDL_LOCK_KEY = int(hashlib.sha256(b'autopilotcx.maintenance.state ddl').hexdigest()[:15], 16)
@@ -61,7 +66,7 @@ def scrub_dsn(message, dsn):
 
 def connect_dsn(dsn, autocommit=True, connect_timeout=10):
     """A psycopg 3 connection from a libpq DSN (raises ``psycopg.Error``)."""
-    psycopg = deps.load('psycopg')
+    psycopg = _deps().load('psycopg')
     return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=connect_timeout,
                            application_name='autopilotcx.maintenance')
 
@@ -101,6 +106,45 @@ def atomic_write_json(path, data, mode=0o600, prefix='.state-'):
     _fsync_dir(directory)
 
 
+class FileLock(object):
+    """An exclusive ``fcntl.flock`` on ``<path>.lock``: waits forever (``wait=None``) or ``wait`` seconds."""
+
+    def __init__(self, path, label, wait=None):
+        self.path = os.path.abspath(os.path.expanduser(path))
+        self.label = label
+        self.wait = wait
+        self.handle = None
+
+    def acquire(self):
+        directory = os.path.dirname(self.path)
+        if not os.path.isdir(directory):
+            os.makedirs(directory, 0o700)
+        self.handle = open(self.path + '.lock', 'a')
+        if fcntl is None:
+            return self
+        if self.wait is None:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
+            return self
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return self
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if time.monotonic() >= deadline:
+                self.release()
+                raise StateBusy('another run holds the lock of the %s %s (waited %ss); nothing was read or counted'
+                                % (self.label, self.path, self.wait))
+            time.sleep(0.05)
+
+    def release(self):
+        if self.handle is not None:
+            self.handle.close()  # closing the descriptor drops the flock
+            self.handle = None
+
+
 class FileState(object):
     """A JSON document in ``path``, locked (``<path>.lock``) from read to the end of the ``with`` block."""
 
@@ -120,28 +164,7 @@ class FileState(object):
         return self.path
 
     def _acquire(self):
-        directory = os.path.dirname(self.path)
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        self._lock = open(self.path + '.lock', 'a')
-        if fcntl is None:
-            return
-        if self.wait is None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX)
-            return
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except (IOError, OSError) as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if time.monotonic() >= deadline:
-                self._lock.close()
-                self._lock = None
-                raise StateBusy('another run holds the lock of the %s %s (waited %ss)' % (self.label, self.path, self.wait))
-            time.sleep(0.05)
+        self._lock = FileLock(self.path, self.label, self.wait).acquire()
 
     def __enter__(self):
         if self.write:
@@ -172,7 +195,7 @@ class FileState(object):
 
     def __exit__(self, *exc):
         if self._lock is not None:
-            self._lock.close()
+            self._lock.release()
             self._lock = None
         return False
 
@@ -208,10 +231,10 @@ class PostgresState(object):
                                                                 scrub_dsn(str(exc).strip().splitlines()[0], self.dsn)))
 
     def __enter__(self):
-        if not deps.available('psycopg'):
+        if not _deps().available('psycopg'):
             raise MaintenanceError('the %s is kept in PostgreSQL (a DSN is set) but psycopg >= 3.1 is not installed'
                                    % self.label)
-        psycopg = deps.load('psycopg')
+        psycopg = _deps().load('psycopg')
         sql = psycopg.sql
         ident = sql.Identifier(self.schema, self.table) if self.schema else sql.Identifier(self.table)
         try:
@@ -255,7 +278,7 @@ class PostgresState(object):
     def save(self, data):
         if not self.write:
             raise MaintenanceError('the %s in %s was opened read-only' % (self.label, self.where))
-        psycopg = deps.load('psycopg')
+        psycopg = _deps().load('psycopg')
         try:
             with self.conn.cursor() as cur:
                 cur.execute(psycopg.sql.SQL('UPDATE {} SET data = %s, version = version + 1, updated_at = now() '
@@ -268,7 +291,7 @@ class PostgresState(object):
     def _close(self, commit):
         if self.conn is None:
             return
-        psycopg = deps.load('psycopg')
+        psycopg = _deps().load('psycopg')
         try:
             if commit:
                 self.conn.commit()
