@@ -125,3 +125,31 @@ def test_overlapping_token_checks_of_two_sources_keep_both_fingerprints(tmp_path
     thread.join(60)
     saved = json.loads(state_file.read_text())
     assert sorted(saved['sources']) == sorted([str(paths['a']), str(paths['b'])])
+
+
+@pytest.mark.parametrize('which', ['security_scan', 'backup_verify'])
+def test_target_host_state_writers_wait_for_an_overlapping_run(tmp_path, which):
+    """security_scan's baseline and backup_verify's state were last-writer-wins on the old code."""
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_verify, security_scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import FileLock
+    state = tmp_path / 'state.json'
+    (tmp_path / 'data').mkdir()
+    (tmp_path / 'data' / 'f').write_text('x')
+    if which == 'security_scan':
+        def work():
+            return security_scan.scan({'categories': ['integrity'], 'integrity_paths': [str(tmp_path / 'data' / 'f')],
+                                       'baseline_file': str(state)})
+    else:
+        def work():
+            return backup_verify.verify_sets([], {}, state_file=str(state))
+    holder = FileLock(str(state), 'held').acquire()
+    done = {}
+    thread = threading.Thread(target=lambda: done.setdefault('result', work()))
+    try:
+        thread.start()
+        thread.join(1.0)
+        assert thread.is_alive(), '%s must wait for the state lock of an overlapping run' % which
+    finally:
+        holder.release()
+    thread.join(60)
+    assert 'result' in done and state.exists()
