@@ -8,7 +8,6 @@ import json
 import multiprocessing
 import os
 import threading
-import time
 
 import pytest
 

@@ -5,7 +5,6 @@ promotion gate read ~/.ansible/autopilotcx-outcomes.jsonl, and a review of nothi
 """
 
 import datetime
-import os
 
 import pytest
 

@@ -12,9 +12,9 @@ import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import FileState, StateBusy, open_state
-
-from .test_tokens import NOW, THRESHOLDS, JwksServer, Key  # noqa: F401 (fixtures below)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tokens import check_tokens
+
+from .test_tokens import NOW, THRESHOLDS, Key
 
 ROUNDS = 25
 
