@@ -241,6 +241,19 @@ class PostgresState(object):
             self.conn = connect_dsn(self.dsn, autocommit=False)
         except psycopg.Error as exc:
             raise self._fail(exc, 'reach')
+        self._ident = ident
+        if not self.write:  # check mode: read what is there, create nothing
+            try:
+                with self.conn.cursor() as cur:
+                    cur.execute('SELECT to_regclass(%s)', (ident.as_string(self.conn),))
+                    if cur.fetchone()[0] is not None:
+                        cur.execute(sql.SQL('SELECT data, version FROM {} WHERE namespace = %s AND name = %s').format(ident),
+                                    (self.namespace, self.name))
+                        self._load(cur.fetchone())
+            except psycopg.Error as exc:
+                self._close(False)
+                raise self._fail(exc, 'read')
+            return self
         try:
             with self.conn.cursor() as cur:
                 cur.execute('SELECT pg_advisory_xact_lock(%s)', (DDL_LOCK_KEY,))
@@ -251,16 +264,12 @@ class PostgresState(object):
                                     'PRIMARY KEY (namespace, name))').format(ident))
             self.conn.commit()
             with self.conn.cursor() as cur:
-                if self.write:
-                    if self.wait is not None:
-                        cur.execute(sql.SQL('SET LOCAL lock_timeout = {}').format(sql.Literal('%dms' % int(self.wait * 1000))))
-                    cur.execute(sql.SQL('INSERT INTO {} (namespace, name) VALUES (%s, %s) ON CONFLICT DO NOTHING').format(ident),
-                                (self.namespace, self.name))
-                    cur.execute(sql.SQL('SELECT data, version FROM {} WHERE namespace = %s AND name = %s FOR UPDATE').format(ident),
-                                (self.namespace, self.name))
-                else:
-                    cur.execute(sql.SQL('SELECT data, version FROM {} WHERE namespace = %s AND name = %s').format(ident),
-                                (self.namespace, self.name))
+                if self.wait is not None:
+                    cur.execute(sql.SQL('SET LOCAL lock_timeout = {}').format(sql.Literal('%dms' % int(self.wait * 1000))))
+                cur.execute(sql.SQL('INSERT INTO {} (namespace, name) VALUES (%s, %s) ON CONFLICT DO NOTHING').format(ident),
+                            (self.namespace, self.name))
+                cur.execute(sql.SQL('SELECT data, version FROM {} WHERE namespace = %s AND name = %s FOR UPDATE').format(ident),
+                            (self.namespace, self.name))
                 row = cur.fetchone()
         except psycopg.errors.LockNotAvailable:
             self._close(False)
@@ -268,12 +277,14 @@ class PostgresState(object):
         except psycopg.Error as exc:
             self._close(False)
             raise self._fail(exc, 'read')
+        self._load(row)
+        return self
+
+    def _load(self, row):
         if row:
             data = row[0]
             self.data = json.loads(data) if isinstance(data, (str, bytes)) else data
             self.version = row[1]
-        self._ident = ident
-        return self
 
     def save(self, data):
         if not self.write:

@@ -153,3 +153,14 @@ def test_target_host_state_writers_wait_for_an_overlapping_run(tmp_path, which):
         holder.release()
     thread.join(60)
     assert 'result' in done and state.exists()
+
+
+def test_check_mode_reads_postgres_state_and_creates_nothing(tmp_path, postgres, postgres_db):
+    dsn = postgres.dsn(postgres_db)
+    with open_state('notification state', str(tmp_path / 'n.json'), dsn=dsn, namespace='notify', write=False) as state:
+        assert state.data is None
+    assert postgres.execute("SELECT to_regclass('autopilotcx_state')", dbname=postgres_db) == [(None,)]
+    with open_state('notification state', str(tmp_path / 'n.json'), dsn=dsn, namespace='notify') as state:
+        state.save({'alerts': {'k': 1}})
+    with open_state('notification state', str(tmp_path / 'n.json'), dsn=dsn, namespace='notify', write=False) as state:
+        assert state.data == {'alerts': {'k': 1}}
