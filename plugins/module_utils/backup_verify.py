@@ -26,6 +26,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils import bac
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_restore as br
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_tools import check_pgbackrest, check_restic
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import FileLock
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     OK,
     WARNING,
@@ -675,6 +676,16 @@ def verify_sets(sets, thresholds, pg_params=None, pg_bindir=None, state_file=Non
     duplicates = sorted(set(n for n in names if names.count(n) > 1))
     if duplicates:
         raise MaintenanceError('backup set names must be unique: %s' % ', '.join(duplicates))
+    # the state is locked from read to save: an overlapping run waits, then compares with what this one saved
+    lock = FileLock(state_file, 'backup state file').acquire() if state_file and not check_mode else None
+    try:
+        return _verify_sets(specs, thresholds, pg_params, pg_bindir, state_file, check_mode, restore_in_check_mode, now, zstd)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _verify_sets(specs, thresholds, pg_params, pg_bindir, state_file, check_mode, restore_in_check_mode, now, zstd):
     state = load_state(state_file)
     checks, report = [], {'sets': [], 'state_written': False}
     new_state = dict(state)

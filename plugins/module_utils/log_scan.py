@@ -35,6 +35,7 @@ from itertools import compress, filterfalse, islice, repeat
 from operator import itemgetter
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import FileLock
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.option_checks import epoch
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import (
@@ -807,7 +808,13 @@ def _valid_ip(ip):
 
 
 class StateFile(object):
-    """The JSON state: file cursors, journal cursors, per-minute buckets."""
+    """The JSON state: file cursors, journal cursors, per-minute buckets.
+
+    A run that will save holds ``lock()`` (an exclusive flock on ``<path>.lock``) from before ``load()`` until
+    after ``save()``: an overlapping run waits and then starts from the cursors this one saved, so no byte is
+    counted twice. ``generation`` is a compare-and-swap on top: ``save()`` refuses to replace a state file that
+    changed since ``load()`` (a lost or bypassed lock), so an older cursor is never written back.
+    """
 
     def __init__(self, path):
         self.path = path
@@ -815,6 +822,25 @@ class StateFile(object):
                      'seen': {}}
         self.note = None
         self.loaded = None
+        self.generation = 0
+        self._lock = None
+
+    def lock(self, wait=None):
+        if self.path and self._lock is None:
+            self._lock = FileLock(self.path, 'log_scan state file', wait).acquire()
+
+    def unlock(self):
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def _disk_generation(self):
+        try:
+            with open(self.path, 'rb') as handle:
+                data = json.loads(handle.read().decode('utf-8'))
+        except (IOError, OSError, ValueError):
+            return None if not os.path.exists(self.path) else -1
+        return data.get('generation', 0) if isinstance(data, dict) else -1
 
     def load(self):
         if not self.path or not os.path.exists(self.path):
@@ -835,10 +861,18 @@ class StateFile(object):
         for key in ('files', 'journal', 'buckets', 'connections', 'seen'):
             if isinstance(data.get(key), dict):
                 self.data[key] = data[key]
+        self.generation = data.get('generation', 0) if isinstance(data.get('generation'), int) else 0
         self.loaded = json.loads(raw)      # untouched (the scan changes ``data`` in place), compared at the end
         return self
 
     def save(self):
+        on_disk = self._disk_generation()
+        expected = self.generation if self.loaded is not None else None
+        if on_disk != expected and not (expected is None and on_disk == -1):
+            raise MaintenanceError('the log_scan state file %s changed since this run read it (another run saved newer '
+                                   'cursors); not writing back older ones - the next run goes on from the newer cursors'
+                                   % self.path)
+        self.data['generation'] = self.generation + 1
         directory = os.path.dirname(os.path.abspath(self.path))
         try:
             if not os.path.isdir(directory):
@@ -848,6 +882,8 @@ class StateFile(object):
                 with os.fdopen(fd, 'w') as handle:
                     # dumps (one shot) uses the C encoder; dump to a file would use the pure-Python one
                     handle.write(json.dumps(self.data, sort_keys=True, separators=(',', ':')))
+                    handle.flush()
+                    os.fsync(handle.fileno())
                 os.chmod(tmp, 0o600)
                 os.rename(tmp, self.path)
             except Exception:
@@ -856,6 +892,7 @@ class StateFile(object):
                 raise
         except (IOError, OSError) as exc:
             raise MaintenanceError('cannot write the log_scan state file %s: %s' % (self.path, exc))
+        self.generation += 1
 
 
 def _source_key(source):
@@ -907,7 +944,7 @@ class Scanner(object):
     def __init__(self, sources, state_file, thresholds=None, window_minutes=10, history_minutes=60,
                  allow_list=None, top=10, now=None, utc=False, max_line_bytes=1 << 20, spike_min_rate=10.0,
                  check_mode=False, journalctl='journalctl', workers=1, prefilter='auto',
-                 prefilter_min_bytes=PREFILTER_MIN_BYTES, grep='grep'):
+                 prefilter_min_bytes=PREFILTER_MIN_BYTES, grep='grep', lock_timeout=None):
         if window_minutes < 1:
             raise MaintenanceError('window_minutes must be at least 1')
         if max_line_bytes < 1024:
@@ -921,6 +958,7 @@ class Scanner(object):
                                    % (history_minutes, window_minutes))
         self.sources = normalize_sources(sources)
         self.state = StateFile(state_file)
+        self.lock_timeout = lock_timeout
         self.thresholds = thresholds or {}
         self.window = int(window_minutes)
         self.history = int(history_minutes)
@@ -947,6 +985,9 @@ class Scanner(object):
 
     # ---------------------------------------------------------- reading
     def run(self):
+        if not self.check_mode:
+            # held until close(): the whole read-count-save of every source is one step for overlapping runs
+            self.state.lock(self.lock_timeout)
         self.state.load()
         # the parse makes millions of short-lived tuples and no reference cycles: the cyclic collector would
         # only scan them over and over (about a tenth of the time of a large scan)
@@ -1260,9 +1301,16 @@ class Scanner(object):
         return output
 
     def save_state(self):
-        """Write the state file (never in check mode)."""
+        """Write the state file (never in check mode); this ends the run's hold on the state lock."""
         if not self.check_mode:
-            self.state.save()
+            try:
+                self.state.save()
+            finally:
+                self.state.unlock()
+
+    def close(self):
+        """Release the state lock (after ``save_state``)."""
+        self.state.unlock()
 
     def state_changed(self):
         """True when cursors or history differ from what was loaded."""
@@ -1270,7 +1318,7 @@ class Scanner(object):
         if loaded is None:
             return True
         data = self.state.data
-        return any(data.get(key) != loaded.get(key) for key in set(data).union(loaded) if key != 'updated')
+        return any(data.get(key) != loaded.get(key) for key in set(data).union(loaded) if key not in ('updated', 'generation'))
 
     def _auth_results(self, window, has_auth, checks):
         attempts_by_minute = dict((m, b.a) for m, b in window.items() if b.a)
@@ -1486,11 +1534,15 @@ def scan(params, check_mode=False):
         utc=option('utc', False), max_line_bytes=option('max_line_bytes', 1 << 20),
         spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 1),
         prefilter=option('prefilter', 'auto'),
-        prefilter_min_bytes=option('prefilter_min_bytes', PREFILTER_MIN_BYTES))      # tests: grep for any size
-    output = scanner.run()
-    changed = scanner.state_changed()
-    if changed:
-        scanner.save_state()
+        prefilter_min_bytes=option('prefilter_min_bytes', PREFILTER_MIN_BYTES),      # tests: grep for any size
+        lock_timeout=params.get('lock_timeout'))
+    try:
+        output = scanner.run()
+        changed = scanner.state_changed()
+        if changed:
+            scanner.save_state()
+    finally:
+        scanner.close()
     output['state_file'] = params['state_file']
     output['state_saved'] = changed and not check_mode
     output['changed'] = changed

@@ -24,7 +24,6 @@ __metaclass__ = type
 import datetime
 import email.message
 import email.utils
-import errno
 import hashlib
 import json
 import os
@@ -32,24 +31,20 @@ import re
 import smtplib
 import socket
 import ssl
-import tempfile
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
 
 from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import option_checks
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_settings import resolve as store_settings
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import (
     header_secrets,
     redact_url,
     scrub,
     url_secrets,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import open_state
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     CRITICAL,
     OK,
@@ -198,67 +193,40 @@ def auto_priority(checks, default='medium'):
 # ------------------------------------------------------------------ state file
 
 class StateStore(object):
-    """One JSON object per dedup key in ``path``; ``with StateStore(path) as store:`` locks it."""
+    """One JSON object per dedup key; ``with StateStore(path) as store:`` locks it until the block ends.
 
-    def __init__(self, path, write=True):
+    Kept in ``path`` (flock on ``<path>.lock``, atomic rename) or, with ``dsn``, in the PostgreSQL state table
+    (row ``notify`` / basename of ``path``, locked FOR UPDATE), so that under AWX - a fresh container per job - a
+    persisting condition is still deduplicated and its "resolved" message still sent.
+    """
+
+    def __init__(self, path, write=True, dsn=None):
         self.path = os.path.expanduser(path)
         self.write = write
         self.entries = {}
-        self._lock = None
         self.warning = None
+        self.backend = open_state('notification state', self.path, dsn=dsn, namespace='notify', write=write)
 
     def __enter__(self):
-        directory = os.path.dirname(self.path) or '.'
-        if self.write:
-            try:
-                if not os.path.isdir(directory):
-                    os.makedirs(directory, 0o700)
-                self._lock = open(self.path + '.lock', 'a')
-                if fcntl is not None:
-                    fcntl.flock(self._lock.fileno(), fcntl.LOCK_EX)
-            except (IOError, OSError) as exc:
-                raise MaintenanceError('Cannot use the notification state file %s: %s' % (self.path, exc))
-        self.entries = self._read()
+        self.backend.__enter__()
+        self.warning = self.backend.warning
+        data = self.backend.data
+        if data is None:
+            self.entries = {}
+        elif not isinstance(data, dict) or not isinstance(data.get('alerts'), dict):
+            self.warning = 'notification state %s has an unexpected layout; starting afresh' % self.backend.where
+            self.entries = {}
+        else:
+            self.entries = data['alerts']
         return self
-
-    def _read(self):
-        try:
-            with open(self.path) as handle:
-                data = json.load(handle)
-        except (IOError, OSError) as exc:
-            if exc.errno == errno.ENOENT:
-                return {}
-            raise MaintenanceError('Cannot read the notification state file %s: %s' % (self.path, exc))
-        except ValueError:
-            self.warning = 'notification state file %s was not valid JSON; starting afresh' % self.path
-            return {}
-        if not isinstance(data, dict) or not isinstance(data.get('alerts'), dict):
-            self.warning = 'notification state file %s has an unexpected layout; starting afresh' % self.path
-            return {}
-        return data['alerts']
 
     def save(self):
         if not self.write:
             return
-        directory = os.path.dirname(self.path) or '.'
-        handle, temp = tempfile.mkstemp(prefix='.notify-state-', dir=directory)
-        try:
-            with os.fdopen(handle, 'w') as out:
-                json.dump({'version': STATE_VERSION, 'alerts': self.entries}, out, indent=1, sort_keys=True)
-            os.chmod(temp, 0o600)
-            os.replace(temp, self.path)
-        except (IOError, OSError) as exc:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
-            raise MaintenanceError('Cannot write the notification state file %s: %s' % (self.path, exc))
+        self.backend.save({'version': STATE_VERSION, 'alerts': self.entries})
 
     def __exit__(self, *exc):
-        if self._lock is not None:
-            self._lock.close()
-            self._lock = None
-        return False
+        return self.backend.__exit__(*exc)
 
 
 def dedup_key_for(key, title, source):
@@ -584,7 +552,10 @@ def notify(params, check_mode=False, now=None):
     timeout = 10.0 if params.get('timeout') is None else option_checks.positive(params['timeout'], 'timeout', 86400)
 
     state_file = params.get('state_file')
-    store = StateStore(state_file, write=not check_mode) if state_file else None
+    state_dsn = params.get('state_dsn')
+    if state_dsn is None:  # unset: the outcome store's DSN (AUTOPILOTCX_OUTCOME_DSN, ansible.cfg); '' keeps the file
+        state_dsn = store_settings()['pg_dsn']
+    store = StateStore(state_file, write=not check_mode, dsn=state_dsn or None) if state_file else None
     if store is not None:
         store.__enter__()
     try:

@@ -7,7 +7,9 @@
 Staging proves a set by recording a ``patch.staging_verified`` check (status
 ``ok``, ``details.package_set`` = the sorted ``name=version`` list applied,
 ``details.environment`` = ``staging``) after its health gate passed. The gate
-reads the outcome records (``outcome_store.read_jsonl``) and looks for such a
+reads the outcome records - the PostgreSQL store when a DSN is given (so the
+production job of an AWX workflow, in a fresh container, sees what staging's job
+recorded), the JSON-lines file otherwise - and looks for such a
 check within ``within_days`` whose package set covers (``subset``) or equals
 (``exact``) the set production is about to apply.
 
@@ -25,9 +27,17 @@ __metaclass__ = type
 
 import datetime
 import hashlib
+import os
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import parse_iso, read_jsonl, utc_now
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import (
+    parse_iso,
+    read_jsonl,
+    read_postgres,
+    utc_now,
+)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import connect_dsn, scrub_dsn
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import critical, ok
 
 VERIFIED_CHECK = 'patch.staging_verified'
@@ -59,9 +69,40 @@ def verified_sets(records, environment='staging', check_name=VERIFIED_CHECK):
     return found
 
 
+def read_history(path=None, dsn=None, pg_table='maintenance_outcomes', pg_schema=None, since=None, until=None, kind=None):
+    """``(records, source)`` from the PostgreSQL store when ``dsn`` is set, else from the file ``path``.
+
+    Raises ``MaintenanceError`` naming the source when it is missing or cannot be read (never the password).
+    """
+    if dsn:
+        source = 'PostgreSQL table %s' % ('%s.%s' % (pg_schema, pg_table) if pg_schema else pg_table)
+        if not deps.available('psycopg'):
+            raise MaintenanceError('cannot read the %s: psycopg >= 3.1 is not installed on the control node' % source)
+        psycopg = deps.load('psycopg')
+        try:
+            with connect_dsn(dsn) as conn:
+                return read_postgres(conn, pg_schema, pg_table, since=since, until=until, kind=kind), source
+        except psycopg.Error as exc:
+            raise MaintenanceError('cannot read the %s: %s' % (source, scrub_dsn(str(exc).strip().splitlines()[0], dsn)))
+    if not path:
+        raise MaintenanceError('no outcome store: set path, or a DSN (AUTOPILOTCX_OUTCOME_DSN / [autopilotcx_outcomes] pg_dsn)')
+    path = os.path.expanduser(path)
+    if not os.path.exists(path):
+        raise MaintenanceError('the outcome log %s does not exist: the outcomes callback has not written there '
+                               '(is it enabled, and does its [autopilotcx_outcomes] path or AUTOPILOTCX_OUTCOME_LOG '
+                               'name this file?)' % path)
+    try:
+        return read_jsonl(path, since=since, until=until, kind=kind), path
+    except (IOError, OSError) as exc:
+        raise MaintenanceError('cannot read the outcome log %s: %s' % (path, exc.strerror or exc))
+
+
 def promotion_gate(path, package_set, within_days=7, environment='staging', match='subset', now=None,
-                   check_name=VERIFIED_CHECK, min_hosts=1):
-    """Returns ``(checks, evidence)``: a critical check unless a recent verification covers ``package_set``."""
+                   check_name=VERIFIED_CHECK, min_hosts=1, dsn=None, pg_table='maintenance_outcomes', pg_schema=None):
+    """Returns ``(checks, evidence)``: a critical check unless a recent verification covers ``package_set``.
+
+    The records come from the PostgreSQL store when ``dsn`` is set, from the file ``path`` otherwise.
+    """
     if match not in MATCHES:
         raise MaintenanceError('match must be one of %s, not %r' % (', '.join(MATCHES), match))
     if within_days <= 0:
@@ -79,9 +120,10 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
     if not wanted:
         return [ok(name, 'nothing to promote (empty package set)', value=0)], []
     try:
-        records = read_jsonl(path, since=since, until=moment + datetime.timedelta(seconds=1), kind='task')
-    except (IOError, OSError) as exc:
-        return [critical(name, 'cannot read the outcome log %s: %s' % (path, exc), target=path)], []
+        records, path = read_history(path, dsn, pg_table, pg_schema, since=since,
+                                     until=moment + datetime.timedelta(seconds=1), kind='task')
+    except MaintenanceError as exc:
+        return [critical(name, '%s; production is not promoted' % exc, target=path or 'PostgreSQL')], []
     evidence = []
     wanted_hashes = set(package_hash(p) for p in wanted)
     for entry in verified_sets(records, environment, check_name):

@@ -12,10 +12,11 @@ import json
 import os
 import tempfile
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps, outcome_settings
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import parse_iso, read_jsonl, read_postgres
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import connect
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import read_history
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review import (
     build_review,
     default_window,
@@ -24,32 +25,65 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review imp
 )
 
 
+def store_sources(params):
+    """Where the records are read: the named files, else the store the outcomes callback writes to.
+
+    ``outcome_logs`` empty means the callback's own setting (``outcome_settings``: AUTOPILOTCX_OUTCOME_LOG,
+    then the ansible.cfg ``[autopilotcx_outcomes] path``, then the default); ``pg_dsn`` likewise.
+    """
+    settings = outcome_settings.resolve({'pg_dsn': params.get('pg_dsn'), 'pg_table': params.get('pg_table'),
+                                         'pg_schema': params.get('pg_schema')})
+    source = params.get('source') or 'auto'
+    if source == 'auto':
+        source = 'postgres' if settings['pg_dsn'] else 'jsonl'
+    files = list(params.get('outcome_logs') or [])
+    if not files and source in ('jsonl', 'both'):
+        files = [settings['path']]
+    return source, files, settings
+
+
 def load_records(params, since, until):
-    records = []
-    if params['source'] in ('jsonl', 'both'):
-        if not params['outcome_logs'] and params['source'] == 'jsonl':
-            raise MaintenanceError('outcome_logs is empty: name at least one JSON-lines outcome file (or use source=postgres)')
-        for path in params['outcome_logs']:
-            if os.path.exists(path) and not os.access(path, os.R_OK):
+    source, files, settings = store_sources(params)
+    records, read_from = [], []
+    if source in ('jsonl', 'both'):
+        for path in files:
+            if not os.path.exists(path):
+                raise MaintenanceError('The outcome file %s does not exist: the outcomes callback has not written there. '
+                                       'It writes to %s; set the same path for both (AUTOPILOTCX_OUTCOME_LOG or the '
+                                       'ansible.cfg [autopilotcx_outcomes] path)' % (path, outcome_settings.describe(settings)))
+            if not os.access(path, os.R_OK):
                 raise MaintenanceError('Cannot read the outcome file %s: permission denied' % path)
             try:
                 records.extend(read_jsonl(path, since=since, until=until))
             except (IOError, OSError) as exc:
                 raise MaintenanceError('outcome_logs: cannot read %s (%s)' % (path, getattr(exc, 'strerror', None) or exc))
-    if params['source'] in ('postgres', 'both'):
-        connection = connect(params)
-        if not connection.ok:
-            raise MaintenanceError('Cannot read the outcome table on %s: %s' % (connection.target, connection.error))
-        try:
-            records.extend(read_postgres(connection.conn, params.get('pg_schema'), params['pg_table'], since=since, until=until))
-        except deps.load('psycopg').Error as exc:
-            raise MaintenanceError('Cannot read the outcome table %s: %s' % (params['pg_table'], str(exc).strip().splitlines()[0]))
-        finally:
-            connection.close()
+            read_from.append(path)
+    if source in ('postgres', 'both'):
+        if params.get('pg_dsn') or (settings['pg_dsn'] and not params.get('login_host') and not params.get('login_unix_socket')):
+            found, where = read_history(dsn=settings['pg_dsn'], pg_table=settings['pg_table'] or 'maintenance_outcomes',
+                                        pg_schema=settings['pg_schema'], since=since, until=until)
+            records.extend(found)
+            read_from.append(where)
+        else:
+            connection = connect(params)
+            if not connection.ok:
+                raise MaintenanceError('Cannot read the outcome table on %s: %s' % (connection.target, connection.error))
+            try:
+                records.extend(read_postgres(connection.conn, params.get('pg_schema'), params['pg_table'], since=since, until=until))
+            except deps.load('psycopg').Error as exc:
+                raise MaintenanceError('Cannot read the outcome table %s: %s' % (params['pg_table'], str(exc).strip().splitlines()[0]))
+            finally:
+                connection.close()
+            read_from.append('PostgreSQL table %s on %s' % (params['pg_table'], connection.target))
+    if not records:
+        raise MaintenanceError('No outcome records between %s and %s in %s: a review of nothing is not a review. Is the '
+                               'outcomes callback enabled and writing there (it writes to %s)?'
+                               % (since.isoformat(), until.isoformat(), ', '.join(read_from),
+                                  outcome_settings.describe(settings, 'pg_dsn' if settings['pg_dsn'] else 'path')))
     unique = {}
     for record in records:
         unique[record.get('id') or id(record)] = record  # a record in both the file and the table counts once
-    return sorted(unique.values(), key=lambda r: (r.get('recorded_at') or '', str(r.get('id'))))
+    return sorted(unique.values(), key=lambda r: (r.get('recorded_at') or '', str(r.get('id')))), read_from
 
 
 def _write(path, text, atomic_move=None):
@@ -74,13 +108,14 @@ def produce(params, write=True, atomic_move=None, now=None):
         raise MaintenanceError('since/until must be ISO 8601 times: %s' % exc)
     if since >= until:
         raise MaintenanceError('since (%s) must be before until (%s)' % (since.isoformat(), until.isoformat()))
-    records = load_records(params, since, until)
+    records, read_from = load_records(params, since, until)
     review = build_review(records, period, since, until, selectors=params.get('selectors'), now=now)
     stem = 'review-%s-%s' % (period, until.date().isoformat())
     title = params.get('title') or 'AutopilotCX %s review %s' % (period, until.date().isoformat())
     files = {}
     if write:
-        directory = params['output_dir']
+        directory = params.get('output_dir') or os.path.join(os.path.dirname(read_from[0]) if read_from[0].startswith('/')
+                                                             else os.path.expanduser('~/.ansible'), 'reviews')
         try:
             if not os.path.isdir(directory):
                 os.makedirs(directory, 0o755)
@@ -93,4 +128,4 @@ def produce(params, write=True, atomic_move=None, now=None):
                 files[key] = path
         except (IOError, OSError) as exc:
             raise MaintenanceError('Cannot write the review to %s: %s' % (directory, exc.strerror or exc))
-    return {'changed': bool(files), 'review': review, 'files': files, 'records_read': len(records)}
+    return {'changed': bool(files), 'review': review, 'files': files, 'records_read': len(records), 'sources': read_from}

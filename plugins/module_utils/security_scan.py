@@ -39,6 +39,7 @@ import subprocess
 import tempfile
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import FileLock
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     CRITICAL,
     OK,
@@ -597,7 +598,23 @@ def write_baseline(path, data):
 # ------------------------------------------------------------------ the module's work
 
 def scan(params, check_mode=False, now=None):
-    """Run the enabled categories; returns ``(checks, extra, changed)``."""
+    """Run the enabled categories; returns ``(checks, extra, changed)``.
+
+    The baseline (state of the scanned host) is locked from read to write: an overlapping scan waits for this one
+    and compares with the baseline it wrote, instead of both creating or accepting one and the last write winning.
+    """
+    baseline_path = params.get('baseline_file')
+    lock = None
+    if baseline_path and not check_mode:
+        lock = FileLock(os.path.expanduser(baseline_path), 'security baseline').acquire()
+    try:
+        return _scan(params, check_mode, now)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _scan(params, check_mode=False, now=None):
     now = now or utc_now()
     enabled = list(params.get('categories') or CATEGORIES)
     for path in (params.get('scan_paths') or []) + (params.get('integrity_paths') or []):

@@ -24,21 +24,21 @@ __metaclass__ = type
 
 import base64
 import datetime
-import errno
 import hashlib
 import json
 import os
 import re
 import socket
 import ssl
-import tempfile
 
 from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_settings import resolve as store_settings
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import redact_url, scrub, url_secrets
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import open_state
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
     OK,
     WARNING,
@@ -426,32 +426,6 @@ def _human(seconds):
 
 # ------------------------------------------------------------------ state
 
-def read_state(path):
-    try:
-        with open(path) as handle:
-            data = json.load(handle)
-    except (IOError, OSError) as exc:
-        if exc.errno == errno.ENOENT:
-            return {}
-        raise MaintenanceError('Cannot read the JWKS state file %s: %s' % (path, exc))
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def write_state(path, data):
-    directory = os.path.dirname(path) or '.'
-    try:
-        if not os.path.isdir(directory):
-            os.makedirs(directory, 0o700)
-        handle, temp = tempfile.mkstemp(prefix='.jwks-state-', dir=directory)
-        with os.fdopen(handle, 'w') as out:
-            json.dump(data, out, indent=1, sort_keys=True)
-        os.replace(temp, path)
-    except (IOError, OSError) as exc:
-        raise MaintenanceError('Cannot write the JWKS state file %s: %s' % (path, exc))
-
-
 # ------------------------------------------------------------------ the module's work
 
 def check_tokens(params, check_mode=False, now=None):
@@ -485,18 +459,24 @@ def check_tokens(params, check_mode=False, now=None):
             extra['jwks'] = {'fingerprint': fingerprint, 'keys': [f for _k, f in keys.values()]}
             state_file = params.get('state_file')
             if state_file:
-                state_file = os.path.expanduser(state_file)
-                state = read_state(state_file)
-                previous = (state.get('sources') or {}).get(target)
-                checks.extend(compare_key_sets(previous, fingerprint, prints, names, target, now))
-                if not previous or previous.get('fingerprint') != fingerprint:
-                    entry = {'fingerprint': fingerprint, 'thumbprints': prints, 'kids': names, 'seen_at': _iso(now),
-                             'changed_at': _iso(now)}
-                    extra['changed_keys'] = {'previous': (previous or {}).get('fingerprint'), 'current': fingerprint}
-                    changed = True
-                    if not check_mode:
-                        state.setdefault('sources', {})[target] = entry
-                        write_state(state_file, state)
+                # locked from read to save (file lock, or a PostgreSQL row lock when the outcome store's DSN is set,
+                # so the fingerprints outlive an AWX job's container): overlapping runs never lose each other's sources
+                state_dsn = params.get('state_dsn')
+                if state_dsn is None:
+                    state_dsn = store_settings()['pg_dsn']
+                with open_state('JWKS state', os.path.expanduser(state_file), dsn=state_dsn or None,
+                                namespace='token_check', write=not check_mode) as stored:
+                    state = stored.data if isinstance(stored.data, dict) else {}
+                    previous = (state.get('sources') or {}).get(target)
+                    checks.extend(compare_key_sets(previous, fingerprint, prints, names, target, now))
+                    if not previous or previous.get('fingerprint') != fingerprint:
+                        entry = {'fingerprint': fingerprint, 'thumbprints': prints, 'kids': names, 'seen_at': _iso(now),
+                                 'changed_at': _iso(now)}
+                        extra['changed_keys'] = {'previous': (previous or {}).get('fingerprint'), 'current': fingerprint}
+                        changed = True
+                        if not check_mode:
+                            state.setdefault('sources', {})[target] = entry
+                            stored.save(state)
     token = params.get('token')
     if token:
         checks.extend(inspect_token(jwt, token.strip(), keys, params.get('token_name') or '', thresholds,

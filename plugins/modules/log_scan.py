@@ -106,9 +106,18 @@ options:
         description: For C(journal), read the journal files of this directory (C(journalctl --directory)).
         type: path
   state_file:
-    description: JSON file holding the cursors and the per-minute history. Created with mode 0600; its directory is created.
+    description:
+      - JSON file holding the cursors and the per-minute history. Created with mode 0600; its directory is created.
+      - It belongs to the scanned host and stays there. A run holds an exclusive lock (C(<state_file>.lock)) from
+        reading it to saving it, so an overlapping run (cron overlap, a slow host) waits and then reads only what
+        is new; a state file changed by someone else meanwhile is never overwritten with older cursors.
     type: path
     required: true
+  lock_timeout:
+    description:
+      - Seconds to wait for an overlapping run to finish; then the task fails naming the lock, having read and
+        counted nothing. Unset - wait as long as it takes.
+    type: float
   window_minutes:
     description: The checks judge the events of this many last minutes.
     type: int
@@ -370,6 +379,7 @@ def main():
                 journal_directory=dict(type='path'),
             )),
             state_file=dict(type='path', required=True),
+            lock_timeout=dict(type='float'),
             window_minutes=dict(type='int', default=10),
             history_minutes=dict(type='int', default=60),
             allow_list=dict(type='list', elements='str', default=[]),

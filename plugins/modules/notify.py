@@ -68,8 +68,18 @@ options:
   state_file:
     description:
       - JSON file keeping the deduplication state (created with mode 0600). Empty disables deduplication.
+      - Locked from read to save (C(<state_file>.lock)), written atomically; overlapping runs take turns.
+      - With a PostgreSQL DSN (O(state_dsn)) the state lives in the C(autopilotcx_state) table instead, in the row
+        named after this file's base name, so it outlives the job's container under AWX.
     type: str
     default: ~/.ansible/autopilotcx-notify-state.json
+  state_dsn:
+    description:
+      - libpq DSN of the PostgreSQL database keeping the deduplication state (table C(autopilotcx_state), row locked
+        FOR UPDATE from read to commit).
+      - Unset - the outcome store's DSN (E(AUTOPILOTCX_OUTCOME_DSN), else the C(ansible.cfg) C([autopilotcx_outcomes]
+        pg_dsn)); when there is none, O(state_file). An empty string keeps the state in O(state_file).
+    type: str
   source:
     description: Where the alert comes from (host, playbook); shown in the message.
     type: str
@@ -301,6 +311,7 @@ def main():
             dedup_key=dict(type='str', default='', no_log=False),
             repeat_after=dict(type='str', default='4h'),
             state_file=dict(type='str', default='~/.ansible/autopilotcx-notify-state.json'),
+            state_dsn=dict(type='str', no_log=True),
             source=dict(type='str', default=''),
             escalation_levels=dict(type='list', elements='dict', default=[]),
             routing=dict(type='dict', default={}),

@@ -13,22 +13,36 @@ module: outcome_query
 short_description: Promotion gate - was this package set verified in staging recently?
 version_added: 0.1.0
 description:
-  - Reads the outcome log (the JSON-lines file of the C(autopilotcx.maintenance.outcomes) callback,
-    C(maintenance_outcome_log)) and looks for an C(ok) C(patch.staging_verified) check of the given environment,
+  - Reads the outcome records of the C(autopilotcx.maintenance.outcomes) callback - its PostgreSQL store when a DSN
+    is set (so the production job of an AWX workflow, in a fresh container, sees what staging's job recorded), its
+    JSON-lines file otherwise - and looks for an C(ok) C(patch.staging_verified) check of the given environment,
     recorded within O(within_days), whose package set covers O(package_set) (O(match=subset)) or equals it
     (O(match=exact)).
   - Returns one C(patch.promotion_gate) check, C(critical) when no such verification exists, so with the default
     O(fail_on=critical) the task fails and production is not touched.
   - Runs on the control node (delegated to C(localhost)), where the outcome log is.
+  - The store is the callback's - the module option, else E(AUTOPILOTCX_OUTCOME_LOG) / E(AUTOPILOTCX_OUTCOME_DSN),
+    else the C([autopilotcx_outcomes]) section of the C(ansible.cfg) in effect, else the default (see docs/outcomes.md).
+    A missing file or an unreadable table is a C(critical) check naming it.
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
   - autopilotcx.maintenance.attributes.READ_ONLY
   - autopilotcx.maintenance.checks
 options:
   path:
-    description: The outcome log.
+    description: The outcome log; the callback's (E(AUTOPILOTCX_OUTCOME_LOG), C(ansible.cfg) C([autopilotcx_outcomes] path)) when unset.
     type: path
-    required: true
+  pg_dsn:
+    description:
+      - libpq DSN of the PostgreSQL outcome store; when set (here, in E(AUTOPILOTCX_OUTCOME_DSN) or in the C(ansible.cfg)
+        C([autopilotcx_outcomes] pg_dsn)) the records are read from there and O(path) is not used.
+    type: str
+  pg_table:
+    description: Table of the PostgreSQL store; E(AUTOPILOTCX_OUTCOME_TABLE), C(ansible.cfg), then C(maintenance_outcomes).
+    type: str
+  pg_schema:
+    description: Schema of that table; E(AUTOPILOTCX_OUTCOME_SCHEMA), C(ansible.cfg), then the search path.
+    type: str
   package_set:
     description: C(name=version) strings production is about to apply (RV(autopilotcx.maintenance.patch_apply#module:package_set)).
     type: list
@@ -68,7 +82,6 @@ EXAMPLES = r'''
 ---
 - name: Production only gets what staging verified this week
   autopilotcx.maintenance.outcome_query:
-    path: "{{ maintenance_outcome_log }}"
     package_set: "{{ planned.package_set }}"
     within_days: 7
   delegate_to: localhost
@@ -118,13 +131,17 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_sup
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_settings import resolve
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import promotion_gate
 
 
 def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(
-            path=dict(type='path', required=True),
+            path=dict(type='path'),
+            pg_dsn=dict(type='str', no_log=True),
+            pg_table=dict(type='str'),
+            pg_schema=dict(type='str'),
             package_set=dict(type='list', elements='str', required=True),
             within_days=dict(type='int', default=7),
             environment=dict(type='str', default='staging'),
@@ -135,8 +152,10 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    checks, evidence = run(module, promotion_gate, p['path'], p['package_set'], within_days=p['within_days'],
-                           environment=p['environment'], match=p['match'], now=p['now'], min_hosts=p['min_hosts'])
+    store = resolve(p)
+    checks, evidence = run(module, promotion_gate, store['path'], p['package_set'], within_days=p['within_days'],
+                           environment=p['environment'], match=p['match'], now=p['now'], min_hosts=p['min_hosts'],
+                           dsn=store['pg_dsn'], pg_table=store['pg_table'], pg_schema=store['pg_schema'])
     finish(module, checks, evidence=evidence)
 
 

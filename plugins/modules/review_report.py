@@ -27,6 +27,11 @@ description:
   - C(quarterly) - patch compliance (share of hosts with no pending security update), backup verification and
     test-restore success rates and restore times, certificates expiring in the next quarter, open findings.
   - Runs where the records are, normally the control node (delegated to C(localhost)).
+  - Reads the same store the callback writes to - the module option, else E(AUTOPILOTCX_OUTCOME_LOG) /
+    E(AUTOPILOTCX_OUTCOME_DSN), else the C([autopilotcx_outcomes]) section of the C(ansible.cfg) in effect, else the
+    default (see docs/outcomes.md).
+  - Fails, naming the source, when an outcome file does not exist or the period holds no record at all; a review of
+    nothing is never a green report.
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
   - autopilotcx.maintenance.postgres
@@ -43,15 +48,25 @@ options:
     description: Start of the period; O(until) minus 7, 30 or 91 days when unset.
     type: str
   outcome_logs:
-    description: JSON-lines outcome files to read (missing files are skipped).
+    description:
+      - JSON-lines outcome files to read; a file that does not exist fails the task.
+      - Empty - the file the outcomes callback writes to (E(AUTOPILOTCX_OUTCOME_LOG), else the C(ansible.cfg)
+        C([autopilotcx_outcomes] path), else C(~/.ansible/autopilotcx-outcomes.jsonl)).
     type: list
     elements: path
     default: []
   source:
-    description: Where the records come from; C(postgres) and C(both) read the sink table with the connection options.
+    description:
+      - Where the records come from; C(postgres) and C(both) read the sink table, through O(pg_dsn) (or the callback's
+        DSN) when set, else with the connection options.
+      - C(auto) - C(postgres) when a DSN is set (option, E(AUTOPILOTCX_OUTCOME_DSN) or the C(ansible.cfg)
+        C([autopilotcx_outcomes] pg_dsn)), C(jsonl) otherwise.
     type: str
-    choices: [jsonl, postgres, both]
-    default: jsonl
+    choices: [auto, jsonl, postgres, both]
+    default: auto
+  pg_dsn:
+    description: libpq DSN of the outcome table; the callback's own (E(AUTOPILOTCX_OUTCOME_DSN), C(ansible.cfg)) when unset.
+    type: str
   pg_schema:
     description: Schema of the sink table.
     type: str
@@ -60,9 +75,8 @@ options:
     type: str
     default: maintenance_outcomes
   output_dir:
-    description: Directory the report files are written to (created when missing).
+    description: Directory the report files are written to (created when missing); C(reviews/) beside the outcome file when unset.
     type: path
-    required: true
   title:
     description: Report title; defaults to C(AutopilotCX <period> review <end date>).
     type: str
@@ -123,6 +137,12 @@ records_read:
   returned: always
   type: int
   sample: 1200
+sources:
+  description: The files and tables the records were read from.
+  returned: always
+  type: list
+  elements: str
+  sample: [/var/log/autopilotcx/outcomes.jsonl]
 '''
 
 from ansible.module_utils.basic import AnsibleModule
@@ -139,10 +159,11 @@ def main():
             until=dict(type='str'),
             since=dict(type='str'),
             outcome_logs=dict(type='list', elements='path', default=[]),
-            source=dict(type='str', default='jsonl', choices=['jsonl', 'postgres', 'both']),
+            source=dict(type='str', default='auto', choices=['auto', 'jsonl', 'postgres', 'both']),
+            pg_dsn=dict(type='str', no_log=True),
             pg_schema=dict(type='str'),
             pg_table=dict(type='str', default='maintenance_outcomes'),
-            output_dir=dict(type='path', required=True),
+            output_dir=dict(type='path'),
             title=dict(type='str'),
             selectors=dict(type='dict', default={}),
         ),

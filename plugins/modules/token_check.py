@@ -64,9 +64,18 @@ options:
   state_file:
     description:
       - JSON file keeping the key-set fingerprint per source between runs. Empty disables change detection.
-      - Not written in check mode.
+      - Not written in check mode. Locked from read to save (C(<state_file>.lock)) and written atomically, so
+        overlapping runs never lose each other's sources.
+      - With a PostgreSQL DSN (O(state_dsn)) the fingerprints live in the C(autopilotcx_state) table instead (row
+        named after this file's base name), so they outlive the job's container under AWX.
     type: str
     default: ~/.ansible/autopilotcx-jwks-state.json
+  state_dsn:
+    description:
+      - libpq DSN of the PostgreSQL database keeping the fingerprints (table C(autopilotcx_state)).
+      - Unset - the outcome store's DSN (E(AUTOPILOTCX_OUTCOME_DSN), else the C(ansible.cfg) C([autopilotcx_outcomes]
+        pg_dsn)); when there is none, O(state_file). An empty string keeps them in O(state_file).
+    type: str
   token:
     description: A sample JWT to verify. Never logged or returned.
     type: str
@@ -205,6 +214,7 @@ def main():
             allowed_algorithms=dict(type='list', elements='str', default=list(DEFAULT_ALGORITHMS)),
             allowed_curves=dict(type='list', elements='str', default=list(DEFAULT_CURVES)),
             state_file=dict(type='str', default='~/.ansible/autopilotcx-jwks-state.json'),
+            state_dsn=dict(type='str', no_log=True),
             token=dict(type='str', no_log=True),
             token_name=dict(type='str', default=''),
             issuer=dict(type='str'),

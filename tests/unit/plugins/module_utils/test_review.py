@@ -140,7 +140,7 @@ def test_linear_projection():
 
 
 @pytest.mark.parametrize('params, message', [
-    ({'outcome_logs': []}, 'outcome_logs is empty'),
+    ({'outcome_logs': ['/nonexistent/outcomes.jsonl']}, 'outcome file /nonexistent/outcomes.jsonl does not exist'),
     ({'until': 'yesterday'}, 'ISO 8601'),
     ({'since': '2026-12-01T00:00:00Z', 'until': '2026-11-01T00:00:00Z'}, 'must be before'),
     ({'outcome_logs': ['/']}, r'outcome_logs: cannot read / \(.*not a regular file'),   # found by the fuzz test
