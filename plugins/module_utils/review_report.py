@@ -34,8 +34,8 @@ def store_sources(params):
     settings = outcome_settings.resolve({'pg_dsn': params.get('pg_dsn'), 'pg_table': params.get('pg_table'),
                                          'pg_schema': params.get('pg_schema')})
     source = params.get('source') or 'auto'
-    if source == 'auto':
-        source = 'postgres' if settings['pg_dsn'] else 'jsonl'
+    if source == 'auto':  # files named explicitly win over the store's DSN
+        source = 'postgres' if settings['pg_dsn'] and not params.get('outcome_logs') else 'jsonl'
     files = list(params.get('outcome_logs') or [])
     if not files and source in ('jsonl', 'both'):
         files = [settings['path']]
@@ -65,16 +65,17 @@ def load_records(params, since, until):
             records.extend(found)
             read_from.append(where)
         else:
+            table = settings['pg_table'] or 'maintenance_outcomes'
             connection = connect(params)
             if not connection.ok:
                 raise MaintenanceError('Cannot read the outcome table on %s: %s' % (connection.target, connection.error))
             try:
-                records.extend(read_postgres(connection.conn, params.get('pg_schema'), params['pg_table'], since=since, until=until))
+                records.extend(read_postgres(connection.conn, params.get('pg_schema'), table, since=since, until=until))
             except deps.load('psycopg').Error as exc:
-                raise MaintenanceError('Cannot read the outcome table %s: %s' % (params['pg_table'], str(exc).strip().splitlines()[0]))
+                raise MaintenanceError('Cannot read the outcome table %s: %s' % (table, str(exc).strip().splitlines()[0]))
             finally:
                 connection.close()
-            read_from.append('PostgreSQL table %s on %s' % (params['pg_table'], connection.target))
+            read_from.append('PostgreSQL table %s on %s' % (table, connection.target))
     if not records:
         raise MaintenanceError('No outcome records between %s and %s in %s: a review of nothing is not a review. Is the '
                                'outcomes callback enabled and writing there (it writes to %s)?'

@@ -59,8 +59,8 @@ options:
     description:
       - Where the records come from; C(postgres) and C(both) read the sink table, through O(pg_dsn) (or the callback's
         DSN) when set, else with the connection options.
-      - C(auto) - C(postgres) when a DSN is set (option, E(AUTOPILOTCX_OUTCOME_DSN) or the C(ansible.cfg)
-        C([autopilotcx_outcomes] pg_dsn)), C(jsonl) otherwise.
+      - C(auto) - C(jsonl) when O(outcome_logs) names files; otherwise C(postgres) when a DSN is set (option,
+        E(AUTOPILOTCX_OUTCOME_DSN) or the C(ansible.cfg) C([autopilotcx_outcomes] pg_dsn)), C(jsonl) otherwise.
     type: str
     choices: [auto, jsonl, postgres, both]
     default: auto
@@ -71,9 +71,8 @@ options:
     description: Schema of the sink table.
     type: str
   pg_table:
-    description: Sink table.
+    description: Sink table; the callback's own (E(AUTOPILOTCX_OUTCOME_TABLE), C(ansible.cfg)) when unset, else C(maintenance_outcomes).
     type: str
-    default: maintenance_outcomes
   output_dir:
     description: Directory the report files are written to (created when missing); C(reviews/) beside the outcome file when unset.
     type: path
@@ -162,7 +161,7 @@ def main():
             source=dict(type='str', default='auto', choices=['auto', 'jsonl', 'postgres', 'both']),
             pg_dsn=dict(type='str', no_log=True),
             pg_schema=dict(type='str'),
-            pg_table=dict(type='str', default='maintenance_outcomes'),
+            pg_table=dict(type='str'),
             output_dir=dict(type='path'),
             title=dict(type='str'),
             selectors=dict(type='dict', default={}),
