@@ -370,3 +370,112 @@ class MetricsCollector(object):
                 except MetricsError as exc:
                     problems.append(str(exc))
         return problems
+
+
+# ---------------------------------------------------------------------------------------------------- rules
+# The guide's own thresholds, alerted on the measured value (the check names the modules give them). Every other
+# check alerts on its status (the module held it against the inventory's thresholds already).
+GUIDE_THRESHOLD_CHECKS = (
+    ('http_response_time', 'http.response_time'),
+    ('failed_logins_per_minute', 'security.failed_logins_per_minute'),
+    ('api_error_rate', 'security.api_error_rate'),
+)
+INTERVAL_REFERENCE = '2027-01-04T00:00:00'
+INTERVAL_SAMPLES = 60
+STATUS_RULES = (('critical', 3, 'critical', '0m'), ('warning', 2, 'warning', '0m'), ('unknown', 1, 'info', '15m'))
+
+
+def _camel(name):
+    return ''.join(part[:1].upper() + part[1:] for part in re.split(r'[^A-Za-z0-9]+', name) if part)
+
+
+def cadence_interval(rrule):
+    """Longest gap in seconds between two runs of an RRULE (over 60 runs from a fixed date, so it never drifts)."""
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.cadence import occurrences
+    times = occurrences(rrule, count=INTERVAL_SAMPLES, after=INTERVAL_REFERENCE)
+    return int(max((b - a).total_seconds() for a, b in zip(times, times[1:])))
+
+
+def _human(seconds):
+    for size, unit in ((86400, 'd'), (3600, 'h'), (60, 'm')):
+        if seconds % size == 0:
+            return '%d%s' % (seconds // size, unit)
+    return '%ds' % seconds
+
+
+def _priority(spec, level):
+    priority = spec.get('priority') or 'medium'
+    return priority.get(level, 'medium') if isinstance(priority, dict) else priority
+
+
+def _series(check, unit):
+    suffix, factor = unit_suffix(unit)
+    if suffix:
+        return 'autopilotcx_check_value_%s{check="%s"}' % (suffix, check), factor
+    if unit:
+        return 'autopilotcx_check_value{check="%s",unit="%s"}' % (check, escape_label(unit)), 1
+    return 'autopilotcx_check_value{check="%s"}' % check, 1
+
+
+def prometheus_rules(cadences, thresholds):
+    """The rules file (a dict for YAML) from the cadence table and the threshold table."""
+    covered = []
+    threshold_rules = []
+    for key, check in GUIDE_THRESHOLD_CHECKS:
+        spec = thresholds.get(key)
+        if not isinstance(spec, dict):
+            continue
+        covered.append(check)
+        series, factor = _series(check, spec.get('unit'))
+        operator = '<' if spec.get('direction') == 'below' else '>'
+        for level in ('critical', 'warning'):
+            if spec.get(level) is None:
+                continue
+            limit = format_number(float(spec[level]) * factor)
+            threshold_rules.append({
+                'alert': 'Autopilotcx%s%s' % (_camel(key), _camel(level)),
+                'expr': '%s %s %s' % (series, operator, limit),
+                'labels': {'severity': level, 'priority': _priority(spec, level), 'threshold': key},
+                'annotations': {
+                    'summary': '%s on {{ $labels.host }} ({{ $labels.target }}) is {{ $value }}%s' % (check, (' ' + spec['unit']) if spec.get('unit') and not unit_suffix(spec.get('unit'))[0] else ''),
+                    'description': '%s: %s %s %s%s (%s)' % (key, check, operator, spec[level], spec.get('unit') or '',
+                                                            spec.get('description') or 'collection default'),
+                },
+            })
+    exclude = ',check!~"%s"' % '|'.join(re.escape(c).replace('\\', '\\\\') for c in covered) if covered else ''
+    status_rules = []
+    for status, code, severity, hold in STATUS_RULES:
+        rule = {
+            'alert': 'AutopilotcxCheck%s' % _camel(status),
+            'expr': 'autopilotcx_check_status{%s} == %d' % (exclude.lstrip(','), code) if exclude else 'autopilotcx_check_status == %d' % code,
+            'labels': {'severity': severity},
+            'annotations': {'summary': '{{ $labels.check }} on {{ $labels.host }} ({{ $labels.target }}) is %s' % status,
+                            'description': 'cadence {{ $labels.cadence }}, priority {{ $labels.priority }}; the reason is in the outcome records'},
+        }
+        if hold != '0m':
+            rule['for'] = hold
+        status_rules.append(rule)
+    cadence_rules = []
+    for item in cadences:
+        if not item.get('rrule'):
+            continue
+        interval = cadence_interval(item['rrule'])
+        cadence_rules.append({
+            'alert': 'AutopilotcxCadenceStale',
+            'expr': 'time() - autopilotcx_cadence_last_success_timestamp_seconds{cadence="%s"} > %d' % (item['name'], 2 * interval),
+            'labels': {'severity': 'critical', 'priority': 'high', 'cadence': item['name']},
+            'annotations': {'summary': 'cadence %s has not succeeded on {{ $labels.host }} for over %s (twice its interval)'
+                                       % (item['name'], _human(2 * interval)),
+                            'description': item.get('description') or item['name']},
+        })
+    cadence_rules.append({
+        'alert': 'AutopilotcxCadenceFailed',
+        'expr': 'autopilotcx_cadence_run_success == 0',
+        'labels': {'severity': 'warning', 'priority': 'medium'},
+        'annotations': {'summary': 'the last {{ $labels.cadence }} run had failed or unreachable tasks on {{ $labels.host }}'},
+    })
+    return {'groups': [
+        {'name': 'autopilotcx-guide-thresholds', 'rules': threshold_rules},
+        {'name': 'autopilotcx-check-status', 'rules': status_rules},
+        {'name': 'autopilotcx-cadences', 'rules': cadence_rules},
+    ]}
