@@ -428,6 +428,7 @@ def prometheus_rules(cadences, thresholds):
         covered.append(check)
         series, factor = _series(check, spec.get('unit'))
         operator = '<' if spec.get('direction') == 'below' else '>'
+        shown_unit = (' ' + spec['unit']) if spec.get('unit') and not unit_suffix(spec.get('unit'))[0] else ''
         for level in ('critical', 'warning'):
             if spec.get(level) is None:
                 continue
@@ -437,7 +438,7 @@ def prometheus_rules(cadences, thresholds):
                 'expr': '%s %s %s' % (series, operator, limit),
                 'labels': {'severity': level, 'priority': _priority(spec, level), 'threshold': key},
                 'annotations': {
-                    'summary': '%s on {{ $labels.host }} ({{ $labels.target }}) is {{ $value }}%s' % (check, (' ' + spec['unit']) if spec.get('unit') and not unit_suffix(spec.get('unit'))[0] else ''),
+                    'summary': '%s on {{ $labels.host }} ({{ $labels.target }}) is {{ $value }}%s' % (check, shown_unit),
                     'description': '%s: %s %s %s%s (%s)' % (key, check, operator, spec[level], spec.get('unit') or '',
                                                             spec.get('description') or 'collection default'),
                 },
