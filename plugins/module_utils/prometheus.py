@@ -38,12 +38,9 @@ import re
 import tempfile
 import time
 
-try:
-    from urllib.request import Request, urlopen
-    from urllib.error import HTTPError, URLError
-    from urllib.parse import urlsplit, urlunsplit
-except ImportError:  # pragma: no cover - Python 2 is not supported by the collection
-    raise
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit, urlunsplit
+from urllib.request import Request, urlopen
 
 PREFIX = 'autopilotcx'
 STATUS_CODES = {'ok': 0, 'unknown': 1, 'warning': 2, 'critical': 3}

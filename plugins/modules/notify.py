@@ -115,8 +115,8 @@ options:
         choices: [high, medium, low]
       url:
         description:
-          - Webhook URL (C(webhook), C(slack)) or Alertmanager base URL (C(alertmanager)), C(http://) or C(https://). Never logged; only its scheme, host and port
-            are ever shown, because the path and the query of a webhook URL (Slack's) are its secret.
+          - Webhook URL (C(webhook), C(slack)) or Alertmanager base URL (C(alertmanager)), C(http://) or C(https://).
+            Never logged; only its scheme, host and port are ever shown, because the path and the query of a webhook URL (Slack's) are its secret.
         type: str
       headers:
         description: Extra HTTP headers (for example an C(Authorization) header); never logged or shown in a message.

@@ -163,17 +163,6 @@ class Prometheus(Daemon):
     def query(self, expr):
         return self.get_json('/api/v1/query', query=expr)['data']['result']
 
-    def wait_for(self, what, timeout=60.0):
-        """Poll ``what()`` (a callable returning a truthy value when done) until it is, or fail after ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = what()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise AssertionError('timed out after %ss waiting for %s' % (timeout, getattr(what, '__doc__', None) or what))
-            time.sleep(0.25)
-
 
 def wait_until(what, timeout=60.0, message='condition'):
     deadline = time.monotonic() + timeout
