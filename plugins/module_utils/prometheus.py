@@ -270,10 +270,11 @@ def previous_success(path):
 def write_textfile(path, text):
     """Write atomically: a temporary file in the same directory (not *.prom, so never collected), then rename."""
     directory = os.path.dirname(path) or '.'
+    data = text.encode('utf-8', 'replace')  # a stray surrogate in a label becomes '?', never an exception
     fd, tmp = tempfile.mkstemp(prefix='.%s.' % os.path.basename(path), suffix='.tmp', dir=directory)
     try:
-        with os.fdopen(fd, 'w') as handle:
-            handle.write(text)
+        with os.fdopen(fd, 'wb') as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o644)

@@ -138,3 +138,31 @@ def test_unreachable_pushgateway_is_a_problem_without_credentials(tmp_path):
     collector.add('web1', 'c', 'ok', [])
     problems = collector.finish()
     assert len(problems) == 1 and 'Pushgateway' in problems[0] and 'secretpw' not in problems[0]
+
+
+def test_a_full_disk_keeps_the_previous_file_whole_and_leaves_no_temporary_file(tmp_path):
+    """A real full filesystem (a small tmpfs): the previous file stays as it was, node_exporter never reads half a file."""
+    from tests.harness.tmpfs import fill, small_tmpfs
+    with small_tmpfs(tmp_path / 'small', '64k') as mount:
+        collector = prom.MetricsCollector(mount, clock=iter([1.0, 2.0]).__next__)
+        collector.add('web1', 'c', 'ok', sample_checks()[:1])
+        assert collector.finish() == []
+        path = prom.textfile_path(mount, 'c', 'web1')
+        with open(path) as handle:
+            before = handle.read()
+        fill(mount, leave=0)
+        many = [{'name': 'n%d' % i, 'status': 'ok', 'value': i, 'priority': 'low', 'target': 't' * 150} for i in range(400)]
+        collector = prom.MetricsCollector(mount, clock=iter([3.0, 4.0]).__next__)
+        collector.add('web1', 'c', 'ok', many)
+        problems = collector.finish()
+        assert len(problems) == 1 and path in problems[0] and 'No space left' in problems[0], problems
+        with open(path) as handle:
+            assert handle.read() == before
+        assert sorted(os.listdir(mount)) == sorted(['filler', os.path.basename(path)])
+
+
+def test_a_stray_surrogate_in_a_label_is_replaced_not_raised(tmp_path):
+    collector = prom.MetricsCollector(str(tmp_path))
+    collector.add('web1', 'c', 'ok', [{'name': 'odd', 'status': 'ok', 'priority': 'low', 'target': 'bad\udcffbyte'}])
+    assert collector.finish() == []
+    assert 'target="bad?byte"' in (tmp_path / 'autopilotcx_c__web1.prom').read_text()
