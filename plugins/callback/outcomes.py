@@ -122,6 +122,28 @@ options:
     ini:
       - section: autopilotcx_outcomes
         key: summary
+  prometheus_textfile_dir:
+    description:
+      - Directory of node_exporter's textfile collector; when set, every check is written there as Prometheus metrics,
+        one file per cadence and host, replaced atomically at the end of the run (see docs/prometheus.md).
+    type: path
+    version_added: 0.2.0
+    env:
+      - name: AUTOPILOTCX_PROMETHEUS_TEXTFILE_DIR
+    ini:
+      - section: autopilotcx_outcomes
+        key: prometheus_textfile_dir
+  prometheus_pushgateway_url:
+    description:
+      - Base URL of a Prometheus Pushgateway (for AWX jobs, whose execution environments have no node_exporter);
+        the run's metrics replace the group C(job/autopilotcx/cadence/<cadence>/host/<host>).
+    type: str
+    version_added: 0.2.0
+    env:
+      - name: AUTOPILOTCX_PROMETHEUS_PUSHGATEWAY_URL
+    ini:
+      - section: autopilotcx_outcomes
+        key: prometheus_pushgateway_url
   run_id:
     description:
       - Identifier of the run stored in every record; a new UUID when unset.
@@ -157,6 +179,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_st
     string_leaves,
     utc_now,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.prometheus import MetricsCollector
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import STATUSES, summarize
 
 
@@ -271,6 +294,7 @@ class CallbackModule(CallbackBase):
         self.playbook = None
         self.starts = {}
         self.secret_vars = set()
+        self.metrics = None
 
     def _warn_once(self, key, message):
         if key not in self.warned:
@@ -310,6 +334,8 @@ class CallbackModule(CallbackBase):
             self.disabled_reason = 'path'
             return
         self.recorder = OutcomeRecorder(run_id, writer, redactor, sink)
+        if self.get_option('prometheus_textfile_dir') or self.get_option('prometheus_pushgateway_url'):
+            self.metrics = MetricsCollector(self.get_option('prometheus_textfile_dir'), self.get_option('prometheus_pushgateway_url'))
         self.recorder.context.update(control_node=socket.gethostname(), user=getpass.getuser())
 
     # ------------------------------------------------------------------ context
@@ -379,7 +405,9 @@ class CallbackModule(CallbackBase):
         elif status == 'skipped' and data.get('skip_reason'):
             fields['msg'] = str(data['skip_reason'])
         checks = [] if data.get('censored') else collect_checks(data)
-        self.recorder.task_result(host, status, checks, **fields)
+        record = self.recorder.task_result(host, status, checks, **fields)
+        if self.metrics is not None:  # the redacted checks, as recorded
+            self.metrics.add(host, self.recorder.context.get('cadence'), status, record['checks'])
 
     def v2_runner_on_ok(self, result):
         self._record(result, 'changed' if _result_data(result).get('changed') else 'ok')
@@ -410,6 +438,8 @@ class CallbackModule(CallbackBase):
                                 % (error, kept, sink.spool_dir))
             if sink.problem():
                 self._warn_once('spool', sink.problem())
+        for problem in self.metrics.finish() if self.metrics is not None else ():
+            self._warn_once('prometheus:' + problem, problem)
         if self.get_option('summary'):
             lines = self.recorder.summary_lines()
             if lines:

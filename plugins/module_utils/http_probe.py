@@ -71,8 +71,9 @@ ENDPOINT_DEFAULTS = dict(
     bearer_token=None, status_code=None, body_regex=None, json_query=None, json_expected=None,
     timeout=None, validate_certs=None, ca_path=None, proxy=None, token_query=None, token_name='token',
     use_token=None, token_header='Authorization', token_format='Bearer {token}', secret=None,
-    record_query_params=None,
+    record_query_params=None, fresh_connection=None,
 )
+PHASES = ('dns', 'connect', 'tls', 'first_byte', 'transfer', 'total')
 SECRET_PLACEHOLDER = '{secret}'
 
 
@@ -148,7 +149,7 @@ def normalize_endpoints(endpoints, defaults=None):
             raise MaintenanceError('endpoints[%d] must be a mapping with at least a url, not %r' % (index, raw))
         endpoint = dict(ENDPOINT_DEFAULTS)
         endpoint.update(dict((k, v) for k, v in raw.items() if v is not None))
-        for key in ('timeout', 'validate_certs', 'ca_path', 'proxy'):
+        for key in ('timeout', 'validate_certs', 'ca_path', 'proxy', 'fresh_connection'):
             if endpoint.get(key) is None:
                 endpoint[key] = defaults.get(key)
         if endpoint['timeout'] is None:
@@ -263,6 +264,59 @@ class _Contexts(object):
             return context
 
 
+def _connect_timed(conn):
+    """Resolve, then connect to the first address that answers, timing both (``conn._apcx_phases``)."""
+    phases = conn._apcx_phases = {'dns': None, 'connect': None, 'tls': None}
+    started = time.monotonic()
+    infos = socket.getaddrinfo(conn.host, conn.port, 0, socket.SOCK_STREAM)
+    resolved = time.monotonic()
+    phases['dns'] = resolved - started
+    error = None
+    for family, kind, proto, _canonical, address in infos:
+        sock = None
+        try:
+            sock = socket.socket(family, kind, proto)
+            sock.settimeout(conn.timeout)
+            sock.connect(address)
+            break
+        except OSError as exc:
+            error = exc
+            if sock is not None:
+                sock.close()
+            sock = None
+    if sock is None:
+        raise error or OSError('no address for %s' % conn.host)
+    phases['connect'] = time.monotonic() - resolved
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except OSError:
+        pass
+    conn.sock = sock
+
+
+class _TimedHTTPConnection(http_client.HTTPConnection):
+    """``connect`` records the DNS and connect phases (a proxy tunnel keeps the standard connect, untimed)."""
+
+    def connect(self):
+        if self._tunnel_host:
+            self._apcx_phases = {'dns': None, 'connect': None, 'tls': None}
+            return http_client.HTTPConnection.connect(self)
+        _connect_timed(self)
+
+
+class _TimedHTTPSConnection(http_client.HTTPSConnection):
+    """``connect`` records the DNS, connect and TLS handshake phases."""
+
+    def connect(self):
+        if self._tunnel_host:
+            self._apcx_phases = {'dns': None, 'connect': None, 'tls': None}
+            return http_client.HTTPSConnection.connect(self)
+        _connect_timed(self)
+        started = time.monotonic()
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
+        self._apcx_phases['tls'] = time.monotonic() - started
+
+
 class _Pool(object):
     """Persistent connections per worker thread and origin."""
 
@@ -278,7 +332,9 @@ class _Pool(object):
                 endpoint.get('ca_path'))
 
     def take(self, endpoint):
-        """Return ``(connection, reused)``."""
+        """Return ``(connection, reused)``; an endpoint with ``fresh_connection`` always gets a new one."""
+        if endpoint.get('fresh_connection'):
+            return self._new(endpoint), False
         conns = getattr(self.local, 'conns', None)
         if conns is None:
             conns = self.local.conns = {}
@@ -299,12 +355,13 @@ class _Pool(object):
         host, conn_port = (proxy.hostname, proxy.port or 8080) if proxy else (parts.hostname, port)
         if parts.scheme == 'https':
             context = self.contexts.get(endpoint['validate_certs'], endpoint.get('ca_path'))
-            conn = http_client.HTTPSConnection(host, conn_port, timeout=timeout, context=context)
+            conn = _TimedHTTPSConnection(host, conn_port, timeout=timeout, context=context)
             if proxy:
                 conn.set_tunnel(parts.hostname, port, headers=_proxy_headers(proxy))
         else:
-            conn = http_client.HTTPConnection(host, conn_port, timeout=timeout)
+            conn = _TimedHTTPConnection(host, conn_port, timeout=timeout)
         conn._apcx_tls = None
+        conn._apcx_phases = None
         with self.lock:
             self.all.append(conn)
         return conn
@@ -500,11 +557,16 @@ def fetch(pool, endpoint, tokens):
             conn.timeout = endpoint['timeout']
             if conn.sock is not None:
                 conn.sock.settimeout(endpoint['timeout'])
+            else:
+                conn.connect()  # here, not inside request(), so that its phases are timed apart
+            connected = time.monotonic()
             conn.request(endpoint['method'], path, body=body, headers=headers)
             _quick_ack(conn.sock)
             response = conn.getresponse()
+            first_byte = time.monotonic()
             payload = response.read(MAX_BODY + 1)
-            seconds = time.monotonic() - started
+            ended = time.monotonic()
+            seconds = ended - started
         except Exception as exc:  # every failure becomes a reason; the other endpoints go on
             conn.close()
             attempts -= 1
@@ -515,7 +577,10 @@ def fetch(pool, endpoint, tokens):
             kind, reason = describe_error(exc, endpoint)
             raise ProbeFailure(reason, kind)
         truncated = len(payload) > MAX_BODY
-        if truncated or response.will_close or not response.isclosed():
+        phases = dict(conn._apcx_phases or {'dns': None, 'connect': None, 'tls': None}) if not reused else \
+            {'dns': None, 'connect': None, 'tls': None}
+        phases.update(first_byte=first_byte - connected, transfer=ended - first_byte, total=seconds)
+        if truncated or response.will_close or not response.isclosed() or endpoint.get('fresh_connection'):
             conn.close()
         else:
             pool.give_back(endpoint, conn)
@@ -526,6 +591,7 @@ def fetch(pool, endpoint, tokens):
             'body': payload[:MAX_BODY],
             'content_type': response.getheader('Content-Type'),
             'reused_connection': reused,
+            'phases': dict((k, None if v is None else round(v, 6)) for k, v in phases.items()),
         }
         if endpoint['_parts'].scheme == 'https':
             result.update(_tls_info(conn))
@@ -575,7 +641,8 @@ def probe_endpoint(pool, endpoint, thresholds, tokens, on_secret=None):
         checks.append(critical('http.reachable', failure.reason, target=target, details={'url': url, 'error': failure.kind}))
         return record, checks, None
     seconds = round(response['seconds'], 3)
-    record.update(status_code=response['status_code'], response_time=seconds, bytes=response['bytes'])
+    record.update(status_code=response['status_code'], response_time=seconds, bytes=response['bytes'],
+                  phases=response['phases'], reused_connection=response['reused_connection'])
     for key in ('tls_version', 'tls_not_after', 'tls_days_to_expiry'):
         if key in response:
             record[key] = response[key]
@@ -701,3 +768,45 @@ def check_endpoints(endpoints, thresholds=None, workers=16, defaults=None, on_se
         record['status'] = worst(endpoint_checks)
         records.append(record)
     return checks, records
+
+
+# ---------------------------------------------------------------- compact result
+
+def compact_result(checks, records):
+    """``detail: compact``: what a large probe run needs to return, a small fraction of the full result.
+
+    Every check that is not ok is kept as it is (with its endpoint as target), and so is every endpoint record that is
+    not ok. The ok checks of each name collapse into one ok check saying on how many endpoints it held; for
+    ``http.response_time`` its value is the slowest ok response, against the same threshold. Returns
+    ``(checks, extra)`` where extra has ``endpoints`` (the records that are not ok), ``endpoint_count`` and
+    ``endpoints_ok``.
+    """
+    kept = [c for c in checks if c['status'] != 'ok']
+    order = []
+    groups = {}
+    for check in checks:
+        if check['status'] != 'ok':
+            continue
+        if check['name'] not in groups:
+            order.append(check['name'])
+            groups[check['name']] = []
+        groups[check['name']].append(check)
+    for name in order:
+        group = groups[name]
+        slowest = None
+        if name in ('http.response_time', 'http.tls_expiry'):
+            numbers = [c for c in group if isinstance(c.get('value'), (int, float))]
+            if numbers:
+                pick = max if name == 'http.response_time' else min
+                slowest = pick(numbers, key=lambda c: c['value'])
+        kwargs = dict(priority='low', target='%d endpoint(s)' % len(group))
+        if slowest is not None:
+            kwargs.update(value=slowest['value'], unit=slowest.get('unit'), threshold=slowest.get('threshold'))
+            what = 'slowest' if name == 'http.response_time' else 'closest'
+            reason = 'ok on %d endpoint(s); %s: %s (%s)' % (len(group), what, format_value(slowest['value'], slowest.get('unit')),
+                                                            slowest.get('target'))
+        else:
+            reason = 'ok on %d endpoint(s)' % len(group)
+        kept.append(ok(name, reason, **kwargs))
+    failing = [r for r in records if r.get('status') != 'ok']
+    return kept, {'endpoints': failing, 'endpoint_count': len(records), 'endpoints_ok': len(records) - len(failing)}

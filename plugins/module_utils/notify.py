@@ -56,7 +56,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result imp
 )
 
 STATE_VERSION = 1
-CHANNEL_TYPES = ('webhook', 'slack', 'email')
+CHANNEL_TYPES = ('webhook', 'slack', 'email', 'alertmanager')
 SLACK_COLORS = {'ok': '#2eb886', 'unknown': '#999999', 'warning': '#daa038', 'critical': '#a30200'}
 
 
@@ -326,7 +326,7 @@ def webhook_payload(alert, fmt):
                 'footer': 'autopilotcx.maintenance | %s' % alert['dedup_key'],
             }],
         }
-    document = dict((k, v) for k, v in alert.items() if k != 'emails')
+    document = dict((k, v) for k, v in alert.items() if k not in ('emails', 'lifecycle'))
     document['text'] = render_text(alert)
     return document
 
@@ -487,9 +487,9 @@ def validate_channels(channels):
         kind = channel.get('type') or 'webhook'
         if kind not in CHANNEL_TYPES:
             raise MaintenanceError('channel %d: type must be one of %s, not %r' % (index + 1, ', '.join(CHANNEL_TYPES), kind))
-        if kind in ('webhook', 'slack') and not channel.get('url'):
+        if kind in ('webhook', 'slack', 'alertmanager') and not channel.get('url'):
             raise MaintenanceError('channel %d (%s): a %s channel needs a url' % (index + 1, channel_name(channel, index), kind))
-        if kind in ('webhook', 'slack') and safe_url(channel['url']).split('://')[0] not in ('http', 'https'):
+        if kind in ('webhook', 'slack', 'alertmanager') and safe_url(channel['url']).split('://')[0] not in ('http', 'https'):
             raise MaintenanceError('channel %d (%s): url must be an http:// or https:// URL with a host (the value is not shown: '
                                    'a webhook URL is a secret)' % (index + 1, channel_name(channel, index)))
         if kind == 'email' and not channel.get('host'):
@@ -506,7 +506,82 @@ def deliver(channel, alert, timeout):
     kind = channel.get('type') or 'webhook'
     if kind == 'email':
         return send_email(channel, alert, timeout)
+    if kind == 'alertmanager':
+        return send_alertmanager(channel, alert, timeout)
     return send_webhook(channel, webhook_payload(alert, 'slack' if kind == 'slack' else 'generic'), timeout)
+
+
+# ------------------------------------------------------------------ Alertmanager
+
+AM_SEVERITY = {'high': 'critical', 'medium': 'warning', 'low': 'info'}
+AM_ALERTNAME = 'AutopilotcxNotify'
+
+
+def _am_target(target):
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.prometheus import target_label
+    label = target_label(target)
+    return label if label is not None else ' '.join(str(target).split())
+
+
+def alertmanager_alerts(alert, now=None):
+    """The ``/api/v2/alerts`` body: one Alertmanager alert per firing check (``check|target``), or one for the whole alert.
+
+    Labels stay the same from firing to resolved (severity follows the priority, not the check's status), so the
+    resolve ends exactly the alerts that were started; ``endsAt`` is the resolve time, or, while firing, twice the
+    repeat interval ahead (a notify that stops running lets the alert expire instead of firing forever).
+    """
+    now = now or parse_iso(alert['sent_at']) or utc_now()
+    lifecycle = alert.get('lifecycle') or {}
+    resolved = alert['state'] == 'resolved'
+    pairs = set(lifecycle.get('previously_firing') or []) if resolved else set()
+    pairs.update(_firing_names(alert['checks']))
+    if resolved:
+        pairs.update('%s|%s' % (c.get('name'), c.get('target') or '') for c in alert['checks'])
+    reasons = dict(('%s|%s' % (c.get('name'), c.get('target') or ''), c.get('reason') or '') for c in alert['checks'])
+    levels = lifecycle['fired_escalation'] if lifecycle.get('fired_priority') else alert['escalation']
+    priority = lifecycle.get('fired_priority') or alert['priority']
+    common = {
+        'alertname': AM_ALERTNAME,
+        'host': alert.get('source') or socket.gethostname(),
+        'priority': priority,
+        'severity': AM_SEVERITY.get(priority, 'warning'),
+        'escalation_level': str(max(int(level['level']) for level in levels)) if levels else 'none',
+        'dedup_key': alert['dedup_key'],
+    }
+    responses = [parse_duration(level['response']) for level in levels if level.get('response')]
+    annotations = {
+        'summary': alert['title'],
+        'response_target': human_duration(min(responses)) if responses else 'none',
+        'escalation': '; '.join('Level %s %s (respond within %s)' % (level['level'], level['role'], level.get('response') or '-')
+                                for level in levels) or 'none (recorded only)',
+    }
+    if alert.get('message'):
+        annotations['description'] = alert['message']
+    ends = now if resolved else now + datetime.timedelta(seconds=max(2 * float(lifecycle.get('repeat_after') or 3600), 3600))
+    result = []
+    for pair in sorted(pairs) or ['']:
+        labels = dict(common)
+        if pair:
+            name, target = pair.split('|', 1)
+            labels['check'] = name
+            if target:
+                labels['target'] = _am_target(target)
+        notes = dict(annotations)
+        notes['reason'] = one_line(reasons.get(pair) or alert.get('message') or alert['title'])[:1000]
+        item = {'labels': labels, 'annotations': notes, 'endsAt': iso(ends)}
+        if not resolved:
+            item['startsAt'] = alert.get('first_sent') or iso(now)
+        result.append(item)
+    return result
+
+
+def send_alertmanager(channel, alert, timeout):
+    """POST to ``<url>/api/v2/alerts`` (url: the Alertmanager's base URL); errors never show its path or headers."""
+    url = channel['url'].rstrip('/') + '/api/v2/alerts'
+    try:
+        return _post(channel, url, alertmanager_alerts(alert), timeout)
+    except DeliveryError as exc:
+        raise DeliveryError(scrub(exc, channel_secrets(channel)))
 
 
 # ------------------------------------------------------------------ the module's work
@@ -576,7 +651,12 @@ def notify(params, check_mode=False, now=None):
             'sequence': sequence,
             'escalation': escalation,
             'checks': checks_in,
+            # what an Alertmanager channel needs to end the very alerts it started, and to keep them alive in between
+            'lifecycle': {'previously_firing': list((entry or {}).get('firing') or []), 'repeat_after': repeat_after},
         }
+        fired = (entry or {}).get('priority') if state == 'resolved' else None
+        if fired in PRIORITIES:  # a resolve (priority auto, no checks left) ends the alerts under the labels they fired with
+            alert['lifecycle'].update(fired_priority=fired, fired_escalation=route(fired, params.get('escalation_levels'), params.get('routing')))
         routed = [c for c in channels if priority in (c.get('priorities') or PRIORITIES)]
         skipped_channels = [channel_name(c, i) for i, c in enumerate(channels) if c not in routed]
         deliveries = []

@@ -109,10 +109,15 @@ options:
         description: Name shown in results; defaults to the type and the server address.
         type: str
       type:
-        description: C(webhook) posts the alert as JSON; C(slack) posts Slack's message format; C(email) sends mail.
+        description:
+          - C(webhook) posts the alert as JSON; C(slack) posts Slack's message format; C(email) sends mail.
+          - C(alertmanager) posts to O(channels[].url)C(/api/v2/alerts) of a Prometheus Alertmanager, one alert per firing
+            check, labelled C(alertname), C(check), C(target), C(host), C(priority), C(severity), C(escalation_level),
+            C(dedup_key), annotated with the reason and the response target; the resolved state ends them (C(endsAt)).
+            See docs/prometheus.md for the routing tree.
         type: str
         default: webhook
-        choices: [webhook, slack, email]
+        choices: [webhook, slack, email, alertmanager]
       priorities:
         description: Priorities this channel takes (all when unset).
         type: list
@@ -120,8 +125,8 @@ options:
         choices: [high, medium, low]
       url:
         description:
-          - Webhook URL (C(webhook), C(slack)), C(http://) or C(https://). Never logged; only its scheme, host and port
-            are ever shown, because the path and the query of a webhook URL (Slack's) are its secret.
+          - Webhook URL (C(webhook), C(slack)) or Alertmanager base URL (C(alertmanager)), C(http://) or C(https://).
+            Never logged; only its scheme, host and port are ever shown, because the path and the query of a webhook URL (Slack's) are its secret.
         type: str
       headers:
         description: Extra HTTP headers (for example an C(Authorization) header); never logged or shown in a message.
@@ -318,7 +323,7 @@ def main():
             timeout=dict(type='float', default=10),
             channels=dict(type='list', elements='dict', default=[], options=dict(
                 name=dict(type='str'),
-                type=dict(type='str', default='webhook', choices=['webhook', 'slack', 'email']),
+                type=dict(type='str', default='webhook', choices=['webhook', 'slack', 'email', 'alertmanager']),
                 priorities=dict(type='list', elements='str', choices=['high', 'medium', 'low']),
                 url=dict(type='str', no_log=True),
                 headers=dict(type='dict', no_log=True),
