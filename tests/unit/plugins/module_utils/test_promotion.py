@@ -54,6 +54,20 @@ def test_gate_refuses(tmp_path, record, why):
     assert evidence == []
 
 
+def test_refusal_names_only_the_packages_staging_did_not_verify(tmp_path):
+    # issue 24: staging held one package (and saw another version of a dependency); the refusal listed every package
+    planned = ['pkg%02d=1.1' % n for n in range(18)] + ['apcx-kernel=1.1', 'apcx-libssl=1.2']
+    staged = ['pkg%02d=1.1' % n for n in range(18)] + ['apcx-libssl=1.1']
+    path = write(tmp_path / 'o.jsonl', [verified('stg1', staged, NOW - datetime.timedelta(hours=1))])
+    checks, _evidence = promotion_gate(path, planned, now=iso(NOW))
+    check = checks[0]
+    assert check['status'] == 'critical'
+    assert check['details']['not_verified'] == ['apcx-kernel=1.1', 'apcx-libssl=1.2']
+    assert 'apcx-kernel=1.1 (not verified by staging)' in check['reason']
+    assert 'apcx-libssl=1.2 (staging verified apcx-libssl=1.1)' in check['reason']
+    assert 'pkg00' not in check['reason'] and '2 of 20' in check['reason']
+
+
 def test_subset_and_exact(tmp_path):
     path = write(tmp_path / 'o.jsonl', [verified('stg1', SET + ['apcx-tool=1.1'], NOW - datetime.timedelta(hours=1))])
     assert promotion_gate(path, SET, now=iso(NOW))[0][0]['status'] == 'ok'
