@@ -136,6 +136,10 @@ def _flat_repo(path, debs, origin, label, suite):
     os.makedirs(path)
     for deb in debs:
         shutil.copy(deb, path)
+    _index_repo(path, origin, label, suite)
+
+
+def _index_repo(path, origin, label, suite):
     packages = subprocess.run(['apt-ftparchive', 'packages', '.'], cwd=path, check=True, capture_output=True).stdout
     with open(os.path.join(path, 'Packages'), 'wb') as handle:
         handle.write(packages)
@@ -163,14 +167,15 @@ def build_repository(directory, suite=SUITE):
 
 
 def publish(root, directory, name, version, archive='security', suite=SUITE):
-    """Add ``name`` ``version`` to the ``archive`` repository inside one host (``root``) and re-read its lists."""
+    """Add ``name`` ``version`` to the ``archive`` repository inside one host (``root``) and re-read its lists.
+
+    The index files are rewritten in place (a directory of the lower overlay layer cannot be renamed)."""
     path = os.path.join(root.path, 'srv/apcx-repos', archive)
-    moved = path + '.old'
-    os.rename(path, moved)
-    debs = glob.glob(os.path.join(moved, '*.deb')) + [build_deb(directory, name, version, depends=DEPENDS.get(name))]
+    shutil.copy(build_deb(directory, name, version, depends=DEPENDS.get(name)), path)
+    for index in ('Packages', 'Release'):
+        os.unlink(os.path.join(path, index))
     label = 'Debian-Security' if archive == 'security' else 'AutopilotCX Test'
-    _flat_repo(path, debs, 'AutopilotCX Test', label, '%s-security' % suite if archive == 'security' else suite)
-    shutil.rmtree(moved)
+    _index_repo(path, 'AutopilotCX Test', label, '%s-security' % suite if archive == 'security' else suite)
     root.chroot('apt-get', '-q', 'update')
 
 

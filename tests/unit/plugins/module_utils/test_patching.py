@@ -80,6 +80,39 @@ def test_needrestart_batch_format():
     assert info['services'] == ['nginx.service', 'ssh.service']
 
 
+def test_apt_simulation_removals():
+    text = 'Remv apcx-old [0.9]\nInst apcx-new (1.1 Debian-Security:bookworm-security [all])\n'
+    assert P.parse_apt_removals(text) == [{'name': 'apcx-old', 'installed': '0.9'}]
+    assert [p['installed'] for p in P.parse_apt_simulation(text)] == [None]   # a new package (a new dependency)
+
+
+MAPS = ('55d0c000-55d0d000 r--p 00000000 fd:01 131 /usr/sbin/nginx (deleted)\n'
+        '7f10a000-7f10b000 r-xp 00000000 fd:01 132 /usr/lib/x86_64-linux-gnu/libssl.so.3 (deleted)\n'
+        '7f10c000-7f10d000 rw-s 00000000 00:01 133 /memfd:pulseaudio (deleted)\n'
+        '7f10e000-7f10f000 rw-s 00000000 00:19 134 /dev/shm/app-cache (deleted)\n'
+        '7f110000-7f111000 r--p 00000000 fd:01 135 /usr/lib/x86_64-linux-gnu/libc.so.6\n'
+        '7f112000-7f113000 rw-p 00000000 00:00 0 \n'
+        '7f114000-7f115000 r--p 00000000 fd:01 136 /srv/root/usr/lib/apcx/libapcxssl.so.1 (deleted)\n')
+
+
+def test_deleted_code_mappings():
+    # programs and libraries replaced since they were mapped; not shared memory, not files still present
+    assert P.deleted_code_mappings(MAPS) == ['/usr/lib/x86_64-linux-gnu/libssl.so.3', '/usr/sbin/nginx']
+    # read from outside a chroot, paths carry the chroot's path: cut off, they are the target's own
+    assert '/usr/lib/apcx/libapcxssl.so.1' in P.deleted_code_mappings(MAPS, '/srv/root')
+
+
+@pytest.mark.parametrize('cgroup, unit', [
+    ('0::/system.slice/nginx.service\n', 'nginx.service'),
+    ('12:pids:/system.slice/ssh.service\n1:name=systemd:/system.slice/ssh.service\n', 'ssh.service'),
+    ('0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-gnome.service\n', 'app-gnome.service'),
+    ('0::/user.slice/user-1000.slice/session-3.scope\n', None),
+    ('0::/\n', None),
+])
+def test_systemd_unit_from_cgroup(cgroup, unit):
+    assert P.systemd_unit(cgroup) == unit
+
+
 # ---------------------------------------------------------------- selection (pure)
 FACTS = {'manager': 'apt', 'held': ['apcx-pinned'], 'reboot_required': False, 'updates': [
     {'name': 'apcx-libssl', 'installed': '1.0', 'candidate': '1.1', 'security': True, 'held': False},
@@ -230,8 +263,12 @@ def test_package_set_holds_the_dependencies_apt_pulls_in(root):
     assert planned['package_set'] == ['apcx-libssl=1.1', 'apcx-openssl=1.1']
     assert [(c['name'], c['before'], c['after']) for c in planned['would_change']] == [
         ('apcx-libssl', '1.0', '1.1'), ('apcx-openssl', '1.0', '1.1')]
+    root.chroot('apt-mark', 'auto', 'apcx-libssl')   # installed as a dependency, as libssl3 is
     applied = P.apply_selection(chroot_host(root), packages=['apcx-openssl=1.1'])
     assert root.versions() == dict(dict((n, '1.0') for n in PACKAGES), **{'apcx-openssl': '1.1', 'apcx-libssl': '1.1'})
+    # the real run named apcx-libssl=1.1 to pin its version; it stays marked as automatically installed
+    assert 'apcx-libssl' in root.chroot('apt-mark', 'showauto').stdout.split()
+    assert 'apcx-libssl=1.1' in applied['command']
     assert applied['package_set'] == planned['package_set'] and applied['package_set_id'] == planned['package_set_id']
     assert [(c['name'], c['before'], c['after']) for c in applied['changes']] == [
         ('apcx-libssl', '1.0', '1.1'), ('apcx-openssl', '1.0', '1.1')]
