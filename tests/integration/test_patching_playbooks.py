@@ -217,6 +217,7 @@ def test_check_mode_previews_ends_green_and_alerts_nobody(pristine_fleet, tmp_pa
     for host in ('stg1', 'stg2'):
         assert '%s (staging) would install: apcx-kernel 1.0 -> 1.1, apcx-libssl 1.0 -> 1.1, apcx-openssl 1.0 -> 1.1' % host \
             in result.stdout
+    assert '; left alone: apcx-pinned (held (holds are always respected)), apcx-tool (not a security update)' in result.stdout
     for host in ('prd1', 'prd2'):
         assert '%s (production) would install: apcx-kernel 1.0 -> 1.1' % host in result.stdout
         assert '%s (production) would wait for a real staging verification of apcx-kernel=1.1, apcx-libssl=1.1, ' \
