@@ -13,6 +13,9 @@ Nothing here re-implements a package manager: it reads what apt/dnf report
 All commands go through a ``Host`` (a ``run(argv) -> (rc, out, err)`` callable,
 a ``which(name)`` callable and the root path for files), so the module passes
 ``module.run_command`` and the unit tests pass a runner into a real chroot.
+
+No result key here is one Ansible reads for itself (``skipped``, ``failed``,
+``results`` ...): the updates left alone are ``not_applied``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -30,6 +33,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result imp
     evaluate,
     make_check,
     ok,
+    unknown,
 )
 
 # Debian's security archive: Label Debian-Security, suite <codename>-security; Ubuntu's: <codename>-security.
@@ -85,6 +89,7 @@ def _tail(text, lines=5):
 _UPGRADABLE = re.compile(r'^(?P<name>[^/\s]+)/(?P<suites>\S+)\s+(?P<candidate>\S+)\s+(?P<arch>\S+)'
                          r'(?:\s+\[upgradable from:\s*(?P<installed>[^\]]+)\])?')
 _INST = re.compile(r'^Inst\s+(?P<name>\S+)\s+(?:\[(?P<installed>[^\]]+)\]\s+)?\((?P<candidate>\S+)\s+(?P<origins>[^\[]*?)\s*(?:\[(?P<arch>[^\]]+)\])?\)')
+_REMV = re.compile(r'^Remv\s+(?P<name>\S+)(?:\s+\[(?P<installed>[^\]]+)\])?')
 
 
 def parse_apt_upgradable(text):
@@ -110,6 +115,16 @@ def parse_apt_simulation(text):
                            'candidate': match.group('candidate'),
                            'origins': [o.strip() for o in (match.group('origins') or '').split(',') if o.strip()],
                            'arch': match.group('arch')})
+    return result
+
+
+def parse_apt_removals(text):
+    """``Remv`` lines of ``apt-get -s`` -> list of {name, installed}."""
+    result = []
+    for line in text.splitlines():
+        match = _REMV.match(line.strip())
+        if match:
+            result.append({'name': match.group('name'), 'installed': match.group('installed')})
     return result
 
 
@@ -483,47 +498,47 @@ def _globs_match(name, patterns):
 
 
 def select_updates(facts, mode='security', include=None, exclude=None, packages=None):
-    """Which updates to apply: returns (selected [{name, version, security}], skipped [{name, reason}])."""
+    """Which updates to apply: returns (selected [{name, version, security}], not_applied [{name, reason}])."""
     if mode not in ('security', 'all'):
         raise MaintenanceError('mode must be security or all, not %r' % mode)
     by_name = dict((u['name'], u) for u in facts['updates'])
     held = set(facts.get('held') or [])
-    selected, skipped = [], []
+    selected, not_applied = [], []
     if packages:
         for spec in packages:
             name, version = parse_package_spec(spec)
             update = by_name.get(name)
             if name in held:
-                skipped.append({'name': name, 'reason': 'held (holds are always respected)'})
+                not_applied.append({'name': name, 'reason': 'held (holds are always respected)'})
                 continue
             if _globs_match(name, exclude):
-                skipped.append({'name': name, 'reason': 'excluded'})
+                not_applied.append({'name': name, 'reason': 'excluded'})
                 continue
             if version is None:
                 if update is None:
-                    skipped.append({'name': name, 'reason': 'no update available'})
+                    not_applied.append({'name': name, 'reason': 'no update available'})
                     continue
                 version = update['candidate']
             elif update is not None and update['installed'] == version:
-                skipped.append({'name': name, 'reason': 'already at %s' % version})
+                not_applied.append({'name': name, 'reason': 'already at %s' % version})
                 continue
             selected.append({'name': name, 'version': version, 'security': bool(update and update['security']),
                              'installed': update['installed'] if update else None})
-        return selected, skipped
+        return selected, not_applied
     for update in facts['updates']:
         name = update['name']
         if update['held'] or name in held:
-            skipped.append({'name': name, 'reason': 'held (holds are always respected)'})
+            not_applied.append({'name': name, 'reason': 'held (holds are always respected)'})
         elif include and not _globs_match(name, include):
-            skipped.append({'name': name, 'reason': 'not in include'})
+            not_applied.append({'name': name, 'reason': 'not in include'})
         elif _globs_match(name, exclude):
-            skipped.append({'name': name, 'reason': 'excluded'})
+            not_applied.append({'name': name, 'reason': 'excluded'})
         elif mode == 'security' and not update['security']:
-            skipped.append({'name': name, 'reason': 'not a security update'})
+            not_applied.append({'name': name, 'reason': 'not a security update'})
         else:
             selected.append({'name': name, 'version': update['candidate'], 'security': update['security'],
                              'installed': update['installed']})
-    return selected, skipped
+    return selected, not_applied
 
 
 def package_set(selected):
@@ -571,33 +586,55 @@ def dnf_command(selected, simulate):
     return argv + ['%s-%s' % (s['name'], strip_epoch(s['version'])) for s in selected]
 
 
-def apply_updates(host, facts, mode='security', include=None, exclude=None, packages=None, check_mode=False):
-    """Apply the selection. Returns the result dict (changes, diff, reboot_required, package_set...) with checks."""
-    selected, skipped = select_updates(facts, mode, include, exclude, packages)
+def apt_auto_installed(host):
+    """Names apt marked as installed automatically (dependencies); naming them in ``apt-get install`` would make
+    them manual (never removed by autoremove), so their marks are put back after the run."""
+    return set(host.must(['apt-mark', 'showauto'], 'reading the automatically installed packages').split())
+
+
+def _planned_changes(simulated, removals):
+    planned = [{'name': p['name'], 'before': p['installed'], 'after': p['candidate']} for p in simulated]
+    planned += [{'name': r['name'], 'before': r['installed'], 'after': None} for r in removals]
+    return sorted(planned, key=lambda c: c['name'])
+
+
+def apply_updates(host, facts, mode='security', include=None, exclude=None, packages=None, check_mode=False,
+                  proc='/proc'):
+    """Apply the selection. Returns the result dict (changes, diff, reboot_required, package_set...) with checks.
+
+    With apt, the exact command is first simulated (``apt-get -s``): the package set is every ``Inst`` line of the
+    simulation, so the dependencies apt pulls in are part of what staging verifies and production is gated on, and
+    the real run names each of them with its version (production installs exactly that, or apt refuses).
+    """
+    selected, not_applied = select_updates(facts, mode, include, exclude, packages)
     items, digest = package_set(selected)
-    result = {'selected': selected, 'skipped': skipped, 'package_set': items, 'package_set_id': digest,
+    result = {'selected': selected, 'not_applied': not_applied, 'package_set': items, 'package_set_id': digest,
               'changes': [], 'would_change': [], 'reboot_required': facts.get('reboot_required'),
-              'manager': facts['manager'], 'command': None}
+              'manager': facts['manager'], 'command': None, 'diff': {'before': '', 'after': ''},
+              'services_needing_restart': [], 'processes_needing_restart': [], 'restart_method': None}
     if not selected:
-        result['checks'] = [ok('patch.apply', 'nothing to apply (%d update(s) skipped)' % len(skipped), value=0,
-                               details={'skipped': skipped})]
-        result['diff'] = {'before': '', 'after': ''}
+        result['checks'] = [ok('patch.apply', 'nothing to apply (%d pending update(s) not applied)' % len(not_applied),
+                               value=0, details={'not_applied': not_applied})]
         return result
     apt = facts['manager'] == 'apt'
-    if check_mode:
-        argv = apt_command(selected, True) if apt else None
+    if apt:
+        argv = apt_command(selected, True)
         result['command'] = argv
-        if apt:
-            rc, out, err = host.run(argv)
-            if rc != 0:
-                result['checks'] = [critical('patch.apply', 'apt would refuse these updates: %s' % _tail(err or out),
-                                             value=0, details={'package_set': items})]
-                result['diff'] = {'before': '', 'after': ''}
-                return result
-            planned = [{'name': p['name'], 'before': p['installed'], 'after': p['candidate']}
-                       for p in parse_apt_simulation(out)]
-        else:
-            planned = [{'name': s['name'], 'before': s['installed'], 'after': s['version']} for s in selected]
+        rc, out, err = host.run(argv)
+        if rc != 0:
+            result['checks'] = [critical('patch.apply', 'apt would refuse these updates: %s' % _tail(err or out),
+                                         value=0, details={'package_set': items})]
+            return result
+        simulated = parse_apt_simulation(out)
+        planned = _planned_changes(simulated, parse_apt_removals(out))
+        # the full set apt would change: the selection and every dependency it pulls in, each at its version
+        full = [{'name': p['name'], 'version': p['candidate'], 'installed': p['installed']} for p in simulated]
+        items, digest = package_set(full)
+        result['package_set'], result['package_set_id'] = items, digest
+    else:
+        full = selected
+        planned = [{'name': s['name'], 'before': s['installed'], 'after': s['version']} for s in selected]
+    if check_mode:
         result['would_change'] = planned
         result['diff'] = render_diff(planned)
         result['checks'] = [ok('patch.apply', 'check mode: %d package(s) would change, nothing was changed' % len(planned),
@@ -605,10 +642,17 @@ def apply_updates(host, facts, mode='security', include=None, exclude=None, pack
         return result
     snapshot = dpkg_snapshot if apt else rpm_snapshot
     before = snapshot(host)
-    argv = apt_command(selected, False) if apt else dnf_command(selected, False)
+    auto = apt_auto_installed(host) if apt else set()
+    argv = apt_command(full, False) if apt else dnf_command(selected, False)
     result['command'] = argv
     rc, out, err = host.run(argv)
     after = snapshot(host)
+    # dependencies keep their "automatically installed" mark: those that had it, and those apt pulled in new
+    chosen = set(s['name'] for s in selected)
+    remark = sorted((auto & set(p['name'] for p in full)) | set(p['name'] for p in full if p['installed'] is None
+                                                               and p['name'] not in chosen)) if apt else []
+    if remark:
+        host.run(['apt-mark', 'auto'] + remark)
     changes = diff_versions(before, after)
     if not apt:
         for change in changes:
@@ -618,18 +662,128 @@ def apply_updates(host, facts, mode='security', include=None, exclude=None, pack
     reboot = _reboot_apt(host)[0] if apt else _dnf_reboot(host)
     result['reboot_required'] = reboot
     details = {'package_set': items, 'package_set_id': digest, 'changes': changes, 'reboot_required': reboot}
+    checks = []
+    if changes:
+        checks.append(restart_check(host, result, proc))
     if rc != 0:
         result['checks'] = [critical('patch.apply', '%s exited %s: %s' % (argv[0], rc, _tail(err or out)),
-                                     value=len(changes), details=details)]
+                                     value=len(changes), details=details)] + checks
         return result
-    missing = [s['name'] for s in selected if after.get(s['name']) != s['version']] if apt else []
+    missing = ['%s (%s, not %s)' % (p['name'], after.get(p['name']) or 'absent', p['version'])
+               for p in full if after.get(p['name']) != p['version']] if apt else []
     if missing:
-        result['checks'] = [critical('patch.apply', 'not at the selected version after the upgrade: %s' % ', '.join(missing),
-                                     value=len(changes), details=details)]
+        result['checks'] = [critical('patch.apply', 'not at the planned version after the upgrade: %s' % ', '.join(missing),
+                                     value=len(changes), details=details)] + checks
         return result
     result['checks'] = [ok('patch.apply', '%d package(s) changed%s' % (len(changes), '; reboot required' if reboot else ''),
-                           value=len(changes), details=details)]
+                           value=len(changes), details=details)] + checks
     return result
+
+
+# ---------------------------------------------------------------- restart needs
+# Where programs and shared libraries live: a deleted mapping elsewhere (memfd, /dev/shm, /tmp) is not a stale library.
+_CODE_DIRS = ('/lib/', '/lib32/', '/lib64/', '/libx32/', '/usr/lib/', '/usr/lib32/', '/usr/lib64/', '/usr/libexec/',
+              '/usr/local/lib/', '/bin/', '/sbin/', '/usr/bin/', '/usr/sbin/', '/usr/local/bin/', '/usr/local/sbin/',
+              '/opt/')
+
+
+def deleted_code_mappings(maps, root='/'):
+    """Paths of ``/proc/PID/maps`` mappings of files deleted (replaced) since they were mapped, under code dirs.
+
+    The kernel shows paths as the reader sees them: read from outside a chroot they start with the chroot's path,
+    which is cut off so the paths are the target's own.
+    """
+    found = set()
+    prefix = root.rstrip('/')
+    for line in maps.splitlines():
+        parts = line.split(None, 5)
+        if len(parts) < 6 or not parts[5].endswith(' (deleted)'):
+            continue
+        path = parts[5][:-len(' (deleted)')]
+        if prefix and path.startswith(prefix + '/'):
+            path = path[len(prefix):]
+        if path.startswith(_CODE_DIRS):
+            found.add(path)
+    return sorted(found)
+
+
+def systemd_unit(cgroup):
+    """The service of a process from ``/proc/PID/cgroup`` (v2 ``0::/system.slice/x.service`` or v1), or None."""
+    for line in cgroup.splitlines():
+        units = [part for part in line.split(':', 2)[-1].split('/') if part.endswith('.service')]
+        if units:
+            return units[-1]
+    return None
+
+
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def stale_processes(root='/', proc='/proc'):
+    """Processes whose root directory is ``root`` and that still map a replaced program or library (as checkrestart
+    does), with their systemd unit; None when the processes cannot be seen (no ``proc``: a chroot without /proc).
+
+    Only processes of the same root count: with a chroot connection the /proc mounted inside is the machine's, and
+    the machine's own processes are not the target's.
+    """
+    if not os.path.isdir(os.path.join(proc, 'self')):
+        return None
+    try:
+        target = os.stat(root)
+    except OSError:
+        return None
+    found = []
+    own = str(os.getpid())
+    for pid in os.listdir(proc):
+        if not pid.isdigit() or pid == own:
+            continue
+        try:
+            seen = os.stat(os.path.join(proc, pid, 'root'))
+        except OSError:
+            continue   # exited, a kernel thread, or not ours to look at
+        if (seen.st_dev, seen.st_ino) != (target.st_dev, target.st_ino):
+            continue
+        files = deleted_code_mappings(_read(os.path.join(proc, pid, 'maps')) or '', root)
+        if files:
+            found.append({'pid': int(pid), 'command': (_read(os.path.join(proc, pid, 'comm')) or '').strip(),
+                          'unit': systemd_unit(_read(os.path.join(proc, pid, 'cgroup')) or ''), 'files': files})
+    return sorted(found, key=lambda p: p['pid'])
+
+
+def restart_check(host, result, proc='/proc'):
+    """Fill the restart fields of ``result`` and return the ``patch.restart_needed`` check.
+
+    ``needrestart -b`` where it is installed; otherwise the built-in scan of /proc; unknown (said, never "none") when
+    neither can see the processes.
+    """
+    name = 'patch.restart_needed'
+    info = _needrestart(host)
+    if info is not None:
+        result['restart_method'] = 'needrestart'
+        services = sorted(set(info['services']))
+        result['services_needing_restart'] = services
+        if services:
+            return make_check(name, 'warning', '%d service(s) still run replaced code: %s' % (len(services), ', '.join(services)),
+                              value=len(services), priority='medium', details={'services': services, 'method': 'needrestart'})
+        return ok(name, 'needrestart: no service runs replaced code', value=0, details={'method': 'needrestart'})
+    processes = stale_processes(host.root, proc)
+    if processes is None:
+        return unknown(name, 'cannot tell which services still use the replaced libraries: needrestart is not installed '
+                             'and the processes are not visible here (%s not mounted, e.g. a chroot)' % proc,
+                       details={'method': None})
+    result['restart_method'] = 'proc'
+    result['processes_needing_restart'] = processes
+    result['services_needing_restart'] = sorted(set(p['unit'] for p in processes if p['unit']))
+    if processes:
+        shown = ', '.join('%s pid %d (%s)' % (p['unit'] or p['command'], p['pid'], ', '.join(p['files'])) for p in processes)
+        return make_check(name, 'warning', '%d process(es) still use replaced files: %s' % (len(processes), shown),
+                          value=len(processes), priority='medium', details={'processes': processes, 'method': 'proc'})
+    return ok(name, 'no process maps a replaced program or library', value=0, details={'method': 'proc'})
 
 
 def _dnf_reboot(host):
@@ -646,15 +800,16 @@ def render_diff(changes):
 
 
 def apply_selection(host, manager='auto', security_origins=None, update_cache=False, mode='security', include=None,
-                    exclude=None, packages=None, check_mode=False):
+                    exclude=None, packages=None, check_mode=False, proc='/proc'):
     """Gather the facts, then apply; a failing package-manager command becomes a critical check."""
-    empty = {'selected': [], 'skipped': [], 'package_set': [], 'package_set_id': None, 'changes': [],
+    empty = {'selected': [], 'not_applied': [], 'package_set': [], 'package_set_id': None, 'changes': [],
              'would_change': [], 'reboot_required': None, 'manager': manager, 'command': None,
-             'diff': {'before': '', 'after': ''}}
+             'diff': {'before': '', 'after': ''}, 'services_needing_restart': [], 'processes_needing_restart': [],
+             'restart_method': None}
     try:
         manager = detect_manager(host, manager)
         facts = apt_facts(host, security_origins, update_cache) if manager == 'apt' else dnf_facts(host, update_cache)
-        return apply_updates(host, facts, mode, include, exclude, packages, check_mode)
+        return apply_updates(host, facts, mode, include, exclude, packages, check_mode, proc)
     except CommandFailed as exc:
         empty['manager'] = manager
         empty['checks'] = [critical('patch.apply', str(exc))]

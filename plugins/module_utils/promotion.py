@@ -18,6 +18,10 @@ Sets are compared by ``package_hashes`` (sha256 of each ``name=version``,
 extra-var value in its records, so a hotfix list passed with ``-e`` shows as
 ``********`` in ``package_set`` while its hashes stay comparable.
 
+A refusal names only the packages that differ (``details.not_verified``), measured against the recent
+verification closest to the planned set: each one either staging did not verify at all, or staging verified
+another version of it (named when the record still shows it).
+
 Plain Python: unit tests call it without Ansible.
 """
 
@@ -125,11 +129,18 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
     except MaintenanceError as exc:
         return [critical(name, '%s; production is not promoted' % exc, target=path or 'PostgreSQL')], []
     evidence = []
-    wanted_hashes = set(package_hash(p) for p in wanted)
+    wanted_hashes = dict((package_hash(p), p) for p in wanted)
+    closest = None
     for entry in verified_sets(records, environment, check_name):
         have = entry.pop('hashes')
-        if (match == 'exact' and have == wanted_hashes) or (match == 'subset' and wanted_hashes <= have):
+        if (match == 'exact' and have == set(wanted_hashes)) or (match == 'subset' and set(wanted_hashes) <= have):
             evidence.append(entry)
+        missing = sorted(wanted_hashes[h] for h in set(wanted_hashes) - have)
+        extra = len(have - set(wanted_hashes)) if match == 'exact' else 0
+        count = len(missing) + extra
+        if closest is None or count < closest[0] or (
+                count == closest[0] and (entry['recorded_at'] or '') > (closest[3]['recorded_at'] or '')):
+            closest = (count, missing, extra, entry)
     hosts = sorted(set(e['host'] for e in evidence if e['host']))
     details = {'package_set': wanted, 'within_days': within_days, 'environment': environment, 'match': match,
                'verified_hosts': hosts}
@@ -138,6 +149,51 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
         return [ok(name, '%s verified the same package set on %d host(s), last at %s (run %s)'
                    % (environment, len(hosts), latest['recorded_at'], latest['run_id']),
                    value=len(hosts), target=path, details=details)], evidence
-    return [critical(name, 'no successful %s run of this package set (%s) within %d day(s) on at least %d host(s)'
-                     % (environment, ', '.join(wanted), within_days, min_hosts),
-                     value=len(hosts), target=path, details=details)], evidence
+    if evidence:
+        details['not_verified'] = []
+        reason = ('%s verified this package set on %d host(s) (%s), fewer than the %d required'
+                  % (environment, len(hosts), ', '.join(hosts) or 'no host named', min_hosts))
+    elif closest is None:
+        details['not_verified'] = wanted
+        reason = ('no successful %s run of any package set within %d day(s); %d package(s) planned: %s'
+                  % (environment, within_days, len(wanted), ', '.join(wanted)))
+    else:
+        _count, missing, extra, entry = closest
+        details['not_verified'] = missing
+        details['closest_verification'] = dict((k, entry[k]) for k in ('host', 'run_id', 'recorded_at'))
+        named = [_difference(item, entry['package_set'], environment) for item in missing]
+        reason = ('%s did not verify %d of %d planned package(s): %s (closest: %s at %s, run %s)'
+                  % (environment, len(missing), len(wanted), ', '.join(named), entry['host'], entry['recorded_at'],
+                     entry['run_id']))
+        if extra:
+            reason += '; it also verified %d package(s) not in this set (match: exact)' % extra
+    return [critical(name, reason, value=len(hosts), target=path, details=details)], evidence
+
+
+def _difference(item, verified, environment):
+    """``name=version (staging verified name=other)`` or ``name=version (not verified by staging)``."""
+    package = item.partition('=')[0]
+    others = [v for v in verified if v.partition('=')[0] == package and v != item]
+    if others:
+        return '%s (%s verified %s)' % (item, environment, ', '.join(others))
+    return '%s (not verified by %s)' % (item, environment)
+
+
+def preview(checks):
+    """For a check-mode run: the gate's verdict as a preview. A refusal is expected there (a dry run of staging
+    verifies nothing), so it is an ok check saying plainly that production would wait, not a critical one."""
+    previewed = []
+    for check in checks:
+        if check.get('name') == 'patch.promotion_gate':
+            details = dict(check.get('details') or {})
+            if check.get('status') == 'critical':
+                details['would_wait'] = True
+                waiting = details.get('not_verified') or details.get('package_set') or []
+                reason = ('would wait for a real %s verification of %s; check mode, nothing was changed (%s)'
+                          % (details.get('environment', 'staging'), ', '.join(waiting), check['reason']))
+            else:
+                details['would_wait'] = False
+                reason = 'would be promoted: %s' % check['reason']
+            check = ok(check['name'], reason, value=check.get('value'), target=check.get('target'), details=details)
+        previewed.append(check)
+    return previewed

@@ -19,7 +19,11 @@ description:
     recorded within O(within_days), whose package set covers O(package_set) (O(match=subset)) or equals it
     (O(match=exact)).
   - Returns one C(patch.promotion_gate) check, C(critical) when no such verification exists, so with the default
-    O(fail_on=critical) the task fails and production is not touched.
+    O(fail_on=critical) the task fails and production is not touched. A refusal names only the packages that differ
+    from the closest recent verification (C(details.not_verified)).
+  - In check mode a refusal is a preview, not a failure - a dry run of staging verifies nothing, so production could
+    never pass - an C(ok) check that says production would wait for a real staging verification of the packages
+    named, with C(details.would_wait=true).
   - Runs on the control node (delegated to C(localhost)), where the outcome log is.
   - The store is the callback's - the module option, else E(AUTOPILOTCX_OUTCOME_LOG) / E(AUTOPILOTCX_OUTCOME_DSN),
     else the C([autopilotcx_outcomes]) section of the C(ansible.cfg) in effect, else the default (see docs/outcomes.md).
@@ -132,7 +136,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_sup
     run,
 )
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_settings import resolve
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import promotion_gate
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import preview, promotion_gate
 
 
 def main():
@@ -156,7 +160,7 @@ def main():
     checks, evidence = run(module, promotion_gate, store['path'], p['package_set'], within_days=p['within_days'],
                            environment=p['environment'], match=p['match'], now=p['now'], min_hosts=p['min_hosts'],
                            dsn=store['pg_dsn'], pg_table=store['pg_table'], pg_schema=store['pg_schema'])
-    finish(module, checks, evidence=evidence)
+    finish(module, preview(checks) if module.check_mode else checks, evidence=evidence)
 
 
 if __name__ == '__main__':

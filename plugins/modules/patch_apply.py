@@ -18,11 +18,21 @@ description:
   - Applies them with one exact C(name=version) list to C(apt-get install) (C(name-version) to C(dnf upgrade)).
     Holds are always respected; the module never passes C(--allow-change-held-packages) or C(--allow-downgrades),
     so apt refuses rather than breaking a hold.
-  - Returns each package's version before and after (from C(dpkg-query)/C(rpm) before and after the run, so
-    dependencies pulled in are shown too), the applied set as C(package_set) with a stable C(package_set_id) for the
-    promotion gate, and whether a reboot is now required.
-  - In check mode it asks apt for a simulation (C(apt-get -s)) of the same command and returns what would change;
-    nothing is installed.
+  - With apt the command is first simulated (C(apt-get -s)); the package set is every package the simulation would
+    install or upgrade (C(Inst) lines), so the dependencies apt pulls in are part of it, and the real run names each
+    of them with that exact version. The promotion gate compares this full set, so production installs exactly what
+    staging tested or is refused.
+  - Returns each package's version before and after (from C(dpkg-query)/C(rpm) before and after the run), the full
+    set as C(package_set) with a stable C(package_set_id) for the promotion gate, whether a reboot is now required,
+    and the services and processes still using replaced programs or libraries.
+  - Restart needs come from C(needrestart -b) where it is installed; otherwise from C(/proc/PID/maps) (mappings of
+    deleted files under the library and program directories, as checkrestart does), counting only processes whose
+    root directory is the module's own (with a chroot connection the machine's processes are not the target's),
+    mapped to their systemd unit through C(/proc/PID/cgroup). When neither can see the processes (a chroot without
+    C(/proc)) the C(patch.restart_needed) check is C(unknown) and the module warns; it never says "none".
+  - The result uses no key Ansible reads for itself; the pending updates left alone are C(not_applied) (never
+    C(skipped), which would make Ansible show a run that changed the host as skipped).
+  - In check mode it returns the simulation as C(would_change) and the diff; nothing is installed.
   - A package-manager failure is a C(critical) C(patch.apply) check with apt's own message.
 extends_documentation_fragment:
   - autopilotcx.maintenance.attributes
@@ -46,7 +56,7 @@ options:
   packages:
     description:
       - Exact list instead of a selection by O(mode), C(name=version) or C(name) (the candidate version).
-        Held and excluded packages are still skipped. For hotfixes and pinned runtime versions.
+        Held and excluded packages are still left alone (RV(not_applied)). For hotfixes and pinned runtime versions.
     type: list
     elements: str
     default: []
@@ -69,7 +79,7 @@ attributes:
     details: apt simulates the exact command (C(apt-get -s)); dnf returns the selection.
   diff_mode:
     support: full
-    details: The diff lists each changed package with its version before and after.
+    details: The diff lists each changed package (dependencies included) with its version before and after.
   platform:
     platforms: debian, ubuntu, rhel
 author:
@@ -121,14 +131,16 @@ selected:
   type: list
   elements: dict
   sample: [{name: openssl, version: 3.0.16-1~deb12u1, security: true, installed: 3.0.15-1~deb12u1}]
-skipped:
+not_applied:
   description: Pending updates not applied, with the reason (held, excluded, not a security update ...).
   returned: always
   type: list
   elements: dict
   sample: [{name: postgresql-15, reason: "held (holds are always respected)"}]
 package_set:
-  description: The selected set as sorted C(name=version) strings.
+  description:
+    - Every package the run installs or upgrades as sorted C(name=version) strings - with apt the C(Inst) lines of
+      the simulation, so the dependencies apt pulls in are included (dnf - the selection).
   returned: always
   type: list
   elements: str
@@ -138,6 +150,23 @@ package_set_id:
   returned: always
   type: str
   sample: 3f1a9c0d2b7e4a11
+services_needing_restart:
+  description: Systemd units still running replaced code after the run (needrestart, or the units of the processes below).
+  returned: always
+  type: list
+  elements: str
+  sample: [nginx.service]
+processes_needing_restart:
+  description: Without needrestart, the processes of this root still mapping replaced files (pid, command, unit, files).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{pid: 812, command: nginx, unit: nginx.service, files: [/usr/lib/x86_64-linux-gnu/libssl.so.3]}]
+restart_method:
+  description: How restart needs were found - C(needrestart), C(proc), or null when they are unknown (or nothing changed).
+  returned: always
+  type: str
+  sample: proc
 reboot_required:
   description: Whether the host needs a reboot after the run.
   returned: always
@@ -155,12 +184,15 @@ manager:
   type: str
   sample: apt
 diff:
-  description: Versions before and after, one C(name version) line per package.
+  description: Versions before and after (Ansible's diff - shown with C(--diff)), one C(name version) line per package.
   returned: always
   type: dict
   sample: {before: "openssl 3.0.15-1~deb12u1\n", after: "openssl 3.0.16-1~deb12u1\n"}
 checks:
-  description: One C(patch.apply) check; its details hold the package set and the changes.
+  description:
+    - One C(patch.apply) check; its details hold the package set and the changes. After a run that changed
+      packages, also C(patch.restart_needed) - C(warning) naming what still runs replaced code, C(unknown) when
+      that cannot be seen.
   returned: always
   type: list
   elements: dict
@@ -212,6 +244,9 @@ def main():
                  update_cache=p['update_cache'] and not module.check_mode, mode=p['mode'], include=p['include'],
                  exclude=p['exclude'], packages=p['packages'], check_mode=module.check_mode)
     checks = result.pop('checks')
+    for check in checks:
+        if check['name'] == 'patch.restart_needed' and check['status'] == 'unknown':
+            module.warn(check['reason'])
     changed = bool(result['would_change'] if module.check_mode else result['changes'])
     finish(module, checks, changed=changed, **result)
 

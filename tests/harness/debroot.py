@@ -9,17 +9,24 @@
 * ``DebianRoot`` unpacks the tarball into a directory, copies the repositories into it, points apt at them
   only (no network inside the tests), installs the 1.0 packages and holds ``apcx-pinned``.
 
-The packages (all ``Architecture: all``, no dependencies):
+The packages (all ``Architecture: all``):
 
 =================  =========  =====================  ==========================================
 package            installed  update                 where
 =================  =========  =====================  ==========================================
-apcx-openssl       1.0        1.1                    security archive
+apcx-openssl       1.0        1.1 (Depends:          security archive
+                              apcx-libssl >= 1.1)
+apcx-libssl        1.0        1.1 (ships             security archive (pulled in by apcx-openssl
+                              /usr/lib/apcx/         1.1, as libssl3 is by openssl)
+                              libapcxssl.so.1)
 apcx-kernel        1.0        1.1 (postinst touches  security archive
                               /var/run/reboot-required)
 apcx-tool          1.0        1.1                    ordinary updates archive (not security)
 apcx-pinned        1.0 (held) 1.1                    security archive (must never be touched)
 =================  =========  =====================  ==========================================
+
+``publish(root, directory, name, version)`` adds a newer version to one host's own copy of the security archive
+(a mirror that moved on after staging was patched).
 """
 
 import glob
@@ -38,12 +45,17 @@ SUITE = 'bookworm'
 PACKAGES = {
     # name: (archive of the 1.1 update, reboot required after upgrade)
     'apcx-openssl': ('security', False),
+    'apcx-libssl': ('security', False),
     'apcx-kernel': ('security', True),
     'apcx-tool': ('updates', False),
     'apcx-pinned': ('security', False),
 }
 HELD = ('apcx-pinned',)
 SECURITY_PACKAGES = sorted(n for n, (archive, _r) in PACKAGES.items() if archive == 'security' and n not in HELD)
+# Depends of the updates (the 1.0 packages have none)
+DEPENDS = {'apcx-openssl': 'apcx-libssl (>= 1.1)'}
+# A shared library file shipped by a package (its content changes with the version, so dpkg replaces it)
+LIBRARIES = {'apcx-libssl': 'usr/lib/apcx/libapcxssl.so.1'}
 
 
 def debian_mirror():
@@ -91,16 +103,23 @@ def base_tarball(suite=SUITE):
     return path
 
 
-def build_deb(directory, name, version, reboot=False):
+def build_deb(directory, name, version, reboot=False, depends=None):
     """One ``Architecture: all`` package with a file recording its version; returns the .deb path."""
     tree = os.path.join(directory, 'src', '%s_%s' % (name, version))
     os.makedirs(os.path.join(tree, 'DEBIAN'))
     os.makedirs(os.path.join(tree, 'usr/share', name))
     with open(os.path.join(tree, 'usr/share', name, 'VERSION'), 'w') as handle:
         handle.write(version + '\n')
+    if name in LIBRARIES:
+        library = os.path.join(tree, LIBRARIES[name])
+        os.makedirs(os.path.dirname(library))
+        with open(library, 'wb') as handle:
+            handle.write(('\x7fELF stand-in of %s %s\n' % (name, version)).encode() * 512)
     with open(os.path.join(tree, 'DEBIAN/control'), 'w') as handle:
         handle.write('Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: AutopilotCX tests <tests@example.invalid>\n'
                      'Section: misc\nPriority: optional\nDescription: patching test package %s\n' % (name, version, name))
+        if depends:
+            handle.write('Depends: %s\n' % depends)
     if reboot:
         postinst = os.path.join(tree, 'DEBIAN/postinst')
         with open(postinst, 'w') as handle:
@@ -117,6 +136,10 @@ def _flat_repo(path, debs, origin, label, suite):
     os.makedirs(path)
     for deb in debs:
         shutil.copy(deb, path)
+    _index_repo(path, origin, label, suite)
+
+
+def _index_repo(path, origin, label, suite):
     packages = subprocess.run(['apt-ftparchive', 'packages', '.'], cwd=path, check=True, capture_output=True).stdout
     with open(os.path.join(path, 'Packages'), 'wb') as handle:
         handle.write(packages)
@@ -135,12 +158,25 @@ def build_repository(directory, suite=SUITE):
     installed = [build_deb(directory, name, '1.0') for name in sorted(PACKAGES)]
     updates = {'security': [], 'updates': []}
     for name, (archive, reboot) in sorted(PACKAGES.items()):
-        updates[archive].append(build_deb(directory, name, '1.1', reboot=reboot))
+        updates[archive].append(build_deb(directory, name, '1.1', reboot=reboot, depends=DEPENDS.get(name)))
     repos = os.path.join(directory, 'repos')
     _flat_repo(os.path.join(repos, 'security'), updates['security'], 'AutopilotCX Test', 'Debian-Security',
                '%s-security' % suite)
     _flat_repo(os.path.join(repos, 'updates'), updates['updates'], 'AutopilotCX Test', 'AutopilotCX Test', suite)
     return {'installed': installed, 'repos': repos}
+
+
+def publish(root, directory, name, version, archive='security', suite=SUITE):
+    """Add ``name`` ``version`` to the ``archive`` repository inside one host (``root``) and re-read its lists.
+
+    The index files are rewritten in place (a directory of the lower overlay layer cannot be renamed)."""
+    path = os.path.join(root.path, 'srv/apcx-repos', archive)
+    shutil.copy(build_deb(directory, name, version, depends=DEPENDS.get(name)), path)
+    for index in ('Packages', 'Release'):
+        os.unlink(os.path.join(path, index))
+    label = 'Debian-Security' if archive == 'security' else 'AutopilotCX Test'
+    _index_repo(path, 'AutopilotCX Test', label, '%s-security' % suite if archive == 'security' else suite)
+    root.chroot('apt-get', '-q', 'update')
 
 
 def extracted_root(suite=SUITE):

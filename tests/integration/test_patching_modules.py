@@ -35,7 +35,10 @@ PLAYBOOK = """
         that:
           - window.batch_allowed and window.cutoff == '2026-11-29T03:30:00Z'
           - record.record.details.answer == 42
-          - gate.status == 'critical'
+          # in check mode the gate previews: a dry run of staging verifies nothing, so it says what it would wait for
+          - gate.status == ('ok' if ansible_check_mode else 'critical')
+          - gate.checks[0].details.not_verified == ['apcx-openssl=1.1']
+          - (gate.checks[0].details.would_wait | default(false)) == ansible_check_mode
 """
 
 

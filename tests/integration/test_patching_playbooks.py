@@ -9,13 +9,27 @@ import datetime
 import glob
 import json
 import os
+import re
 import shutil
+import subprocess
 
 import pytest
 
-from tests.harness.ansible_run import read_outcomes, run_playbook
-from tests.harness.debroot import HELD, PACKAGES, SECURITY_PACKAGES, PatchFleet, PreparedLayer, build_repository
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import package_hash
+from tests.harness.ansible_run import ansible_bin, ansible_env, read_outcomes, run_playbook
+from tests.harness.debroot import (
+    HELD,
+    LIBRARIES,
+    PACKAGES,
+    SECURITY_PACKAGES,
+    DebianRoot,
+    PatchFleet,
+    PreparedLayer,
+    build_repository,
+    publish,
+)
 from tests.harness.paths import ROOT
+from tests.unit.plugins.modules.test_return_keys import misused
 
 pytestmark = [pytest.mark.slow]
 
@@ -87,6 +101,52 @@ def expected_after_security():
     return dict((name, '1.1' if name in SECURITY_PACKAGES else '1.0') for name in PACKAGES)
 
 
+SECURITY_SET = ['apcx-kernel=1.1', 'apcx-libssl=1.1', 'apcx-openssl=1.1']
+APPLY_TASK = 'Apply the planned package set'
+
+
+def task_records(records, task_suffix):
+    """{host: record} of the task whose name ends with task_suffix."""
+    return dict((r['host'], r) for r in records if r.get('task', '').endswith(task_suffix))
+
+
+def task_output(stdout, task_suffix):
+    """The console block of one task (from its TASK banner to the next banner), all occurrences joined."""
+    blocks = re.split(r'\n(?=TASK \[|PLAY \[|PLAY RECAP)', stdout)
+    return '\n'.join(b for b in blocks if b.startswith('TASK [') and b.split(']', 1)[0].endswith(task_suffix))
+
+
+def failure_msg(stdout, prefix):
+    match = re.search(r'"msg": "(%s[^"]*)"' % re.escape(prefix), stdout)
+    assert match, stdout[-3000:]
+    return match.group(1)
+
+
+MAPPER = ('import mmap, sys, time\n'
+          'handle = open(sys.argv[1], "rb")\n'
+          'mapped = mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ)\n'
+          'print("mapped", flush=True)\n'
+          'time.sleep(900)\n')
+
+
+class LibraryUser(object):
+    """A process inside a host that maps apcx-libssl's library as a program maps a shared library; /proc mounted
+    in that host so the module there can see it."""
+
+    def __init__(self, root):
+        self.root = root
+        self.proc_dir = os.path.join(root.path, 'proc')
+        subprocess.run(['mount', '-t', 'proc', 'proc', self.proc_dir], check=True)
+        self.process = subprocess.Popen(['chroot', root.path, 'python3', '-c', MAPPER, '/' + LIBRARIES['apcx-libssl']],
+                                        stdout=subprocess.PIPE, text=True)
+        assert self.process.stdout.readline().strip() == 'mapped'
+
+    def stop(self):
+        self.process.kill()
+        self.process.wait()
+        subprocess.run(['umount', self.proc_dir], check=False)
+
+
 def service_health_gate(url):
     """The real health-check role of the collection as the gate (resource_usage is left out on purpose: inside a
     chroot it would measure this shared test machine's load, not the host's)."""
@@ -96,7 +156,7 @@ def service_health_gate(url):
 
 def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path, webhook_receiver, http_server):
     extra = dict(service_health_gate(http_server.url + '/health'), patch_rollout_window_now=IN_WEEKLY)
-    result, records = play('weekly_patching', fleet, tmp_path, extra, receiver=webhook_receiver)
+    result, records = play('weekly_patching', fleet, tmp_path, extra, args=['--diff'], receiver=webhook_receiver)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     for host, versions in fleet.versions().items():
         # security only: the two security packages; the ordinary update and the held package stay at 1.0
@@ -106,13 +166,26 @@ def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path, 
         assert not fleet.hosts[host].reboot_required()
     verified = checks_named(records, 'patch.staging_verified')
     assert sorted(h for h, _c in verified) == ['stg1', 'stg2']
-    assert verified[0][1]['details']['package_set'] == ['apcx-kernel=1.1', 'apcx-openssl=1.1']
+    assert verified[0][1]['details']['package_set'] == SECURITY_SET
+    # issue 24: every host left apcx-pinned (held) and apcx-tool (not security) alone, and the module said so under
+    # `skipped`: Ansible then showed the run as skipped, hid its diff, and the outcome record said skipped
+    plans = task_records(records, 'Plan the selection (simulated, nothing changes)')
+    assert dict((h, r['status']) for h, r in plans.items()) == dict((h, 'changed') for h in fleet.hosts)
+    assert 'skipping:' not in task_output(result.stdout, 'Plan the selection (simulated, nothing changes)')
+    applies = task_records(records, APPLY_TASK)
+    assert dict((h, r['status']) for h, r in applies.items()) == dict((h, 'changed') for h in fleet.hosts)
+    shown = task_output(result.stdout, APPLY_TASK)
+    assert 'skipping:' not in shown and 'changed: [prd2]' in shown
+    assert '-apcx-libssl 1.0' in shown and '+apcx-libssl 1.1' in shown
+    summary = checks_named(records, 'patch.rollout_summary')[0][1]
+    assert summary['reason'].startswith('4 of 4 host(s) patched (2 staging, 2 production), 12 package change(s), 4 reboot(s)')
     gates = checks_named(records, 'patch.promotion_gate')
     assert sorted(h for h, c in gates if c['status'] == 'ok') == ['prd1', 'prd2']
     applied = dict((h, c) for h, c in checks_named(records, 'patch.apply') if c['details'].get('changes'))
     assert set(applied) == {'stg1', 'stg2', 'prd1', 'prd2'}
     assert applied['prd1']['details']['changes'] == [
         {'name': 'apcx-kernel', 'before': '1.0', 'after': '1.1'},
+        {'name': 'apcx-libssl', 'before': '1.0', 'after': '1.1'},
         {'name': 'apcx-openssl', 'before': '1.0', 'after': '1.1'}]
     # production ran as a canary batch of one, then the rest
     assert result.stdout.count('PLAY [Weekly security patches - production') == 2
@@ -125,19 +198,35 @@ def test_weekly_patching_security_only_staging_then_production(fleet, tmp_path, 
     assert [c for _h, c in checks_named(records, 'http.status') if c['status'] == 'ok']
 
 
-def test_check_mode_changes_nothing(pristine_fleet, tmp_path):
+def test_check_mode_previews_ends_green_and_alerts_nobody(pristine_fleet, tmp_path, webhook_receiver):
     before = pristine_fleet.versions()
     assert all(v == ALL_1_0 for v in before.values())
     result, records = play('weekly_patching', pristine_fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY},
-                           args=['--check', '--diff'])
+                           args=['--check', '--diff'], receiver=webhook_receiver)
     assert pristine_fleet.versions() == before
+    # issue 24: the dry run ended rc 2 with a critical patch.rollout_stopped and a "rollout stopped" page
+    assert result.returncode == 0, result.stdout[-4000:]
+    assert webhook_receiver.received == []
+    assert not checks_named(records, 'patch.rollout_stopped')
+    assert not [r for r in records if r['status'] in ('failed', 'unreachable')]
     # it did plan: apt's simulation of the exact set, shown as a diff
     planned = [c for _h, c in checks_named(records, 'patch.apply') if c['details'].get('would_change')]
     assert planned, result.stdout[-3000:]
     assert '+apcx-openssl 1.1' in result.stdout
+    # per host and per stage, what would be installed; production says it would wait for staging
+    for host in ('stg1', 'stg2'):
+        assert '%s (staging) would install: apcx-kernel 1.0 -> 1.1, apcx-libssl 1.0 -> 1.1, apcx-openssl 1.0 -> 1.1' % host \
+            in result.stdout
+    assert '; left alone: apcx-pinned (held (holds are always respected)), apcx-tool (not a security update)' in result.stdout
+    for host in ('prd1', 'prd2'):
+        assert '%s (production) would install: apcx-kernel 1.0 -> 1.1' % host in result.stdout
+        assert '%s (production) would wait for a real staging verification of apcx-kernel=1.1, apcx-libssl=1.1, ' \
+            'apcx-openssl=1.1' % host in result.stdout
     # a check run verifies nothing, so production is not promoted by it
     assert not checks_named(records, 'patch.staging_verified')
-    assert result.returncode != 0  # production refused: no staging verification recorded
+    summary = checks_named(records, 'patch.rollout_summary')
+    assert summary and summary[0][1]['reason'].startswith('check mode, nothing was changed: 4 host(s) previewed')
+    assert 'patched' not in summary[0][1]['reason']
 
 
 def test_outside_the_window_nothing_starts(pristine_fleet, tmp_path):
@@ -168,7 +257,15 @@ def test_emergency_refused_without_listed_approver(pristine_fleet, tmp_path, app
     extra = dict(approval, emergency_hotfix_packages=['apcx-openssl=1.1'])
     result, records = play('emergency_hotfix', pristine_fleet, tmp_path, extra)
     assert result.returncode != 0
-    assert 'Emergency change refused before any change' in result.stdout
+    message = failure_msg(result.stdout, 'Emergency change refused before any change')
+    # issue 24: the refusal named role variables (emergency_approval_approved_by) instead of what the user passes
+    assert 'emergency_approval_' not in message
+    if 'approved_by' not in approval:
+        assert 'approved_by is missing (-e approved_by=' in message
+    elif approval['approved_by'] == 'mallory':
+        assert "approved_by 'mallory' is not one of the approvers (alice, bob)" in message
+    if 'change_ref' not in approval:
+        assert 'change_ref is missing (-e change_ref=' in message
     # nothing ran on any target host
     assert not [r for r in records if r.get('host') in pristine_fleet.hosts]
     assert pristine_fleet.versions() == before
@@ -216,14 +313,37 @@ def test_failing_production_canary_stops_the_rollout(fleet, tmp_path):
 
 def test_emergency_hotfix_with_approval(fleet, tmp_path, webhook_receiver):
     started = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
-    result, records = play('emergency_hotfix', fleet, tmp_path, {
-        'approved_by': 'alice', 'change_ref': 'CHG-2026-001', 'reason': 'CVE-2026-0001',
-        'emergency_hotfix_packages': ['apcx-openssl=1.1'],
-        'patch_rollout_window_now': OUTSIDE},   # the window is bypassed for an approved emergency
-        receiver=webhook_receiver)
+    user = LibraryUser(fleet.hosts['stg1'])   # a program on stg1 using the library the hotfix replaces
+    try:
+        result, records = play('emergency_hotfix', fleet, tmp_path, {
+            'approved_by': 'alice', 'change_ref': 'CHG-2026-001', 'reason': 'CVE-2026-0001',
+            'emergency_hotfix_packages': ['apcx-openssl=1.1'],
+            'patch_rollout_window_now': OUTSIDE},   # the window is bypassed for an approved emergency
+            receiver=webhook_receiver)
+    finally:
+        user.stop()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    # issue 24: restart needs were silent; the process on stg1 still maps the replaced library, the other hosts
+    # (chroots without /proc) cannot tell, and both are said
+    summary = checks_named(records, 'patch.rollout_summary')[0][1]
+    by_host = dict((h['host'], h) for h in summary['details']['hosts'])
+    assert [p['pid'] for p in by_host['stg1']['processes_needing_restart']] == [user.process.pid]
+    assert by_host['stg1']['processes_needing_restart'][0]['files'] == ['/' + LIBRARIES['apcx-libssl']]
+    assert by_host['stg1']['restart_method'] == 'proc' and by_host['prd1']['restart_method'] is None
+    # (the unit is the test runner's own cgroup, or the command when that is no service)
+    assert 'restart needed on stg1: ' in summary['reason'] and '(pid %d)' % user.process.pid in summary['reason']
+    assert 'restart needs unknown on prd1, prd2, stg2' in summary['reason']
+    assert summary['status'] == 'warning'
+    assert 'cannot tell which services still use the replaced libraries' in result.stderr   # the module's warning
     for host, versions in fleet.versions().items():
-        assert versions == dict(ALL_1_0, **{'apcx-openssl': '1.1'}), host
+        assert versions == dict(ALL_1_0, **{'apcx-openssl': '1.1', 'apcx-libssl': '1.1'}), host
+    # issue 24: staging verified only the named package; apcx-libssl came in as a dependency and was compared by nothing
+    verified = checks_named(records, 'patch.staging_verified')
+    assert sorted(h for h, _c in verified) == ['stg1', 'stg2']
+    assert sorted(verified[0][1]['details']['package_hashes']) == sorted(
+        package_hash(p) for p in ['apcx-libssl=1.1', 'apcx-openssl=1.1'])
+    assert 'apcx-libssl=1.1' in verified[0][1]['details']['package_set']
+    assert set(r['status'] for r in task_records(records, APPLY_TASK).values()) == {'changed'}
     # the outcome log has the record with its timestamps; approved_by/change_ref/reason are audit extra vars the
     # outcome callback keeps readable (keep_extra_vars)
     approval = checks_named(records, 'emergency.approval')[0][1]['details']
@@ -249,11 +369,106 @@ def test_emergency_hotfix_with_approval(fleet, tmp_path, webhook_receiver):
     assert 'emergency_hotfix finished' in sent
 
 
-def test_monthly_os_updates_all_but_held(fleet, tmp_path):
-    result, records = play('monthly_os_updates', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY})
+def test_monthly_os_updates_pinned_packages_then_a_second_run(fleet, tmp_path):
+    # the mode selection takes only apcx-tool; the pinned list adds apcx-openssl and names the held apcx-pinned
+    extra = {'patch_rollout_window_now': IN_WEEKLY, 'patch_rollout_include': ['apcx-tool'],
+             'monthly_os_updates_pinned_packages': ['apcx-openssl=1.1', 'apcx-pinned=1.1']}
+    result, records = play('monthly_os_updates', fleet, tmp_path, extra)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    expected = dict(ALL_1_0, **{'apcx-tool': '1.1', 'apcx-openssl': '1.1', 'apcx-libssl': '1.1'})
+    # issue 24: one held package in the pinned list made the pinned step look skipped, so no pinned package was applied
     for host, versions in fleet.versions().items():
-        assert versions == dict((n, '1.0' if n in HELD else '1.1') for n in PACKAGES), host
+        assert versions == expected, host
+    pinned = task_records(records, 'Apply the pinned packages')
+    assert dict((h, r['status']) for h, r in pinned.items()) == dict((h, 'changed') for h in fleet.hosts)
+    verified = dict(checks_named(records, 'patch.staging_verified'))
+    assert sorted(verified['stg1']['details']['package_hashes']) == sorted(
+        package_hash(p) for p in ['apcx-libssl=1.1', 'apcx-openssl=1.1', 'apcx-tool=1.1'])
+    summary = checks_named(records, 'patch.rollout_summary')[0][1]
+    assert summary['reason'].startswith('4 of 4 host(s) patched')
+    not_applied = dict((h['host'], h['not_applied']) for h in summary['details']['hosts'])
+    assert {'name': 'apcx-pinned', 'reason': 'held (holds are always respected)'} in not_applied['prd1']
+
+    # a second run: nothing left to do, nothing changed, and the summary does not claim a patch
+    again, records = play('monthly_os_updates', fleet, tmp_path, extra)
+    assert again.returncode == 0, again.stdout[-4000:]
+    for host, versions in fleet.versions().items():
+        assert versions == expected, host
+    assert not [r for r in records if r.get('action', '').endswith('patch_apply') and r['status'] == 'changed']
+    summary = checks_named(records, 'patch.rollout_summary')[0][1]
+    assert summary['reason'].startswith('4 host(s) checked, nothing to patch'), summary['reason']
+    assert 'patched' not in summary['reason']
+
+
+def test_held_on_staging_refuses_production_naming_only_the_difference(fleet, tmp_path, webhook_receiver):
+    for host in ('stg1', 'stg2'):
+        fleet.hosts[host].chroot('apt-mark', 'hold', 'apcx-kernel')
+    result, records = play('weekly_patching', fleet, tmp_path, {'patch_rollout_window_now': IN_WEEKLY},
+                           receiver=webhook_receiver)
+    assert result.returncode != 0
+    versions = fleet.versions()
+    for host in ('stg1', 'stg2'):
+        assert versions[host] == dict(ALL_1_0, **{'apcx-openssl': '1.1', 'apcx-libssl': '1.1'}), host
+    assert versions['prd1'] == ALL_1_0 and versions['prd2'] == ALL_1_0
+    # staging changed its hosts: recorded as changed, not skipped (issue 24)
+    applies = task_records(records, APPLY_TASK)
+    assert applies['stg1']['status'] == 'changed' and applies['stg2']['status'] == 'changed'
+    gate = dict(checks_named(records, 'patch.promotion_gate'))['prd1']
+    assert gate['status'] == 'critical'
+    # issue 24: the refusal listed every package; only the one staging did not verify differs
+    assert gate['details']['not_verified'] == ['apcx-kernel=1.1']
+    assert 'apcx-kernel=1.1 (not verified by staging)' in gate['reason']
+    assert 'apcx-openssl' not in gate['reason'] and 'apcx-libssl' not in gate['reason']
+    assert 'weekly_patching stopped on prd1' in titles(webhook_receiver)
+
+
+def test_production_refused_when_apt_would_pull_a_dependency_staging_did_not_test(fleet, tmp_path):
+    # production's mirror moved on after staging: the hotfix names apcx-openssl=1.1 only, and apt would pull in
+    # apcx-libssl 1.2 on production where staging tested 1.1
+    for host in ('prd1', 'prd2'):
+        publish(fleet.hosts[host], str(tmp_path / ('debs-' + host)), 'apcx-libssl', '1.2')
+    result, records = play('emergency_hotfix', fleet, tmp_path, {
+        'approved_by': 'alice', 'change_ref': 'CHG-2026-002', 'emergency_hotfix_packages': ['apcx-openssl=1.1']})
+    assert result.returncode != 0
+    versions = fleet.versions()
+    for host in ('stg1', 'stg2'):
+        assert versions[host] == dict(ALL_1_0, **{'apcx-openssl': '1.1', 'apcx-libssl': '1.1'}), host
+    # issue 24: production was promoted on apcx-openssl alone and installed an untested apcx-libssl 1.2
+    assert versions['prd1'] == ALL_1_0 and versions['prd2'] == ALL_1_0
+    gate = dict(checks_named(records, 'patch.promotion_gate'))['prd1']
+    assert gate['details']['not_verified'] == ['apcx-libssl=1.2']
+    assert 'apcx-libssl=1.2 (staging verified apcx-libssl=1.1)' in gate['reason']
+    assert "Rollout stopped on prd1" in result.stdout
+
+
+def test_ad_hoc_apply_shows_changed_and_its_diff(prepared_layer, tmp_path):
+    # issue 24: `ansible prd2 -m patch_apply -a mode=security` installed the updates and printed "prd2 | SKIPPED"
+    root = DebianRoot(str(tmp_path / 'prd2'), prepared_layer)
+    try:
+        inventory = tmp_path / 'inventory.yml'
+        inventory.write_text(json.dumps({'all': {'hosts': {'prd2': {
+            'ansible_host': root.path, 'ansible_connection': 'community.general.chroot',
+            'ansible_python_interpreter': '/usr/bin/python3'}}}}))
+
+        def adhoc():
+            return subprocess.run([ansible_bin('ansible'), 'prd2', '-i', str(inventory), '--diff',
+                                   '-m', 'autopilotcx.maintenance.patch_apply', '-a', 'mode=security'],
+                                  env=ansible_env(extra={'ANSIBLE_PIPELINING': 'True'}), capture_output=True, text=True,
+                                  check=False, timeout=600, cwd=ROOT)
+
+        first = adhoc()
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-2000:]
+        assert root.versions() == expected_after_security()
+        assert 'prd2 | CHANGED' in first.stdout and 'SKIPPED' not in first.stdout
+        assert '-apcx-openssl 1.0' in first.stdout and '+apcx-openssl 1.1' in first.stdout
+        returned = json.loads(first.stdout.split('prd2 | CHANGED => ', 1)[1].split('\n}', 1)[0] + '\n}')
+        assert returned['changed'] is True and misused(returned) == []
+        assert [n['name'] for n in returned['not_applied']] == ['apcx-pinned', 'apcx-tool']
+        second = adhoc()
+        assert second.returncode == 0 and 'prd2 | SUCCESS' in second.stdout, second.stdout[-3000:]
+        assert root.versions() == expected_after_security()
+    finally:
+        root.remove()
 
 
 def test_maintenance_notices(tmp_path, webhook_receiver):

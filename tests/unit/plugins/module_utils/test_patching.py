@@ -11,12 +11,14 @@
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils import patching as P
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from tests.harness.debroot import HELD, PACKAGES, DebianRoot, PreparedLayer, build_repository
+from tests.harness.debroot import HELD, LIBRARIES, PACKAGES, DebianRoot, PreparedLayer, build_repository
+from tests.unit.plugins.modules.test_return_keys import misused
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 
@@ -78,8 +80,42 @@ def test_needrestart_batch_format():
     assert info['services'] == ['nginx.service', 'ssh.service']
 
 
+def test_apt_simulation_removals():
+    text = 'Remv apcx-old [0.9]\nInst apcx-new (1.1 Debian-Security:bookworm-security [all])\n'
+    assert P.parse_apt_removals(text) == [{'name': 'apcx-old', 'installed': '0.9'}]
+    assert [p['installed'] for p in P.parse_apt_simulation(text)] == [None]   # a new package (a new dependency)
+
+
+MAPS = ('55d0c000-55d0d000 r--p 00000000 fd:01 131 /usr/sbin/nginx (deleted)\n'
+        '7f10a000-7f10b000 r-xp 00000000 fd:01 132 /usr/lib/x86_64-linux-gnu/libssl.so.3 (deleted)\n'
+        '7f10c000-7f10d000 rw-s 00000000 00:01 133 /memfd:pulseaudio (deleted)\n'
+        '7f10e000-7f10f000 rw-s 00000000 00:19 134 /dev/shm/app-cache (deleted)\n'
+        '7f110000-7f111000 r--p 00000000 fd:01 135 /usr/lib/x86_64-linux-gnu/libc.so.6\n'
+        '7f112000-7f113000 rw-p 00000000 00:00 0 \n'
+        '7f114000-7f115000 r--p 00000000 fd:01 136 /srv/root/usr/lib/apcx/libapcxssl.so.1 (deleted)\n')
+
+
+def test_deleted_code_mappings():
+    # programs and libraries replaced since they were mapped; not shared memory, not files still present
+    assert P.deleted_code_mappings(MAPS) == ['/usr/lib/x86_64-linux-gnu/libssl.so.3', '/usr/sbin/nginx']
+    # read from outside a chroot, paths carry the chroot's path: cut off, they are the target's own
+    assert '/usr/lib/apcx/libapcxssl.so.1' in P.deleted_code_mappings(MAPS, '/srv/root')
+
+
+@pytest.mark.parametrize('cgroup, unit', [
+    ('0::/system.slice/nginx.service\n', 'nginx.service'),
+    ('12:pids:/system.slice/ssh.service\n1:name=systemd:/system.slice/ssh.service\n', 'ssh.service'),
+    ('0::/user.slice/user-1000.slice/user@1000.service/app.slice/app-gnome.service\n', 'app-gnome.service'),
+    ('0::/user.slice/user-1000.slice/session-3.scope\n', None),
+    ('0::/\n', None),
+])
+def test_systemd_unit_from_cgroup(cgroup, unit):
+    assert P.systemd_unit(cgroup) == unit
+
+
 # ---------------------------------------------------------------- selection (pure)
 FACTS = {'manager': 'apt', 'held': ['apcx-pinned'], 'reboot_required': False, 'updates': [
+    {'name': 'apcx-libssl', 'installed': '1.0', 'candidate': '1.1', 'security': True, 'held': False},
     {'name': 'apcx-kernel', 'installed': '1.0', 'candidate': '1.1', 'security': True, 'held': False},
     {'name': 'apcx-openssl', 'installed': '1.0', 'candidate': '1.1', 'security': True, 'held': False},
     {'name': 'apcx-pinned', 'installed': '1.0', 'candidate': '1.1', 'security': True, 'held': True},
@@ -88,20 +124,20 @@ FACTS = {'manager': 'apt', 'held': ['apcx-pinned'], 'reboot_required': False, 'u
 
 
 @pytest.mark.parametrize('kwargs, expected', [
-    ({'mode': 'security'}, ['apcx-kernel=1.1', 'apcx-openssl=1.1']),
-    ({'mode': 'all'}, ['apcx-kernel=1.1', 'apcx-openssl=1.1', 'apcx-tool=1.1']),
+    ({'mode': 'security'}, ['apcx-kernel=1.1', 'apcx-libssl=1.1', 'apcx-openssl=1.1']),
+    ({'mode': 'all'}, ['apcx-kernel=1.1', 'apcx-libssl=1.1', 'apcx-openssl=1.1', 'apcx-tool=1.1']),
     ({'mode': 'all', 'include': ['apcx-t*']}, ['apcx-tool=1.1']),
-    ({'mode': 'security', 'exclude': ['*kernel']}, ['apcx-openssl=1.1']),
+    ({'mode': 'security', 'exclude': ['*kernel']}, ['apcx-libssl=1.1', 'apcx-openssl=1.1']),
     ({'packages': ['apcx-openssl=1.1', 'apcx-pinned=1.1']}, ['apcx-openssl=1.1']),   # held stays held
     ({'packages': ['apcx-tool']}, ['apcx-tool=1.1']),
     ({'mode': 'all', 'include': ['apcx-pinned']}, []),
 ])
 def test_selection(kwargs, expected):
-    selected, skipped = P.select_updates(FACTS, **kwargs)
+    selected, not_applied = P.select_updates(FACTS, **kwargs)
     assert P.package_set(selected)[0] == expected
     assert 'apcx-pinned' not in [s['name'] for s in selected]
     if 'packages' not in kwargs:
-        assert {'name': 'apcx-pinned', 'reason': 'held (holds are always respected)'} in skipped
+        assert {'name': 'apcx-pinned', 'reason': 'held (holds are always respected)'} in not_applied
 
 
 def test_package_set_id_is_stable():
@@ -153,10 +189,10 @@ def test_apt_facts_on_a_real_root(root):
     facts, checks = P.gather_facts(chroot_host(root), thresholds={'patch_pending_security': {'warning': 0}})
     by_name = dict((u['name'], u) for u in facts['updates'])
     assert set(by_name) == set(PACKAGES)
-    assert [n for n in sorted(by_name) if by_name[n]['security']] == ['apcx-kernel', 'apcx-openssl', 'apcx-pinned']
+    assert [n for n in sorted(by_name) if by_name[n]['security']] == ['apcx-kernel', 'apcx-libssl', 'apcx-openssl', 'apcx-pinned']
     assert by_name['apcx-openssl']['origins'][0]['label'] == 'Debian-Security'
     assert facts['held'] == list(HELD) and by_name['apcx-pinned']['held']
-    assert facts['pending_security'] == 2 and facts['reboot_required'] is False
+    assert facts['pending_security'] == 3 and facts['reboot_required'] is False
     assert dict((c['name'], c['status']) for c in checks)['patch.pending_security'] == 'warning'
 
 
@@ -173,7 +209,7 @@ def test_check_mode_changes_nothing(root):
     before = root.versions()
     result = P.apply_selection(chroot_host(root), mode='all', check_mode=True)
     assert root.versions() == before
-    assert [c['name'] for c in result['would_change']] == ['apcx-kernel', 'apcx-openssl', 'apcx-tool']
+    assert [c['name'] for c in result['would_change']] == ['apcx-kernel', 'apcx-libssl', 'apcx-openssl', 'apcx-tool']
     assert result['changes'] == [] and '-s' in result['command']
     assert result['checks'][0]['status'] == 'ok'
 
@@ -182,12 +218,14 @@ def test_check_mode_changes_nothing(root):
 @pytest.mark.slow
 def test_security_only_upgrades_only_security_packages_and_reports_reboot(root):
     result = P.apply_selection(chroot_host(root), mode='security')
-    assert root.versions() == {'apcx-kernel': '1.1', 'apcx-openssl': '1.1', 'apcx-pinned': '1.0', 'apcx-tool': '1.0'}
+    assert root.versions() == {'apcx-kernel': '1.1', 'apcx-libssl': '1.1', 'apcx-openssl': '1.1', 'apcx-pinned': '1.0',
+                               'apcx-tool': '1.0'}
     assert result['changes'] == [{'name': 'apcx-kernel', 'before': '1.0', 'after': '1.1'},
+                                 {'name': 'apcx-libssl', 'before': '1.0', 'after': '1.1'},
                                  {'name': 'apcx-openssl', 'before': '1.0', 'after': '1.1'}]
-    assert result['diff']['before'] == 'apcx-kernel 1.0\napcx-openssl 1.0\n'
+    assert result['diff']['before'] == 'apcx-kernel 1.0\napcx-libssl 1.0\napcx-openssl 1.0\n'
     assert result['reboot_required'] is True and root.reboot_required()
-    assert result['package_set'] == ['apcx-kernel=1.1', 'apcx-openssl=1.1']
+    assert result['package_set'] == ['apcx-kernel=1.1', 'apcx-libssl=1.1', 'apcx-openssl=1.1']
     again = P.apply_selection(chroot_host(root), mode='security')
     assert again['changes'] == [] and again['selected'] == []
 
@@ -198,7 +236,93 @@ def test_held_package_is_never_touched_even_when_named(root):
     result = P.apply_selection(chroot_host(root), packages=['apcx-pinned=1.1', 'apcx-tool=1.1'])
     assert root.versions()['apcx-pinned'] == '1.0'
     assert root.versions()['apcx-tool'] == '1.1'
-    assert {'name': 'apcx-pinned', 'reason': 'held (holds are always respected)'} in result['skipped']
+    assert {'name': 'apcx-pinned', 'reason': 'held (holds are always respected)'} in result['not_applied']
+
+
+@needs_root
+@pytest.mark.slow
+def test_real_results_use_no_key_ansible_reserves(root):
+    # issue 24: the list of packages left alone was returned as `skipped`, so Ansible showed every such run as SKIPPED
+    facts, _checks = P.gather_facts(chroot_host(root))
+    assert misused(facts) == []
+    for check_mode in (True, False):
+        result = P.apply_selection(chroot_host(root), mode='security', check_mode=check_mode)
+        assert result['checks'][0]['status'] == 'ok', result['checks'][0]['reason']
+        assert misused(result) == [], check_mode
+        reasons = dict((n['name'], n['reason']) for n in result['not_applied'])
+        assert reasons == {'apcx-pinned': 'held (holds are always respected)', 'apcx-tool': 'not a security update'}
+
+
+@needs_root
+@pytest.mark.slow
+def test_package_set_holds_the_dependencies_apt_pulls_in(root):
+    # issue 24: the hotfix names apcx-openssl only; apt pulls apcx-libssl 1.1 in (as openssl pulls libssl3), and the set
+    # staging verifies and production is gated on must hold it too
+    planned = P.apply_selection(chroot_host(root), packages=['apcx-openssl=1.1'], check_mode=True)
+    assert root.versions()['apcx-libssl'] == '1.0'
+    assert planned['package_set'] == ['apcx-libssl=1.1', 'apcx-openssl=1.1']
+    assert [(c['name'], c['before'], c['after']) for c in planned['would_change']] == [
+        ('apcx-libssl', '1.0', '1.1'), ('apcx-openssl', '1.0', '1.1')]
+    root.chroot('apt-mark', 'auto', 'apcx-libssl')   # installed as a dependency, as libssl3 is
+    applied = P.apply_selection(chroot_host(root), packages=['apcx-openssl=1.1'])
+    assert root.versions() == dict(dict((n, '1.0') for n in PACKAGES), **{'apcx-openssl': '1.1', 'apcx-libssl': '1.1'})
+    # the real run named apcx-libssl=1.1 to pin its version; it stays marked as automatically installed
+    assert 'apcx-libssl' in root.chroot('apt-mark', 'showauto').stdout.split()
+    assert 'apcx-libssl=1.1' in applied['command']
+    assert applied['package_set'] == planned['package_set'] and applied['package_set_id'] == planned['package_set_id']
+    assert [(c['name'], c['before'], c['after']) for c in applied['changes']] == [
+        ('apcx-libssl', '1.0', '1.1'), ('apcx-openssl', '1.0', '1.1')]
+
+
+MAPPER = ('import mmap, sys, time\n'
+          'handle = open(sys.argv[1], "rb")\n'
+          'mapped = mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ)\n'
+          'print("mapped", flush=True)\n'
+          'time.sleep(600)\n')
+
+
+def start_mapper(argv):
+    """A process that maps a file the way a program maps a shared library, until it is killed."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == 'mapped'
+    return proc
+
+
+@needs_root
+@pytest.mark.slow
+def test_restart_needs_name_the_processes_still_mapping_a_replaced_library(root, tmp_path):
+    library = '/' + LIBRARIES['apcx-libssl']
+    inside = start_mapper(['chroot', root.path, 'python3', '-c', MAPPER, library])
+    # a process of another root (this machine) that also maps a file deleted since: not the target's business
+    other = tmp_path / 'libother.so.1'
+    other.write_bytes(b'x' * 8192)
+    outside = start_mapper([sys.executable, '-c', MAPPER, str(other)])
+    other.unlink()
+    try:
+        result = P.apply_selection(chroot_host(root), packages=['apcx-openssl=1.1'])
+        assert root.versions()['apcx-libssl'] == '1.1'
+        assert result['restart_method'] == 'proc'
+        pids = dict((p['pid'], p) for p in result['processes_needing_restart'])
+        assert inside.pid in pids, result['processes_needing_restart']
+        assert pids[inside.pid]['files'] == [library]
+        assert outside.pid not in pids
+        restart = [c for c in result['checks'] if c['name'] == 'patch.restart_needed'][0]
+        assert restart['status'] == 'warning' and str(inside.pid) in restart['reason']
+    finally:
+        for proc in (inside, outside):
+            proc.kill()
+            proc.wait()
+
+
+@needs_root
+@pytest.mark.slow
+def test_restart_needs_unknown_without_proc_is_said(root, tmp_path):
+    # inside a chroot without /proc mounted (the test fleet) the processes cannot be seen: unknown, never "none"
+    host = chroot_host(root)
+    result = P.apply_selection(host, packages=['apcx-tool=1.1'], proc=str(tmp_path / 'no-proc'))
+    assert result['restart_method'] is None and result['processes_needing_restart'] == []
+    restart = [c for c in result['checks'] if c['name'] == 'patch.restart_needed'][0]
+    assert restart['status'] == 'unknown' and 'cannot tell' in restart['reason']
 
 
 @needs_root

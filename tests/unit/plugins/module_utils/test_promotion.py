@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import JsonlWriter, iso
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import package_hash, promotion_gate
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import package_hash, preview, promotion_gate
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.records import build_record, write_json
 
 NOW = datetime.datetime(2026, 11, 29, 3, 0, tzinfo=datetime.timezone.utc)
@@ -52,6 +52,33 @@ def test_gate_refuses(tmp_path, record, why):
     checks, evidence = promotion_gate(path, SET, within_days=7, now=iso(NOW))
     assert checks[0]['status'] == 'critical', why
     assert evidence == []
+
+
+def test_refusal_names_only_the_packages_staging_did_not_verify(tmp_path):
+    # issue 24: staging held one package (and saw another version of a dependency); the refusal listed every package
+    planned = ['pkg%02d=1.1' % n for n in range(18)] + ['apcx-kernel=1.1', 'apcx-libssl=1.2']
+    staged = ['pkg%02d=1.1' % n for n in range(18)] + ['apcx-libssl=1.1']
+    path = write(tmp_path / 'o.jsonl', [verified('stg1', staged, NOW - datetime.timedelta(hours=1))])
+    checks, _evidence = promotion_gate(path, planned, now=iso(NOW))
+    check = checks[0]
+    assert check['status'] == 'critical'
+    assert check['details']['not_verified'] == ['apcx-kernel=1.1', 'apcx-libssl=1.2']
+    assert 'apcx-kernel=1.1 (not verified by staging)' in check['reason']
+    assert 'apcx-libssl=1.2 (staging verified apcx-libssl=1.1)' in check['reason']
+    assert 'pkg00' not in check['reason'] and '2 of 20' in check['reason']
+
+
+def test_check_mode_preview_says_production_would_wait(tmp_path):
+    # a dry run of staging verifies nothing: in check mode the refusal is an ok preview, not a critical failure
+    path = write(tmp_path / 'o.jsonl', [verified('stg1', ['apcx-openssl=1.1'], NOW - datetime.timedelta(hours=1))])
+    refused = preview(promotion_gate(path, SET, now=iso(NOW))[0])[0]
+    assert refused['status'] == 'ok' and refused['details']['would_wait'] is True
+    assert refused['reason'].startswith('would wait for a real staging verification of apcx-kernel=1.1; check mode')
+    passed = preview(promotion_gate(path, ['apcx-openssl=1.1'], now=iso(NOW))[0])[0]
+    assert passed['status'] == 'ok' and passed['details']['would_wait'] is False
+    assert passed['reason'].startswith('would be promoted: staging verified')
+    nothing = preview(promotion_gate(str(tmp_path / 'none.jsonl'), SET, now=iso(NOW))[0])[0]
+    assert nothing['details']['not_verified'] == SET and 'apcx-kernel=1.1, apcx-openssl=1.1' in nothing['reason']
 
 
 def test_subset_and_exact(tmp_path):
