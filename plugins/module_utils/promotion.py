@@ -127,7 +127,8 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
         records, path = read_history(path, dsn, pg_table, pg_schema, since=since,
                                      until=moment + datetime.timedelta(seconds=1), kind='task')
     except MaintenanceError as exc:
-        return [critical(name, '%s; production is not promoted' % exc, target=path or 'PostgreSQL')], []
+        return [critical(name, '%s; production is not promoted' % exc, target=path or 'PostgreSQL',
+                         details={'environment': environment, 'package_set': wanted, 'not_verified': wanted})], []
     evidence = []
     wanted_hashes = dict((package_hash(p), p) for p in wanted)
     closest = None
