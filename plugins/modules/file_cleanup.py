@@ -135,7 +135,7 @@ would_free:
   returned: always
   type: int
   sample: 0
-results:
+paths:
   description:
     - Per path outcome (files listed up to 1000, counts of files left alone and why, errors, size before and after).
     - C(left_alone.changed_since_scan) counts files kept because they were replaced, written or touched after the scan
@@ -204,7 +204,7 @@ def main():
         supports_check_mode=True,
     )
     results, checks, changed = run(module, _clean, module)
-    finish(module, checks, changed=changed, results=results,
+    finish(module, checks, changed=changed, paths=results,
            removed=sum(r['removed'] for r in results), bytes_freed=sum(r['bytes_freed'] for r in results),
            would_remove=sum(r['would_remove'] for r in results), would_free=sum(r['would_free'] for r in results))
 

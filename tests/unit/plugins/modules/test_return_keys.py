@@ -29,9 +29,7 @@ ANSIBLE_KEYS = frozenset((
 ))
 
 # Modules another change is reworking; strict: the marker must go when the key does.
-KNOWN = {
-    'file_cleanup': 'returns per-path outcomes under `results` (the loop key); its owner renames it',
-}
+KNOWN = {}
 
 
 def reserved_keys():
