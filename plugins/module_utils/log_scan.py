@@ -62,6 +62,11 @@ _LOG_RATIO = math.log(HIST_RATIO)
 USERS_PER_IP = 50
 CONN_MEMORY_MINUTES = 10        # how long a connection with a "Failed" line is remembered between runs
 DEFER_MINUTES = 2               # sshd LoginGraceTime (120 s): an "Invalid user" line may still get its "Failed" line
+CONN_SLOT_MINUTES = 5           # connections are told apart by host, pid and time slot: a reused pid is another one
+CONN_SPAN_SLOTS = 2             # lines of one connection lie within 2 slots (10-14 min) of each other
+PROBE_SPAN_MINUTES = 2          # the pre-auth lines of one probing connection lie within 2 minutes of each other
+REPEAT_MAX = 100000             # "message repeated N times": at most this many events for one line
+PEAK_IPS = 5                    # addresses named behind the peak minute
 REQUEST_IPS_PER_MINUTE = 200
 JOURNAL_IDENTIFIERS = ('sshd', 'sshd-session', 'sshd-auth', 'login', 'su', 'sudo')
 DEFAULT_JSON_FIELDS = {'time': 'time', 'ip': 'ip', 'user': 'user', 'status': 'status', 'duration': 'duration',
@@ -119,9 +124,11 @@ class Bucket(object):
         for index, count in (data.get('h') or {}).items():
             self.h[int(index)] += count
 
-    def as_dict(self, detail):
-        """JSON-able form; per-IP detail only when ``detail``."""
+    def as_dict(self, detail, failures_by_ip=False):
+        """JSON-able form; per-IP detail only when ``detail`` (with ``failures_by_ip`` alone: the failures per IP)."""
         result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=dict(self.k))
+        if failures_by_ip and not detail:
+            result['fi'] = dict(self.fi)
         if detail:
             result.update(fi=dict(self.fi), fu=dict(self.fu), pb=dict(self.pb), rl=dict(self.rl),
                           h=dict((str(index), count) for index, count in self.h.items()))
@@ -132,9 +139,11 @@ class Bucket(object):
         return dict((key, value) for key, value in result.items() if value)
 
 
-def _scalars(data):
-    """A stored bucket without its per-IP detail (outside the window only the totals are kept)."""
-    return dict((key, value) for key, value in data.items() if key in ('a', 'rq', 'e5', 'sl', 'tm', 'k'))
+def _scalars(data, failures_by_ip=False):
+    """A stored bucket without its per-IP detail (outside the window only the totals are kept, and the failures per
+    IP where a per-address rule looks further back than the window)."""
+    keys = ('a', 'rq', 'e5', 'sl', 'tm', 'k', 'fi') if failures_by_ip else ('a', 'rq', 'e5', 'sl', 'tm', 'k')
+    return dict((key, value) for key, value in data.items() if key in keys)
 
 
 def _event_key(event):
@@ -193,6 +202,35 @@ def _add_pids(target, hosts, pids):
         for host, pid in zip(hosts, pids):
             if pid:
                 target.setdefault(host, set()).add(pid)
+
+
+def _far(minute, other):
+    """True when events at ``minute`` and ``other`` cannot belong to one connection."""
+    return abs(minute // CONN_SLOT_MINUTES - other // CONN_SLOT_MINUTES) > CONN_SPAN_SLOTS
+
+
+def _had_attempt(attempted, conn, minute):
+    """True when the connection ``conn`` around ``minute`` had a "Failed" line (``attempted``: (host, pid, slot))."""
+    host, pid = conn
+    slot = minute // CONN_SLOT_MINUTES
+    for near in range(slot - CONN_SPAN_SLOTS, slot + CONN_SPAN_SLOTS + 1):
+        if (host, pid, near) in attempted:
+            return True
+    return False
+
+
+def _expand_repeats(lines):
+    """syslog's compression: ``message repeated N times: [ MSG ]`` becomes N lines ``MSG`` with the same prefix."""
+    result = []
+    for line in lines:
+        if b'message repeated ' in line:
+            match = lp.REPEATED_RX.match(line)
+            if match is not None:
+                prefix, count, message = match.groups()
+                result.extend(repeat(prefix + message, min(int(count), REPEAT_MAX)))
+                continue
+        result.append(line)
+    return result
 
 
 def _journal_event(entry):
@@ -339,11 +377,13 @@ class Collector(object):
         self.slow_after = slow_after
         self.buckets = {}
         self.seen = Latest()            # (ip, user) -> the latest minute that address tried that user
-        self.attempted = {}             # host -> pids of the connections with a "Failed" line (this run)
+        self.attempted = set()          # (host, pid, slot) of the connections with a "Failed" line (this run)
         self.recent_attempts = Latest()     # (host, pid) -> minute, for those of the last CONN_MEMORY_MINUTES
         self.recent_minute = None       # where "the last CONN_MEMORY_MINUTES" start (set by the scanner)
         self.closed = {}                # host -> pids of the connections that ended (this run)
         self.pending = {}
+        self.reused = {}                # conn -> events of other connections with the same pid (pid reuse)
+        self.probed = {}                # (host, pid) -> minute of the last pre-auth line counted (this run)
         self.stats = None
         self._finders = {}
 
@@ -365,7 +405,9 @@ class Collector(object):
 
     def forget_connections(self):
         self.pending = {}
-        self.attempted = {}
+        self.reused = {}
+        self.probed = {}
+        self.attempted = set()
         self.recent_attempts = Latest()
         self.closed = {}
 
@@ -383,6 +425,7 @@ class Collector(object):
             'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
             'seen': dict(self.seen),
             'pending': self.pending,
+            'reused': self.reused,
             'attempted': self.attempted,
             'recent_attempts': dict(self.recent_attempts),
             'closed': self.closed,
@@ -396,8 +439,10 @@ class Collector(object):
         self.seen.add(data['seen'])
         for conn, event in data['pending'].items():
             self._pend(conn, event)
-        for host, pids in data['attempted'].items():
-            self.attempted.setdefault(host, set()).update(pids)
+        for conn, events in data['reused'].items():
+            for event in events:
+                self._pend(conn, event)
+        self.attempted.update(data['attempted'])
         self.recent_attempts.add(data['recent_attempts'])
         for host, pids in data['closed'].items():
             self.closed.setdefault(host, set()).update(pids)
@@ -431,8 +476,19 @@ class Collector(object):
             self._count(usable, minutes, keys, ips, users, hosts, pids, kind, role)
 
     def _pend(self, conn, event):
-        """Remember a connection-level failure; the earliest event of a connection wins (order-independent)."""
+        """Remember a connection-level failure; the earliest event of a connection wins (order-independent). An
+        event far in time from the one known for its ``(host, pid)`` belongs to another connection (sshd reused the
+        pid): it is kept apart (``reused``), never merged with it."""
         known = self.pending.get(conn)
+        if known is not None and _far(event[0], known[0]):
+            others = self.reused.setdefault(conn, [])
+            for index, other in enumerate(others):
+                if not _far(event[0], other[0]):
+                    if _event_key(event) < _event_key(other):
+                        others[index] = event
+                    return
+            others.append(event)
+            return
         if known is None or (event[0] <= known[0] and _event_key(event) < _event_key(known)):
             self.pending[conn] = event
 
@@ -472,12 +528,13 @@ class Collector(object):
             known = waiting.get(conn)
             if known is None or _event_key(event) < _event_key(known):
                 waiting[conn] = event
+        reused = [(conn, event) for conn, events in self.reused.items() for event in events]
         still = {}
-        for conn, (minute, ip, user, kind) in waiting.items():
-            if conn[1] in attempted.get(conn[0], ()) or conn in remembered_conns:
+        for conn, (minute, ip, user, kind) in list(waiting.items()) + reused:
+            if conn in remembered_conns or _had_attempt(attempted, conn, minute):
                 continue
             if keep and kind == lp.INVALID_USER and conn[1] not in closed.get(conn[0], ()) and \
-                    minute >= now_minute - DEFER_MINUTES:
+                    minute >= now_minute - DEFER_MINUTES and _conn_key(conn) not in still:
                 still[_conn_key(conn)] = [minute, ip, user, kind]
                 continue
             self._attempt(self.bucket(minute), ip, user)
@@ -579,7 +636,11 @@ class Collector(object):
     def _other_rows(self, lines, rows_rx):
         """Parse ``lines`` (each in any failure form, see ``lp.OTHER_ROWS_RX``) one row each, then count each form
         in bulk."""
-        rows = rows_rx.findall(b'\n' + b'\n'.join(lines))
+        text = b'\n' + b'\n'.join(lines)
+        if b'message repeated ' in text:
+            lines = _expand_repeats(lines)
+            text = b'\n' + b'\n'.join(lines)
+        rows = rows_rx.findall(text)
         if len(rows) != len(lines):         # cannot happen: every line gives one row
             return
         in_a_form = 0
@@ -682,7 +743,20 @@ class Collector(object):
                 for conn, event in zip(conns, events):
                     pend(conn, event)
         elif role == 'probe':
-            probes = Counter(compress(zip(keys, ips), ips))
+            # OpenSSH writes two lines for one probing client ("Received disconnect ... [preauth]" and
+            # "Disconnected from ... [preauth]"): a probe is a connection, not a line
+            probed = self.probed
+            probes = Counter()
+            for key, ip, host, pid, minute in zip(keys, ips, hosts, pids, key_minutes):
+                if not ip:
+                    continue
+                if pid:
+                    conn = (host, pid)
+                    last = probed.get(conn)
+                    probed[conn] = minute
+                    if last is not None and abs(minute - last) <= PROBE_SPAN_MINUTES:
+                        continue
+                probes[(key, ip)] += 1
             for (key, ip), count in probes.items():
                 usable[key].pb[ip] += count
 
@@ -708,7 +782,7 @@ class Collector(object):
     def _note_attempted(self, hosts, pids, key_minutes):
         """The connections ``(host, pid)`` with a failed attempt: their pids by host, and their minute for those of
         the last CONN_MEMORY_MINUTES (remembered for the next run)."""
-        _add_pids(self.attempted, hosts, pids)
+        self.attempted.update(zip(hosts, pids, map(operator.floordiv, key_minutes, repeat(CONN_SLOT_MINUTES))))
         recent = self.recent_minute
         if recent is not None and max(key_minutes) >= recent:
             keep = list(map(operator.ge, key_minutes, repeat(recent)))
