@@ -981,7 +981,7 @@ class Scanner(object):
     def __init__(self, sources, state_file, thresholds=None, window_minutes=10, history_minutes=60,
                  allow_list=None, top=10, now=None, utc=False, max_line_bytes=1 << 20, spike_min_rate=10.0,
                  check_mode=False, journalctl='journalctl', workers=1, prefilter='auto',
-                 prefilter_min_bytes=PREFILTER_MIN_BYTES, grep='grep'):
+                 prefilter_min_bytes=PREFILTER_MIN_BYTES, grep='grep', find_minutes=10, slow_find_minutes=120):
         if window_minutes < 1:
             raise MaintenanceError('window_minutes must be at least 1')
         if max_line_bytes < 1024:
@@ -993,11 +993,21 @@ class Scanner(object):
         if history_minutes < window_minutes:
             raise MaintenanceError('history_minutes (%d) must be at least window_minutes (%d)'
                                    % (history_minutes, window_minutes))
+        for name, value in (('find_minutes', find_minutes), ('slow_find_minutes', slow_find_minutes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise MaintenanceError('%s must be a whole number of minutes, at least 1, not %r' % (name, value))
         self.sources = normalize_sources(sources)
         self.state = StateFile(state_file)
         self.thresholds = thresholds or {}
         self.window = int(window_minutes)
-        self.history = int(history_minutes)
+        # per-address rules (fail2ban's maxretry within findtime): how far back each looks
+        self.rule_minutes = {'find_window': find_minutes, 'slow': slow_find_minutes}
+        self.rule_thresholds = {'find_window': 'suspicious_ip_find_failures', 'slow': 'suspicious_ip_slow_failures'}
+        longest = max([self.window] + [minutes for rule, minutes in self.rule_minutes.items()
+                                       if self._limit(self.rule_thresholds[rule]) is not None])
+        self.detail_minutes = longest     # the failures per address are kept this long (the rest: the window)
+        # the history holds at least the longest per-address rule
+        self.history = max(int(history_minutes), longest)
         self.allow = _ip_network_list(allow_list)
         self.top = int(top)
         self.now = epoch(now, 'now') if now is not None else time.time()
@@ -1269,6 +1279,7 @@ class Scanner(object):
         merged = {}
         oldest = self.now_minute - self.history + 1
         window_start = self.now_minute - self.window + 1
+        detail_start = self.now_minute - self.detail_minutes + 1
         seen = Latest()
         for ip, users in (self.state.data.get('seen') or {}).items():
             if isinstance(users, dict):
@@ -1291,7 +1302,7 @@ class Scanner(object):
                     seen.add(dict(((ip, user), minute) for ip, users in old.items()
                                   if isinstance(users, list) for user in users))
             else:
-                bucket.merge(_scalars(data))
+                bucket.merge(_scalars(data, minute >= detail_start))
         for minute, bucket in self.collector.buckets.items():
             if minute < oldest:
                 continue
@@ -1299,7 +1310,7 @@ class Scanner(object):
             if known is None:
                 merged[minute] = bucket
             else:
-                known.merge(bucket.as_dict(minute >= window_start))
+                known.merge(bucket.as_dict(minute >= window_start, minute >= detail_start))
         seen.add(self.collector.seen)
         self.seen = dict((pair, minute) for pair, minute in seen.items() if minute >= window_start)
         return merged
@@ -1313,7 +1324,7 @@ class Scanner(object):
         has_http = any(s['type'] in ('access', 'jsonl') for s in self.sources)
         checks = list(self.source_checks)
         output = {}
-        auth = self._auth_results(window, has_auth, checks)
+        auth = self._auth_results(window, has_auth, checks, merged)
         output.update(auth)
         if has_http:
             output['http'] = self._http_results(window, baseline, merged, checks)
@@ -1325,8 +1336,10 @@ class Scanner(object):
             'history_minutes': self.history,
         }
         # state: keep detail for the window only
+        detail_start = self.now_minute - self.detail_minutes + 1
         self.state.data['buckets'] = dict(
-            (str(minute), bucket.as_dict(minute >= window_start)) for minute, bucket in sorted(merged.items()))
+            (str(minute), bucket.as_dict(minute >= window_start, minute >= detail_start))
+            for minute, bucket in sorted(merged.items()))
         self.state.data['seen'] = _users_by_ip(self.seen, USERS_PER_IP)
         self.state.data['updated'] = _iso(self.now)
         output['checks'] = checks
@@ -1346,7 +1359,7 @@ class Scanner(object):
         data = self.state.data
         return any(data.get(key) != loaded.get(key) for key in set(data).union(loaded) if key != 'updated')
 
-    def _auth_results(self, window, has_auth, checks):
+    def _auth_results(self, window, has_auth, checks, merged):
         attempts_by_minute = dict((m, b.a) for m, b in window.items() if b.a)
         by_ip = defaultdict(int)
         by_user = defaultdict(int)
@@ -1385,12 +1398,22 @@ class Scanner(object):
             'top_users': [{'user': user, 'failures': count}
                           for user, count in sorted(by_user.items(), key=lambda item: (-item[1], item[0]))[:self.top]],
         }
+        peak_ips = []
+        if attempts_by_minute:
+            peak_minute = max(attempts_by_minute, key=lambda m: (attempts_by_minute[m], m))
+            peak_ips = [{'ip': ip, 'failures': count} for ip, count in
+                        sorted(window[peak_minute].fi.items(), key=lambda item: (-item[1], item[0]))[:PEAK_IPS]]
+        output['failed_logins']['peak_ips'] = peak_ips
         if has_auth:
-            checks.append(evaluate(
+            check = evaluate(
                 'security.failed_logins_per_minute', peak, self.thresholds.get('failed_logins_per_minute'),
                 label='peak failed logins per minute in the last %d min' % self.window, unit='/min',
-                details={'current_per_minute': current, 'total_in_window': total, 'by_kind': dict(kinds)}))
-        suspicious = self._suspicious(by_ip, users_by_ip, probes, rate_limited)
+                details={'current_per_minute': current, 'total_in_window': total, 'by_kind': dict(kinds),
+                         'peak_ips': peak_ips})
+            if peak_ips and check['status'] != OK:
+                check['reason'] += ' (from %s)' % ', '.join('%s: %d' % (e['ip'], e['failures']) for e in peak_ips)
+            checks.append(check)
+        suspicious = self._suspicious(by_ip, users_by_ip, probes, rate_limited, self._per_address(merged))
         output['suspicious_ips'] = [entry['ip'] for entry in suspicious]
         output['suspicious_ip_details'] = suspicious
         spec = self.thresholds.get('suspicious_ip_count')
@@ -1409,16 +1432,51 @@ class Scanner(object):
         spec = Threshold.from_spec(name, self.thresholds.get(name))
         return spec.warning if spec.warning is not None else spec.critical
 
-    def _suspicious(self, by_ip, users_by_ip, probes, rate_limited):
+    def _per_address(self, merged):
+        """The per-address rules that fired: ``{ip: [rule]}``, each rule ``{rule, count, limit, minutes, at}``
+        (``count``: the most failures seen in any span of ``minutes``; ``at``: the end of the first minute where the
+        count went over the limit: the start of that minute, when the rule first fired).
+
+        * ``per_minute`` (``suspicious_ip_per_minute``): failures of one address in one clock minute of the window
+          (the guide's "> 10 per minute": high priority, immediate investigation);
+        * ``find_window`` (``suspicious_ip_find_failures``, ``find_minutes``): fail2ban's ``maxretry`` within
+          ``findtime``, any span of ``find_minutes`` that ends in the window;
+        * ``slow`` (``suspicious_ip_slow_failures``, ``slow_find_minutes``): the same over hours (low and slow).
+        """
+        rules = [('per_minute', 1, self._limit('suspicious_ip_per_minute'))]
+        for rule in ('find_window', 'slow'):
+            rules.append((rule, self.rule_minutes[rule], self._limit(self.rule_thresholds[rule])))
+        rules = [rule for rule in rules if rule[2] is not None]
+        if not rules:
+            return {}
+        window_start = self.now_minute - self.window + 1
+        oldest = self.now_minute - self.detail_minutes + 1
+        series = defaultdict(dict)          # ip -> {minute: failures}
+        for minute, bucket in merged.items():
+            if oldest <= minute <= self.now_minute:
+                for ip, count in bucket.fi.items():
+                    series[ip][minute] = count
+        fired = {}
+        for ip, counts in series.items():
+            for rule, minutes, limit in rules:
+                best, at = _sliding_peak(counts, minutes, limit, window_start, self.now_minute)
+                if at is not None:
+                    fired.setdefault(ip, []).append({'rule': rule, 'count': best, 'limit': limit, 'minutes': minutes,
+                                                     'at': _iso(at * 60)})
+        return fired
+
+    def _suspicious(self, by_ip, users_by_ip, probes, rate_limited, per_address):
         failures_limit = self._limit('suspicious_ip_failures')
         users_limit = self._limit('suspicious_ip_distinct_users')
         limited_limit = self._limit('suspicious_ip_rate_limited')
         probes_limit = self._limit('suspicious_ip_probes')
-        candidates = set(by_ip) | set(users_by_ip) | set(rate_limited) | set(probes)
+        candidates = set(by_ip) | set(users_by_ip) | set(rate_limited) | set(probes) | set(per_address)
+        window = '%d min window' % self.window
         result = []
         for ip in candidates:
             if not _valid_ip(ip) or _allowed(ip, self.allow):
                 continue
+            rules = []
             reasons = []
             failures = by_ip.get(ip, 0)
             users = len(users_by_ip.get(ip, ()))
@@ -1426,15 +1484,27 @@ class Scanner(object):
             probe_count = probes.get(ip, 0)
             if failures_limit is not None and failures > failures_limit:
                 reasons.append('%d failed logins > %s' % (failures, format_value(failures_limit)))
+                rules.append({'rule': 'failures', 'count': failures, 'limit': failures_limit, 'minutes': self.window})
             if users_limit is not None and users > users_limit:
                 reasons.append('%d distinct users > %s' % (users, format_value(users_limit)))
+                rules.append({'rule': 'distinct_users', 'count': users, 'limit': users_limit, 'minutes': self.window})
             if limited_limit is not None and limited > limited_limit:
                 reasons.append('%d rate-limited requests (HTTP 429) > %s' % (limited, format_value(limited_limit)))
+                rules.append({'rule': 'rate_limited', 'count': limited, 'limit': limited_limit, 'minutes': self.window})
             if probes_limit is not None and probe_count > probes_limit:
                 reasons.append('%d pre-auth disconnects > %s' % (probe_count, format_value(probes_limit)))
+                rules.append({'rule': 'probes', 'count': probe_count, 'limit': probes_limit, 'minutes': self.window})
+            for rule in rules:
+                rule['at'] = None           # window totals: over the window as a whole
+            for rule in per_address.get(ip, ()):
+                rules.append(rule)
+                span = 'in one minute' if rule['rule'] == 'per_minute' else 'within %d min' % rule['minutes']
+                reasons.append('%d failed logins %s > %s (from %s)' % (rule['count'], span, format_value(rule['limit']),
+                                                                       rule['at']))
             if reasons:
                 result.append({'ip': ip, 'failures': failures, 'distinct_users': users, 'rate_limited': limited,
-                               'probes': probe_count, 'reasons': reasons})
+                               'probes': probe_count, 'reasons': reasons, 'rules': rules,
+                               'first_fired': min([rule['at'] for rule in rules if rule['at']] or [None])})
         result.sort(key=lambda e: (-(e['failures'] + e['rate_limited'] + e['probes']), e['ip']))
         return result
 
@@ -1531,6 +1601,21 @@ def _percentiles(hist, total, wanted):
     return result
 
 
+def _sliding_peak(counts, minutes, limit, first_end, last_end):
+    """``(most, at)``: the most events of ``counts`` (``{minute: n}``) in any span of ``minutes`` minutes ending
+    between ``first_end`` and ``last_end``, and the first end minute where they went over ``limit`` (None: never)."""
+    total = sum(n for m, n in counts.items() if first_end - minutes < m <= first_end - 1)
+    most = 0
+    at = None
+    for end in range(first_end, last_end + 1):
+        total += counts.get(end, 0) - counts.get(end - minutes, 0)
+        if total > most:
+            most = total
+        if at is None and total > limit:
+            at = end
+    return most, at
+
+
 def _users_by_ip(seen, limit=None):
     """``{ip: {user: minute}}`` from ``{(ip, user): minute}``; with ``limit``, the latest ``limit`` users of each."""
     result = defaultdict(dict)
@@ -1560,7 +1645,8 @@ def scan(params, check_mode=False):
         utc=option('utc', False), max_line_bytes=option('max_line_bytes', 1 << 20),
         spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 1),
         prefilter=option('prefilter', 'auto'),
-        prefilter_min_bytes=option('prefilter_min_bytes', PREFILTER_MIN_BYTES))      # tests: grep for any size
+        prefilter_min_bytes=option('prefilter_min_bytes', PREFILTER_MIN_BYTES),      # tests: grep for any size
+        find_minutes=option('find_minutes', 10), slow_find_minutes=option('slow_find_minutes', 120))
     output = scanner.run()
     changed = scanner.state_changed()
     if changed:

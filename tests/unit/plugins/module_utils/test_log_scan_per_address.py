@@ -151,3 +151,11 @@ def test_pid_reuse_neither_merges_nor_drops_connections(tmp_path, reader):
                                pid=pid)
     result = run(tmp_path, text, reader, window_minutes=13 * 60 + 5, history_minutes=13 * 60 + 5)
     assert result['failed_logins']['total'] == 130
+
+
+@pytest.mark.parametrize('option', ['find_minutes', 'slow_find_minutes'])
+@pytest.mark.parametrize('value', [0, -5, 'ten', True])
+def test_a_bad_rule_span_is_a_clear_error_naming_the_option(tmp_path, option, value):
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+    with pytest.raises(MaintenanceError, match=option):
+        run(tmp_path, '', READERS['python'], **{option: value})
