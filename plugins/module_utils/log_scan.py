@@ -63,7 +63,7 @@ USERS_PER_IP = 50
 CONN_MEMORY_MINUTES = 10        # how long a connection with a "Failed" line is remembered between runs
 DEFER_MINUTES = 2               # sshd LoginGraceTime (120 s): an "Invalid user" line may still get its "Failed" line
 CONN_SLOT_MINUTES = 5           # connections are told apart by host, pid and time slot: a reused pid is another one
-CONN_SPAN_SLOTS = 2             # lines of one connection lie within 2 slots (10-14 min) of each other
+CONN_SPAN_SLOTS = 1             # lines of one connection lie within one slot (5-9 min; LoginGraceTime is 2 min)
 PROBE_SPAN_MINUTES = 2          # the pre-auth lines of one probing connection lie within 2 minutes of each other
 REPEAT_MAX = 100000             # "message repeated N times": at most this many events for one line
 PEAK_IPS = 5                    # addresses named behind the peak minute
@@ -210,13 +210,11 @@ def _far(minute, other):
 
 
 def _had_attempt(attempted, conn, minute):
-    """True when the connection ``conn`` around ``minute`` had a "Failed" line (``attempted``: (host, pid, slot))."""
+    """True when the connection ``conn`` around ``minute`` had a "Failed" line (``attempted``: (host, pid, slot));
+    CONN_SPAN_SLOTS is 1."""
     host, pid = conn
     slot = minute // CONN_SLOT_MINUTES
-    for near in range(slot - CONN_SPAN_SLOTS, slot + CONN_SPAN_SLOTS + 1):
-        if (host, pid, near) in attempted:
-            return True
-    return False
+    return (host, pid, slot) in attempted or (host, pid, slot - 1) in attempted or (host, pid, slot + 1) in attempted
 
 
 def _expand_repeats(lines):
