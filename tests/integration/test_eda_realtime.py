@@ -1,0 +1,59 @@
+"""The Event-Driven Ansible path for real (issue 19): ansible-rulebook (PyPI, Java 17 rule engine) runs the
+collection's rulebook autopilotcx.maintenance.auth_log_response; its event source follows a real log file a writer
+appends to; the action (the collection playbook eda_respond) blocks with nft_block in a network namespace made by the
+test, and notifies through the notify role to a local webhook receiver. Nothing is mocked."""
+
+import time
+
+import pytest
+
+from tests.harness.eda import Namespace, Rulebook, failed_line, wait_for, write_setup
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def namespace():
+    ns = Namespace().create()
+    try:
+        yield ns
+    finally:
+        ns.destroy()
+
+
+def _texts(receiver):
+    return [str(item.get('json') or item.get('raw')) for item in receiver.received]
+
+
+def test_a_burst_is_blocked_and_notified_and_an_allow_listed_address_is_not(tmp_path, namespace, webhook_receiver):
+    log = tmp_path / 'auth.log'
+    log.write_text('')
+    inventory, variables = write_setup(tmp_path, log, namespace, webhook_receiver.url + '/hook')
+    rulebook = Rulebook(inventory, variables, str(tmp_path / 'rulebook.log')).start()
+    try:
+        rulebook.wait_ready()
+        with open(str(log), 'a') as handle:
+            # the allow-listed address first, then the attacker: 12 failures each within seconds (> 10 in a minute)
+            for n in range(12):
+                handle.write(failed_line('10.9.0.7', 6000 + n))
+                handle.write(failed_line('203.0.113.77', 5000 + n))
+                handle.flush()
+        took = wait_for(lambda: rulebook.gone() or '203.0.113.77' in namespace.blocked(), 120, step=0.1)
+        assert not rulebook.gone(), rulebook.log()[-5000:]
+        assert took is not None, rulebook.log()[-5000:]
+        assert wait_for(lambda: any('203.0.113.77' in t and 'approval' not in t for t in _texts(webhook_receiver)), 60,
+                        step=0.2) is not None, (_texts(webhook_receiver), rulebook.log()[-5000:])
+        # high priority without security_eda_auto_incident: the incident response is asked for, not started
+        assert wait_for(lambda: any('approval' in t and '203.0.113.77' in t for t in _texts(webhook_receiver)), 60,
+                        step=0.2) is not None, _texts(webhook_receiver)
+        # a second burst of the same attacker inside the throttle window: no second action
+        with open(str(log), 'a') as handle:
+            for n in range(12):
+                handle.write(failed_line('203.0.113.77', 7000 + n))
+        time.sleep(5)
+        log_text = rulebook.log()
+        assert log_text.count('autopilotcx.maintenance.eda_respond') <= 2, log_text[-5000:]
+        assert '10.9.0.7' not in namespace.blocked()
+        assert not [t for t in _texts(webhook_receiver) if '10.9.0.7' in t]
+    finally:
+        rulebook.stop()
