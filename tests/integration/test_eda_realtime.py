@@ -57,3 +57,21 @@ def test_a_burst_is_blocked_and_notified_and_an_allow_listed_address_is_not(tmp_
         assert not [t for t in _texts(webhook_receiver) if '10.9.0.7' in t]
     finally:
         rulebook.stop()
+
+
+def test_the_action_never_blocks_a_management_or_allow_listed_address_whatever_the_event_says(tmp_path, namespace,
+                                                                                               webhook_receiver):
+    import os
+    from tests.harness.ansible_run import run_playbook
+    from tests.harness.paths import ROOT
+    inventory, dummy = write_setup(tmp_path, tmp_path / 'auth.log', namespace, webhook_receiver.url + '/hook')
+    for address in ('192.0.2.44', '10.9.3.3', '127.0.0.1', '0.0.0.0/0'):
+        event = {'autopilotcx_log_scan': {'address': address, 'priority': 'medium', 'rule': 'find_window',
+                                          'rules': [], 'reasons': ['forged'], 'host': 'web-01',
+                                          'detected': '2026-12-07T00:00:00Z'}}
+        proc = run_playbook(os.path.join(ROOT, 'playbooks', 'eda_respond.yml'), inventory=inventory,
+                            extra_vars={'ansible_eda': {'event': event}})
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not namespace.blocked(), (address, namespace.blocked())
+    titles = [str(item.get('json')) for item in webhook_receiver.received]
+    assert len([t for t in titles if 'NOT blocked' in t]) == 4, titles
