@@ -122,3 +122,21 @@ def test_main_follows_a_file_and_puts_the_event_on_the_queue(tmp_path):
 
     event = asyncio.run(run())['autopilotcx_log_scan']
     assert event['address'] == '203.0.113.99' and event['priority'] == 'high'
+
+
+def test_a_restart_resumes_at_the_cursor_and_a_rename_rotation_loses_nothing(tmp_path):
+    import os
+    clock = Clock(NOW)
+    append(tmp_path, ''.join(failed(NOW - 60 + i, '203.0.113.5', 100 + i) for i in range(6)))
+    first = follower(tmp_path, clock)
+    first.changed()
+    assert [e['autopilotcx_log_scan']['failures'] for e in first.scan()] == [6]
+    # restarted: the old lines are not read again (the address, still in the window, is sent once more with 6)
+    os.rename(str(tmp_path / 'auth.log'), str(tmp_path / 'auth.log.1'))        # logrotate: rename, new file
+    with open(str(tmp_path / 'auth.log.1'), 'a') as handle:                    # written before rsyslog reopened
+        handle.write(failed(NOW - 2, '203.0.113.5', 200))
+    append(tmp_path, failed(NOW - 1, '203.0.113.5', 201))
+    second = follower(tmp_path, clock)
+    second.changed()
+    events = second.scan()
+    assert [e['autopilotcx_log_scan']['failures'] for e in events] == [8]
