@@ -75,3 +75,32 @@ def test_the_action_never_blocks_a_management_or_allow_listed_address_whatever_t
         assert not namespace.blocked(), (address, namespace.blocked())
     titles = [str(item.get('json')) for item in webhook_receiver.received]
     assert len([t for t in titles if 'NOT blocked' in t]) == 4, titles
+
+
+def test_a_high_priority_event_starts_the_incident_response_where_the_inventory_allows_it(tmp_path, namespace,
+                                                                                          webhook_receiver):
+    import json
+    import os
+    from tests.harness.ansible_run import run_playbook
+    from tests.harness.paths import ROOT
+    records = tmp_path / 'incidents'
+    inventory, dummy = write_setup(tmp_path, tmp_path / 'auth.log', namespace, webhook_receiver.url + '/hook',
+                                   extra_host_vars={'security_eda_auto_incident': True,
+                                                    # evidence and isolation have their own tests (test_incident_playbooks)
+                                                    'security_incident_evidence': False,
+                                                    'security_incident_isolate': False,
+                                                    'security_incident_become': False,
+                                                    'security_incident_state_dir': str(tmp_path / 'run'),
+                                                    'security_incident_record_dir': str(records)})
+    event = {'autopilotcx_log_scan': {'address': '203.0.113.91', 'priority': 'high', 'rule': 'per_minute',
+                                      'rules': [], 'reasons': ['16 failed logins in one minute > 10'],
+                                      'host': 'web-01', 'detected': '2026-12-07T06:48:37Z'}}
+    proc = run_playbook(os.path.join(ROOT, 'playbooks', 'eda_respond.yml'), inventory=inventory,
+                        extra_vars={'ansible_eda': {'event': event}})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert '203.0.113.91' in namespace.blocked()
+    saved = sorted(os.listdir(str(records)))
+    assert saved == ['EDA-20261207064837-web-01-203.0.113.91-web-01.json'], saved
+    record = json.loads((records / saved[0]).read_text())
+    assert '203.0.113.91/32' in str(record['details']['blocked'])
+    assert not [item for item in webhook_receiver.received if 'approval' in str(item.get('json'))]
