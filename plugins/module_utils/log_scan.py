@@ -1006,6 +1006,7 @@ class Scanner(object):
         self.detail_minutes = longest     # the failures per address are kept this long (the rest: the window)
         # the history holds at least the longest per-address rule
         self.history = max(int(history_minutes), longest)
+        self.baseline_minutes = int(history_minutes)
         self.allow = _ip_network_list(allow_list)
         self.top = int(top)
         self.now = epoch(now, 'now') if now is not None else time.time()
@@ -1317,7 +1318,9 @@ class Scanner(object):
         merged = self._merged_buckets()
         window_start = self.now_minute - self.window + 1
         window = dict((m, b) for m, b in merged.items() if window_start <= m <= self.now_minute)
-        baseline = dict((m, b) for m, b in merged.items() if m < window_start)
+        # the request-rate baseline stays the history asked for, also when a per-address rule made it longer
+        baseline_start = self.now_minute - self.baseline_minutes + 1
+        baseline = dict((m, b) for m, b in merged.items() if baseline_start <= m < window_start)
         has_auth = any(s['type'] in ('auth', 'journal', 'jsonl') for s in self.sources)
         has_http = any(s['type'] in ('access', 'jsonl') for s in self.sources)
         checks = list(self.source_checks)
@@ -1566,7 +1569,7 @@ class Scanner(object):
         result['peak_requests_per_minute'] = peak
         window_start = self.now_minute - self.window + 1
         first = min(minutes) if minutes else window_start
-        baseline_minutes = window_start - max(first, self.now_minute - self.history + 1)
+        baseline_minutes = window_start - max(first, self.now_minute - self.baseline_minutes + 1)
         if baseline_minutes < self.window:
             result['baseline_requests_per_minute'] = None
             return make_check('security.request_rate_spike', OK,

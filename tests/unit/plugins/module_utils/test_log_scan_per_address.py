@@ -159,3 +159,22 @@ def test_a_bad_rule_span_is_a_clear_error_naming_the_option(tmp_path, option, va
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
     with pytest.raises(MaintenanceError, match=option):
         run(tmp_path, '', READERS['python'], **{option: value})
+
+
+def test_a_longer_rule_keeps_the_request_rate_baseline_to_the_history_asked_for(tmp_path):
+    # 100 requests a minute from 110 to 61 minutes ago, then 10 a minute: with a 60-minute history the quiet hour is
+    # the baseline and the window is no spike; the slow rule (120 min) must not pull the busy hour into the baseline
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import scan as run_scan
+    log = tmp_path / 'access.log'
+    lines = []
+    for minute in range(110, 0, -1):
+        per_minute = 100 if minute > 60 else 10
+        for n in range(per_minute):
+            at = MINUTE - minute * 60 + n * 60.0 / per_minute
+            stamp = time.strftime('%d/%b/%Y:%H:%M:%S +0000', time.gmtime(at))
+            lines.append('203.0.113.1 - - [%s] "GET / HTTP/1.1" 200 5 "-" "x"\n' % stamp)
+    log.write_text(''.join(lines))
+    thresholds = dict(RULES, request_rate_spike={'warning': 3})
+    result = run_scan(dict(sources=[{'type': 'access', 'path': str(log)}], state_file=str(tmp_path / 's.json'),
+                           thresholds=thresholds, now=NOW, utc=True, history_minutes=60))
+    assert result['http']['baseline_requests_per_minute'] == pytest.approx(10, rel=0.2)
