@@ -371,6 +371,9 @@ def pam_fields(text):
 
 
 FAILED_NEEDLE = b'Failed '
+# syslog's compression of identical lines: ``<stamp> <host> <prog[pid]>: message repeated N times: [ <message>]``
+# (rsyslog's $RepeatedMsgReduction, syslog-ng): the prefix, N and the message.
+REPEATED_RX = re.compile(br'(.*?: )(?:error: )?message repeated (\d+) times?: \[ ?(.*?) ?\][ \t]*$')
 
 _FORMS = {
     # last group index -> (kind or None for "from group 1", ip group, user group)

@@ -63,6 +63,11 @@ _LOG_RATIO = math.log(HIST_RATIO)
 USERS_PER_IP = 50
 CONN_MEMORY_MINUTES = 10        # how long a connection with a "Failed" line is remembered between runs
 DEFER_MINUTES = 2               # sshd LoginGraceTime (120 s): an "Invalid user" line may still get its "Failed" line
+CONN_SLOT_MINUTES = 5           # connections are told apart by host, pid and time slot: a reused pid is another one
+CONN_SPAN_SLOTS = 1             # lines of one connection lie within one slot (5-9 min; LoginGraceTime is 2 min)
+PROBE_SPAN_MINUTES = 2          # the pre-auth lines of one probing connection lie within 2 minutes of each other
+REPEAT_MAX = 100000             # "message repeated N times": at most this many events for one line
+PEAK_IPS = 5                    # addresses named behind the peak minute
 REQUEST_IPS_PER_MINUTE = 200
 JOURNAL_IDENTIFIERS = ('sshd', 'sshd-session', 'sshd-auth', 'login', 'su', 'sudo')
 DEFAULT_JSON_FIELDS = {'time': 'time', 'ip': 'ip', 'user': 'user', 'status': 'status', 'duration': 'duration',
@@ -120,9 +125,11 @@ class Bucket(object):
         for index, count in (data.get('h') or {}).items():
             self.h[int(index)] += count
 
-    def as_dict(self, detail):
-        """JSON-able form; per-IP detail only when ``detail``."""
+    def as_dict(self, detail, failures_by_ip=False):
+        """JSON-able form; per-IP detail only when ``detail`` (with ``failures_by_ip`` alone: the failures per IP)."""
         result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=dict(self.k))
+        if failures_by_ip and not detail:
+            result['fi'] = dict(self.fi)
         if detail:
             result.update(fi=dict(self.fi), fu=dict(self.fu), pb=dict(self.pb), rl=dict(self.rl),
                           h=dict((str(index), count) for index, count in self.h.items()))
@@ -133,9 +140,11 @@ class Bucket(object):
         return dict((key, value) for key, value in result.items() if value)
 
 
-def _scalars(data):
-    """A stored bucket without its per-IP detail (outside the window only the totals are kept)."""
-    return dict((key, value) for key, value in data.items() if key in ('a', 'rq', 'e5', 'sl', 'tm', 'k'))
+def _scalars(data, failures_by_ip=False):
+    """A stored bucket without its per-IP detail (outside the window only the totals are kept, and the failures per
+    IP where a per-address rule looks further back than the window)."""
+    keys = ('a', 'rq', 'e5', 'sl', 'tm', 'k', 'fi') if failures_by_ip else ('a', 'rq', 'e5', 'sl', 'tm', 'k')
+    return dict((key, value) for key, value in data.items() if key in keys)
 
 
 def _event_key(event):
@@ -194,6 +203,33 @@ def _add_pids(target, hosts, pids):
         for host, pid in zip(hosts, pids):
             if pid:
                 target.setdefault(host, set()).add(pid)
+
+
+def _far(minute, other):
+    """True when events at ``minute`` and ``other`` cannot belong to one connection."""
+    return abs(minute // CONN_SLOT_MINUTES - other // CONN_SLOT_MINUTES) > CONN_SPAN_SLOTS
+
+
+def _had_attempt(attempted, conn, minute):
+    """True when the connection ``conn`` around ``minute`` had a "Failed" line (``attempted``: (host, pid, slot));
+    CONN_SPAN_SLOTS is 1."""
+    host, pid = conn
+    slot = minute // CONN_SLOT_MINUTES
+    return (host, pid, slot) in attempted or (host, pid, slot - 1) in attempted or (host, pid, slot + 1) in attempted
+
+
+def _expand_repeats(lines):
+    """syslog's compression: ``message repeated N times: [ MSG ]`` becomes N lines ``MSG`` with the same prefix."""
+    result = []
+    for line in lines:
+        if b'message repeated ' in line:
+            match = lp.REPEATED_RX.match(line)
+            if match is not None:
+                prefix, count, message = match.groups()
+                result.extend(repeat(prefix + message, min(int(count), REPEAT_MAX)))
+                continue
+        result.append(line)
+    return result
 
 
 def _journal_event(entry):
@@ -340,11 +376,13 @@ class Collector(object):
         self.slow_after = slow_after
         self.buckets = {}
         self.seen = Latest()            # (ip, user) -> the latest minute that address tried that user
-        self.attempted = {}             # host -> pids of the connections with a "Failed" line (this run)
+        self.attempted = set()          # (host, pid, slot) of the connections with a "Failed" line (this run)
         self.recent_attempts = Latest()     # (host, pid) -> minute, for those of the last CONN_MEMORY_MINUTES
         self.recent_minute = None       # where "the last CONN_MEMORY_MINUTES" start (set by the scanner)
         self.closed = {}                # host -> pids of the connections that ended (this run)
         self.pending = {}
+        self.reused = {}                # conn -> events of other connections with the same pid (pid reuse)
+        self.probed = {}                # (host, pid) -> minute of the last pre-auth line counted (this run)
         self.stats = None
         self._finders = {}
 
@@ -366,7 +404,9 @@ class Collector(object):
 
     def forget_connections(self):
         self.pending = {}
-        self.attempted = {}
+        self.reused = {}
+        self.probed = {}
+        self.attempted = set()
         self.recent_attempts = Latest()
         self.closed = {}
 
@@ -384,6 +424,7 @@ class Collector(object):
             'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
             'seen': dict(self.seen),
             'pending': self.pending,
+            'reused': self.reused,
             'attempted': self.attempted,
             'recent_attempts': dict(self.recent_attempts),
             'closed': self.closed,
@@ -397,8 +438,10 @@ class Collector(object):
         self.seen.add(data['seen'])
         for conn, event in data['pending'].items():
             self._pend(conn, event)
-        for host, pids in data['attempted'].items():
-            self.attempted.setdefault(host, set()).update(pids)
+        for conn, events in data['reused'].items():
+            for event in events:
+                self._pend(conn, event)
+        self.attempted.update(data['attempted'])
         self.recent_attempts.add(data['recent_attempts'])
         for host, pids in data['closed'].items():
             self.closed.setdefault(host, set()).update(pids)
@@ -432,8 +475,19 @@ class Collector(object):
             self._count(usable, minutes, keys, ips, users, hosts, pids, kind, role)
 
     def _pend(self, conn, event):
-        """Remember a connection-level failure; the earliest event of a connection wins (order-independent)."""
+        """Remember a connection-level failure; the earliest event of a connection wins (order-independent). An
+        event far in time from the one known for its ``(host, pid)`` belongs to another connection (sshd reused the
+        pid): it is kept apart (``reused``), never merged with it."""
         known = self.pending.get(conn)
+        if known is not None and _far(event[0], known[0]):
+            others = self.reused.setdefault(conn, [])
+            for index, other in enumerate(others):
+                if not _far(event[0], other[0]):
+                    if _event_key(event) < _event_key(other):
+                        others[index] = event
+                    return
+            others.append(event)
+            return
         if known is None or (event[0] <= known[0] and _event_key(event) < _event_key(known)):
             self.pending[conn] = event
 
@@ -473,12 +527,13 @@ class Collector(object):
             known = waiting.get(conn)
             if known is None or _event_key(event) < _event_key(known):
                 waiting[conn] = event
+        reused = [(conn, event) for conn, events in self.reused.items() for event in events]
         still = {}
-        for conn, (minute, ip, user, kind) in waiting.items():
-            if conn[1] in attempted.get(conn[0], ()) or conn in remembered_conns:
+        for conn, (minute, ip, user, kind) in list(waiting.items()) + reused:
+            if conn in remembered_conns or _had_attempt(attempted, conn, minute):
                 continue
             if keep and kind == lp.INVALID_USER and conn[1] not in closed.get(conn[0], ()) and \
-                    minute >= now_minute - DEFER_MINUTES:
+                    minute >= now_minute - DEFER_MINUTES and _conn_key(conn) not in still:
                 still[_conn_key(conn)] = [minute, ip, user, kind]
                 continue
             self._attempt(self.bucket(minute), ip, user)
@@ -580,7 +635,11 @@ class Collector(object):
     def _other_rows(self, lines, rows_rx):
         """Parse ``lines`` (each in any failure form, see ``lp.OTHER_ROWS_RX``) one row each, then count each form
         in bulk."""
-        rows = rows_rx.findall(b'\n' + b'\n'.join(lines))
+        text = b'\n' + b'\n'.join(lines)
+        if b'message repeated ' in text:
+            lines = _expand_repeats(lines)
+            text = b'\n' + b'\n'.join(lines)
+        rows = rows_rx.findall(text)
         if len(rows) != len(lines):         # cannot happen: every line gives one row
             return
         in_a_form = 0
@@ -683,7 +742,20 @@ class Collector(object):
                 for conn, event in zip(conns, events):
                     pend(conn, event)
         elif role == 'probe':
-            probes = Counter(compress(zip(keys, ips), ips))
+            # OpenSSH writes two lines for one probing client ("Received disconnect ... [preauth]" and
+            # "Disconnected from ... [preauth]"): a probe is a connection, not a line
+            probed = self.probed
+            probes = Counter()
+            for key, ip, host, pid, minute in zip(keys, ips, hosts, pids, key_minutes):
+                if not ip:
+                    continue
+                if pid:
+                    conn = (host, pid)
+                    last = probed.get(conn)
+                    probed[conn] = minute
+                    if last is not None and abs(minute - last) <= PROBE_SPAN_MINUTES:
+                        continue
+                probes[(key, ip)] += 1
             for (key, ip), count in probes.items():
                 usable[key].pb[ip] += count
 
@@ -709,7 +781,7 @@ class Collector(object):
     def _note_attempted(self, hosts, pids, key_minutes):
         """The connections ``(host, pid)`` with a failed attempt: their pids by host, and their minute for those of
         the last CONN_MEMORY_MINUTES (remembered for the next run)."""
-        _add_pids(self.attempted, hosts, pids)
+        self.attempted.update(zip(hosts, pids, map(operator.floordiv, key_minutes, repeat(CONN_SLOT_MINUTES))))
         recent = self.recent_minute
         if recent is not None and max(key_minutes) >= recent:
             keep = list(map(operator.ge, key_minutes, repeat(recent)))
@@ -944,7 +1016,8 @@ class Scanner(object):
     def __init__(self, sources, state_file, thresholds=None, window_minutes=10, history_minutes=60,
                  allow_list=None, top=10, now=None, utc=False, max_line_bytes=1 << 20, spike_min_rate=10.0,
                  check_mode=False, journalctl='journalctl', workers=1, prefilter='auto',
-                 prefilter_min_bytes=PREFILTER_MIN_BYTES, grep='grep', lock_timeout=None):
+                 prefilter_min_bytes=PREFILTER_MIN_BYTES, grep='grep', lock_timeout=None, find_minutes=10,
+                 slow_find_minutes=120):
         if window_minutes < 1:
             raise MaintenanceError('window_minutes must be at least 1')
         if max_line_bytes < 1024:
@@ -956,12 +1029,23 @@ class Scanner(object):
         if history_minutes < window_minutes:
             raise MaintenanceError('history_minutes (%d) must be at least window_minutes (%d)'
                                    % (history_minutes, window_minutes))
+        for name, value in (('find_minutes', find_minutes), ('slow_find_minutes', slow_find_minutes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise MaintenanceError('%s must be a whole number of minutes, at least 1, not %r' % (name, value))
         self.sources = normalize_sources(sources)
         self.state = StateFile(state_file)
         self.lock_timeout = lock_timeout
         self.thresholds = thresholds or {}
         self.window = int(window_minutes)
-        self.history = int(history_minutes)
+        # per-address rules (fail2ban's maxretry within findtime): how far back each looks
+        self.rule_minutes = {'find_window': find_minutes, 'slow': slow_find_minutes}
+        self.rule_thresholds = {'find_window': 'suspicious_ip_find_failures', 'slow': 'suspicious_ip_slow_failures'}
+        longest = max([self.window] + [minutes for rule, minutes in self.rule_minutes.items()
+                                       if self._limit(self.rule_thresholds[rule]) is not None])
+        self.detail_minutes = longest     # the failures per address are kept this long (the rest: the window)
+        # the history holds at least the longest per-address rule
+        self.history = max(int(history_minutes), longest)
+        self.baseline_minutes = int(history_minutes)
         self.allow = _ip_network_list(allow_list)
         self.top = int(top)
         self.now = epoch(now, 'now') if now is not None else time.time()
@@ -1236,6 +1320,7 @@ class Scanner(object):
         merged = {}
         oldest = self.now_minute - self.history + 1
         window_start = self.now_minute - self.window + 1
+        detail_start = self.now_minute - self.detail_minutes + 1
         seen = Latest()
         for ip, users in (self.state.data.get('seen') or {}).items():
             if isinstance(users, dict):
@@ -1258,7 +1343,7 @@ class Scanner(object):
                     seen.add(dict(((ip, user), minute) for ip, users in old.items()
                                   if isinstance(users, list) for user in users))
             else:
-                bucket.merge(_scalars(data))
+                bucket.merge(_scalars(data, minute >= detail_start))
         for minute, bucket in self.collector.buckets.items():
             if minute < oldest:
                 continue
@@ -1266,7 +1351,7 @@ class Scanner(object):
             if known is None:
                 merged[minute] = bucket
             else:
-                known.merge(bucket.as_dict(minute >= window_start))
+                known.merge(bucket.as_dict(minute >= window_start, minute >= detail_start))
         seen.add(self.collector.seen)
         self.seen = dict((pair, minute) for pair, minute in seen.items() if minute >= window_start)
         return merged
@@ -1275,12 +1360,14 @@ class Scanner(object):
         merged = self._merged_buckets()
         window_start = self.now_minute - self.window + 1
         window = dict((m, b) for m, b in merged.items() if window_start <= m <= self.now_minute)
-        baseline = dict((m, b) for m, b in merged.items() if m < window_start)
+        # the request-rate baseline stays the history asked for, also when a per-address rule made it longer
+        baseline_start = self.now_minute - self.baseline_minutes + 1
+        baseline = dict((m, b) for m, b in merged.items() if baseline_start <= m < window_start)
         has_auth = any(s['type'] in ('auth', 'journal', 'jsonl') for s in self.sources)
         has_http = any(s['type'] in ('access', 'jsonl') for s in self.sources)
         checks = list(self.source_checks)
         output = {}
-        auth = self._auth_results(window, has_auth, checks)
+        auth = self._auth_results(window, has_auth, checks, merged)
         output.update(auth)
         if has_http:
             output['http'] = self._http_results(window, baseline, merged, checks)
@@ -1292,8 +1379,10 @@ class Scanner(object):
             'history_minutes': self.history,
         }
         # state: keep detail for the window only
+        detail_start = self.now_minute - self.detail_minutes + 1
         self.state.data['buckets'] = dict(
-            (str(minute), bucket.as_dict(minute >= window_start)) for minute, bucket in sorted(merged.items()))
+            (str(minute), bucket.as_dict(minute >= window_start, minute >= detail_start))
+            for minute, bucket in sorted(merged.items()))
         self.state.data['seen'] = _users_by_ip(self.seen, USERS_PER_IP)
         self.state.data['updated'] = _iso(self.now)
         output['checks'] = checks
@@ -1320,7 +1409,7 @@ class Scanner(object):
         data = self.state.data
         return any(data.get(key) != loaded.get(key) for key in set(data).union(loaded) if key not in ('updated', 'generation'))
 
-    def _auth_results(self, window, has_auth, checks):
+    def _auth_results(self, window, has_auth, checks, merged):
         attempts_by_minute = dict((m, b.a) for m, b in window.items() if b.a)
         by_ip = defaultdict(int)
         by_user = defaultdict(int)
@@ -1359,12 +1448,22 @@ class Scanner(object):
             'top_users': [{'user': user, 'failures': count}
                           for user, count in sorted(by_user.items(), key=lambda item: (-item[1], item[0]))[:self.top]],
         }
+        peak_ips = []
+        if attempts_by_minute:
+            peak_minute = max(attempts_by_minute, key=lambda m: (attempts_by_minute[m], m))
+            peak_ips = [{'ip': ip, 'failures': count} for ip, count in
+                        sorted(window[peak_minute].fi.items(), key=lambda item: (-item[1], item[0]))[:PEAK_IPS]]
+        output['failed_logins']['peak_ips'] = peak_ips
         if has_auth:
-            checks.append(evaluate(
+            check = evaluate(
                 'security.failed_logins_per_minute', peak, self.thresholds.get('failed_logins_per_minute'),
                 label='peak failed logins per minute in the last %d min' % self.window, unit='/min',
-                details={'current_per_minute': current, 'total_in_window': total, 'by_kind': dict(kinds)}))
-        suspicious = self._suspicious(by_ip, users_by_ip, probes, rate_limited)
+                details={'current_per_minute': current, 'total_in_window': total, 'by_kind': dict(kinds),
+                         'peak_ips': peak_ips})
+            if peak_ips and check['status'] != OK:
+                check['reason'] += ' (from %s)' % ', '.join('%s: %d' % (e['ip'], e['failures']) for e in peak_ips)
+            checks.append(check)
+        suspicious = self._suspicious(by_ip, users_by_ip, probes, rate_limited, self._per_address(merged))
         output['suspicious_ips'] = [entry['ip'] for entry in suspicious]
         output['suspicious_ip_details'] = suspicious
         spec = self.thresholds.get('suspicious_ip_count')
@@ -1383,16 +1482,51 @@ class Scanner(object):
         spec = Threshold.from_spec(name, self.thresholds.get(name))
         return spec.warning if spec.warning is not None else spec.critical
 
-    def _suspicious(self, by_ip, users_by_ip, probes, rate_limited):
+    def _per_address(self, merged):
+        """The per-address rules that fired: ``{ip: [rule]}``, each rule ``{rule, count, limit, minutes, at}``
+        (``count``: the most failures seen in any span of ``minutes``; ``at``: the end of the first minute where the
+        count went over the limit: the start of that minute, when the rule first fired).
+
+        * ``per_minute`` (``suspicious_ip_per_minute``): failures of one address in one clock minute of the window
+          (the guide's "> 10 per minute": high priority, immediate investigation);
+        * ``find_window`` (``suspicious_ip_find_failures``, ``find_minutes``): fail2ban's ``maxretry`` within
+          ``findtime``, any span of ``find_minutes`` that ends in the window;
+        * ``slow`` (``suspicious_ip_slow_failures``, ``slow_find_minutes``): the same over hours (low and slow).
+        """
+        rules = [('per_minute', 1, self._limit('suspicious_ip_per_minute'))]
+        for rule in ('find_window', 'slow'):
+            rules.append((rule, self.rule_minutes[rule], self._limit(self.rule_thresholds[rule])))
+        rules = [rule for rule in rules if rule[2] is not None]
+        if not rules:
+            return {}
+        window_start = self.now_minute - self.window + 1
+        oldest = self.now_minute - self.detail_minutes + 1
+        series = defaultdict(dict)          # ip -> {minute: failures}
+        for minute, bucket in merged.items():
+            if oldest <= minute <= self.now_minute:
+                for ip, count in bucket.fi.items():
+                    series[ip][minute] = count
+        fired = {}
+        for ip, counts in series.items():
+            for rule, minutes, limit in rules:
+                best, at = _sliding_peak(counts, minutes, limit, window_start, self.now_minute)
+                if at is not None:
+                    fired.setdefault(ip, []).append({'rule': rule, 'count': best, 'limit': limit, 'minutes': minutes,
+                                                     'at': _iso(at * 60)})
+        return fired
+
+    def _suspicious(self, by_ip, users_by_ip, probes, rate_limited, per_address):
         failures_limit = self._limit('suspicious_ip_failures')
         users_limit = self._limit('suspicious_ip_distinct_users')
         limited_limit = self._limit('suspicious_ip_rate_limited')
         probes_limit = self._limit('suspicious_ip_probes')
-        candidates = set(by_ip) | set(users_by_ip) | set(rate_limited) | set(probes)
+        candidates = set(by_ip) | set(users_by_ip) | set(rate_limited) | set(probes) | set(per_address)
+        window = '%d min window' % self.window
         result = []
         for ip in candidates:
             if not _valid_ip(ip) or _allowed(ip, self.allow):
                 continue
+            rules = []
             reasons = []
             failures = by_ip.get(ip, 0)
             users = len(users_by_ip.get(ip, ()))
@@ -1400,15 +1534,27 @@ class Scanner(object):
             probe_count = probes.get(ip, 0)
             if failures_limit is not None and failures > failures_limit:
                 reasons.append('%d failed logins > %s' % (failures, format_value(failures_limit)))
+                rules.append({'rule': 'failures', 'count': failures, 'limit': failures_limit, 'minutes': self.window})
             if users_limit is not None and users > users_limit:
                 reasons.append('%d distinct users > %s' % (users, format_value(users_limit)))
+                rules.append({'rule': 'distinct_users', 'count': users, 'limit': users_limit, 'minutes': self.window})
             if limited_limit is not None and limited > limited_limit:
                 reasons.append('%d rate-limited requests (HTTP 429) > %s' % (limited, format_value(limited_limit)))
+                rules.append({'rule': 'rate_limited', 'count': limited, 'limit': limited_limit, 'minutes': self.window})
             if probes_limit is not None and probe_count > probes_limit:
                 reasons.append('%d pre-auth disconnects > %s' % (probe_count, format_value(probes_limit)))
+                rules.append({'rule': 'probes', 'count': probe_count, 'limit': probes_limit, 'minutes': self.window})
+            for rule in rules:
+                rule['at'] = None           # window totals: over the window as a whole
+            for rule in per_address.get(ip, ()):
+                rules.append(rule)
+                span = 'in one minute' if rule['rule'] == 'per_minute' else 'within %d min' % rule['minutes']
+                reasons.append('%d failed logins %s > %s (from %s)' % (rule['count'], span, format_value(rule['limit']),
+                                                                       rule['at']))
             if reasons:
                 result.append({'ip': ip, 'failures': failures, 'distinct_users': users, 'rate_limited': limited,
-                               'probes': probe_count, 'reasons': reasons})
+                               'probes': probe_count, 'reasons': reasons, 'rules': rules,
+                               'first_fired': min([rule['at'] for rule in rules if rule['at']] or [None])})
         result.sort(key=lambda e: (-(e['failures'] + e['rate_limited'] + e['probes']), e['ip']))
         return result
 
@@ -1472,7 +1618,7 @@ class Scanner(object):
         result['peak_requests_per_minute'] = peak
         window_start = self.now_minute - self.window + 1
         first = min(minutes) if minutes else window_start
-        baseline_minutes = window_start - max(first, self.now_minute - self.history + 1)
+        baseline_minutes = window_start - max(first, self.now_minute - self.baseline_minutes + 1)
         if baseline_minutes < self.window:
             result['baseline_requests_per_minute'] = None
             return make_check('security.request_rate_spike', OK,
@@ -1505,6 +1651,21 @@ def _percentiles(hist, total, wanted):
     return result
 
 
+def _sliding_peak(counts, minutes, limit, first_end, last_end):
+    """``(most, at)``: the most events of ``counts`` (``{minute: n}``) in any span of ``minutes`` minutes ending
+    between ``first_end`` and ``last_end``, and the first end minute where they went over ``limit`` (None: never)."""
+    total = sum(n for m, n in counts.items() if first_end - minutes < m <= first_end - 1)
+    most = 0
+    at = None
+    for end in range(first_end, last_end + 1):
+        total += counts.get(end, 0) - counts.get(end - minutes, 0)
+        if total > most:
+            most = total
+        if at is None and total > limit:
+            at = end
+    return most, at
+
+
 def _users_by_ip(seen, limit=None):
     """``{ip: {user: minute}}`` from ``{(ip, user): minute}``; with ``limit``, the latest ``limit`` users of each."""
     result = defaultdict(dict)
@@ -1535,7 +1696,8 @@ def scan(params, check_mode=False):
         spike_min_rate=option('spike_min_rate', 10.0), check_mode=check_mode, workers=option('workers', 1),
         prefilter=option('prefilter', 'auto'),
         prefilter_min_bytes=option('prefilter_min_bytes', PREFILTER_MIN_BYTES),      # tests: grep for any size
-        lock_timeout=params.get('lock_timeout'))
+        lock_timeout=params.get('lock_timeout'),
+        find_minutes=option('find_minutes', 10), slow_find_minutes=option('slow_find_minutes', 120))
     try:
         output = scanner.run()
         changed = scanner.state_changed()

@@ -126,6 +126,18 @@ options:
     description: Minutes of per-minute counts kept in the state file; the request-rate baseline is the part before the window.
     type: int
     default: 60
+  find_minutes:
+    description:
+      - The span of the per-address rule C(suspicious_ip_find_failures) (fail2ban's C(findtime)) in minutes; any span
+        of this length that ends in the window is judged.
+      - The per-address failures are kept in the state file for the longest rule in use, and O(history_minutes) is
+        raised to it when shorter.
+    type: int
+    default: 10
+  slow_find_minutes:
+    description: The span of the low-and-slow per-address rule C(suspicious_ip_slow_failures) in minutes.
+    type: int
+    default: 120
   allow_list:
     description: Addresses and networks (CIDR) that are never reported as suspicious (monitoring probes, office NAT, bastions).
     type: list
@@ -186,13 +198,17 @@ attributes:
 notes:
   - "Thresholds read from O(thresholds): C(failed_logins_per_minute), C(suspicious_ip_failures),
     C(suspicious_ip_distinct_users), C(suspicious_ip_rate_limited), C(suspicious_ip_probes), C(suspicious_ip_count),
-    C(api_error_rate), C(rate_limit_violations), C(http_response_time) (p95, and the limit of a slow request),
+    C(suspicious_ip_per_minute), C(suspicious_ip_find_failures), C(suspicious_ip_slow_failures), C(api_error_rate),
+    C(rate_limit_violations), C(http_response_time) (p95, and the limit of a slow request),
     C(slow_request_share), C(request_rate_spike)."
   - Reading C(/var/log/auth.log) usually needs C(become) or membership of the C(adm) group; an unreadable source is a
     critical C(log_scan.source) check and the other sources are still scanned.
   - A failed login is one C(Failed <method>) line, a PAM C(authentication failure) of a service other than sshd, or
     a connection that ended with C(Invalid user), C(maximum authentication attempts exceeded) or
-    C(Connection closed by authenticating user) without any C(Failed) line (counted once per sshd process).
+    C(Connection closed by authenticating user) without any C(Failed) line (counted once per connection, keyed by host, sshd
+    pid and time, so a pid sshd reuses later is another connection).
+  - "A syslog C(message repeated N times: [ ... ]) line counts as N events. A pre-auth probe is one connection,
+    however many C([preauth]) lines OpenSSH wrote for it."
 author:
   - AutopilotCX operations engineering (@autopilotcx)
 seealso:
@@ -260,15 +276,25 @@ suspicious_ips:
   elements: str
   sample: [203.0.113.7, 198.51.100.23]
 suspicious_ip_details:
-  description: Per suspicious address, its failed logins, distinct users tried, HTTP 429 responses, pre-auth probes and the reasons.
+  description:
+    - Per suspicious address, its failed logins, distinct users tried, HTTP 429 responses, pre-auth probes (per
+      connection), the reasons, and C(rules), the rules that fired, each with its C(rule), C(count), C(limit), the
+      C(minutes) it looks at and C(at), the start of the minute where the count first went over the limit (null for
+      window totals). C(first_fired) is the earliest C(at).
+    - "Rules: C(failures), C(distinct_users), C(rate_limited), C(probes) (window totals), C(per_minute) (one clock
+      minute), C(find_window) (O(find_minutes)), C(slow) (O(slow_find_minutes))."
   returned: always
   type: list
   elements: dict
   sample:
-    - {ip: 203.0.113.7, failures: 120, distinct_users: 14, rate_limited: 0, probes: 3,
-       reasons: ["120 failed logins > 20", "14 distinct users > 5"]}
+    - {ip: 203.0.113.7, failures: 16, distinct_users: 1, rate_limited: 0, probes: 0, first_fired: "2026-11-24T05:10:00Z",
+       reasons: ["16 failed logins in one minute > 10 (from 2026-11-24T05:10:00Z)"],
+       rules: [{rule: per_minute, count: 16, limit: 10, minutes: 1, at: "2026-11-24T05:10:00Z"}]}
 failed_logins:
-  description: Failed logins in the window, its peak minute, the current minute, per failure kind (lines) and per minute.
+  description:
+    - Failed logins in the window, its peak minute, the current minute, per failure kind (lines) and per minute.
+    - C(peak_ips) names the addresses behind the peak minute (at most 5, most failures first); the check
+      C(security.failed_logins_per_minute) names them in its reason when it fires.
   returned: always
   type: dict
   sample: {total: 130, peak_per_minute: 42, current_per_minute: 12, peak_minute: "2026-11-24T05:14:00Z",
@@ -382,6 +408,8 @@ def main():
             lock_timeout=dict(type='float'),
             window_minutes=dict(type='int', default=10),
             history_minutes=dict(type='int', default=60),
+            find_minutes=dict(type='int', default=10),
+            slow_find_minutes=dict(type='int', default=120),
             allow_list=dict(type='list', elements='str', default=[]),
             top=dict(type='int', default=10),
             spike_min_rate=dict(type='float', default=10),
