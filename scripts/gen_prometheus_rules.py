@@ -50,7 +50,15 @@ def render(var_files=()):
             data.update(yaml.safe_load(handle) or {})
     thresholds = _merge(data['maintenance_thresholds'], data.get('maintenance_threshold_overrides') or {})
     rules = _import_collection().prometheus_rules(data['maintenance_cadences'], thresholds)
-    return HEADER + yaml.safe_dump(rules, sort_keys=False, default_flow_style=False, width=160, allow_unicode=True)
+    return HEADER + yaml.dump(rules, Dumper=_IndentedDumper, sort_keys=False, default_flow_style=False, width=160,
+                              allow_unicode=True)
+
+
+class _IndentedDumper(yaml.SafeDumper):
+    """Lists indented under their key, as yamllint (and so ansible-lint) expects."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super(_IndentedDumper, self).increase_indent(flow, False)
 
 
 def main(argv=None):
