@@ -33,6 +33,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 from . import fuzz_support as fz
 
+# about 100 s on 2 cores: runs in `make test`, not in the fast tier (`make unit`)
+pytestmark = pytest.mark.slow
+
 EXAMPLES = int(os.environ.get('FUZZ_EXAMPLES', '20'))
 TIMEOUT = float(os.environ.get('FUZZ_TIMEOUT', '15'))
 SHRINK = bool(os.environ.get('FUZZ_SHRINK'))
