@@ -83,13 +83,25 @@ def titles(receiver):
     return [r['json']['title'] for r in receiver.received if 'json' in r]
 
 
+def readme_config(tmp_path, log):
+    """The README's configuration and nothing else: the store is set once, in ansible.cfg's [autopilotcx_outcomes]
+    section (no AUTOPILOTCX_OUTCOME_LOG), so the promotion gate must find staging's records where the callback wrote
+    them (issue 24: with the README's configuration production was never patched)."""
+    with open(os.path.join(ROOT, 'tests', 'ansible.cfg')) as handle:
+        base = handle.read()
+    path = tmp_path / ('ansible-%s.cfg' % log.stem)
+    path.write_text(base + '\n[autopilotcx_outcomes]\npath = %s\n' % log)
+    return str(path)
+
+
 def play(name, fleet, tmp_path, extra=None, args=(), receiver=None):
     log = tmp_path / ('%s-%s.jsonl' % (name, len(list(tmp_path.glob('*.jsonl')))))
     extra_vars = dict(extra or {})
     if receiver is not None:
         extra_vars.update(notify_vars(receiver, tmp_path))
     result = run_playbook(os.path.join(ROOT, 'playbooks', name + '.yml'), inventory=fleet.inventory,
-                          extra_vars=extra_vars, outcome_log=str(log), args=args, env={'ANSIBLE_PIPELINING': 'True'})
+                          extra_vars=extra_vars, args=args,
+                          env={'ANSIBLE_PIPELINING': 'True', 'ANSIBLE_CONFIG': readme_config(tmp_path, log)})
     return result, read_outcomes(str(log)) if log.exists() else []
 
 
