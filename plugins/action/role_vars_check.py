@@ -35,14 +35,34 @@ class ActionModule(ActionBase):
             return result
         if ActionModule._roles is None:
             ActionModule._roles = role_vars.collection_roles(ROLES_DIR)
-        unknown = role_vars.unknown_role_variables((task_vars or {}).keys(), ActionModule._roles, allowed)
+        task_vars = task_vars or {}
+        unknown = role_vars.unknown_role_variables(task_vars.keys(), ActionModule._roles, allowed)
         bad_thresholds = role_vars.unknown_thresholds(overrides, thresholds)
+        bad_values = self._bad_values(task_vars)
         result['changed'] = False
         result['unknown_variables'] = [name for name, _role, _hint in unknown]
         result['unknown_thresholds'] = [name for name, _hint in bad_thresholds]
-        if unknown or bad_thresholds:
+        result['invalid_values'] = bad_values
+        if unknown or bad_thresholds or bad_values:
             result['failed'] = True
-            result['msg'] = role_vars.describe(unknown, bad_thresholds, thresholds)
+            result['msg'] = ' | '.join(filter(None, [role_vars.describe(unknown, bad_thresholds, thresholds)] + bad_values))
         else:
             result['msg'] = 'every role variable and threshold override is known'
         return result
+
+    def _bad_values(self, task_vars):
+        """Values set for the options of this play's roles that break their argument specs, in one short line each."""
+        in_play = set(str(name).split('.')[-1] for name in task_vars.get('ansible_role_names') or [])
+        messages = []
+        for role in sorted(in_play & set(ActionModule._roles)):
+            options, defaults = role_vars.role_options(os.path.join(ROLES_DIR, role))
+            values = {}
+            for name in options:
+                if name not in task_vars or (name in defaults and task_vars[name] == defaults[name]):
+                    continue  # unset, or the role's own default: Ansible validates those as usual
+                try:
+                    values[name] = self._templar.template(task_vars[name])
+                except Exception:  # pylint: disable=broad-except  # a template that only renders later: the role's own check
+                    continue
+            messages.extend('role %s: %s' % (role, text) for text in role_vars.validate_values(values, options))
+        return messages

@@ -69,6 +69,27 @@ def role_known_variables(role_dir):
     return known
 
 
+def role_options(role_dir):
+    """(the options of the role's ``main`` entry point, its defaults), as written in the files."""
+    specs = _load(os.path.join(role_dir, 'meta', 'argument_specs.yml')) or {}
+    options = ((specs.get('argument_specs') or {}).get('main') or {}).get('options') or {}
+    defaults = _load(os.path.join(role_dir, 'defaults', 'main.yml'))
+    return options, defaults if isinstance(defaults, dict) else {}
+
+
+def validate_values(values, options):
+    """Short messages for values that break the role's argument spec (type, choices): the same rules as Ansible's
+    own role argument validation, without its multi-kilobyte dump of the whole spec."""
+    from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+    spec = dict((name, options[name]) for name in values if name in options)
+    if not spec:
+        return []
+    for option in spec.values():  # a required option is checked by the role itself; here only given values
+        option.pop('required', None)
+    result = ArgumentSpecValidator(spec).validate(dict((name, values[name]) for name in spec))
+    return list(result.error_messages)
+
+
 def collection_roles(roles_dir):
     """{role name: set of known variable names} for every role of the collection."""
     roles = {}

@@ -17,6 +17,8 @@ description:
     what that role defines (its C(meta/argument_specs.yml) options, defaults, vars, registered and C(set_fact) names).
     A name the role does not know fails the task, naming the closest valid one (C(service_health_endpoint is not a
     variable of role service_health; did you mean service_health_endpoints?)).
+  - Checks the values set for the options of the play's roles against their argument specs (type, choices) and
+    fails with one line per bad value, before Ansible's own role validation would print the whole spec.
   - Compares the names in O(overrides) with O(thresholds); an unknown name fails the task and the valid names are listed.
   - The maintenance role runs it in every play, so every role of the collection is covered.
   - An action plugin; it runs on the controller only and never contacts the host.
@@ -67,4 +69,10 @@ unknown_thresholds:
   type: list
   elements: str
   sample: [http_respons_time]
+invalid_values:
+  description: One message per option value that breaks its role's argument spec.
+  returned: always
+  type: list
+  elements: str
+  sample: ["role service_health: value of service_health_scope must be one of: play, host, got: plya"]
 '''

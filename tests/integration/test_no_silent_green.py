@@ -102,3 +102,15 @@ def test_explicit_redact_list_hides_named_extra_vars(tmp_path):
     summary = run.stdout[run.stdout.index('AUTOPILOTCX OUTCOMES'):]
     assert 'hidden-host-4412' not in summary and 'hidden-host-4412' not in log.read_text()
     assert 'app.queue_depth (********)' in summary, summary
+
+
+@pytest.mark.slow
+def test_bad_option_value_fails_with_a_short_message_not_the_argument_spec(tmp_path):
+    inventory = write_inventory(tmp_path / 'inv.json', {'service_health_endpoints': [], 'service_health_scope': 'plya'})
+    run = run_playbook(os.path.join(ROOT, 'playbooks', 'health_check.yml'), inventory=inventory,
+                       outcome_log=tmp_path / 'o.jsonl')
+    out = run.stdout + run.stderr
+    assert run.returncode != 0, out[-3000:]
+    assert 'service_health_scope must be one of: play, host, got: plya' in out, out[-3000:]
+    assert 'argument_spec_data' not in out and 'CA bundle for private CAs' not in out, out[-3000:]
+    assert len(run.stdout) < 2000, len(run.stdout)  # was 3.3 KB with the spec dump
