@@ -23,8 +23,5 @@ export ANSIBLE_ROLES_PATH="$root/roles"
 export ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_DEPRECATION_WARNINGS=False
 rc=0
 .venv/bin/ansible-playbook -i inventories/demo -i "$demo/env-inventory.yml" playbooks/demo.yml || rc=$?
-if [ -x scripts/demo_report.sh ]; then bash scripts/demo_report.sh "$demo" || true; fi
-echo
-echo "Outcome records: $demo/outcomes.jsonl ($(wc -l < "$demo/outcomes.jsonl") records)"
-echo "ansible-playbook exit code: $rc"
+bash scripts/demo_summary.sh "$demo" "$rc"
 exit $rc

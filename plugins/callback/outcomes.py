@@ -19,12 +19,13 @@ description:
   - Optionally sends the records to PostgreSQL. Records are spooled to a local file first and sent at the end of the run;
     when the database cannot be reached the playbook goes on, the spool is kept and sent by the next run.
   - Honours C(no_log), strips Ansible's internal keys, never stores task arguments, redacts secret-looking keys,
-    every value passed as an extra var, the values of play vars whose names look secret (O(redact_keys), or starting
-    with C(vault)), URL passwords and secret-looking query or C(key=value) parameters in any text.
+    the values of extra vars and play vars whose names look secret (O(redact_keys), or starting with C(vault)) or are
+    listed in O(redact_extra_var_names), URL passwords and secret-looking query or C(key=value) parameters in any text.
   - A task name templated from a secret variable (an extra var, or a variable whose name looks secret) is recorded
     with that expression's output replaced by C(********). Ansible's own stdout callback still prints the task name
     as rendered, so do not template secrets into task names.
-  - Prints a short end-of-run summary per host (checks by status, the critical ones by name).
+  - Prints an end-of-run summary per host (checks by status, then every critical, warning and unknown check with its
+    reason, most severe first, and the failed tasks with their message) and where the records went.
   - It is not a stdout callback, so it runs beside AWX's own stdout callback.
   - A misconfiguration (unwritable path, bad DSN, psycopg missing) gives one clear warning and never fails the playbook.
   - The file and the PostgreSQL sink are independent. On a full disk a record is held and retried, and at the end of
@@ -92,14 +93,30 @@ options:
       - section: autopilotcx_outcomes
         key: redact_keys
   redact_extra_vars:
-    description: Replace every value given as an extra var (4 characters or longer) wherever it appears in a record.
+    description:
+      - Replace every value given as an extra var (4 characters or longer) wherever it appears in a record.
+      - Off by default since 0.2.0; extra vars whose names look secret (O(redact_keys)) and those named in
+        O(redact_extra_var_names) are always redacted, so a host name passed with C(-e) stays readable.
     type: bool
-    default: true
+    default: false
     env:
       - name: AUTOPILOTCX_OUTCOME_REDACT_EXTRA_VARS
     ini:
       - section: autopilotcx_outcomes
         key: redact_extra_vars
+  redact_extra_var_names:
+    description:
+      - Extra vars whose values are secrets although their names do not look like one (O(redact_keys)); their values
+        are replaced by C(********) wherever they appear in a record or in the summary.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.2.0
+    env:
+      - name: AUTOPILOTCX_OUTCOME_REDACT_EXTRA_VAR_NAMES
+    ini:
+      - section: autopilotcx_outcomes
+        key: redact_extra_var_names
   keep_extra_vars:
     description:
       - Extra vars whose values are audit data, not secrets, and stay readable in the records even with
@@ -182,6 +199,10 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_st
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.prometheus import MetricsCollector
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import STATUSES, summarize
 
+# The summary's order: what needs a person first. At most this many failed tasks per host are listed.
+SUMMARY_ORDER = ('critical', 'warning', 'unknown')
+SUMMARY_FAILURES = 10
+
 
 def _result_data(result):
     data = getattr(result, 'result', None)
@@ -221,6 +242,7 @@ class OutcomeRecorder(object):
         self.seq = 0
         self.context = {}
         self.hosts = {}
+        self.reports = []
         self.started = utc_now()
 
     def record(self, kind, **fields):
@@ -243,14 +265,18 @@ class OutcomeRecorder(object):
             fields['worst'] = fields.pop('status')
         record = self.record('task', host=host, status=status, checks=checks, **fields)
         tally = self.hosts.setdefault(host, {'tasks': dict.fromkeys(('ok', 'changed', 'failed', 'skipped', 'unreachable', 'ignored'), 0),
-                                             'checks': dict.fromkeys(STATUSES, 0), 'critical': [], 'warning': []})
+                                             'checks': dict.fromkeys(STATUSES, 0), 'critical': [], 'warning': [],
+                                             'unknown': [], 'reasons': {}, 'failures': []})
         tally['tasks'][status] += 1
         for check in record['checks']:  # the redacted copy: the summary shows what the record holds
             tally['checks'][check['status']] += 1
-            if check['status'] in ('critical', 'warning'):
+            if check['status'] in SUMMARY_ORDER:
                 label = check['name'] + (' (%s)' % check['target'] if check.get('target') else '')
                 if label not in tally[check['status']]:
                     tally[check['status']].append(label)
+                    tally['reasons'][(check['status'], label)] = ' '.join(str(check.get('reason') or '').split())
+        if status in ('failed', 'unreachable') and len(tally['failures']) < SUMMARY_FAILURES:
+            tally['failures'].append('%s %s: %s' % (status, record.get('task'), ' '.join(str(record.get('msg') or '').split())[:300]))
         return record
 
     def run_record(self):
@@ -264,19 +290,25 @@ class OutcomeRecorder(object):
                            ended_at=iso(ended), duration=round((ended - self.started).total_seconds(), 3),
                            hosts=hosts, worst='critical' if critical else None)
 
-    def summary_lines(self):
+    def summary_lines(self, where=None):
+        """Per host: the counts, then every non-ok check with its reason (most severe first) and the failed tasks;
+        last, where the records are. What a person on call reads first."""
         lines = []
         for host in sorted(self.hosts):
             tally = self.hosts[host]
-            if not any(tally['checks'].values()):
+            if not any(tally['checks'].values()) and not tally['failures']:
                 continue
             counts = ' '.join('%s=%d' % (s, tally['checks'][s]) for s in ('ok', 'warning', 'critical', 'unknown'))
-            line = '%s: %s' % (host, counts)
-            if tally['critical']:
-                line += ' | critical: %s' % ', '.join(tally['critical'])
-            if tally['warning']:
-                line += ' | warning: %s' % ', '.join(tally['warning'])
-            lines.append(line)
+            lines.append('%s: %s' % (host, counts))
+            for status in SUMMARY_ORDER:
+                for label in tally[status]:
+                    reason = tally['reasons'].get((status, label))
+                    lines.append('  %-8s %s%s' % (status, label, ': %s' % reason if reason else ''))
+            for failure in tally['failures']:
+                lines.append('  %s' % failure)
+        if (lines or self.reports) and where:
+            lines.extend('%s: %s' % item for item in where)
+        lines.extend('report: %s' % self.redactor.text(path) for path in self.reports)
         return lines
 
 
@@ -352,19 +384,26 @@ class CallbackModule(CallbackBase):
         self.recorder.context.update(play=play.get_name(), tags=list(play.tags or []))
         if isinstance(cadence, str) and '{{' not in cadence:
             self.recorder.context['cadence'] = cadence
-        if self.get_option('redact_extra_vars'):
-            manager = getattr(play, '_variable_manager', None)
-            extra = getattr(manager, 'extra_vars', None) or {}
-            keep = set(self.get_option('keep_extra_vars') or ())
-            self.recorder.redactor.add_values(string_leaves(dict((k, v) for k, v in extra.items() if k not in keep)))
-            self.secret_vars.update(k for k in extra if k not in keep)
+        manager = getattr(play, '_variable_manager', None)
+        extra = getattr(manager, 'extra_vars', None) or {}
+        keep = set(self.get_option('keep_extra_vars') or ())
+        listed = set(self.get_option('redact_extra_var_names') or ())
+        every = self.get_option('redact_extra_vars')
+        # Secret-looking names and the listed ones always; every other value only with redact_extra_vars (a host
+        # name passed with -e is what the summary must show).
+        hidden = [k for k in extra if k in listed or (k not in keep and (every or self._secret_name(k)))]
+        self.recorder.redactor.add_values(string_leaves(dict((k, extra[k]) for k in hidden)))
+        self.secret_vars.update(hidden)
         secret = dict((k, v) for k, v in play_vars.items() if self._secret_var(k))
         self.recorder.redactor.add_values(v for v in string_leaves(secret) if '{{' not in v)
 
-    def _secret_var(self, name):
-        """A variable whose value must not be recorded: an extra var (unless kept), or a secret-looking name."""
+    def _secret_name(self, name):
         name = str(name)
-        return name in self.secret_vars or self.recorder.redactor.secret_key(name) or name.lower().startswith('vault')
+        return bool(self.recorder.redactor.secret_key(name) or name.lower().startswith('vault'))
+
+    def _secret_var(self, name):
+        """A variable whose value must not be recorded: a hidden extra var, or a secret-looking name."""
+        return str(name) in self.secret_vars or self._secret_name(name)
 
     def _task_name(self, task):
         """The task's name with the output of expressions on secret variables replaced by ********."""
@@ -408,6 +447,9 @@ class CallbackModule(CallbackBase):
         record = self.recorder.task_result(host, status, checks, **fields)
         if self.metrics is not None:  # the redacted checks, as recorded
             self.metrics.add(host, self.recorder.context.get('cadence'), status, record['checks'])
+        files = data.get('files') if status in ('ok', 'changed') and fields['action'].startswith('autopilotcx.maintenance.') else None
+        if isinstance(files, dict):  # reports written (review_report): the summary says where they are
+            self.recorder.reports.extend(p for p in files.values() if isinstance(p, str) and p not in self.recorder.reports)
 
     def v2_runner_on_ok(self, result):
         self._record(result, 'changed' if _result_data(result).get('changed') else 'ok')
@@ -441,7 +483,10 @@ class CallbackModule(CallbackBase):
         for problem in self.metrics.finish() if self.metrics is not None else ():
             self._warn_once('prometheus:' + problem, problem)
         if self.get_option('summary'):
-            lines = self.recorder.summary_lines()
+            where = [('records', writer.path if writer else 'PostgreSQL (%s)' % (self.get_option('pg_table')))]
+            if writer is not None and sink is not None:
+                where.append(('records also in', 'PostgreSQL table %s' % self.get_option('pg_table')))
+            lines = self.recorder.summary_lines(where)
             if lines:
                 self._display.banner('AUTOPILOTCX OUTCOMES (%s)' % (writer.path if writer else 'PostgreSQL'))
                 for line in lines:

@@ -87,6 +87,39 @@ def pg_list(path, bindir=None, timeout=600):
     return counts, None
 
 
+_TOC_EXTENSION = re.compile(r'^\d+; \d+ \d+ (?:EXTENSION - |COMMENT - EXTENSION )(?P<name>\S+)')
+
+
+def extension_entries(toc, names):
+    """Split ``pg_restore --list`` output into (kept lines, skipped lines): CREATE EXTENSION and COMMENT ON
+    EXTENSION entries of the extensions in ``names`` (``all``: every extension) are skipped."""
+    wanted = set(names or ())
+    kept, skipped = [], []
+    for line in toc.splitlines():
+        match = _TOC_EXTENSION.match(line)
+        if match and ('all' in wanted or match.group('name') in wanted):
+            skipped.append(line.strip())
+        else:
+            kept.append(line)
+    return kept, skipped
+
+
+def filtered_list(path, names, directory, bindir=None, timeout=600):
+    """A ``pg_restore -L`` list file without the skipped extensions: ``(list path, skipped lines, error)``."""
+    tool = find_tool('pg_restore', bindir)
+    try:
+        proc = subprocess.run([tool, '--list', path], capture_output=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return None, [], 'pg_restore --list timed out after %d s' % timeout
+    if proc.returncode != 0:
+        return None, [], 'pg_restore --list failed: %s' % _one_line(proc.stderr.decode('utf-8', 'replace'))
+    kept, skipped = extension_entries(proc.stdout.decode('utf-8', 'replace'), names)
+    handle, list_path = tempfile.mkstemp(prefix='apcx-restore-', suffix='.list', dir=directory)
+    with os.fdopen(handle, 'w') as out:
+        out.write('\n'.join(kept) + '\n')
+    return list_path, skipped, None
+
+
 def pg_read_through(path, bindir=None, timeout=3600):
     """``pg_restore --file=/dev/null``: reads and decompresses every data block; returns the error or None."""
     tool = find_tool('pg_restore', bindir)
@@ -178,14 +211,15 @@ class RestoreResult(object):
         self.swept = []
         self.sweep_errors = []
         self.commands = []
+        self.skipped = []
 
     def as_dict(self):
         return dict((key, getattr(self, key)) for key in (
             'database', 'archive', 'created', 'restore_error', 'duration', 'total_duration', 'validations',
-            'row_counts', 'dropped', 'drop_error', 'swept', 'sweep_errors', 'commands'))
+            'row_counts', 'dropped', 'drop_error', 'swept', 'sweep_errors', 'commands', 'skipped'))
 
 
-def _restore_command(path, detail, database, bindir, jobs, no_owner):
+def _restore_command(path, detail, database, bindir, jobs, no_owner, list_file=None):
     """The command line (and the decompressor feeding it, if any) that restores ``path``."""
     if detail in ('plain', 'plain-gzip', 'plain-zstd'):
         command = [find_tool('psql', bindir), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction',
@@ -196,11 +230,13 @@ def _restore_command(path, detail, database, bindir, jobs, no_owner):
         command += ['--no-owner', '--no-privileges']
     if jobs and jobs > 1 and detail in ('custom', 'directory'):
         command += ['--jobs', str(jobs)]
+    if list_file:
+        command += ['-L', list_file]
     return command + [path]
 
 
-def _run_restore(path, detail, database, params, bindir, jobs, no_owner, timeout):
-    command = _restore_command(path, detail, database, bindir, jobs, no_owner)
+def _run_restore(path, detail, database, params, bindir, jobs, no_owner, timeout, list_file=None):
+    command = _restore_command(path, detail, database, bindir, jobs, no_owner, list_file)
     env = libpq_env(params, database)
     feeder = None
     try:
@@ -369,12 +405,14 @@ def compare_row_counts(restored_conn, expected, source_conn=None):
 
 
 def restore_database(path, detail, params, prefix='apcx_restore_', bindir=None, jobs=1, no_owner=True,
-                     timeout=3600, validations=None, row_counts=None, source_db=None, now=None):
+                     timeout=3600, validations=None, row_counts=None, source_db=None, now=None, skip_extensions=None):
     """Restore ``path`` into a fresh scratch database, validate it, and always drop it.
 
     ``params`` are the collection's PostgreSQL connection options (the maintenance
     database in ``login_db``). Returns a ``RestoreResult``; problems with the server or the
     archive are recorded in it, never raised (except a missing psycopg/pg_restore).
+    ``skip_extensions`` (names, or ``all``): their CREATE EXTENSION and COMMENT ON EXTENSION entries are left out
+    (``pg_restore -L`` with a filtered list), for a login that may not create them; ``result.skipped`` lists them.
     """
     sql = deps.load('psycopg').sql
     result = RestoreResult(scratch_name(prefix, now), path)
@@ -394,7 +432,24 @@ def restore_database(path, detail, params, prefix='apcx_restore_', bindir=None, 
             result.restore_error = 'cannot create scratch database %s: %s' % (result.database, pg.scrub(exc, params))
             return result
         step = time.monotonic()
-        command, error = _run_restore(path, detail, result.database, params, bindir, jobs, no_owner, timeout)
+        list_file = None
+        if skip_extensions:
+            if detail in ('plain', 'plain-gzip', 'plain-zstd'):
+                result.restore_error = ('skip_extensions needs a custom, directory or tar archive; %s is a plain SQL dump'
+                                        % os.path.basename(path))
+                return result
+            list_dir = tempfile.mkdtemp(prefix='apcx-restore-list-')
+            try:
+                list_file, result.skipped, error = filtered_list(path, skip_extensions, list_dir, bindir)
+                if error:
+                    result.restore_error = error
+                    return result
+                command, error = _run_restore(path, detail, result.database, params, bindir, jobs, no_owner, timeout,
+                                              list_file)
+            finally:
+                shutil.rmtree(list_dir, ignore_errors=True)
+        else:
+            command, error = _run_restore(path, detail, result.database, params, bindir, jobs, no_owner, timeout)
         result.duration = round(time.monotonic() - step, 3)
         result.commands.append(' '.join(command))
         if error:

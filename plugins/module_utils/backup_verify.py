@@ -62,6 +62,7 @@ RESTORE_DEFAULTS = {
     'scratch_prefix': 'apcx_restore_',
     'jobs': 1,
     'no_owner': True,
+    'skip_extensions': [],
     'timeout': 3600,
     'validations': [],
     'row_counts_file': None,
@@ -114,6 +115,10 @@ def normalize_set(spec):
         restore.update(dict((k, v) for k, v in result['restore'].items() if v is not None))
         if restore['jobs'] < 1:
             raise MaintenanceError('backup set %s: restore.jobs must be at least 1' % result['name'])
+        skip = restore['skip_extensions']
+        if not isinstance(skip, list) or not all(isinstance(n, str) and n.strip() for n in skip):
+            raise MaintenanceError('backup set %s: restore.skip_extensions must be a list of extension names (or all)'
+                                   % result['name'])
         result['restore'] = restore
     return result
 
@@ -596,7 +601,8 @@ class SetVerifier(object):
         result = br.restore_database(newest.path, detail, self.pg_params, prefix=restore['scratch_prefix'],
                                      bindir=self.pg_bindir, jobs=restore['jobs'], no_owner=restore['no_owner'],
                                      timeout=restore['timeout'], validations=restore['validations'],
-                                     row_counts=row_counts, source_db=restore.get('source_db'), now=self.now)
+                                     row_counts=row_counts, source_db=restore.get('source_db'), now=self.now,
+                                     skip_extensions=restore.get('skip_extensions'))
         evidence = result.as_dict()
         self.report['restore'] = evidence
         target = self.name
@@ -630,6 +636,12 @@ class SetVerifier(object):
                                       _threshold(self.thresholds, restore['drift_threshold']),
                                       label='largest row-count difference against the source database',
                                       target=target, unit='%', details=counts))
+        if result.skipped and not result.restore_error:
+            # what the restore left out is said, not only kept in the evidence (issue 17)
+            names = sorted(set(line.split()[-1] for line in result.skipped))
+            self.add(ok('backup.restore.skipped', 'left out %d extension entr%s the login may not create: %s'
+                        % (len(result.skipped), 'y' if len(result.skipped) == 1 else 'ies', ', '.join(names)),
+                        target=target, details={'skipped': result.skipped}))
         if result.drop_error or not result.dropped:
             self.add(critical('backup.restore.cleanup', result.drop_error or 'scratch database %s was not dropped'
                               % result.database, target=target, details={'database': result.database}))

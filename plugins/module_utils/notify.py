@@ -50,7 +50,9 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result imp
     OK,
     PRIORITIES,
     STATUSES,
+    WARNING,
     critical,
+    make_check,
     ok,
     worst,
 )
@@ -698,8 +700,9 @@ def notify(params, check_mode=False, now=None):
         elif action == 'none':
             results.append(ok('notify.dedup', why, target=key))
         elif not routed:
-            results.append(ok('notify.recorded', 'no channel takes %s priority alerts; the alert is only recorded' % priority,
-                              target=key))
+            # No silent green (issue 17): an alert nobody receives is a warning the run summary shows.
+            results.append(make_check('notify.recorded', WARNING, 'no channel takes %s priority alerts; the alert is only recorded'
+                                      ' (set notify_channels)' % priority, target=key, priority='medium'))
 
         # state: remember what was delivered (a total delivery failure is retried on the next run)
         changed = False

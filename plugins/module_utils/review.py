@@ -180,6 +180,39 @@ def _totals(records, patterns):
     return total, peak
 
 
+SEVERITY = ('critical', 'warning', 'unknown')
+
+
+def non_ok_checks(records):
+    """Every check that was not ok in the period, grouped by status and name, most severe and most frequent first."""
+    groups = {}
+    for record, check, moment in iter_checks(records):
+        if check.get('status') not in SEVERITY:
+            continue
+        key = (check['status'], check['name'])
+        group = groups.setdefault(key, {'status': key[0], 'check': key[1], 'count': 0, 'hosts': set(), 'targets': set(),
+                                        'last_seen': None, 'last_reason': None})
+        group['count'] += 1
+        if record.get('host'):
+            group['hosts'].add(record['host'])
+        if check.get('target'):
+            group['targets'].add(str(check['target']))
+        if group['last_seen'] is None or moment >= group['last_seen']:
+            group['last_seen'], group['last_reason'] = moment, check.get('reason')
+    rows = sorted(groups.values(), key=lambda g: (SEVERITY.index(g['status']), -g['count'], g['check']))
+    for row in rows:
+        row.update(hosts=sorted(row['hosts']), targets=sorted(row['targets']), last_seen=row['last_seen'].isoformat())
+    return rows
+
+
+def not_ok_now(records):
+    """The latest result of every (host, check, target) that is not ok: what needs someone now."""
+    rows = [{'host': k[0], 'check': k[1], 'target': k[2], 'status': v[2]['status'], 'since_seen': v[0].isoformat(),
+             'reason': v[2].get('reason')}
+            for k, v in latest_checks(records, ['*']).items() if v[2].get('status') in SEVERITY]
+    return sorted(rows, key=lambda f: (SEVERITY.index(f['status']), f['check'], str(f['host']), str(f['target'])))
+
+
 def build_review(records, period, since, until, selectors=None, now=None):
     """The numbers of one review period."""
     if period not in PERIOD_DAYS:
@@ -202,6 +235,8 @@ def build_review(records, period, since, until, selectors=None, now=None):
                     'failed_tasks': sum(1 for r in tasks if r.get('status') in ('failed', 'unreachable')),
                     'checks': statuses},
         'frequent_failures': {'tasks': top_tasks, 'checks': top_checks},
+        'not_ok_now': not_ok_now(tasks),
+        'non_ok_checks': non_ok_checks(tasks),
     }
     logins_total, logins_peak = _totals(tasks, sel['failed_logins'])
     suspicious = set()
@@ -277,26 +312,37 @@ PALETTE = ('#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#1
 
 
 def svg_line_chart(title, series, unit='', width=640, height=220):
-    """A self-contained SVG line chart; ``series`` is {label: [(day, value), ...]}."""
+    """A self-contained SVG line chart; ``series`` is {label: [(day, value), ...]}.
+
+    The legend sits below the plot, never over the lines; points are markers one can see, and a chart with a single
+    day shows each value as a marker with its number beside it (issue 17: single dots under their legends).
+    """
     esc = html.escape
     days = sorted(set(day for points in series.values() for day, _v in points))
     values = [v for points in series.values() for _d, v in points]
     if not days or not values:
         return '<p class="empty">%s: no data in this period</p>' % esc(title)
+    labels = sorted(series)
+    per_row = 3
+    legend_rows = (len(labels) + per_row - 1) // per_row
     left, right, top, bottom = 56, 12, 28, 36
     plot_w, plot_h = width - left - right, height - top - bottom
+    total_h = height + 8 + legend_rows * 16
     high = (max(values) * 1.15) or 1.0
     low = min([0.0] + values)
     span = (high - low) or 1.0
+    single = len(days) == 1
 
-    def x(day):
-        return left + (days.index(day) * plot_w / max(1, len(days) - 1) if len(days) > 1 else plot_w / 2)
+    def x(day, index=0):
+        if single:  # one day: the values side by side around the middle, so each marker and number stays readable
+            return left + plot_w / 2 + (index - (len(labels) - 1) / 2.0) * min(60, plot_w / max(1, len(labels)))
+        return left + days.index(day) * plot_w / (len(days) - 1)
 
     def y(value):
         return top + plot_h - (value - low) * plot_h / span
 
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" role="img" width="%d" height="%d" viewBox="0 0 %d %d">'
-             % (width, height, width, height),
+             % (width, total_h, width, total_h),
              '<title>%s</title>' % esc(title),
              '<text x="%d" y="18" class="chart-title">%s</text>' % (left, esc(title)),
              '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999"/>' % (left, top + plot_h, left + plot_w, top + plot_h),
@@ -305,22 +351,41 @@ def svg_line_chart(title, series, unit='', width=640, height=220):
         value = low + span * fraction
         parts.append('<text x="%d" y="%.1f" class="axis" text-anchor="end">%s%s</text>'
                      % (left - 6, y(value) + 4, ('%.3g' % value), esc(unit)))
-    for index, day in enumerate(days):
-        if len(days) <= 8 or index % max(1, len(days) // 6) == 0 or index == len(days) - 1:
-            parts.append('<text x="%.1f" y="%d" class="axis" text-anchor="middle">%s</text>' % (x(day), height - 12, esc(day[5:])))
-    for index, (label, points) in enumerate(sorted(series.items())):
+    if single:
+        parts.append('<text x="%.1f" y="%d" class="axis" text-anchor="middle">%s (one day of data)</text>'
+                     % (left + plot_w / 2, height - 12, esc(days[0])))
+    else:
+        for index, day in enumerate(days):
+            if len(days) <= 8 or index % max(1, len(days) // 6) == 0 or index == len(days) - 1:
+                parts.append('<text x="%.1f" y="%d" class="axis" text-anchor="middle">%s</text>' % (x(day), height - 12, esc(day[5:])))
+    for index, label in enumerate(labels):
+        points = series[label]
         color = PALETTE[index % len(PALETTE)]
-        coords = ' '.join('%.1f,%.1f' % (x(day), y(value)) for day, value in sorted(points))
         dash = ' stroke-dasharray="5,3"' if label.endswith(' max') else ''
-        parts.append('<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"><title>%s</title></polyline>'
-                     % (color, dash, coords, esc(label)))
+        if not single:
+            coords = ' '.join('%.1f,%.1f' % (x(day), y(value)) for day, value in sorted(points))
+            parts.append('<polyline fill="none" stroke="%s" stroke-width="2"%s points="%s"><title>%s</title></polyline>'
+                         % (color, dash, coords, esc(label)))
         for day, value in points:
-            parts.append('<circle cx="%.1f" cy="%.1f" r="2.5" fill="%s"><title>%s %s: %s%s</title></circle>'
-                         % (x(day), y(value), color, esc(label), esc(day), '%.4g' % value, esc(unit)))
+            cx, cy = x(day, index), y(value)
+            parts.append('<circle class="marker" cx="%.1f" cy="%.1f" r="4" fill="%s"><title>%s %s: %s%s</title></circle>'
+                         % (cx, cy, color, esc(label), esc(day), '%.4g' % value, esc(unit)))
+            if single:
+                parts.append('<text x="%.1f" y="%.1f" class="axis" text-anchor="middle">%s</text>' % (cx, cy - 8, '%.4g' % value))
+        row, column = index // per_row, index % per_row
+        legend_x, legend_y = left + column * 190, height + 8 + row * 16
+        parts.append('<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="%s" stroke-width="3"%s/>'
+                     % (legend_x, legend_y - 4, legend_x + 16, legend_y - 4, color, dash))
         parts.append('<text x="%d" y="%d" class="legend" fill="%s">%s</text>'
-                     % (left + 8 + (index % 3) * 200, top + 12 + (index // 3) * 14, color, esc(label[:40])))
+                     % (legend_x + 20, legend_y, color, esc(label[:30])))
     parts.append('</svg>')
     return ''.join(parts)
+
+
+def _some(items, limit=10):
+    """A comma-separated list, the first ``limit`` items and how many more."""
+    items = list(items)
+    return ', '.join(items[:limit]) + (' and %d more' % (len(items) - limit) if len(items) > limit else '')
 
 
 def _table(headers, rows):
@@ -380,6 +445,14 @@ def render_html(review, title):
     body = ['<h1>%s</h1>' % esc(title),
             '<p>%s review, %s to %s (UTC)</p>' % (esc(review['period']), esc(review['since']), esc(review['until'])),
             '<div class="cards">%s</div>' % ''.join('<div class="card"><b>%s</b>%s</div>' % (esc(str(v)), esc(k)) for k, v in cards)]
+    body.append('<h2>What is not ok right now</h2>')
+    body.append(_table(['status', 'check', 'host', 'target', 'last seen', 'reason'],
+                       [(f['status'], f['check'], f['host'], f['target'], f['since_seen'], f['reason'])
+                        for f in review.get('not_ok_now', [])]))
+    body.append('<h2>Checks not ok during the period</h2>')
+    body.append(_table(['status', 'check', 'count', 'hosts', 'targets', 'last reason'],
+                       [(g['status'], g['check'], g['count'], _some(g['hosts']), _some(g['targets']), g['last_reason'])
+                        for g in review.get('non_ok_checks', [])]))
     if 'response_time' in review:
         body.append('<h2>Response time and error rate per service</h2>')
         body.append(_charts('response time', review['response_time'], dict((n, ' s') for n in review['response_time'])))
@@ -423,8 +496,15 @@ def render_html(review, title):
                        [(i['at'], i['host'], i['check'], i['status'], i['reason']) for i in review.get('incidents', [])]))
     failures = review['frequent_failures']
     body.append('<h2>Most frequent failures</h2>')
-    body.append(_table(['task', 'host', 'status', 'count'], [(f['task'], f['host'], f['status'], f['count']) for f in failures['tasks']]))
-    body.append(_table(['check', 'target', 'status', 'count'], [(f['check'], f['target'], f['status'], f['count']) for f in failures['checks']]))
+    if not failures['tasks'] and not failures['checks']:
+        body.append('<p class="empty">none</p>')
+    else:
+        for label, headers, rows in (
+                ('Failed or unreachable tasks', ['task', 'host', 'status', 'count'],
+                 [(f['task'], f['host'], f['status'], f['count']) for f in failures['tasks']]),
+                ('Checks', ['check', 'target', 'status', 'count'],
+                 [(f['check'], f['target'], f['status'], f['count']) for f in failures['checks']])):
+            body.append('<h3>%s: none</h3>' % esc(label) if not rows else '<h3>%s</h3>%s' % (esc(label), _table(headers, rows)))
     return ('<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>%s</title><style>%s</style></head><body>%s'
             '<script type="application/json" id="review-data">%s</script></body></html>'
             % (esc(title), STYLE, ''.join(body), json_island(review)))
@@ -452,6 +532,14 @@ def render_markdown(review, title):
     out = ['# %s' % title, '', '%s review, %s to %s (UTC)' % (review['period'], review['since'], review['until']), '',
            '- task results: %d on %d hosts, %d failed or unreachable' % (summary['task_results'], summary['hosts'], summary['failed_tasks']),
            '- checks: %s' % ', '.join('%s %d' % (k, v) for k, v in sorted(summary['checks'].items())), '']
+    out += ['## What is not ok right now', '',
+            _md_table(['status', 'check', 'host', 'target', 'last seen', 'reason'],
+                      [(f['status'], f['check'], f['host'], f['target'], f['since_seen'], f['reason'])
+                       for f in review.get('not_ok_now', [])]),
+            '## Checks not ok during the period', '',
+            _md_table(['status', 'check', 'count', 'hosts', 'targets', 'last reason'],
+                      [(g['status'], g['check'], g['count'], _some(g['hosts']), _some(g['targets']), g['last_reason'])
+                       for g in review.get('non_ok_checks', [])])]
     if 'security' in review:
         sec = review['security']
         out += ['## Security', '', '- peak failed logins per minute: %s' % sec['failed_logins_peak_per_minute'],
@@ -483,7 +571,12 @@ def render_markdown(review, title):
     out += ['## Incidents', '', _md_table(['at', 'host', 'check', 'status', 'reason'],
                                           [(i['at'], i['host'], i['check'], i['status'], i['reason']) for i in review.get('incidents', [])])]
     failures = review['frequent_failures']
-    out += ['## Most frequent failures', '', _md_table(['task', 'host', 'status', 'count'],
-                                                       [(f['task'], f['host'], f['status'], f['count']) for f in failures['tasks']]),
-            _md_table(['check', 'target', 'status', 'count'], [(f['check'], f['target'], f['status'], f['count']) for f in failures['checks']])]
+    out += ['## Most frequent failures', '']
+    if not failures['tasks'] and not failures['checks']:
+        out += ['none', '']
+    else:
+        out += ['### Failed or unreachable tasks', '', _md_table(['task', 'host', 'status', 'count'],
+                                                                 [(f['task'], f['host'], f['status'], f['count']) for f in failures['tasks']]),
+                '### Checks', '', _md_table(['check', 'target', 'status', 'count'],
+                                            [(f['check'], f['target'], f['status'], f['count']) for f in failures['checks']])]
     return '\n'.join(out)

@@ -162,6 +162,17 @@ options:
             description: Restore without ownership and privileges (roles of the source need not exist).
             type: bool
             default: true
+          skip_extensions:
+            description:
+              - Extensions whose C(CREATE EXTENSION) and C(COMMENT ON EXTENSION) entries are left out of the restore
+                (C(pg_restore -L) with a filtered C(pg_restore --list)); C(all) leaves out every extension.
+              - For a login with only C(CREATEDB), which may not create extensions such as C(pg_stat_statements).
+                What was left out is reported in a C(backup.restore.skipped) check and the restore evidence.
+              - Custom, directory and tar archives only; with a plain SQL dump the restore is critical.
+            type: list
+            elements: str
+            default: []
+            version_added: 0.2.0
           timeout:
             description: Seconds the restore may take.
             type: int
@@ -441,6 +452,7 @@ SET_OPTIONS = dict(
         scratch_prefix=dict(type='str', default='apcx_restore_'),
         jobs=dict(type='int', default=1),
         no_owner=dict(type='bool', default=True),
+        skip_extensions=dict(type='list', elements='str', default=[]),
         timeout=dict(type='int', default=3600),
         validations=dict(type='list', elements='dict', default=[]),
         row_counts_file=dict(type='str'),

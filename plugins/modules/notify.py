@@ -271,7 +271,7 @@ text:
 checks:
   description:
     - C(notify.delivery) per channel (critical when delivery failed), C(notify.dedup) when suppressed or nothing to resolve,
-      C(notify.recorded) when no channel takes the priority.
+      C(notify.recorded), a warning, when no channel takes the priority (the alert is only recorded).
   returned: always
   type: list
   elements: dict

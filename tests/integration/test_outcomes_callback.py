@@ -71,9 +71,11 @@ def test_three_hosts_one_failing_one_unreachable_give_exact_records(tmp_path):
     run = read_outcomes(log, kind='run')
     assert len(run) == 1 and run[0]['status'] == 'failed'
     assert run[0]['hosts']['good']['checks']['critical'] == 1
-    # The summary names the critical checks per host.
+    # The summary names the critical checks per host, each on its own line with its reason (issue 17),
+    # and the failed task with its message.
     assert 'AUTOPILOTCX OUTCOMES' in result.stdout
-    assert 'good: ok=1 warning=0 critical=1 unknown=0 | critical: app.queue_depth (queue-a)' in result.stdout
+    assert 'good: ok=1 warning=0 critical=1 unknown=0\n  critical app.queue_depth (queue-a): ' in result.stdout
+    assert '  failed Fail on the bad host: planned failure on bad' in result.stdout
 
 
 @pytest.mark.slow
@@ -113,7 +115,7 @@ def test_secret_in_no_log_task_and_extra_var_appears_nowhere(tmp_path, postgres)
     assert records[4]['checks'][0]['target'] == 'CHG-778899'  # keep_extra_vars: audit data is not a secret
     assert all("'no_log: true'" in r['msg'] and not r['checks'] for r in records[:2])
     assert records[2]['checks'][0]['target'] == '********'
-    assert 'critical: app.secret_target (********)' in result.stdout  # the summary shows the redacted record
+    assert '  critical app.secret_target (********)' in result.stdout  # the summary shows the redacted record
     assert records[3]['checks'][0]['target'] == '********'
     rows = postgres.execute('SELECT record::text FROM outcomes_secret')
     assert len(rows) == 6  # five task records and the run record

@@ -32,6 +32,8 @@ def test_review_playbook_check_mode_then_real(tmp_path, period):
     assert real.returncode == 0, real.stdout[-3000:]
     files = sorted(os.listdir(reports))
     assert files == ['review-%s-2026-11-23.%s' % (period, ext) for ext in ('html', 'json', 'md')]
+    # the run's summary says where the report is (issue 17)
+    assert 'report: %s' % (reports / ('review-%s-2026-11-23.html' % period)) in real.stdout, real.stdout[-2000:]
     data = json.loads((reports / ('review-%s-2026-11-23.json' % period)).read_text())
     if period == 'weekly':
         assert data['security']['failed_logins_peak_per_minute'] == 14

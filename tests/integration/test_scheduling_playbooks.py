@@ -217,6 +217,8 @@ def test_install_timers_systemd_into_a_temporary_root(tmp_path):
     log = tmp_path / 'outcomes.jsonl'
     proc = install_timers(root, 'systemd', log)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # normal verbosity stays readable: one line per unit and task, not a result dump per loop item (issue 17)
+    assert len(proc.stdout.splitlines()) < 300, len(proc.stdout.splitlines())
     unit_dir = root / 'etc' / 'systemd' / 'system'
     timers = sorted(p.name for p in unit_dir.glob('*.timer'))
     assert timers == sorted(cadence.unit_name(e['name']) + '.timer' for e in SCHEDULED)

@@ -806,3 +806,72 @@ def test_nan_retention_limit_is_refused_naming_the_option(tmp_path, key):
     # NaN compares false: a NaN retention limit would never be breached
     with pytest.raises(MaintenanceError, match=r'sets\[\]\.retention\.%s must be a finite number' % key):
         verify_sets([{'name': 's', 'path': str(tmp_path), 'retention': {key: float('nan')}}], THRESHOLDS)
+
+
+# ------------------------------------------------------------------ least privilege (issue 17)
+RESTORER = 'apcx_t_restorer'
+RESTORER_PASSWORD = 'restorer-Pw-5521'
+
+
+@pytest.fixture()
+def createdb_only(postgres, tmp_path):
+    """The documented restore login: CREATEDB and nothing else; and a dump of a database with an extension."""
+    db = 'bk_with_extension'
+    postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % db)
+    if not postgres.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (RESTORER,)):
+        postgres.execute("CREATE ROLE %s LOGIN CREATEDB PASSWORD '%s'" % (RESTORER, RESTORER_PASSWORD))
+    postgres.create_database(db)
+    try:
+        postgres.execute('CREATE EXTENSION pg_stat_statements', dbname=db)
+        postgres.execute("COMMENT ON EXTENSION pg_stat_statements IS 'query statistics'", dbname=db)
+        postgres.execute('CREATE TABLE accounts (id int PRIMARY KEY)', dbname=db)
+        postgres.execute('INSERT INTO accounts SELECT generate_series(1, 10)', dbname=db)
+        dump = pg_dump(postgres, db, str(tmp_path / 'ext.dump'))
+    finally:
+        postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % db)
+    params = dict(postgres.params, login_user=RESTORER, login_password=RESTORER_PASSWORD)
+    spec = {'name': 'ext', 'path': str(tmp_path), 'pattern': '*.dump',
+            'restore': restore_spec(validations=[{'table': 'public.accounts', 'min_rows': 10}])}
+    return dump, params, spec
+
+
+def run_as(params, sets):
+    return verify_sets(sets, THRESHOLDS, pg_params=params, pg_bindir=pg_bindir())
+
+
+@pytest.mark.slow
+def test_createdb_only_role_cannot_restore_an_extension_without_the_option(postgres, createdb_only):
+    _dump, params, spec = createdb_only
+    checks, _report = run_as(params, [spec])
+    restore = by_name(checks, 'backup.restore')
+    assert restore['status'] == 'critical' and 'pg_stat_statements' in restore['reason'], restore['reason']
+    assert_no_scratch(postgres)
+
+
+@pytest.mark.slow
+def test_createdb_only_role_restores_with_skipped_extensions_reported(postgres, createdb_only):
+    _dump, params, spec = createdb_only
+    spec['restore']['skip_extensions'] = ['pg_stat_statements']
+    checks, report = run_as(params, [spec])
+    restore = by_name(checks, 'backup.restore')
+    assert restore['status'] == 'ok', restore['reason']
+    assert by_name(checks, 'backup.restore.validation')['status'] == 'ok'
+    evidence = report['sets'][0]['restore']
+    skipped = evidence['skipped']
+    assert any('EXTENSION' in line and 'pg_stat_statements' in line for line in skipped), skipped
+    assert any('COMMENT' in line and 'pg_stat_statements' in line for line in skipped), skipped
+    assert any(' -L ' in command for command in evidence['commands'])
+    # what was skipped is said in a check, not only in the evidence
+    said = by_name(checks, 'backup.restore.skipped')
+    assert said['status'] == 'ok' and 'pg_stat_statements' in said['reason'] and str(len(skipped)) in said['reason']
+    assert_no_scratch(postgres)
+
+
+@pytest.mark.slow
+def test_skip_all_extensions_keeps_other_objects(postgres, createdb_only):
+    _dump, params, spec = createdb_only
+    spec['restore']['skip_extensions'] = ['all']
+    checks, report = run_as(params, [spec])
+    assert by_name(checks, 'backup.restore')['status'] == 'ok'
+    assert all('EXTENSION' in line for line in report['sets'][0]['restore']['skipped'])
+    assert_no_scratch(postgres)

@@ -230,6 +230,8 @@ def test_webhook_error_status_is_failed_delivery(tmp_path):
 def test_no_channels_records_only(tmp_path):
     checks, extra, _changed = notify(params(tmp_path, priority='low'), now=T0)
     assert checks[0]['name'] == 'notify.recorded' and extra['escalation'] == []
+    # no silent green (issue 17): an alert nobody receives is a warning the summary shows, not an ok
+    assert checks[0]['status'] == 'warning' and 'no channel' in checks[0]['reason']
     assert 'Escalation: none for priority low' in extra['text']
 
 
