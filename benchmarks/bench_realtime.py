@@ -195,7 +195,7 @@ def main():
         ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
         print('line crossing the threshold -> address in the nft set, %d trials: rulebook median %.2f s, p95 %.2f s; '
               'fail2ban (polling) median %.2f s, p95 %.2f s' % (len(ours), ours_median, percentile(ours, 95),
-                                                                  theirs_median, percentile(theirs, 95)))
+                                                                theirs_median, percentile(theirs, 95)))
         ok = verdict('rulebook median latency', '%.2f s' % ours_median, '%.2fx fail2ban' % (ours_median / theirs_median),
                      'median <= 2 s and no slower than fail2ban', ours_median <= 2.0 and ours_median <= theirs_median)
         share, rate = cpu(args, work)

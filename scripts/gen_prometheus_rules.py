@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """Writes extensions/prometheus/rules.yml from the maintenance role's cadence and threshold tables.
 
-    scripts/gen_prometheus_rules.py [--vars group_vars.yml ...] [--output FILE | --check]
+    python3 scripts/gen_prometheus_rules.py [--vars group_vars.yml ...] [--output FILE | --check]
 
 The tables are read from roles/maintenance/defaults/main.yml; each --vars file may replace
 maintenance_cadences, or override thresholds (maintenance_thresholds / maintenance_threshold_overrides), so a site

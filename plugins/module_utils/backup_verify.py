@@ -18,6 +18,7 @@ __metaclass__ = type
 
 import datetime
 import json
+import math
 import os
 import tempfile
 import time
@@ -105,7 +106,7 @@ def normalize_set(spec):
         raise MaintenanceError('backup set %s: sets[].checksum_suffix is a file name suffix (like .sha256), not %r'
                                % (result['name'], result['checksum_suffix']))
     for key, value in sorted((result.get('retention') or {}).items()):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value != value
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)
                                   or value in (float('inf'), float('-inf'))):
             # NaN compares false: a NaN limit would never be breached
             raise MaintenanceError('backup set %s: sets[].retention.%s must be a finite number, not %r'

@@ -470,6 +470,7 @@ def _remove_empty_dirs(tree, plan, age, now, age_from, touched):
                 os.close(fd)
     return removed
 
+
 def clean_path(path, age=None, patterns=('*',), excludes=(), max_size=None, recurse=True, cross_filesystems=False,
                symlinks=False, skip_open=True, age_from='mtime', remove_empty_dirs=False, hidden=True,
                check_mode=False, check_prefix='file_cleanup', thresholds=None, now=None):

@@ -42,7 +42,7 @@ IPTABLES_CHAIN_OUT = 'AUTOPILOTCX_ISOL_OUT'
 REVERT_MARKER = 'autopilotcx-isolation-revert'
 PRIORITY = -200          # before the usual filter chains (priority 0)
 WIDEST_PREFIX = 8        # a network wider than a /8 (0.0.0.0/0, ::/0, 0.0.0.0/1 ...) is never a management network
-                         # nor a target to block: it covers 1/256 or more of all addresses of its family
+# nor a target to block: it covers 1/256 or more of all addresses of its family
 
 
 def _text(value):

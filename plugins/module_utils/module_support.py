@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import os
 import stat
 
@@ -86,7 +87,7 @@ def _option_errors(label, name, option, value):
         return errors
     if kind not in ('int', 'float') or isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
-    if value != value or value in (float('inf'), float('-inf')):
+    if not math.isfinite(value):
         return ['%s: %s is not a finite number' % (label, value)]
     if _is_port(name) and kind == 'int' and not 1 <= value <= 65535:
         return ['%s: %s is not a TCP port (1-65535)' % (label, value)]

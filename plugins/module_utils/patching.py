@@ -650,7 +650,7 @@ def apply_updates(host, facts, mode='security', include=None, exclude=None, pack
     # dependencies keep their "automatically installed" mark: those that had it, and those apt pulled in new
     chosen = set(s['name'] for s in selected)
     remark = sorted((auto & set(p['name'] for p in full)) | set(p['name'] for p in full if p['installed'] is None
-                                                               and p['name'] not in chosen)) if apt else []
+                                                                and p['name'] not in chosen)) if apt else []
     if remark:
         host.run(['apt-mark', 'auto'] + remark)
     changes = diff_versions(before, after)

@@ -103,7 +103,7 @@ def _read_sql_file(index, path):
     except UnicodeDecodeError as exc:
         raise MaintenanceError('statement %d: file %s is not UTF-8 text (byte 0x%s at offset %d cannot be decoded): '
                                'save the SQL file as UTF-8' % (index, path, binascii.hexlify(data[exc.start:exc.start + 1])
-                                                              .decode('ascii'), exc.start))
+                                                               .decode('ascii'), exc.start))
     return text[1:] if text.startswith(u'\ufeff') else text
 
 

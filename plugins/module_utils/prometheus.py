@@ -40,7 +40,7 @@ import time
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit, urlunsplit
-from urllib.request import Request, urlopen
+from urllib.request import Request, build_opener
 
 PREFIX = 'autopilotcx'
 STATUS_CODES = {'ok': 0, 'unknown': 1, 'warning': 2, 'critical': 3}
@@ -304,7 +304,7 @@ def push(base, cadence, host, text, timeout=10, method='PUT'):
     request = Request(url, data=text.encode('utf-8'), method=method,
                       headers={'Content-Type': 'text/plain; version=0.0.4; charset=utf-8'})
     try:
-        response = urlopen(request, timeout=timeout)
+        response = build_opener().open(request, timeout=timeout)
         response.read()
         response.close()
     except HTTPError as exc:

@@ -255,7 +255,7 @@ def _number(name, key, value):
         number = float(value) if not isinstance(value, int) else value
     except (TypeError, ValueError):
         raise ResultModelError('threshold %s: %s must be a number, not %r' % (name, key, value))
-    if number != number:
+    if math.isnan(number):
         # NaN compares false with everything: a NaN limit would let every value pass
         raise ResultModelError('threshold %s: %s must be a number, not %r' % (name, key, value))
     return number

@@ -561,7 +561,7 @@ def purge_postgres(params, table, key_column, expiry_column, schema=None, expiry
             result['stopped'] = 'check_mode'
             result['duration'] = round(time.monotonic() - started, 3)
             result['statements'] = recorder.entries
-            result['checks'].append(ok('session_cleanup.purge', 'check mode: %d expired session(s) would be deleted%s'
+            result['checks'].append(ok('session_cleanup.purge', 'check mode: %s expired session(s) would be deleted%s'
                                        % (result['expired_before'], _time_note(result)), target=target,
                                        value=result['expired_before'], unit='sessions'))
             return result
@@ -626,7 +626,7 @@ def _column_problem(column, column_type, expiry_format):
     else:
         hint = 'session_cleanup reads timestamp, timestamptz and number (Unix time) columns only'
     return 'expiry_column %r is %s, which expiry_format %s cannot read: %s' % (column, column_type, expiry_format,
-                                                                             hint)
+                                                                               hint)
 
 
 def _time_note(result):

@@ -44,6 +44,7 @@ def _deps():
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
     return deps
 
+
 STATE_TABLE = 'autopilotcx_state'
 DDL_LOCK_KEY = int(hashlib.sha256(b'autopilotcx.maintenance.state ddl').hexdigest()[:15], 16)
 
@@ -57,7 +58,7 @@ def scrub_dsn(message, dsn):
     text = str(message)
     secrets = re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'|password\s*=\s*(\S+)", dsn or '')
     values = [a or b for a, b in secrets]
-    values += [m for m in re.findall(r'://[^:/@]*:([^@]*)@', dsn or '')]
+    values += re.findall(r'://[^:/@]*:([^@]*)@', dsn or '')
     for value in values:
         if value:
             text = text.replace(value, '********')

@@ -121,7 +121,7 @@ def main():
 
     target = module.params['target'] or socket.gethostname()
     checks = run(module, audit, module.params, module.params['thresholds'], run_tool,
-                 lambda name: module.get_bin_path(name), target)
+                 module.get_bin_path, target)
     finish(module, checks)
 
 

@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import time
 
-from .paths import ROOT
 
 # Outside the checkout by default: CI runs in a fresh clone on the same machine, and the venvs (keyed by interpreter
 # and pins, nothing of the checkout) are worth keeping between runs.
@@ -57,7 +56,7 @@ def find_python(version):
         if os.path.exists(path):
             try:
                 out = subprocess.run([path, '-c', 'import sys; print("%d.%d" % sys.version_info[:2])'],
-                                     capture_output=True, text=True, timeout=60)
+                                     capture_output=True, text=True, timeout=60, check=False)
             except (OSError, subprocess.TimeoutExpired):
                 continue
             if out.returncode == 0 and out.stdout.strip() == version:
@@ -68,7 +67,7 @@ def find_python(version):
 def venv(name, python_version, pins):
     """The venv ``name`` with ``pins`` installed on Python ``python_version``; built once, then reused."""
     python = find_python(python_version)
-    version = subprocess.run([python, '-c', 'import sys; print(sys.version)'], capture_output=True, text=True).stdout
+    version = subprocess.run([python, '-c', 'import sys; print(sys.version)'], capture_output=True, text=True, check=False).stdout
     key = hashlib.sha256(('\n'.join([version] + list(pins))).encode()).hexdigest()[:12]
     path = os.path.join(CACHE, '%s-py%s-%s' % (name, python_version, key))
     stamp = os.path.join(path, '.complete')
@@ -83,7 +82,7 @@ def venv(name, python_version, pins):
              [os.path.join(path, 'bin', 'python'), '-m', 'pip', 'install', '-q', '--disable-pip-version-check',
               '--only-binary', 'cryptography'] + list(pins)]
     for step in steps:
-        proc = subprocess.run(step, capture_output=True, text=True, timeout=900)
+        proc = subprocess.run(step, capture_output=True, text=True, timeout=900, check=False)
         if proc.returncode != 0:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
             reason = 'cannot build the %s venv on Python %s (%s): %s' % (
@@ -115,7 +114,7 @@ def debian_system_python():
         release = ''
     if 'VERSION_ID="12"' not in release or 'ID=debian' not in release:
         raise Unavailable('this machine is not Debian 12, so there is no Debian 12 /usr/bin/python3 to test')
-    proc = subprocess.run([DEBIAN_SYSTEM_PYTHON, '-c', 'import cryptography, redis'], capture_output=True, text=True)
+    proc = subprocess.run([DEBIAN_SYSTEM_PYTHON, '-c', 'import cryptography, redis'], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise Unavailable('Debian packages python3-cryptography / python3-redis are not installed (make deps)')
     return DEBIAN_SYSTEM_PYTHON
@@ -126,5 +125,5 @@ def library_versions(python):
             'for n in ("cryptography", "redis", "psycopg"):\n'
             '    try:\n        print(n, importlib.import_module(n).__version__)\n'
             '    except Exception:\n        print(n, "-")\n')
-    out = subprocess.run([python, '-c', code], capture_output=True, text=True).stdout
+    out = subprocess.run([python, '-c', code], capture_output=True, text=True, check=False).stdout
     return dict(line.split(' ', 1) for line in out.splitlines() if ' ' in line)

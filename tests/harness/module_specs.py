@@ -15,7 +15,14 @@ class _Captured(Exception):
 
 
 def module_names():
-    return sorted(n[:-3] for n in os.listdir(MODULES_DIR) if n.endswith('.py') and not n.startswith('_'))
+    """Modules that run as modules (a documentation-only file beside an action plugin builds no AnsibleModule)."""
+    names = []
+    for name in sorted(os.listdir(MODULES_DIR)):
+        if name.endswith('.py') and not name.startswith('_'):
+            with open(os.path.join(MODULES_DIR, name)) as handle:
+                if 'AnsibleModule(' in handle.read():
+                    names.append(name[:-3])
+    return names
 
 
 def argument_spec(name):

@@ -60,7 +60,7 @@ def test_a_burst_is_blocked_and_notified_and_an_allow_listed_address_is_not(tmp_
 
 
 def test_the_action_never_blocks_a_management_or_allow_listed_address_whatever_the_event_says(tmp_path, namespace,
-                                                                                               webhook_receiver):
+                                                                                              webhook_receiver):
     import os
     from tests.harness.ansible_run import run_playbook
     from tests.harness.paths import ROOT

@@ -33,7 +33,7 @@ def test_misspelled_role_variable_fails_and_names_the_closest_valid_one(tmp_path
 @pytest.mark.slow
 def test_known_role_variables_pass(tmp_path):
     inventory = write_inventory(tmp_path / 'inv.json', {'service_health_endpoints': [], 'service_health_timeout': 3,
-                                                       'maintenance_threshold_overrides': {'http_response_time': {'warning': 1}}})
+                                                        'maintenance_threshold_overrides': {'http_response_time': {'warning': 1}}})
     run = run_playbook(os.path.join(ROOT, 'playbooks', 'health_check.yml'), inventory=inventory,
                        outcome_log=tmp_path / 'o.jsonl')
     assert run.returncode == 0, run.stdout[-3000:]
@@ -42,7 +42,7 @@ def test_known_role_variables_pass(tmp_path):
 @pytest.mark.slow
 def test_misspelled_threshold_override_fails_and_lists_the_valid_names(tmp_path):
     inventory = write_inventory(tmp_path / 'inv.json', {'service_health_endpoints': [],
-                                                       'maintenance_threshold_overrides': {'http_respons_time': {'warning': 1}}})
+                                                        'maintenance_threshold_overrides': {'http_respons_time': {'warning': 1}}})
     run = run_playbook(os.path.join(ROOT, 'playbooks', 'health_check.yml'), inventory=inventory,
                        outcome_log=tmp_path / 'o.jsonl')
     out = run.stdout + run.stderr

@@ -112,8 +112,10 @@ def test_notify_alertmanager_channel_routes_by_priority_and_resolves(tmp_path, w
                                        'dedup_key': extra['dedup_key']}
         assert active[0]['annotations']['reason'] == 'disk 95% > 90%'
         assert active[0]['annotations']['response_target'] == '15m'
-        firing = wait_until(lambda: (lambda r: r if {'level1-sysadmin', 'level2-security-lead'} <= set(r) else None)(
-            by_receiver(webhook_receiver.received, 'firing')), 30, 'levels 1 and 2 paged')
+        def paged():
+            receivers = by_receiver(webhook_receiver.received, 'firing')
+            return receivers if {'level1-sysadmin', 'level2-security-lead'} <= set(receivers) else None
+        firing = wait_until(paged, 30, 'levels 1 and 2 paged')
         assert 'level3-cto' not in firing and 'recorded-only' not in firing
 
         params.update(state='resolved', checks=[])

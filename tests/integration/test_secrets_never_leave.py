@@ -181,7 +181,7 @@ def test_every_secret_stays_out_of_output_records_state_and_reports(tmp_path, po
         postgres.execute("CREATE ROLE apcx_sink LOGIN PASSWORD '%s'" % s['sink_dsn_password'])
     postgres.execute('ALTER DATABASE "%s" OWNER TO apcx_sink' % postgres_db)
     dsn = 'host=%s port=%d user=apcx_sink password=%s dbname=%s' % (postgres.host, postgres.port,
-                                                                     s['sink_dsn_password'], postgres_db)
+                                                                    s['sink_dsn_password'], postgres_db)
     with HttpServer(routes=auth_routes()) as api, WebhookReceiver() as hook, \
             SmtpServer(tls=localhost_cert, credentials=('alerts', s['smtp_password'])) as smtp, \
             RedisServer(password=s['redis_password']) as redis:

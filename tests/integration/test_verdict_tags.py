@@ -26,8 +26,7 @@ def _tasks(node):
             continue
         yield task
         for key in ('block', 'rescue', 'always'):
-            for inner in _tasks(task.get(key)):
-                yield inner
+            yield from _tasks(task.get(key))
 
 
 def dynamic_includes():

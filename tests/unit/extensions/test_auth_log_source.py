@@ -110,8 +110,8 @@ def test_main_follows_a_file_and_puts_the_event_on_the_queue(tmp_path):
     async def run():
         queue = asyncio.Queue()
         task = asyncio.ensure_future(auth_log.main(queue, {'paths': [str(tmp_path / 'auth.log')], 'utc': True,
-                                                            'state_file': str(tmp_path / 'state.json'),
-                                                            'interval': 0.05}))
+                                                           'state_file': str(tmp_path / 'state.json'),
+                                                           'interval': 0.05}))
         await asyncio.sleep(0.3)
         now = time.time()
         append(tmp_path, ''.join(failed(now, '203.0.113.99', 500 + i) for i in range(12)))

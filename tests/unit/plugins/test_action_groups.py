@@ -32,5 +32,5 @@ def test_no_group_names_a_module_that_rejects_its_documented_defaults():
     """`all` used to list pg_data_fix and review_report, which reject fail_on/thresholds: the docs' recipe failed."""
     assert 'all' not in groups()
     fragment = open(os.path.join(ROOT, 'plugins', 'doc_fragments', 'checks.py')).read()
-    for name in [n for n in fragment.split('group/autopilotcx.maintenance.')[1:]]:
+    for name in fragment.split('group/autopilotcx.maintenance.')[1:]:
         assert name.split()[0].rstrip('.,)') in groups()

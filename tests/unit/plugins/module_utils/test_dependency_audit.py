@@ -9,7 +9,7 @@ THRESHOLDS = {'dependency_vulnerabilities': {'warning': 0, 'priority': 'medium'}
               'dependency_vulnerabilities_high': {'critical': 0, 'priority': 'high'}}
 PIP = {'dependencies': [
     {'name': 'requests', 'version': '2.19.0', 'vulns': [{'id': 'PYSEC-2018-28', 'fix_versions': ['2.20.0']},
-                                                         {'id': 'PYSEC-2023-74', 'fix_versions': ['2.31.0']}]},
+                                                        {'id': 'PYSEC-2023-74', 'fix_versions': ['2.31.0']}]},
     {'name': 'idna', 'version': '3.7', 'vulns': []}], 'fixes': []}
 NPM = {'auditReportVersion': 2, 'vulnerabilities': {},
        'metadata': {'vulnerabilities': {'info': 0, 'low': 1, 'moderate': 0, 'high': 2, 'critical': 1, 'total': 4}}}

@@ -1063,7 +1063,7 @@ def _assert_moved_on(state, key, size, result):
 
 def _skipped(source):
     return sum(source.get(key) or 0 for key in ('unparsed_lines', 'events_without_timestamp', 'events_outside_history',
-                                                 'unreadable_lines', 'oversized_lines'))
+                                                'unreadable_lines', 'oversized_lines'))
 
 
 @pytest.mark.parametrize('name', sorted(JSONL_HOSTILE))

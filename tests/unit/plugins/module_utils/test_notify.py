@@ -271,7 +271,7 @@ def test_timeout_not_positive_is_a_clear_error_naming_the_option(tmp_path, timeo
 
 
 def test_cr_lf_in_the_title_reaches_the_webhook_and_a_folded_subject_reaches_smtp(tmp_path, webhook_receiver,
-                                                                                smtp_server, pki):
+                                                                                  smtp_server, pki):
     import email
     import email.policy
     title = 'Disk full\r\nBcc: victim@example.test\nX-Injected: yes'

@@ -243,7 +243,7 @@ def test_concurrent_first_use_and_shared_spool_flushes_are_quiet_and_exact(tmp_p
         barrier, results = context.Barrier(workers), context.Queue()
         schema, table = 'race schema %d' % round_index, 'race_table'
         procs = [context.Process(target=_flush_at_once, args=(dsn, spool, 'live%d-%d' % (round_index, w), schema, table,
-                                                             barrier, results)) for w in range(workers)]
+                                                              barrier, results)) for w in range(workers)]
         for proc in procs:
             proc.start()
         outcomes = [results.get(timeout=120) for proc in procs]

@@ -41,7 +41,7 @@ def week_with_many_problems():
             records.append(record(seq, day, index, 'web%d' % (index % 2), [check(name, status, 1.0 + index)]))
         seq += 1
         records.append(record(seq, day, 12, 'web1', [check('http.response_time', 'warning', 2.5, 'https://api'),
-                                                      check('security.api_error_rate', 'ok', 0.2, 'nginx')]))
+                                                     check('security.api_error_rate', 'ok', 0.2, 'nginx')]))
         for extra in range(3):  # the warning that dominates by count
             seq += 1
             records.append(record(seq, day, 13 + extra, 'db1', [check('pg.cache_hit_ratio', 'warning', 91.0)]))

@@ -679,7 +679,7 @@ def test_time_zones_never_make_a_live_session_expired(postgres, tz_db, database_
     grace is deleted (check mode or not); every expired one is deleted, or (naive columns, a DST fall-back right
     after the cutoff) kept and counted as deferred; check mode counts what the run then deletes and changes nothing."""
     postgres.execute(sql.SQL('ALTER DATABASE {} SET timezone = {}').format(sql.Identifier(tz_db),
-                                                                            sql.Literal(database_zone)))
+                                                                           sql.Literal(database_zone)))
     table = 'prop_naive' if naive else 'prop_tz'
     cutoff = timedelta(seconds=lifetime + grace)
     if transition is not None:
