@@ -455,8 +455,10 @@ def drift(params, check_mode=False, now=None):
     findings = []
     for check in checks:
         findings.extend((check.get('details') or {}).get('findings') or [])
-    diffs = [dict(before_header=e['key'], prepared=e['diff']) for entries in drifts.values() for e in entries
-             if e.get('diff') and not any(a['key'] == e['key'] for a in accepted)]
+    # with state=accepted the diff is what is accepted (shown by --diff, as the task changed); otherwise the drift
+    accepted_keys = set(a['key'] for a in accepted)
+    diffs = [dict(prepared=e['diff']) for entries in drifts.values() for e in entries
+             if e.get('diff') and (state != 'accepted' or e['key'] in accepted_keys)]
     extra = {'findings': findings, 'drift': [e for entries in drifts.values() for e in entries],
              'accepted': accepted, 'baseline': {'path': path, 'action': ('created' if baseline is None else
                                                                          ('updated' if changed else 'none'))}}
