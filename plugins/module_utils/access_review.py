@@ -30,7 +30,6 @@ __metaclass__ = type
 
 import base64
 import datetime
-import glob
 import hashlib
 import os
 import re
