@@ -630,6 +630,12 @@ def review(params, check_mode=False, now=None):
     for key in ('ssh_keys', 'postgres_roles'):
         if approved.get(key) is not None and not isinstance(approved[key], dict):
             raise MaintenanceError('approved.%s must map a name to a list' % key)
+        for name, value in (approved.get(key) or {}).items():
+            if not isinstance(value, list):
+                raise MaintenanceError('approved.%s.%s must be a list, not %r' % (key, name, value))
+    for key in ('login_accounts', 'sudo', 'sudo_nopasswd', 'postgres_no_expiry', 'postgres_public_grants'):
+        if approved.get(key) is not None and not isinstance(approved[key], list):
+            raise MaintenanceError('approved.%s must be a list of names, not %r' % (key, approved[key]))
     enabled = list(params.get('categories') or DEFAULT_CATEGORIES)
     inventory = {}
     checks = []

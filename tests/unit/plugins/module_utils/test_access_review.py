@@ -130,10 +130,45 @@ def test_unreadable_shadow_and_missing_lastlog_are_said(audit_root, tmp_path):
     assert 'stale accounts not judged' in checks['access.accounts']['reason']
 
 
-def test_bad_approved_list_names_the_option(audit_root, tmp_path):
+@pytest.mark.parametrize('approved, message', [
+    ({'ssh_keys': ['SHA256:x']}, 'approved.ssh_keys must map'),
+    ({'ssh_keys': {'alice': 'SHA256:x'}}, 'approved.ssh_keys.alice must be a list'),
+    ({'sudo': 'alice'}, "approved.sudo must be a list of names, not 'alice'"),
+])
+def test_bad_approved_list_names_the_option(audit_root, tmp_path, approved, message):
     root, _keys, _fingerprints = audit_root
-    with pytest.raises(MaintenanceError, match='approved.ssh_keys must map'):
-        run(root, tmp_path, {'ssh_keys': ['SHA256:x']})
+    with pytest.raises(MaintenanceError, match=message):
+        run(root, tmp_path, approved)
+
+
+def test_lastlog2_database_is_read_read_only(audit_root, tmp_path):
+    import sqlite3
+    import time
+    root, _keys, fingerprints = audit_root
+    os.unlink(str(root / 'var' / 'log' / 'lastlog'))
+    os.makedirs(str(root / 'var' / 'lib' / 'lastlog'))
+    path = str(root / 'var' / 'lib' / 'lastlog' / 'lastlog2.db')
+    conn = sqlite3.connect(path)
+    conn.execute('CREATE TABLE Lastlog2(Name TEXT PRIMARY KEY, Time INTEGER, TTY TEXT, RemoteHost TEXT, Service TEXT)')
+    now = int(time.time())
+    for name, days in (('alice', 1), ('bob', 3), ('deploy', 2), ('carol', 120)):
+        conn.execute('INSERT INTO Lastlog2 VALUES (?, ?, ?, ?, ?)', (name, now - days * 86400, 'pts/1', '192.0.2.9', 'sshd'))
+    conn.commit()
+    conn.close()
+    before = tree_snapshot(str(root))
+    checks, extra, _changed = run(root, tmp_path, approved_for(fingerprints), max_password_age=None)
+    assert tree_snapshot(str(root)) == before
+    assert 'stale account carol: last login' in checks['access.accounts']['reason'] and '120 days ago' in checks['access.accounts']['reason']
+    assert checks['access.accounts']['value'] == 1
+
+
+def test_no_password_hash_leaves(audit_root, tmp_path):
+    root, _keys, fingerprints = audit_root
+    checks, extra, _changed = run(root, tmp_path, approved_for(fingerprints))
+    hashes = [line.split(':')[1] for line in (root / 'etc' / 'shadow').read_text().splitlines() if line.split(':')[1].startswith('$')]
+    assert hashes
+    text = json.dumps([checks, extra]) + (tmp_path / 'state' / 'access.json').read_text()
+    assert not any(h in text for h in hashes)
 
 
 def test_postgres_roles_against_the_approved_list(postgres, postgres_db, audit_root, tmp_path):
