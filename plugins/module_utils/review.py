@@ -36,7 +36,8 @@ DEFAULT_SELECTORS = {
     'suspicious_ips': ['security.suspicious_ips'],
     'incidents': ['emergency.*', 'incident.*', 'data_fix.result'],
     'audit': ['security.accounts', 'security.listeners', 'security.sshd', 'security.suid_sgid', 'security.world_writable',
-              'security.integrity'],
+              'security.integrity', 'access.*', 'firewall.*', 'drift.*'],
+    'compliance': ['compliance.summary'],
     'patch': ['patch.pending_security'],
     'backup': ['backup.*'],
     'restore': ['backup.restore'],
@@ -303,6 +304,11 @@ def build_review(records, period, since, until, selectors=None, now=None):
               'reason': v[2].get('reason')} for k, v in findings.items() if v[2]['status'] in ('warning', 'critical')],
             key=lambda f: (f['status'] != 'critical', f['check'], str(f['target'])))
         review['incidents'] = incidents
+    if period != 'weekly':  # the compliance view of the monthly security audit (compliance_check), latest per host
+        review['compliance'] = [{'host': host, 'profile': target, 'score': _number(check.get('value')), 'status': check['status'],
+                                 'reason': check.get('reason')}
+                                for (host, _name, target), (_moment, _record, check) in sorted(
+                                    latest_checks(tasks, sel['compliance']).items(), key=lambda i: str(i[0]))]
     return review
 
 
@@ -476,6 +482,10 @@ def render_html(review, title):
         body.append('<h2>Access and permission audit findings</h2>')
         body.append(_table(['host', 'check', 'target', 'status', 'reason'],
                            [(f['host'], f['check'], f['target'], f['status'], f['reason']) for f in review['audit_findings']]))
+    if review.get('compliance'):
+        body.append('<h2>Compliance (security audit controls)</h2>')
+        body.append(_table(['host', 'profile', 'score %', 'status', 'summary'],
+                           [(c['host'], c['profile'], c['score'], c['status'], c['reason']) for c in review['compliance']]))
     if 'patch_compliance' in review:
         patch, backups = review['patch_compliance'], review['backups']
         body.append('<h2>Patch compliance</h2><p><b>%s %%</b> of %d hosts current%s</p>'
@@ -556,6 +566,10 @@ def render_markdown(review, title):
         out += ['## Access and permission audit findings', '',
                 _md_table(['host', 'check', 'target', 'status', 'reason'],
                           [(f['host'], f['check'], f['target'], f['status'], f['reason']) for f in review['audit_findings']])]
+    if review.get('compliance'):
+        out += ['## Compliance (security audit controls)', '',
+                _md_table(['host', 'profile', 'score %', 'status', 'summary'],
+                          [(c['host'], c['profile'], c['score'], c['status'], c['reason']) for c in review['compliance']])]
     if 'patch_compliance' in review:
         patch, backups = review['patch_compliance'], review['backups']
         behind = ', '.join(patch['behind']) or 'none'
