@@ -52,7 +52,7 @@ class ActionModule(ActionBase):
 
     def _bad_values(self, task_vars):
         """Values set for the options of this play's roles that break their argument specs, in one short line each."""
-        in_play = set(str(name).split('.')[-1] for name in task_vars.get('ansible_role_names') or [])
+        in_play = set(str(name).rsplit('.', maxsplit=1)[-1] for name in task_vars.get('ansible_role_names') or [])
         messages = []
         for role in sorted(in_play & set(ActionModule._roles)):
             options, defaults = role_vars.role_options(os.path.join(ROLES_DIR, role))

@@ -36,15 +36,14 @@ options:
     description: The defined thresholds (C(maintenance_thresholds)).
     type: dict
     default: {}
+extends_documentation_fragment:
+  - autopilotcx.maintenance.attributes
+  - autopilotcx.maintenance.attributes.READ_ONLY
 attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
   platform:
     platforms: all
 author:
-  - AutopilotCX operations engineering
+  - AutopilotCX operations engineering (@autopilotcx)
 '''
 
 EXAMPLES = r'''
