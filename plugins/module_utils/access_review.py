@@ -461,7 +461,7 @@ def check_ssh_keys(params, approved, inventory):
         permitted = None if allowed is None else set(allowed.get(user) or [])
         for key in keys[user]:
             label = '%s %s key %s (%s) in %s:%d' % (user, key['type'], key['fingerprint'], key['comment'] or 'no comment',
-                                                  key['file'], key['line'])
+                                                    key['file'], key['line'])
             if permitted is not None and key['fingerprint'] not in permitted:
                 findings.append(finding(CRITICAL, 'ssh_keys', user, 'unapproved SSH key for %s' % label, fingerprint=key['fingerprint']))
             if key['type'].startswith('ssh-dss'):

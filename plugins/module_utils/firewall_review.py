@@ -100,7 +100,7 @@ def read_ruleset(command, timeout=30):
         return None, 'cannot run %s: %s' % (' '.join(command), exc)
     if proc.returncode != 0:
         return None, '%s -j list ruleset exited %d: %s' % (' '.join(command), proc.returncode,
-                                                          proc.stderr.decode('utf-8', 'replace').strip()[:300])
+                                                           proc.stderr.decode('utf-8', 'replace').strip()[:300])
     return proc.stdout.decode('utf-8', 'replace'), None
 
 

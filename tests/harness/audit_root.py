@@ -57,7 +57,7 @@ def build_root(root, keydir, now=None):
     passwd, shadow = [], []
     for name, uid, shell, _days in ACCOUNTS:
         home = '/root' if uid == 0 else ('/var/lib/postgresql' if name == 'postgres' else
-                                           ('/usr/sbin' if uid < 100 else '/home/%s' % name))
+                                         ('/usr/sbin' if uid < 100 else '/home/%s' % name))
         passwd.append('%s:x:%d:%d:%s:%s:%s' % (name, uid, uid if uid >= 1000 or uid == 0 else 65534, name, home, shell))
         hashed = '$6$salt$' + hashlib.sha256(name.encode()).hexdigest() if uid >= 1000 else ('*' if uid else '$6$r$x')
         shadow.append('%s:%s:%d:0:99999:7:::' % (name, hashed, today - 400 if name == 'bob' else today - 30))

@@ -112,6 +112,7 @@ def test_notify_alertmanager_channel_routes_by_priority_and_resolves(tmp_path, w
                                        'dedup_key': extra['dedup_key']}
         assert active[0]['annotations']['reason'] == 'disk 95% > 90%'
         assert active[0]['annotations']['response_target'] == '15m'
+
         def paged():
             receivers = by_receiver(webhook_receiver.received, 'firing')
             return receivers if {'level1-sysadmin', 'level2-security-lead'} <= set(receivers) else None
