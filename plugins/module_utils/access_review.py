@@ -548,7 +548,7 @@ def check_postgres(params, approved, inventory):
         supers = [r['name'] for r in roles if r['superuser']]
         checks.append(make_check('access.postgres_roles', UNKNOWN, 'no approved PostgreSQL role list: %d role(s), superusers %s, '
                                  'not held against one' % (len(roles), ', '.join(supers)), target=target,
-                                 details={'findings': [f for f in findings]}))
+                                 details={'findings': list(findings)}))
     else:
         checks.append(category_check('access.postgres_roles', findings, '%d role(s), every privilege approved' % len(roles),
                                      target=target, priority='high' if any(f['severity'] == CRITICAL for f in findings) else None))

@@ -95,7 +95,7 @@ def parse_policy(policy):
 def read_ruleset(command, timeout=30):
     try:
         proc = subprocess.run(list(command) + ['-j', 'list', 'ruleset'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
+                              timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, 'cannot run %s: %s' % (' '.join(command), exc)
     if proc.returncode != 0:

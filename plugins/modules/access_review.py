@@ -17,18 +17,18 @@ description:
     One check per category (C(access.accounts), C(access.sudo), C(access.ssh_keys), C(access.postgres_roles),
     C(access.postgres_public)) plus C(access.changes); every finding is also in RV(findings).
   - "Accounts (C(/etc/passwd), C(/etc/shadow), last logins from C(/var/log/lastlog) or lastlog2's
-    C(/var/lib/lastlog/lastlog2.db)): login accounts not in O(approved.login_accounts), stale accounts (no login for
+    C(/var/lib/lastlog/lastlog2.db)): login accounts not in C(approved.login_accounts), stale accounts (no login for
     O(stale_days); never logged in and a password older than that), passwords older than O(max_password_age), empty
     passwords. Locked and expired accounts are listed in RV(inventory) and not judged."
   - "Sudo rights: C(/etc/sudoers) and its C(#include)/C(@includedir) files (files with a dot or ending in C(~) are
     skipped, as sudo does), User_Alias and C(%group) entries expanded through C(/etc/group) and primary groups.
-    A sudoer not in O(approved.sudo) is critical; NOPASSWD rights of an account not in O(approved.sudo_nopasswd) warn."
+    A sudoer not in C(approved.sudo) is critical; NOPASSWD rights of an account not in C(approved.sudo_nopasswd) warn."
   - "SSH keys: every account's O(authorized_keys_files) with key type, size, SHA-256 fingerprint (as C(ssh-keygen -l)
-    prints it), comment and options. A key whose fingerprint is not in O(approved.ssh_keys) for its account is
+    prints it), comment and options. A key whose fingerprint is not in C(approved.ssh_keys) for its account is
     critical; DSA keys and RSA keys under O(min_rsa_bits) warn."
   - "PostgreSQL (category C(postgres)): roles with superuser, createrole, replication or bypassrls and members of
     superusers or privileged predefined roles (C(pg_read_all_data), C(pg_write_all_data), C(pg_execute_server_program)
-    ...) against O(approved.postgres_roles); login roles without C(VALID UNTIL); privileges granted to PUBLIC on
+    ...) against C(approved.postgres_roles); login roles without C(VALID UNTIL); privileges granted to PUBLIC on
     schemas (CREATE) and relations."
   - "What changed since the last review (a new sudoer, login account, SSH key, superuser or PostgreSQL privilege) is
     the C(access.changes) check, from O(state_file)."
@@ -189,8 +189,8 @@ def main():
             approved=dict(type='dict', default={}),
             stale_days=dict(type='int', default=90),
             stale_ignore=dict(type='list', elements='str', default=['root']),
-            max_password_age=dict(type='int'),
-            authorized_keys_files=dict(type='list', elements='str', default=['.ssh/authorized_keys', '.ssh/authorized_keys2']),
+            max_password_age=dict(type='int', no_log=False),
+            authorized_keys_files=dict(type='list', elements='str', no_log=False, default=['.ssh/authorized_keys', '.ssh/authorized_keys2']),
             min_rsa_bits=dict(type='int', default=2048),
             state_file=dict(type='path', default=DEFAULT_STATE_FILE),
         )),

@@ -15,7 +15,7 @@ version_added: 0.1.0
 description:
   - Records a baseline of settings once and reports every change since, one check per category (C(drift.files),
     C(drift.postgres), C(drift.packages), C(drift.services)); every change is in RV(drift) and, for files, a unified
-    diff is in RV(drift[].diff) (and in C(--diff) output).
+    diff is in C(drift[].diff) (and in C(--diff) output).
   - "Files (O(files), globs allowed): SHA-256 and the content (values of secret-looking keys such as C(db_password)
     redacted, never stored or shown), with a parsed view for C(sshd_config) (first value wins, as in sshd), nginx
     (directives flattened by block) and sysctl, so a change reads C(passwordauthentication no -> yes)."

@@ -109,7 +109,7 @@ def test_monthly_security_audit_on_a_planted_system(planted, tmp_path):
         rules = tmp_path / 'rules.nft'
         rules.write_text(RULES)
         subprocess.run(['ip', 'netns', 'exec', ns, 'nft', '-f', str(rules)], check=True)
-        ruleset = subprocess.run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'ruleset'], capture_output=True, text=True).stdout
+        ruleset = subprocess.run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'ruleset'], capture_output=True, text=True, check=False).stdout
         (root / 'etc' / 'sudoers.d' / 'oncall').write_text('bob ALL=(ALL:ALL) ALL\n')   # an unapproved sudoer
         host_vars = {
             'security_audit_root': str(root), 'security_audit_become': False, 'security_audit_notify': False,
@@ -137,6 +137,6 @@ def test_monthly_security_audit_on_a_planted_system(planted, tmp_path):
         assert compliance['compliance.5.1.20']['status'] == 'unknown'   # security_scan off: not assessed
         assert compliance['compliance.summary']['status'] == 'critical'
         assert tree_snapshot(str(root)) == before
-        assert subprocess.run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'ruleset'], capture_output=True, text=True).stdout == ruleset
+        assert subprocess.run(['ip', 'netns', 'exec', ns, 'nft', 'list', 'ruleset'], capture_output=True, text=True, check=False).stdout == ruleset
     finally:
         subprocess.run(['ip', 'netns', 'del', ns], check=False)
