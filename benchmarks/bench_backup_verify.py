@@ -26,8 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import ROOT, verdict  # noqa: E402  (puts the collection on sys.path)
 from tests.harness.postgres import PostgresCluster  # noqa: E402
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_restore as br  # noqa: E402
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_sets  # noqa: E402
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import restore as br  # noqa: E402
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups.backup_verify import verify_sets  # noqa: E402
 
 
 def timed(func):

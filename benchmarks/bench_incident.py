@@ -15,8 +15,8 @@ import tempfile
 
 from _common import timed, verdict  # sets sys.path too
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import evidence as ev
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import incident_net as net
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import evidence as ev
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft as net
 from tests.harness.netns import NetLab
 
 

@@ -28,8 +28,8 @@ from tests.harness.paths import ensure_collection_link  # noqa: E402
 
 ensure_collection_link()
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import scan  # noqa: E402
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import available_cpus  # noqa: E402
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import scan  # noqa: E402
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.sources import available_cpus  # noqa: E402
 
 MONTHS = ('Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec')
 USERS = ('deploy', 'backup', 'alice', 'bob', 'ci', 'monitoring')

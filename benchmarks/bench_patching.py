@@ -13,7 +13,7 @@ import tempfile
 
 from _common import timed, verdict
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import patching as P
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching import packages as P
 from tests.harness import debroot
 
 

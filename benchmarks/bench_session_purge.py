@@ -32,7 +32,7 @@ ensure_collection_link()
 
 from tests.harness.postgres import PostgresCluster  # noqa: E402
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.session_cleanup import purge_postgres  # noqa: E402
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.session_cleanup import purge_postgres  # noqa: E402
 
 RATIO_TARGET = 0.7
 P99_TARGET = 0.050

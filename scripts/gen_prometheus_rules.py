@@ -29,7 +29,7 @@ def _merge(base, extra):
 
 def _import_collection():
     try:
-        from ansible_collections.autopilotcx.maintenance.plugins.module_utils import prometheus  # noqa: F401
+        from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import prometheus  # noqa: F401
     except ImportError:
         link = os.path.join(ROOT, '.tmp', 'collections')
         os.makedirs(os.path.join(link, 'ansible_collections', 'autopilotcx'), exist_ok=True)
@@ -37,7 +37,7 @@ def _import_collection():
         if not os.path.exists(target):
             os.symlink(ROOT, target)
         sys.path.insert(0, link)
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import prometheus
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import prometheus
     return prometheus
 
 

@@ -13,8 +13,7 @@ import os
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import role_vars
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import role_vars
 ROLES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'roles')
 
 

@@ -186,8 +186,8 @@ import uuid
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import (
     OutcomeFile,
     PostgresSink,
     Redactor,
@@ -196,8 +196,8 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_st
     string_leaves,
     utc_now,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.prometheus import MetricsCollector
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import STATUSES, summarize
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.prometheus import MetricsCollector
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import STATUSES, summarize
 
 # The summary's order: what needs a person first. At most this many failed tasks per host are listed.
 SUMMARY_ORDER = ('critical', 'warning', 'unknown')

@@ -14,8 +14,10 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import awx_config, cadence
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import awx_config
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import cadence
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 
 def _wrap(func):

@@ -13,7 +13,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.result import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     ResultModelError,
     severity,
     should_fail,

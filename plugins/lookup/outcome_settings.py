@@ -44,7 +44,7 @@ from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_settings import resolve
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve
 
 
 class LookupModule(LookupBase):

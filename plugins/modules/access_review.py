@@ -171,14 +171,14 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.access_review import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.access_review import (
     CATEGORIES,
     DEFAULT_CATEGORIES,
     DEFAULT_STATE_FILE,
     review,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
 
 
 def main():

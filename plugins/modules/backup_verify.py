@@ -416,14 +416,14 @@ state_written:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_all
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups.backup_verify import verify_all
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import NO_LOG_MIN_LENGTH, location_secrets
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import NO_LOG_MIN_LENGTH, location_secrets
 
 SET_OPTIONS = dict(
     name=dict(type='str', required=True),

@@ -148,9 +148,9 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.cache_health import PIECES, run_cache_checks
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.cache_check import PIECES, run_cache_checks
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 
 
 def main():

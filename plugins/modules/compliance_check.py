@@ -117,8 +117,8 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.compliance import evaluate_profile
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.compliance_check import evaluate_profile
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 
 
 def main():

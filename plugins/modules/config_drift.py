@@ -165,14 +165,14 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.config_drift import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.config_drift import (
     CATEGORIES,
     DEFAULT_BASELINE,
     DEFAULT_CATEGORIES,
     drift,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
 
 DEFAULT_FILES = ['/etc/ssh/sshd_config', '/etc/ssh/sshd_config.d/*.conf', '/etc/sysctl.conf', '/etc/sysctl.d/*.conf',
                  '/etc/nginx/nginx.conf', '/etc/nginx/conf.d/*.conf', '/etc/nginx/sites-enabled/*']

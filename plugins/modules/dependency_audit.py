@@ -101,8 +101,8 @@ import socket
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.dependency_audit import audit
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.dependency_audit import audit
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 
 
 def main():

@@ -174,9 +174,9 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.file_cleanup import cleanup
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import parse_duration, parse_size
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.file_cleanup import cleanup
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 
 
 def _clean(module):

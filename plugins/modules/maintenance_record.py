@@ -117,12 +117,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.records import build_record, write_json
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.maintenance_record import build_record, write_json
 
 
 def main():

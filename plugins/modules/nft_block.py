@@ -154,8 +154,8 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import incident_net
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft as incident_net
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,

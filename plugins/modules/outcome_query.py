@@ -130,13 +130,13 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_settings import resolve
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import preview, promotion_gate
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.outcome_query import preview, promotion_gate
 
 
 def main():

@@ -184,12 +184,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching import APT_ENV, Host, gather_facts
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching.packages import APT_ENV, Host, gather_facts
 
 
 def main():

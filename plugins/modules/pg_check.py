@@ -175,10 +175,10 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.pg_health import PIECES, run_pg_checks
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.pg_check import PIECES, run_pg_checks
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
 
 
 def main():

@@ -249,10 +249,10 @@ would_change:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.pg_data_fix import apply_fix, restore
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents.pg_data_fix import apply_fix, restore
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
 
 
 def main():

@@ -160,8 +160,8 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import check_argument_spec, finish, run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.resources import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.resource_check import (
     PIECES,
     PSEUDO_FSTYPES,
     run_resource_checks,

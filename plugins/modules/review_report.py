@@ -146,9 +146,9 @@ sources:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.postgres import postgres_argument_spec
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review_report import produce
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review_report import produce
 
 
 def main():

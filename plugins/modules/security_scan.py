@@ -216,12 +216,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security_scan import CATEGORIES, scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.security_scan import CATEGORIES, scan
 
 
 def main():

@@ -209,13 +209,13 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tls_probe import check_tls
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.tls_check import check_tls
 
 
 def main():

@@ -188,14 +188,14 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.module_support import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import NO_LOG_MIN_LENGTH, url_secrets
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tokens import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import NO_LOG_MIN_LENGTH, url_secrets
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.token_check import (
     DEFAULT_ALGORITHMS,
     DEFAULT_CURVES,
     check_tokens,

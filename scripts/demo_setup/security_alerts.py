@@ -29,8 +29,8 @@ def setup(env):
     import jwt
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security_scan import scan
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tokens import check_tokens
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.security_scan import scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.token_check import check_tokens
 
     base = os.path.join(env['demo_dir'], 'security')
     os.makedirs(base, exist_ok=True)

@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import package_hash
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.outcome_query import package_hash
 from tests.harness.ansible_run import ansible_bin, ansible_env, read_outcomes, run_playbook
 from tests.harness.debroot import (
     LIBRARIES,

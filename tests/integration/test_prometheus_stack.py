@@ -12,8 +12,8 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import prometheus as prom
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.notify import notify
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import prometheus as prom
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts.notify import notify
 
 from tests.harness.ansible_run import run_playbook
 from tests.harness.paths import ROOT

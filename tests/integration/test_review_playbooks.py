@@ -9,7 +9,7 @@ from tests.harness.ansible_run import read_outcomes, run_playbook
 from tests.harness.paths import ROOT
 from tests.unit.plugins.module_utils.test_review import UNTIL, recorded_outcomes
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import iso
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso
 
 
 @pytest.mark.slow

@@ -22,8 +22,7 @@ from dateutil import rrule as du
 from tests.harness.ansible_run import ansible_env, read_outcomes, run_playbook
 from tests.harness.paths import ROOT, python_interpreter
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import cadence
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import cadence
 pytestmark = pytest.mark.slow
 
 VENV_BIN = os.path.dirname(python_interpreter())
@@ -317,7 +316,7 @@ def test_execution_environment_context(tmp_path):
                            str(tarball)], capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     installed = collections / 'ansible_collections' / 'autopilotcx' / 'maintenance'
-    for path in ('plugins/filter/cadence.py', 'plugins/module_utils/cadence.py', 'playbooks/awx_configure.yml',
+    for path in ('plugins/filter/cadence.py', 'plugins/module_utils/scheduling/cadence.py', 'playbooks/awx_configure.yml',
                  'playbooks/install_timers.yml', 'meta/execution-environment.yml'):
         assert (installed / path).exists(), path
     assert not (installed / '.venv').exists() and not (installed / '.tmp').exists()

@@ -46,7 +46,7 @@ def test_every_module_says_where_it_runs_and_what_it_needs():
 
 
 def test_library_floors_in_the_docs_are_the_gate():
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import deps
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
     text = _read(DOC)
     for name in ('cryptography', 'redis'):
         requirement = deps.LIBRARIES[name][1]

@@ -5,7 +5,7 @@
 """autopilotcx.maintenance.auth_log: follow auth logs live and emit one event when a per-address rule fires.
 
 Event-Driven Ansible event source (``ansible-rulebook``). It runs the ``log_scan`` module's scanner
-(``plugins/module_utils/log_scan.py``) on the new lines of the logs as they are written: the same parsers, the same
+(``plugins/module_utils/log_scan/log_scan.py``) on the new lines of the logs as they are written: the same parsers, the same
 per-address rules (``suspicious_ip_per_minute``, ``suspicious_ip_find_failures``, ``suspicious_ip_slow_failures``,
 window totals), the same cursor in its own state file (rotation-safe: rename, copytruncate, gzip; a restart resumes
 where the last run stopped).
@@ -39,15 +39,14 @@ import sys
 import time
 
 try:
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_scan as _log_scan
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import result as _result
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan as _log_scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import result as _result
 except ImportError:         # run from a checkout of the collection: the directory holding ansible_collections is seven levels up
     _here = os.path.dirname(os.path.abspath(__file__))
     _root = os.path.normpath(os.path.join(_here, '..', '..', '..', '..', '..', '..', '..'))
     sys.path.insert(0, _root)
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_scan as _log_scan
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import result as _result
-
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan as _log_scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import result as _result
 LOG = logging.getLogger(__name__)
 EVENT_KEY = 'autopilotcx_log_scan'
 PRIORITY_ORDER = {'low': 0, 'medium': 1, 'high': 2}

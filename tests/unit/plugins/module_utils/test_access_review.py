@@ -6,11 +6,11 @@ import subprocess
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.access_review import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.access_review import (
     parse_authorized_key,
     review,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.audit_root import add_key, build_root, tree_snapshot
 
 

@@ -19,8 +19,7 @@ import pytest
 
 from tests.harness.postgres import PostgresCluster
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_tools as bt
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import tools as bt
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures')
 THRESHOLDS = {'backup_age': {'critical': 26, 'unit': 'h', 'priority': 'high'}}
 

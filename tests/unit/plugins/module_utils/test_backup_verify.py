@@ -22,11 +22,11 @@ import pytest
 
 from tests.harness.postgres import pg_bindir
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_files as bf
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_restore as br
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_sets
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_verify as bv
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import files as bf
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import restore as br
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups.backup_verify import verify_sets
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import backup_verify as bv
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 THRESHOLDS = {
     'backup_age': {'critical': 26, 'unit': 'h', 'priority': 'high'},
@@ -356,7 +356,7 @@ def test_unreadable_file_is_critical_for_an_unprivileged_reader(tmp_path):
         os.chmod(os.path.join(directory, 'db-1.sql.gz'), 0o000)
         script = (
             'import json, sys; sys.path.insert(0, %r)\n'
-            'from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backup_verify import verify_sets\n'
+            'from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups.backup_verify import verify_sets\n'
             'checks = verify_sets([{"name": "db", "path": %r, "pattern": "*.sql.gz"}], {})[0]\n'
             'print(json.dumps(checks))\n' % (os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
                 os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))), '.tmp', 'collections'), directory))

@@ -8,8 +8,8 @@ import threading
 import pytest
 import yaml
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import cache_health
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import cache_check as cache_health
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.net import free_port
 from tests.harness.paths import ROOT
 from tests.harness.services import RedisServer

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from dateutil import rrule as du
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import cadence
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import cadence
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 UTC = datetime.timezone.utc

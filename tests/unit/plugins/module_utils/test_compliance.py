@@ -8,9 +8,13 @@ import uuid
 import pytest
 import yaml
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import access_review, config_drift, firewall_review
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.compliance import evaluate_profile
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import access_review
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import config_drift
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import firewall_review
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.compliance_check import evaluate_profile
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.audit_root import build_root
 from tests.harness.paths import ROOT
 from tests.harness.tier import needs_service

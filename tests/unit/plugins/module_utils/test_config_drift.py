@@ -5,13 +5,13 @@ import os
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.config_drift import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.config_drift import (
     drift,
     parse_nginx,
     parse_sshd,
     redact_content,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.audit_root import tree_snapshot
 
 SSHD = '''# hardened

@@ -3,7 +3,7 @@
 import json
 import os
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.dependency_audit import audit
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.dependency_audit import audit
 
 THRESHOLDS = {'dependency_vulnerabilities': {'warning': 0, 'priority': 'medium'},
               'dependency_vulnerabilities_high': {'critical': 0, 'priority': 'high'}}

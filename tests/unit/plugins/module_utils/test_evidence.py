@@ -10,8 +10,8 @@ import tarfile
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import evidence as ev
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import evidence as ev
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 
 @pytest.fixture

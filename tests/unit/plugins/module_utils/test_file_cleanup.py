@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import file_cleanup as fc
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import file_cleanup as fc
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration, parse_size
 
 DAY = 86400
 
@@ -350,7 +350,7 @@ def test_files_rewritten_after_the_scan_are_kept(tmp_path, monkeypatch, mode, op
 
 def test_session_files_refreshed_after_the_scan_are_kept(tmp_path, monkeypatch):
     """session_cleanup's files backend deletes through the same walker: a session refreshed meanwhile stays."""
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import session_cleanup as sc
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import session_cleanup as sc
     directory = tmp_path / 'sessions'
     _write(directory / 'sess_refreshed', age_days=1)
     _write(directory / 'sess_expired', age_days=1)

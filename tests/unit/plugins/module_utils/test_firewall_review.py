@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.firewall_review import review
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incident_net import block_table_ruleset
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.firewall_review import review
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents.nft import block_table_ruleset
 from tests.harness.tier import needs_service
 
 POLICY = {'allow': [{'name': 'ssh', 'proto': 'tcp', 'port': 22, 'sources': ['192.0.2.0/24']},

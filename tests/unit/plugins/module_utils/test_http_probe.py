@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.http_probe import check_endpoints, public_url
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.http_check import check_endpoints, public_url
 
 from tests.harness.http import VALID_TOKEN, HttpServer, reply
 from tests.harness.net import free_port

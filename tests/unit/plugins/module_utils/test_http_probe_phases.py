@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.http_probe import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.http_check import (
     PHASES,
     check_endpoints,
     compact_result,

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import incident
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import incident_record as incident
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 
 def params(tmp_path, **extra):

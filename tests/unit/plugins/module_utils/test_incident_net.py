@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import incident_net as net
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft as net
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.netns import HOST_MGMT_ADDR, HOST_OTHER_ADDR, MGMT_ADDR, MGMT_NET, OTHER_ADDR, NetLab
 
 

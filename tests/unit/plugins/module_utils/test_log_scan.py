@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_parsers as lp
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import Scanner, scan
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_sources import gnu_grep
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import parsers as lp
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import Scanner, scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.sources import gnu_grep
 
 NOW = calendar.timegm((2026, 11, 24, 5, 14, 30, 0, 0, 0))
 THRESHOLDS = {
@@ -578,8 +578,7 @@ def test_grep_offsets_counted_from_the_file_start_are_understood(tmp_path):
 def test_an_interrupted_parse_does_not_leave_grep_running(tmp_path, monkeypatch):
     """A parse error is skipped and counted (see the next test); an interrupt (the task being stopped) goes through,
     and grep must not outlive it."""
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_scan
-
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan
     def broken(self, buf, start, end):
         raise KeyboardInterrupt('task stopped')
 
@@ -606,7 +605,7 @@ def test_a_parse_error_in_a_block_of_syslog_lines_skips_and_counts_that_block(tm
     that raises on one block stands in for a bug not found yet: the lines of that block (one read chunk: here the
     whole small file) are skipped and counted, the cursor moves on, grep (``feed_auth_lines``) is reaped, and the next
     run counts what is new."""
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan
     real = getattr(log_scan.Collector, method)
 
     def broken_on_pid_7(self, buf, start, end, *args):
@@ -643,7 +642,7 @@ def test_without_gnu_grep_the_plain_reader_reads(tmp_path, grep):
 
 
 def test_parallel_workers_give_the_same_result_as_one_process(tmp_path, monkeypatch, reader):
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import log_sources
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import sources as log_sources
     monkeypatch.setattr(log_sources, 'PARALLEL_MIN_BYTES', 1)
     log = tmp_path / 'auth.log'
     text = ''
@@ -765,7 +764,7 @@ def test_permission_denied_as_an_unprivileged_user(tmp_path):
     os.chmod(str(log), 0o600)
     work = tmp_path / 'work'
     package = work / 'ansible_collections' / 'autopilotcx' / 'maintenance' / 'plugins' / 'module_utils'
-    source_dir = os.path.dirname(lp.__file__)
+    source_dir = os.path.dirname(os.path.dirname(lp.__file__))  # module_utils/, above the log_scan package
     shutil.copytree(source_dir, str(package), ignore=shutil.ignore_patterns('__pycache__'))
     for root, dirs, files in os.walk(str(work)):
         os.chmod(root, 0o777)
@@ -775,7 +774,7 @@ def test_permission_denied_as_an_unprivileged_user(tmp_path):
     script.write_text(
         'import json, sys\n'
         'sys.path.insert(0, %r)\n'
-        'from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import scan\n'
+        'from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import scan\n'
         'print(json.dumps(scan({"sources": [{"type": "auth", "path": %r}], "state_file": %r, "now": %r})))\n'
         % (str(work), str(log), str(work / 'state.json'), NOW))
     try:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import scan
 
 NOW = calendar.timegm((2026, 11, 24, 5, 14, 30, 0, 0, 0))
 MINUTE = NOW // 60 * 60         # the start of the current minute
@@ -156,7 +156,7 @@ def test_pid_reuse_neither_merges_nor_drops_connections(tmp_path, reader):
 @pytest.mark.parametrize('option', ['find_minutes', 'slow_find_minutes'])
 @pytest.mark.parametrize('value', [0, -5, 'ten', True])
 def test_a_bad_rule_span_is_a_clear_error_naming_the_option(tmp_path, option, value):
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
     with pytest.raises(MaintenanceError, match=option):
         run(tmp_path, '', READERS['python'], **{option: value})
 
@@ -164,7 +164,7 @@ def test_a_bad_rule_span_is_a_clear_error_naming_the_option(tmp_path, option, va
 def test_a_longer_rule_keeps_the_request_rate_baseline_to_the_history_asked_for(tmp_path):
     # 100 requests a minute from 110 to 61 minutes ago, then 10 a minute: with a 60-minute history the quiet hour is
     # the baseline and the window is no spike; the slow rule (120 min) must not pull the busy hour into the baseline
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import scan as run_scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import scan as run_scan
     log = tmp_path / 'access.log'
     lines = []
     for minute in range(110, 0, -1):

@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import logrotate_check as lc
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import logrotate_check as lc
 pytestmark = pytest.mark.skipif(lc.find_logrotate() is None, reason='logrotate is not installed (make deps installs it)')
 
 THRESHOLDS = {'log_rotation_age': {'warning': 8, 'critical': 32, 'unit': 'days'},

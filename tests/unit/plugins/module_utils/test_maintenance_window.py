@@ -4,8 +4,8 @@ import datetime
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.maintenance_window import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling.maintenance_window import (
     Window,
     evaluate_windows,
     parse_duration,
@@ -174,8 +174,8 @@ BOUNDED_SCRIPT = r'''
 import json, resource, sys, time
 sys.path.insert(0, %(collections)r)
 resource.setrlimit(resource.RLIMIT_AS, (%(limit)d, %(limit)d))
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.maintenance_window import evaluate_windows
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling.maintenance_window import evaluate_windows
 started = time.monotonic()
 try:
     evaluate_windows(%(windows)r, now='2026-11-24T05:00:00Z', **%(options)r)
@@ -193,9 +193,9 @@ def run_bounded(windows, memory=768 << 20, **options):
     import os
     import subprocess
     import sys
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import maintenance_window
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import maintenance_window
     collections = os.path.abspath(maintenance_window.__file__)
-    for dummy in range(6):          # .../ansible_collections/autopilotcx/maintenance/plugins/module_utils/x.py
+    for dummy in range(7):          # .../ansible_collections/autopilotcx/maintenance/plugins/module_utils/pkg/x.py
         collections = os.path.dirname(collections)
     script = BOUNDED_SCRIPT % {'collections': collections, 'limit': memory, 'windows': windows, 'options': options}
     out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, timeout=60, check=False)

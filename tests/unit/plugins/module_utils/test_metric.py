@@ -1,7 +1,7 @@
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.metric import check_metrics
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.metric_check import check_metrics
 
 THRESHOLDS = {'http_response_time': {'warning': 2, 'unit': 's', 'priority': 'medium'}}
 

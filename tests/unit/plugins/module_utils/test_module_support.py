@@ -8,8 +8,7 @@ from the socket layer), a non-finite float (OverflowError converting inf).
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import module_support as ms
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import module_support as ms
 SPEC = dict(
     port=dict(type='int', default=5432),
     redis_port=dict(type='int'),

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.notify import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts.notify import (
     decide,
     notify,
     parse_duration,

@@ -6,8 +6,8 @@ import datetime
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.notify import alertmanager_alerts, notify
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts.notify import alertmanager_alerts, notify
 
 LEVELS = [{'level': 1, 'role': 'System Administrator', 'response': '30m', 'contacts': ['sysadmin@example.test']},
           {'level': 2, 'role': 'Security Team Lead', 'response': '15m', 'contacts': []},

@@ -8,11 +8,13 @@ import datetime
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import outcome_settings, review_report
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import outcome_store as store
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import promotion_gate
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.records import build_record
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import settings as outcome_settings
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import review_report
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import store
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.outcome_query import promotion_gate
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.maintenance_record import build_record
 
 NOW = datetime.datetime(2026, 11, 29, 3, 0, tzinfo=datetime.timezone.utc)
 SET = ['apcx-kernel=1.1', 'apcx-openssl=1.1']

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import outcome_store as store
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import store
 from tests.harness.tmpfs import fill, small_tmpfs
 
 

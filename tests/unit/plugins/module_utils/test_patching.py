@@ -15,8 +15,8 @@ import sys
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import patching as P
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching import packages as P
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.debroot import HELD, LIBRARIES, PACKAGES, DebianRoot, PreparedLayer, build_repository
 from tests.unit.plugins.modules.test_return_keys import misused
 

@@ -4,8 +4,8 @@ import threading
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import pg_data_fix as fix
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import pg_data_fix as fix
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 SCHEMA = """
 CREATE TABLE customers (id int PRIMARY KEY, name text NOT NULL);

@@ -17,8 +17,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import pg_health
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import pg_check as pg_health
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.paths import ROOT
 from tests.harness.postgres import PostgresCluster, _run_as
 

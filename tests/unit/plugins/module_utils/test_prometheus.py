@@ -6,8 +6,7 @@ import subprocess
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import prometheus as prom
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import prometheus as prom
 PROMTOOL = shutil.which('promtool')
 needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason='promtool missing: install the prometheus package (tests/system-packages.txt)')
 

@@ -8,8 +8,7 @@ import sys
 import pytest
 import yaml
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import prometheus as prom
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import prometheus as prom
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 RULES = os.path.join(ROOT, 'extensions', 'prometheus', 'rules.yml')
 SCRIPT = os.path.join(ROOT, 'scripts', 'gen_prometheus_rules.py')

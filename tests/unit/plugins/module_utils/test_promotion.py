@@ -4,10 +4,10 @@ import datetime
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import JsonlWriter, iso
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.promotion import package_hash, preview, promotion_gate
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.records import build_record, write_json
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import JsonlWriter, iso
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.outcome_query import package_hash, preview, promotion_gate
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.maintenance_record import build_record, write_json
 
 NOW = datetime.datetime(2026, 11, 29, 3, 0, tzinfo=datetime.timezone.utc)
 SET = ['apcx-kernel=1.1', 'apcx-openssl=1.1']

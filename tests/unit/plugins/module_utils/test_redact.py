@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.redact import (
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import (
     REDACTED,
     dsn_secrets,
     header_secrets,

@@ -6,8 +6,8 @@ import shutil
 import pytest
 import yaml
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import resources
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import resource_check as resources
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from tests.harness.paths import ROOT
 
 THRESHOLDS = yaml.safe_load(open(os.path.join(ROOT, 'roles', 'maintenance', 'defaults', 'main.yml')))['maintenance_thresholds']

@@ -1,8 +1,6 @@
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import result as r
-
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import result as r
 @pytest.mark.parametrize('statuses, expected', [
     ([], 'ok'),
     (['ok', 'ok'], 'ok'),

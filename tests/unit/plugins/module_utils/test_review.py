@@ -8,10 +8,10 @@ import subprocess
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import review_report
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import iso
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review import linear_days_until_full
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import review_report
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review import linear_days_until_full
 
 UNTIL = datetime.datetime(2026, 11, 23, tzinfo=datetime.timezone.utc)
 
@@ -153,7 +153,7 @@ def test_bad_input_messages(outcome_file, params, message):
 
 
 def test_postgres_source_and_deduplication(outcome_file, postgres, postgres_db):
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import outcome_store as store
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import store
     with postgres.connect(postgres_db) as conn:
         store.ensure_table(conn, None, 'maintenance_outcomes')
         store.insert_records(conn, None, 'maintenance_outcomes', recorded_outcomes())

@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import review_report
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcome_store import iso
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review import build_review, render_html, render_markdown
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import review_report
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review import build_review, render_html, render_markdown
 
 UNTIL = datetime.datetime(2026, 11, 23, tzinfo=datetime.timezone.utc)
 SINCE = UNTIL - datetime.timedelta(days=7)

@@ -3,7 +3,7 @@ compliance score per host from compliance_check."""
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.review import build_review, render_html, render_markdown
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review import build_review, render_html, render_markdown
 
 
 def record(day, host, action, checks):

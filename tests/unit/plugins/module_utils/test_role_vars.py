@@ -6,8 +6,7 @@ import os
 import pytest
 import yaml
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils import role_vars
-
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import role_vars
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 ROLES = role_vars.collection_roles(os.path.join(ROOT, 'roles'))
 ALLOWED = yaml.safe_load(open(os.path.join(ROOT, 'roles', 'maintenance', 'defaults', 'main.yml')))['maintenance_known_variables']

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import FileState, StateBusy, open_state
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tokens import check_tokens
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import FileState, StateBusy, open_state
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.token_check import check_tokens
 
 from .test_tokens import NOW, THRESHOLDS, Key
 
@@ -130,8 +130,9 @@ def test_overlapping_token_checks_of_two_sources_keep_both_fingerprints(tmp_path
 @pytest.mark.parametrize('which', ['security_scan', 'backup_verify'])
 def test_target_host_state_writers_wait_for_an_overlapping_run(tmp_path, which):
     """security_scan's baseline and backup_verify's state were last-writer-wins on the old code."""
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils import backup_verify, security_scan
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.state_store import FileLock
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import backup_verify
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import security_scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import FileLock
     state = tmp_path / 'state.json'
     (tmp_path / 'data').mkdir()
     (tmp_path / 'data' / 'f').write_text('x')

@@ -8,8 +8,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.tokens import check_tokens, thumbprint
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.token_check import check_tokens, thumbprint
 from tests.harness.http import HttpServer, reply
 from tests.harness.net import free_port
 

@@ -1,0 +1,139 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every module of this collection does with its checks.
+
+A module builds its argument spec with ``check_argument_spec(...)`` (adds the
+shared ``fail_on`` and ``thresholds`` options, documented in the
+``autopilotcx.maintenance.checks`` doc fragment) and ends with
+``finish(module, checks, ...)``. ``run(module, func)`` turns a
+``MaintenanceError`` into ``fail_json`` in exactly one place.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import math
+import os
+import stat
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    FAIL_ON_CHOICES,
+    ResultModelError,
+    should_fail,
+    summarize,
+)
+
+
+def check_argument_spec(**options):
+    """The shared ``fail_on``/``thresholds`` options plus the module's own."""
+    spec = dict(
+        fail_on=dict(type='str', default='critical', choices=list(FAIL_ON_CHOICES)),
+        thresholds=dict(type='dict', default={}),
+    )
+    spec.update(options)
+    return spec
+
+
+def finish(module, checks, changed=False, **extra):
+    """Exit with the checks, their summary and ``extra``; fail when ``fail_on`` says so."""
+    checks = list(checks)
+    summary = summarize(checks)
+    result = dict(changed=changed, checks=checks, **extra)
+    result.update(summary)
+    fail_on = module.params.get('fail_on') or 'critical'
+    if should_fail(summary['status'], fail_on):
+        names = ', '.join(summary['failed_checks']) or ', '.join(c['name'] for c in checks if c['status'] != 'ok')
+        module.fail_json(msg='%s check(s) at or above %s: %s' % (summary['status'], fail_on, names), **result)
+    module.exit_json(**result)
+
+
+MAX_SECONDS = 2147483647  # what every timer below us (time_t, poll, libpq) accepts
+
+
+def _is_port(name):
+    return name == 'port' or name.endswith('_port')
+
+
+def _is_timeout(name):
+    return name == 'timeout' or name.endswith('_timeout')
+
+
+def _text_errors(label, value, is_path):
+    if not isinstance(value, str):
+        return []
+    if '\x00' in value:
+        return ['%s: contains a NUL byte' % label]
+    if is_path:
+        try:
+            if stat.S_ISFIFO(os.stat(value).st_mode):  # opening it would block until a writer comes
+                return ['%s: %s is a FIFO, not a file' % (label, value)]
+        except (OSError, ValueError):
+            pass
+    return []
+
+
+def _option_errors(label, name, option, value):
+    kind = option.get('type', 'str')
+    if kind in ('str', 'path'):
+        return _text_errors(label, value, kind == 'path')
+    if kind == 'list' and option.get('elements') in ('str', 'path') and isinstance(value, list):
+        errors = []
+        for i, item in enumerate(value):
+            errors.extend(_text_errors('%s[%d]' % (label, i), item, option.get('elements') == 'path'))
+        return errors
+    if kind not in ('int', 'float') or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return []
+    if not math.isfinite(value):
+        return ['%s: %s is not a finite number' % (label, value)]
+    if _is_port(name) and kind == 'int' and not 1 <= value <= 65535:
+        return ['%s: %s is not a TCP port (1-65535)' % (label, value)]
+    if _is_timeout(name) and not 0 <= value <= MAX_SECONDS:
+        return ['%s: %s is not a number of seconds between 0 and %d' % (label, value, MAX_SECONDS)]
+    return []
+
+
+def parameter_errors(argument_spec, params, prefix=''):
+    """What no backend can take, for every option (nested ones too), each naming its option.
+
+    NUL bytes in str/path values (no path, URL or host can hold one), path values naming a FIFO (reading
+    it would block), non-finite floats, ports outside 1-65535 (options ``port``/``*_port``) and timeouts
+    outside 0-2147483647 s (``timeout``/``*_timeout``).
+    """
+    errors = []
+    for name in sorted(argument_spec):
+        option = argument_spec[name]
+        value = (params or {}).get(name)
+        if value is None:
+            continue
+        label = prefix + name
+        errors.extend(_option_errors(label, name, option, value))
+        sub = option.get('options')
+        if sub and isinstance(value, dict):
+            errors.extend(parameter_errors(sub, value, label + '.'))
+        elif sub and isinstance(value, list):
+            for i, item in enumerate(value):
+                if isinstance(item, dict):
+                    errors.extend(parameter_errors(sub, item, '%s[%d].' % (label, i)))
+    return errors
+
+
+def run(module, func, *args, **kwargs):
+    """Call ``func``; a ``MaintenanceError``/``ResultModelError`` becomes ``fail_json`` with its message.
+
+    Before the first call the parameters pass ``parameter_errors`` (a failure names each bad option).
+    """
+    if not getattr(module, '_autopilotcx_params_checked', False):
+        module._autopilotcx_params_checked = True
+        errors = parameter_errors(getattr(module, 'argument_spec', None) or {}, module.params)
+        if errors:
+            module.fail_json(msg='Invalid parameters: %s' % '; '.join(errors))
+    try:
+        return func(*args, **kwargs)
+    except MaintenanceError as exc:
+        module.fail_json(msg=exc.message, **exc.details)
+    except ResultModelError as exc:
+        module.fail_json(msg='Invalid threshold or check data: %s' % exc)

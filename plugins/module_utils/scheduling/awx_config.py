@@ -1,0 +1,287 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026 AutopilotCX
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The AWX / Automation Platform objects for this collection, built from the cadence table.
+
+``awx_objects(cadences, settings)`` returns, per awx.awx module, the list of parameter dicts the
+``playbooks/awx_configure.yml`` playbook passes to it (or writes to a JSON file in dry-run mode):
+organization, execution environment, credential type and credential placeholders, project, inventories and
+their project sources, teams, notification templates, one job template per cadence playbook, the weekly
+patching workflow (staging -> health gate -> approval -> production), one schedule per scheduled cadence,
+and the role assignments that limit the emergency templates to the security team.
+
+Every key is an option of the awx.awx module it is meant for (a unit test holds them against the modules'
+documentation), and nothing here repeats a schedule: the RRULEs come from ``cadence.awx_rrule``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import cadence
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+
+OUTCOME_CALLBACK = 'autopilotcx.maintenance.outcomes'
+WORKFLOW_CADENCE = 'weekly_patching'
+
+DEFAULT_SETTINGS = {
+    'organization': 'AutopilotCX',
+    'name_prefix': 'maintenance',
+    'project': {
+        'name': 'AutopilotCX maintenance',
+        'scm_url': 'https://example.invalid/autopilotcx/maintenance.git',
+        'scm_branch': 'main',
+        'scm_credential': None,
+    },
+    'execution_environment': {
+        'name': 'AutopilotCX maintenance EE',
+        'image': 'registry.example.invalid/autopilotcx/maintenance-ee:0.1.0',
+        'pull': 'missing',
+    },
+    'inventories': [
+        {'name': 'staging', 'source_path': 'inventories/staging'},
+        {'name': 'production', 'source_path': 'inventories/production'},
+    ],
+    'default_inventory': 'production',
+    'machine_credential': {'name': 'AutopilotCX maintenance SSH', 'username': 'ansible'},
+    'outcome_credential': {'name': 'AutopilotCX outcome recording', 'type': 'AutopilotCX outcome recording'},
+    'security_team': 'Security',
+    'operators_team': 'Operations',
+    'notifications': [
+        {'name': 'AutopilotCX maintenance failures', 'notification_type': 'webhook',
+         'notification_configuration': {'url': 'https://alerts.example.invalid/awx', 'http_method': 'POST',
+                                        'headers': {}, 'disable_ssl_verification': False}},
+    ],
+    'dtstart': cadence.DEFAULT_DTSTART,
+    'forks': 50,
+    'job_slice_count': {},
+    'timeout': {},
+    'workflow': {
+        'health_gate': 'service_health',
+        'staging_inventory': 'staging',
+        'production_inventory': 'production',
+        'approval_timeout': 3600,
+    },
+    'security_leads': [],
+}
+
+
+def merged_settings(settings):
+    """DEFAULT_SETTINGS with ``settings`` merged over it (one level deep for dicts)."""
+    result = copy.deepcopy(DEFAULT_SETTINGS)
+    for key, value in (settings or {}).items():
+        if key not in result:
+            raise MaintenanceError('awx_configure settings: unknown key %r (known: %s)' % (key, ', '.join(sorted(result))))
+        if isinstance(result[key], dict) and isinstance(value, dict) and key not in ('job_slice_count', 'timeout'):
+            result[key].update(value)
+        elif value is not None:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+def template_name(settings, cadence_name):
+    return '%s %s' % (settings['name_prefix'], cadence_name)
+
+
+def _survey(settings):
+    leads = [str(lead) for lead in settings.get('security_leads') or []]
+    approver = {
+        'question_name': 'Approving security lead',
+        'question_description': 'Who approved this emergency change (guide: approval by the security team lead)',
+        'variable': 'emergency_approver',
+        'required': True,
+        'type': 'multiplechoice' if leads else 'text',
+        'min': 2,
+        'max': 128,
+        'default': '',
+        'choices': '\n'.join(leads),
+    }
+    change = {
+        'question_name': 'Change reference',
+        'question_description': 'Ticket or change record of this emergency change; the post-mortem refers to it',
+        'variable': 'emergency_change_reference',
+        'required': True,
+        'type': 'text',
+        'min': 3,
+        'max': 64,
+        'default': '',
+        'choices': '',
+    }
+    return {'name': 'Emergency change approval', 'description': 'Asked at every launch', 'spec': [approver, change]}
+
+
+def awx_objects(cadences, settings=None):
+    """The awx.awx module parameters for every object, keyed by module name (lists, in creation order)."""
+    s = merged_settings(settings)
+    org = s['organization']
+    schedules = cadence.cadence_schedules(cadences, dtstart=s['dtstart'])
+    by_name = dict((c['name'], c) for c in schedules)
+    inventory_names = [inv['name'] for inv in s['inventories']]
+    if s['default_inventory'] not in inventory_names:
+        raise MaintenanceError('awx_configure: default_inventory %r is not one of the inventories %s'
+                               % (s['default_inventory'], ', '.join(inventory_names)))
+    flow = s['workflow']
+    for key in ('staging_inventory', 'production_inventory'):
+        if flow[key] not in inventory_names:
+            raise MaintenanceError('awx_configure: workflow %s %r is not one of the inventories %s'
+                                   % (key, flow[key], ', '.join(inventory_names)))
+    if flow['health_gate'] not in by_name:
+        raise MaintenanceError('awx_configure: workflow health_gate %r is not a cadence' % flow['health_gate'])
+    notifications = [n['name'] for n in s['notifications']]
+    ee = s['execution_environment']
+    outcome = s['outcome_credential']
+    machine = s['machine_credential']
+    project = s['project']
+
+    objects = {
+        'organization': [{'name': org, 'state': 'present'}],
+        'credential_type': [{
+            'name': outcome['type'],
+            'description': 'Enables the %s callback and gives it the PostgreSQL sink (DSN kept as a secret)'
+                           % OUTCOME_CALLBACK,
+            'kind': 'cloud',
+            'inputs': {'fields': [{'id': 'dsn', 'type': 'string', 'label': 'Outcome database DSN', 'secret': True,
+                                   'help_text': 'libpq DSN of the outcome table; empty keeps records in the job only'}],
+                       'required': []},
+            'injectors': {'env': {'ANSIBLE_CALLBACKS_ENABLED': OUTCOME_CALLBACK,
+                                  'AUTOPILOTCX_OUTCOME_DSN': '{{ dsn }}'}},
+            'state': 'present',
+        }],
+        'credential': [
+            {'name': machine['name'], 'organization': org, 'credential_type': 'Machine',
+             'description': 'Placeholder: add the SSH key or password in AWX; this playbook never overwrites it',
+             'inputs': {'username': machine['username']}, 'update_secrets': False, 'state': 'present'},
+            {'name': outcome['name'], 'organization': org, 'credential_type': outcome['type'],
+             'description': 'Placeholder: set the DSN of the outcome database in AWX; this playbook never overwrites it',
+             'inputs': {}, 'update_secrets': False, 'state': 'present'},
+        ],
+        'execution_environment': [{'name': ee['name'], 'image': ee['image'], 'pull': ee['pull'], 'organization': org,
+                                   'description': 'Built from execution-environment.yml of this collection',
+                                   'state': 'present'}],
+        'project': [dict((k, v) for k, v in {
+            'name': project['name'], 'organization': org, 'scm_type': 'git', 'scm_url': project['scm_url'],
+            'scm_branch': project['scm_branch'], 'scm_update_on_launch': True, 'scm_clean': True,
+            'credential': project.get('scm_credential'), 'default_environment': ee['name'],
+            'description': 'autopilotcx.maintenance playbooks', 'state': 'present',
+        }.items() if v is not None)],
+        'inventory': [{'name': inv['name'], 'organization': org, 'description': 'From %s of the project' % inv['source_path'],
+                       'state': 'present'} for inv in s['inventories']],
+        'inventory_source': [{'name': '%s from project' % inv['name'], 'inventory': inv['name'], 'organization': org,
+                              'source': 'scm', 'source_project': project['name'], 'source_path': inv['source_path'],
+                              'overwrite': True, 'update_on_launch': True, 'state': 'present'}
+                             for inv in s['inventories']],
+        'label': [{'name': label, 'organization': org, 'state': 'present'} for label in ('maintenance', 'scheduled', 'manual')],
+        'team': [{'name': s['security_team'], 'organization': org, 'description': 'Launches emergency changes',
+                  'state': 'present'},
+                 {'name': s['operators_team'], 'organization': org, 'description': 'Launches outage response',
+                  'state': 'present'}],
+        'notification_template': [dict(n, organization=org, state='present') for n in s['notifications']],
+    }
+
+    templates = []
+    for entry in schedules:
+        name = template_name(s, entry['name'])
+        template = {
+            'name': name,
+            'organization': org,
+            'description': entry.get('description') or entry['name'],
+            'project': project['name'],
+            'playbook': 'playbooks/%s' % entry['playbook'],
+            'inventory': s['default_inventory'],
+            'ask_inventory_on_launch': True,
+            'ask_limit_on_launch': True,
+            'credentials': [machine['name'], outcome['name']],
+            'execution_environment': ee['name'],
+            'job_type': 'run',
+            'forks': s['forks'],
+            'job_slice_count': int(s['job_slice_count'].get(entry['name'], 1)),
+            'allow_simultaneous': False,
+            'extra_vars': {'maintenance_cadence': entry['name']},
+            'labels': ['maintenance', 'scheduled' if entry['scheduled'] else 'manual'],
+            'notification_templates_error': notifications,
+            'state': 'present',
+        }
+        if entry['name'] in s['timeout']:
+            template['timeout'] = int(s['timeout'][entry['name']])
+        if entry.get('launched_by') == 'security_leads':
+            template['survey_enabled'] = True
+            template['survey_spec'] = _survey(s)
+            template['ask_variables_on_launch'] = False
+        templates.append(template)
+    objects['job_template'] = templates
+
+    patch_template = template_name(s, WORKFLOW_CADENCE)
+    gate_template = template_name(s, flow['health_gate'])
+    workflow_name = '%s %s workflow' % (s['name_prefix'], WORKFLOW_CADENCE)
+    jt_ref = {'organization': {'name': org}, 'type': 'job_template'}
+
+    def node(identifier, template, inventory, success=None):
+        item = {'identifier': identifier, 'unified_job_template': dict(jt_ref, name=template),
+                'inventory': {'name': inventory, 'organization': {'name': org}}}
+        if success:
+            item['related'] = {'success_nodes': [{'identifier': success}]}
+        return item
+
+    workflow_nodes = [
+        node('patch_staging', patch_template, flow['staging_inventory'], 'health_gate_staging'),
+        node('health_gate_staging', gate_template, flow['staging_inventory'], 'approve_production'),
+        {'identifier': 'approve_production',
+         'unified_job_template': {'name': 'Approve production patching', 'type': 'workflow_approval',
+                                  'description': 'Staging is patched and healthy; approve to patch production',
+                                  'timeout': int(flow['approval_timeout'])},
+         'related': {'success_nodes': [{'identifier': 'patch_production'}]}},
+        node('patch_production', patch_template, flow['production_inventory'], 'health_gate_production'),
+        node('health_gate_production', gate_template, flow['production_inventory']),
+    ]
+    has_workflow = WORKFLOW_CADENCE in by_name
+    objects['workflow_job_template'] = [] if not has_workflow else [{
+        'name': workflow_name,
+        'organization': org,
+        'description': 'Weekly security patches: staging, health gate, approval, production (guide: Sunday 02:00-04:00 UTC)',
+        'allow_simultaneous': False,
+        'notification_templates_error': notifications,
+        'notification_templates_approvals': notifications,
+        'workflow_nodes': workflow_nodes,
+        'destroy_current_nodes': True,
+        'state': 'present',
+    }]
+
+    objects['schedule'] = []
+    for entry in schedules:
+        if not entry['scheduled']:
+            continue
+        target = workflow_name if entry['name'] == WORKFLOW_CADENCE else template_name(s, entry['name'])
+        objects['schedule'].append({
+            'name': '%s schedule' % template_name(s, entry['name']),
+            'organization': org,
+            'unified_job_template': target,
+            'rrule': entry['awx_rrule'],
+            'description': '%s (from maintenance_cadences: %s)' % (
+                entry.get('description') or entry['name'], entry['rrule_normalized']),
+            'enabled': True,
+            'state': 'present',
+        })
+
+    security_templates = [template_name(s, e['name']) for e in schedules if e.get('launched_by') == 'security_leads']
+    operator_templates = [template_name(s, e['name']) for e in schedules if e.get('launched_by') == 'operators']
+    roles = []
+    if security_templates:
+        roles.append({'team': s['security_team'], 'role': 'execute', 'job_templates': security_templates,
+                      'lookup_organization': org, 'state': 'present'})
+    if operator_templates:
+        roles.append({'team': s['operators_team'], 'role': 'execute', 'job_templates': operator_templates,
+                      'lookup_organization': org, 'state': 'present'})
+    if has_workflow:
+        roles.append({'team': s['security_team'], 'role': 'approval', 'workflows': [workflow_name],
+                      'lookup_organization': org, 'state': 'present'})
+    objects['role'] = roles
+    return objects
+
+
+# The order in which the objects must be created (each refers only to earlier ones).
+CREATION_ORDER = ('organization', 'credential_type', 'credential', 'execution_environment', 'project', 'inventory',
+                  'inventory_source', 'label', 'team', 'notification_template', 'job_template', 'workflow_job_template',
+                  'schedule', 'role')
