@@ -380,6 +380,12 @@ def awx_reconcile(objects, existing, settings=None):
             if name in planned and same_org and not _owned(record):
                 conflicts.append('%s %r (id %s) exists and is not managed by awx_configure (its description lacks %s)'
                                  % (kind, name, record.get('id'), MANAGED_MARKER))
+            elif kind == 'credential' and name in planned and same_org:
+                # The placeholder inputs are for creation only: sent again they would replace the secrets people
+                # filled in (AWX replaces the whole inputs dict; update_secrets=false does not prevent that)
+                for item in plan[kind]:
+                    if item['name'] == name:
+                        item.pop('inputs', None)
             elif (kind in ('job_template', 'schedule') and name not in planned and _owned(record) and same_org):
                 removed.append('%s %r' % (kind, name))
                 plan[kind].append({'name': name, 'state': 'absent'} if kind == 'schedule'

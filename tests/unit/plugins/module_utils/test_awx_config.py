@@ -155,3 +155,15 @@ def test_reconcile_refuses_foreign_objects_and_removes_only_its_own_stale_ones()
     assert plan['removed'] == ["job_template 'maintenance retired'", "schedule 'maintenance retired schedule'"]
     absent = [o['name'] for kind in ('job_template', 'schedule') for o in plan['objects'][kind] if o['state'] == 'absent']
     assert absent == ['maintenance retired', 'maintenance retired schedule']
+
+
+def test_reconcile_never_sends_placeholder_inputs_to_an_existing_credential():
+    """Sent again, the placeholder inputs ({} or the SSH user alone) would replace the DSN or key people filled in."""
+    objects = awx_config.awx_objects(TABLE)
+    org = {'summary_fields': {'organization': {'name': 'AutopilotCX'}}}
+    existing = {'credential': [dict(org, id=9, name='AutopilotCX outcome recording', description=awx_config.MANAGED_MARKER,
+                                    inputs={'dsn': '$encrypted$'})]}
+    plan = awx_config.awx_reconcile(objects, existing)
+    sent = dict((c['name'], c) for c in plan['objects']['credential'])
+    assert 'inputs' not in sent['AutopilotCX outcome recording']
+    assert sent['AutopilotCX maintenance SSH']['inputs'] == {'username': 'ansible'}      # not there yet: created with it
