@@ -147,6 +147,8 @@ def changed_count(proc):
 def first_run(awx, tmp_path_factory):
     proc = configure(awx, tmp=tmp_path_factory.mktemp('run1'))
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    # the project update AWX queued on creation must be over before anything compares modified times
+    _synced_project(awx, awx.one('projects', 'AutopilotCX maintenance'))
     return proc
 
 
@@ -253,7 +255,116 @@ def test_schedules_and_the_next_run_awx_computes(awx, first_run):
         assert awx_next.tzinfo is not None and awx_next.utcoffset() == datetime.timedelta(0)
 
 
+# ------------------------------------------------------------------------------------------------ reconciling
+def test_second_run_changes_nothing(awx, first_run, tmp_path):
+    credential = awx.one('credentials', 'AutopilotCX outcome recording')
+    # what the team does once in AWX: fill the DSN into the placeholder; the rerun must leave it alone
+    awx.request('PATCH', 'credentials/%d/' % credential['id'], {'inputs': {'dsn': 'host=db.ops.test dbname=outcomes'}})
+    credential = awx.one('credentials', 'AutopilotCX outcome recording')
+    before = awx.snapshot()
+    proc = configure(awx, tmp=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert changed_count(proc) == 0, proc.stdout[-6000:]
+    assert awx.snapshot() == before                                # not a node recreated, not a field rewritten
+    assert awx.one('credentials', 'AutopilotCX outcome recording')['modified'] == credential['modified']
+    assert awx.one('credentials', 'AutopilotCX outcome recording')['inputs'] == {'dsn': '$encrypted$'}
+
+
+def _table_with(name, rrule):
+    table = yaml.safe_load(yaml.safe_dump(TABLE))
+    for entry in table:
+        if entry['name'] == name:
+            entry['rrule'] = rrule
+    return table
+
+
+def _changed_ids(before, after):
+    return dict((kind, sorted(set(i for i in set(before[kind]) | set(after[kind])
+                                  if before[kind].get(i) != after[kind].get(i))))
+                for kind in before if before[kind] != after[kind])
+
+
+def test_check_mode_shows_and_changes_nothing(awx, first_run, tmp_path):
+    before = awx.snapshot()
+    table = _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
+    proc = configure(awx, table=table, args=['--check', '--diff'], tmp=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert changed_count(proc) >= 1                   # it says the schedule would change
+    assert 'maintenance tls_check schedule' in proc.stdout
+    assert awx.snapshot() == before                   # and nothing changed: same objects, same modified times
+
+
+def test_one_changed_cadence_changes_exactly_its_schedule(awx, first_run, tmp_path):
+    before = awx.snapshot()
+    schedule = awx.one('schedules', 'maintenance tls_check schedule')
+    table = _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
+    proc = configure(awx, table=table, tmp=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert changed_count(proc) == 1, proc.stdout[-6000:]
+    assert _changed_ids(before, awx.snapshot()) == {'schedules': [schedule['id']]}
+    changed = awx.one('schedules', 'maintenance tls_check schedule')
+    assert changed['rrule'] == cadence.awx_rrule('FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
+    saved = datetime.datetime.fromisoformat(changed['modified'].replace('Z', '+00:00'))
+    assert datetime.datetime.fromisoformat(changed['next_run'].replace('Z', '+00:00')) == \
+        cadence.occurrences('FREQ=DAILY;BYHOUR=6;BYMINUTE=15', 1, saved)[0]
+
+
+def test_a_removed_cadence_loses_its_schedule_and_template(awx, first_run, tmp_path):
+    table = [e for e in _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15') if e['name'] != 'cache_analysis']
+    template = awx.one('job_templates', 'maintenance cache_analysis')
+    before = awx.snapshot()
+    proc = configure(awx, table=table, tmp=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    assert awx.all('job_templates', name='maintenance cache_analysis') == []
+    assert awx.all('schedules', name='maintenance cache_analysis schedule') == []
+    changes = _changed_ids(before, awx.snapshot())
+    assert changes['job_templates'] == [template['id']] and len(changes['schedules']) == 1
+    assert set(changes) == {'job_templates', 'schedules'}, changes
+    enabled = [s['name'] for s in awx.all('schedules', enabled='true', name__startswith='maintenance ')]
+    assert sorted(enabled) == sorted('maintenance %s schedule' % e['name'] for e in table if e.get('rrule'))
+
+
+# ------------------------------------------------------------------------------------------------ refusals
+def _refused(awx, proc, *needles):
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    text = proc.stdout + proc.stderr
+    for needle in needles:
+        assert needle in text, text[-4000:]
+    assert 'CONTROLLER_PASSWORD' not in text or awx.env['CONTROLLER_PASSWORD'] not in text
+
+
+def test_errors_before_any_change(awx, first_run, tmp_path):
+    before = awx.snapshot()
+    # AWX unreachable
+    _refused(awx, configure(awx, env={'CONTROLLER_HOST': 'http://127.0.0.1:9'}, tmp=tmp_path),
+             'awx_configure changed nothing: could not log in to AWX at http://127.0.0.1:9')
+    # wrong password, wrong token
+    _refused(awx, configure(awx, env={'CONTROLLER_PASSWORD': 'wrong-password'}, tmp=tmp_path),
+             'awx_configure changed nothing: could not log in to AWX')
+    _refused(awx, configure(awx, env={'CONTROLLER_USERNAME': '', 'CONTROLLER_PASSWORD': '',
+                                      'CONTROLLER_OAUTH_TOKEN': 'not-a-token'}, tmp=tmp_path),
+             'awx_configure changed nothing: could not log in to AWX')
+    # the collection's placeholder addresses still in the settings
+    proc = configure(awx, settings={'project': {'scm_url': 'https://example.invalid/autopilotcx/maintenance.git'}},
+                     tmp=tmp_path)
+    _refused(awx, proc, "project 'AutopilotCX maintenance': scm_url still holds a placeholder address")
+    # awx.awx missing
+    proc = configure(awx, env={'ANSIBLE_COLLECTIONS_PATH': ansible_env()['ANSIBLE_COLLECTIONS_PATH']}, tmp=tmp_path)
+    _refused(awx, proc, 'awx.awx')
+    assert awx.snapshot() == before
+    # an object of a planned name that someone else owns
+    flow = awx.one('workflow_job_templates', 'maintenance weekly_patching workflow')
+    awx.request('PATCH', 'workflow_job_templates/%d/' % flow['id'], {'description': 'hand-made by the Ops team'})
+    before = awx.snapshot()
+    proc = configure(awx, tmp=tmp_path)
+    _refused(awx, proc, "workflow_job_template 'maintenance weekly_patching workflow' (id %d) exists and is not managed"
+             % flow['id'])
+    assert awx.snapshot() == before
+    assert awx.one('workflow_job_templates', flow['name'])['description'] == 'hand-made by the Ops team'
+
+
 # ------------------------------------------------------------------------------------------------ the outcome callback
+# Last in the file: launching jobs makes AWX update the project (scm_update_on_launch), which changes modified times.
 # AWX's own code builds the job's extra vars, environment and credential injection (RunJob, as it does before handing
 # the job to ansible-runner in the execution environment); printed as JSON for the test.
 AWX_JOB_PARAMS = r'''
@@ -358,107 +469,3 @@ def test_without_the_project_ansible_cfg_nothing_is_recorded(awx, first_run, pos
     """The control: the same job without the project's ansible.cfg records nothing (so the route above is the one)."""
     _job, rows = _run_like_awx(awx, postgres, postgres_db, tmp_path, monkeypatch, drop_project_config=True)
     assert rows == []
-
-
-# ------------------------------------------------------------------------------------------------ reconciling
-def test_second_run_changes_nothing(awx, first_run, tmp_path):
-    before = awx.snapshot()
-    credential = awx.one('credentials', 'AutopilotCX outcome recording')
-    proc = configure(awx, tmp=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert changed_count(proc) == 0, proc.stdout[-6000:]
-    assert awx.snapshot() == before                                # not a node recreated, not a field rewritten
-    assert awx.one('credentials', 'AutopilotCX outcome recording')['modified'] == credential['modified']
-
-
-def _table_with(name, rrule):
-    table = yaml.safe_load(yaml.safe_dump(TABLE))
-    for entry in table:
-        if entry['name'] == name:
-            entry['rrule'] = rrule
-    return table
-
-
-def _changed_ids(before, after):
-    return dict((kind, sorted(set(i for i in set(before[kind]) | set(after[kind])
-                                  if before[kind].get(i) != after[kind].get(i))))
-                for kind in before if before[kind] != after[kind])
-
-
-def test_check_mode_shows_and_changes_nothing(awx, first_run, tmp_path):
-    before = awx.snapshot()
-    table = _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
-    proc = configure(awx, table=table, args=['--check', '--diff'], tmp=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert changed_count(proc) >= 1                   # it says the schedule would change
-    assert 'maintenance tls_check schedule' in proc.stdout
-    assert awx.snapshot() == before                   # and nothing changed: same objects, same modified times
-
-
-def test_one_changed_cadence_changes_exactly_its_schedule(awx, first_run, tmp_path):
-    before = awx.snapshot()
-    schedule = awx.one('schedules', 'maintenance tls_check schedule')
-    table = _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
-    proc = configure(awx, table=table, tmp=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert changed_count(proc) == 1, proc.stdout[-6000:]
-    assert _changed_ids(before, awx.snapshot()) == {'schedules': [schedule['id']]}
-    changed = awx.one('schedules', 'maintenance tls_check schedule')
-    assert changed['rrule'] == cadence.awx_rrule('FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
-    saved = datetime.datetime.fromisoformat(changed['modified'].replace('Z', '+00:00'))
-    assert datetime.datetime.fromisoformat(changed['next_run'].replace('Z', '+00:00')) == \
-        cadence.occurrences('FREQ=DAILY;BYHOUR=6;BYMINUTE=15', 1, saved)[0]
-
-
-def test_a_removed_cadence_loses_its_schedule_and_template(awx, first_run, tmp_path):
-    table = [e for e in _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15') if e['name'] != 'cache_analysis']
-    template = awx.one('job_templates', 'maintenance cache_analysis')
-    before = awx.snapshot()
-    proc = configure(awx, table=table, tmp=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert awx.all('job_templates', name='maintenance cache_analysis') == []
-    assert awx.all('schedules', name='maintenance cache_analysis schedule') == []
-    changes = _changed_ids(before, awx.snapshot())
-    assert changes['job_templates'] == [template['id']] and len(changes['schedules']) == 1
-    assert set(changes) == {'job_templates', 'schedules'}, changes
-    enabled = [s['name'] for s in awx.all('schedules', enabled='true', name__startswith='maintenance ')]
-    assert sorted(enabled) == sorted('maintenance %s schedule' % e['name'] for e in table if e.get('rrule'))
-
-
-# ------------------------------------------------------------------------------------------------ refusals
-def _refused(awx, proc, *needles):
-    assert proc.returncode != 0, proc.stdout[-3000:]
-    text = proc.stdout + proc.stderr
-    for needle in needles:
-        assert needle in text, text[-4000:]
-    assert 'CONTROLLER_PASSWORD' not in text or awx.env['CONTROLLER_PASSWORD'] not in text
-
-
-def test_errors_before_any_change(awx, first_run, tmp_path):
-    before = awx.snapshot()
-    # AWX unreachable
-    _refused(awx, configure(awx, env={'CONTROLLER_HOST': 'http://127.0.0.1:9'}, tmp=tmp_path),
-             'awx_configure changed nothing: could not log in to AWX at http://127.0.0.1:9')
-    # wrong password, wrong token
-    _refused(awx, configure(awx, env={'CONTROLLER_PASSWORD': 'wrong-password'}, tmp=tmp_path),
-             'awx_configure changed nothing: could not log in to AWX')
-    _refused(awx, configure(awx, env={'CONTROLLER_USERNAME': '', 'CONTROLLER_PASSWORD': '',
-                                      'CONTROLLER_OAUTH_TOKEN': 'not-a-token'}, tmp=tmp_path),
-             'awx_configure changed nothing: could not log in to AWX')
-    # the collection's placeholder addresses still in the settings
-    proc = configure(awx, settings={'project': {'scm_url': 'https://example.invalid/autopilotcx/maintenance.git'}},
-                     tmp=tmp_path)
-    _refused(awx, proc, "project 'AutopilotCX maintenance': scm_url still holds a placeholder address")
-    # awx.awx missing
-    proc = configure(awx, env={'ANSIBLE_COLLECTIONS_PATH': ansible_env()['ANSIBLE_COLLECTIONS_PATH']}, tmp=tmp_path)
-    _refused(awx, proc, 'awx.awx')
-    assert awx.snapshot() == before
-    # an object of a planned name that someone else owns
-    flow = awx.one('workflow_job_templates', 'maintenance weekly_patching workflow')
-    awx.request('PATCH', 'workflow_job_templates/%d/' % flow['id'], {'description': 'hand-made by the Ops team'})
-    before = awx.snapshot()
-    proc = configure(awx, tmp=tmp_path)
-    _refused(awx, proc, "workflow_job_template 'maintenance weekly_patching workflow' (id %d) exists and is not managed"
-             % flow['id'])
-    assert awx.snapshot() == before
-    assert awx.one('workflow_job_templates', flow['name'])['description'] == 'hand-made by the Ops team'
