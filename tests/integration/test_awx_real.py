@@ -325,12 +325,13 @@ def test_a_removed_cadence_loses_its_schedule_and_template(awx, first_run, tmp_p
 
 
 # ------------------------------------------------------------------------------------------------ refusals
-def _refused(awx, proc, *needles):
+def _refused(awx, proc, *needles, **kwargs):
     assert proc.returncode != 0, proc.stdout[-3000:]
     text = proc.stdout + proc.stderr
     for needle in needles:
         assert needle in text, text[-4000:]
-    assert 'CONTROLLER_PASSWORD' not in text or awx.env['CONTROLLER_PASSWORD'] not in text
+    for secret in (awx.env['CONTROLLER_PASSWORD'],) + tuple(kwargs.get('secrets', ())):
+        assert secret not in text                 # no password or token in the message
 
 
 def test_errors_before_any_change(awx, first_run, tmp_path):
@@ -340,19 +341,27 @@ def test_errors_before_any_change(awx, first_run, tmp_path):
              'awx_configure changed nothing: could not log in to AWX at http://127.0.0.1:9')
     # wrong password, wrong token
     _refused(awx, configure(awx, env={'CONTROLLER_PASSWORD': 'wrong-password'}, tmp=tmp_path),
-             'awx_configure changed nothing: could not log in to AWX')
+             'awx_configure changed nothing: could not log in to AWX', secrets=['wrong-password'])
     _refused(awx, configure(awx, env={'CONTROLLER_USERNAME': '', 'CONTROLLER_PASSWORD': '',
                                       'CONTROLLER_OAUTH_TOKEN': 'not-a-token'}, tmp=tmp_path),
-             'awx_configure changed nothing: could not log in to AWX')
+             'awx_configure changed nothing: could not log in to AWX', secrets=['not-a-token'])
     # the collection's placeholder addresses still in the settings
     proc = configure(awx, settings={'project': {'scm_url': 'https://example.invalid/autopilotcx/maintenance.git'}},
                      tmp=tmp_path)
     _refused(awx, proc, "project 'AutopilotCX maintenance': scm_url still holds a placeholder address")
-    # awx.awx missing
-    proc = configure(awx, env={'ANSIBLE_COLLECTIONS_PATH': ansible_env()['ANSIBLE_COLLECTIONS_PATH']}, tmp=tmp_path)
+    assert awx.snapshot() == before
+
+
+def test_refused_without_the_awx_collection(awx, first_run, tmp_path):
+    before = awx.snapshot()
+    # only this collection on the path: no awx.awx (not even the one in the venv's site-packages)
+    proc = configure(awx, env={'ANSIBLE_COLLECTIONS_PATH': ansible_env()['ANSIBLE_COLLECTIONS_PATH'],
+                               'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH': 'False'}, tmp=tmp_path)
     _refused(awx, proc, 'awx.awx')
     assert awx.snapshot() == before
-    # an object of a planned name that someone else owns
+
+
+def test_refused_when_a_planned_name_belongs_to_someone_else(awx, first_run, tmp_path):
     flow = awx.one('workflow_job_templates', 'maintenance weekly_patching workflow')
     awx.request('PATCH', 'workflow_job_templates/%d/' % flow['id'], {'description': 'hand-made by the Ops team'})
     before = awx.snapshot()
