@@ -386,6 +386,12 @@ def awx_reconcile(objects, existing, settings=None):
                 for item in plan[kind]:
                     if item['name'] == name:
                         item.pop('inputs', None)
+            elif kind == 'notification_template' and name in planned and same_org:
+                # awx.awx (update_secrets defaults to true) PATCHes a configuration holding $encrypted$ fields at every
+                # run, and AWX's modified time moves although nothing changed: send it only when a value differs
+                for item in plan[kind]:
+                    if item['name'] == name and _configuration_holds(record, item):
+                        item.pop('notification_configuration', None)
             elif (kind in ('job_template', 'schedule') and name not in planned and _owned(record) and same_org):
                 removed.append('%s %r' % (kind, name))
                 plan[kind].append({'name': name, 'state': 'absent'} if kind == 'schedule'
@@ -401,6 +407,18 @@ def awx_reconcile(objects, existing, settings=None):
         else:
             workflow_nodes = 'rebuilt'
     return {'objects': plan, 'conflicts': conflicts, 'removed': removed, 'workflow_nodes': workflow_nodes}
+
+
+def _configuration_holds(record, item):
+    """True when AWX's notification configuration already has every planned value (a secret shown as $encrypted$
+    counts as equal: AWX never shows it, change it in AWX or rename the template to have it sent again)."""
+    current = record.get('notification_configuration') or {}
+    if record.get('notification_type') != item.get('notification_type'):
+        return False
+    for key, value in (item.get('notification_configuration') or {}).items():
+        if key not in current or (current[key] != value and current[key] != '$encrypted$'):
+            return False
+    return True
 
 
 def _approval_matches(record, planned_nodes):

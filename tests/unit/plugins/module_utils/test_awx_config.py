@@ -167,3 +167,18 @@ def test_reconcile_never_sends_placeholder_inputs_to_an_existing_credential():
     sent = dict((c['name'], c) for c in plan['objects']['credential'])
     assert 'inputs' not in sent['AutopilotCX outcome recording']
     assert sent['AutopilotCX maintenance SSH']['inputs'] == {'username': 'ansible'}      # not there yet: created with it
+
+
+def test_reconcile_resends_a_notification_configuration_only_when_a_value_differs():
+    """Measured on the real AWX: awx.awx PATCHed the webhook template at every run (modified moved, changed=0)."""
+    objects = awx_config.awx_objects(TABLE)
+    planned = objects['notification_template'][0]
+    held = dict(planned['notification_configuration'], username='', password='$encrypted$')
+    record = {'id': 1, 'name': planned['name'], 'description': awx_config.MANAGED_MARKER,
+              'notification_type': 'webhook', 'notification_configuration': held,
+              'summary_fields': {'organization': {'name': 'AutopilotCX'}}}
+    sent = awx_config.awx_reconcile(objects, {'notification_template': [record]})['objects']['notification_template'][0]
+    assert 'notification_configuration' not in sent
+    record['notification_configuration'] = dict(held, url='https://old.example.test/hook')
+    sent = awx_config.awx_reconcile(objects, {'notification_template': [record]})['objects']['notification_template'][0]
+    assert sent['notification_configuration'] == planned['notification_configuration']
