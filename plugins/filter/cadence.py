@@ -61,6 +61,27 @@ def awx_objects(cadences, settings=None):
     return objects
 
 
+def awx_existing_queries(objects, settings=None):
+    return awx_config.existing_queries(objects, settings)
+
+
+def awx_reconcile(objects, existing, settings=None):
+    return awx_config.awx_reconcile(objects, existing, settings)
+
+
+def awx_preflight(objects, awx_version=None):
+    """The reasons awx_configure must not change anything (placeholders, awx.awx missing or too old); [] when none."""
+    version = awx_version if awx_version is not None else awx_config.installed_collection_version('awx.awx')
+    problems = []
+    problem = awx_config.collection_problem(version)
+    if problem:
+        problems.append(problem)
+    for where in awx_config.placeholders(objects):
+        problems.append('%s still holds a placeholder address (%s): set it in awx_configure_settings'
+                        % (where, awx_config.PLACEHOLDER_DOMAIN))
+    return problems
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -70,4 +91,7 @@ class FilterModule(object):
             'cron_schedule': _wrap(cron_schedule),
             'rrule_occurrences': _wrap(rrule_occurrences),
             'awx_objects': _wrap(awx_objects),
+            'awx_existing_queries': _wrap(awx_existing_queries),
+            'awx_reconcile': _wrap(awx_reconcile),
+            'awx_preflight': _wrap(awx_preflight),
         }

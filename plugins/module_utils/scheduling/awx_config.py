@@ -20,12 +20,23 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import importlib
+import json
+import os
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import cadence
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 OUTCOME_CALLBACK = 'autopilotcx.maintenance.outcomes'
 WORKFLOW_CADENCE = 'weekly_patching'
+# Every object this collection owns carries this in its description: a same-named object without it belongs to someone
+# else and is never overwritten, and a marked job template or schedule no longer planned is removed (reconciling).
+MANAGED_MARKER = '[managed by autopilotcx.maintenance awx_configure]'
+MANAGED_KINDS = ('credential_type', 'credential', 'execution_environment', 'project', 'inventory',
+                 'notification_template', 'job_template', 'workflow_job_template', 'schedule')
+# The oldest awx.awx this playbook accepts; tested with 24.6.1 (the `ansible` 12 package) against AWX 24.6.2.dev0.
+AWX_COLLECTION_MIN_VERSION = '24.0.0'
+PLACEHOLDER_DOMAIN = 'example.invalid'
 
 DEFAULT_SETTINGS = {
     'organization': 'AutopilotCX',
@@ -140,14 +151,14 @@ def awx_objects(cadences, settings=None):
         'organization': [{'name': org, 'state': 'present'}],
         'credential_type': [{
             'name': outcome['type'],
-            'description': 'Enables the %s callback and gives it the PostgreSQL sink (DSN kept as a secret)'
-                           % OUTCOME_CALLBACK,
+            'description': 'Gives the %s callback its PostgreSQL sink (DSN kept as a secret); the callback itself is '
+                           'enabled by callbacks_enabled in the project ansible.cfg' % OUTCOME_CALLBACK,
             'kind': 'cloud',
             'inputs': {'fields': [{'id': 'dsn', 'type': 'string', 'label': 'Outcome database DSN', 'secret': True,
                                    'help_text': 'libpq DSN of the outcome table; empty keeps records in the job only'}],
                        'required': []},
-            'injectors': {'env': {'ANSIBLE_CALLBACKS_ENABLED': OUTCOME_CALLBACK,
-                                  'AUTOPILOTCX_OUTCOME_DSN': '{{ dsn }}'}},
+            # AWX refuses ANSIBLE_* env injectors (CredentialTypeInjectorField): only AUTOPILOTCX_* here
+            'injectors': {'env': {'AUTOPILOTCX_OUTCOME_DSN': '{{ dsn }}'}},
             'state': 'present',
         }],
         'credential': [
@@ -178,7 +189,8 @@ def awx_objects(cadences, settings=None):
                   'state': 'present'},
                  {'name': s['operators_team'], 'organization': org, 'description': 'Launches outage response',
                   'state': 'present'}],
-        'notification_template': [dict(n, organization=org, state='present') for n in s['notifications']],
+        'notification_template': [dict(dict({'description': 'Failures of the maintenance jobs'}, **n), organization=org,
+                                       state='present') for n in s['notifications']],
     }
 
     templates = []
@@ -245,6 +257,7 @@ def awx_objects(cadences, settings=None):
         'notification_templates_error': notifications,
         'notification_templates_approvals': notifications,
         'workflow_nodes': workflow_nodes,
+        # awx_reconcile() keeps the nodes when AWX already holds exactly these (the module would recreate them)
         'destroy_current_nodes': True,
         'state': 'present',
     }]
@@ -278,6 +291,9 @@ def awx_objects(cadences, settings=None):
         roles.append({'team': s['security_team'], 'role': 'approval', 'workflows': [workflow_name],
                       'lookup_organization': org, 'state': 'present'})
     objects['role'] = roles
+    for kind in MANAGED_KINDS:
+        for item in objects[kind]:
+            item['description'] = ('%s %s' % (item.get('description') or '', MANAGED_MARKER)).strip()
     return objects
 
 
@@ -285,3 +301,185 @@ def awx_objects(cadences, settings=None):
 CREATION_ORDER = ('organization', 'credential_type', 'credential', 'execution_environment', 'project', 'inventory',
                   'inventory_source', 'label', 'team', 'notification_template', 'job_template', 'workflow_job_template',
                   'schedule', 'role')
+
+
+# ------------------------------------------------------------------------------------------------ reconciling
+# What awx_configure reads from AWX before it changes anything: per kind, the controller_api endpoint and query.
+_ENDPOINTS = {
+    'credential_type': 'credential_types', 'credential': 'credentials', 'execution_environment': 'execution_environments',
+    'project': 'projects', 'inventory': 'inventories', 'notification_template': 'notification_templates',
+    'job_template': 'job_templates', 'workflow_job_template': 'workflow_job_templates', 'schedule': 'schedules',
+}
+
+
+def existing_queries(objects, settings=None):
+    """The controller_api lookups (endpoint, query_params) that read every object awx_configure could touch.
+
+    Job templates, workflows and schedules are read by name prefix (so a marked one no longer planned is found),
+    the others by their planned names; the workflow's nodes by the workflow's name.
+    """
+    s = merged_settings(settings)
+    queries = {}
+    for kind in MANAGED_KINDS:
+        if kind in ('job_template', 'workflow_job_template', 'schedule'):
+            query = {'name__startswith': s['name_prefix'] + ' '}
+        else:
+            query = {'name__in': ','.join(sorted(set(o['name'] for o in objects[kind])))}
+        queries[kind] = {'endpoint': _ENDPOINTS[kind], 'query': query}
+    for flow in objects['workflow_job_template']:
+        queries['workflow_node'] = {'endpoint': 'workflow_job_template_nodes',
+                                    'query': {'workflow_job_template__name': flow['name']}}
+    return queries
+
+
+def _owned(record):
+    return MANAGED_MARKER in (record.get('description') or '')
+
+
+def _organization(record):
+    return ((record.get('summary_fields') or {}).get('organization') or {}).get('name')
+
+
+def _node_signature(nodes):
+    """A workflow's nodes as comparable tuples, from the planned workflow_nodes or from AWX's node records."""
+    result = []
+    if nodes and 'summary_fields' in nodes[0]:
+        by_id = dict((n['id'], n.get('identifier')) for n in nodes)
+        for n in nodes:
+            ujt = (n.get('summary_fields') or {}).get('unified_job_template') or {}
+            inventory = ((n.get('summary_fields') or {}).get('inventory') or {}).get('name')
+            kind = 'workflow_approval' if ujt.get('unified_job_type') == 'workflow_approval' else ujt.get('unified_job_type')
+            result.append((n.get('identifier'), ujt.get('name'), kind, inventory,
+                           tuple(sorted(by_id.get(i) for i in n.get('success_nodes') or []))))
+    else:
+        for n in nodes or []:
+            ujt = n['unified_job_template']
+            kind = 'job' if ujt.get('type') == 'job_template' else ujt.get('type')
+            inventory = (n.get('inventory') or {}).get('name')
+            success = tuple(sorted(x['identifier'] for x in (n.get('related') or {}).get('success_nodes', [])))
+            result.append((n['identifier'], ujt['name'], kind, inventory, success))
+    return sorted(result)
+
+
+def awx_reconcile(objects, existing, settings=None):
+    """What to send, given what AWX holds (``existing``: kind -> list of API records, from existing_queries()).
+
+    Returns ``objects`` to send (a copy), ``conflicts`` (planned names held by objects this collection does not own:
+    awx_configure refuses to run), ``removed`` (marked job templates and schedules no longer planned: sent with
+    ``state: absent``) and ``workflow_nodes`` (``unchanged``: the nodes are left alone, ``rebuilt``: recreated).
+    """
+    s = merged_settings(settings)
+    org = s['organization']
+    plan = copy.deepcopy(objects)
+    conflicts, removed = [], []
+    for kind in MANAGED_KINDS:
+        planned = set(o['name'] for o in plan[kind])
+        for record in existing.get(kind) or []:
+            name = record.get('name')
+            same_org = _organization(record) in (None, org)
+            if name in planned and same_org and not _owned(record):
+                conflicts.append('%s %r (id %s) exists and is not managed by awx_configure (its description lacks %s)'
+                                 % (kind, name, record.get('id'), MANAGED_MARKER))
+            elif kind == 'credential' and name in planned and same_org:
+                # The placeholder inputs are for creation only: sent again they would replace the secrets people
+                # filled in (AWX replaces the whole inputs dict; update_secrets=false does not prevent that)
+                for item in plan[kind]:
+                    if item['name'] == name:
+                        item.pop('inputs', None)
+            elif kind == 'notification_template' and name in planned and same_org:
+                # awx.awx (update_secrets defaults to true) PATCHes a configuration holding $encrypted$ fields at every
+                # run, and AWX's modified time moves although nothing changed: send it only when a value differs
+                for item in plan[kind]:
+                    if item['name'] == name and _configuration_holds(record, item):
+                        item.pop('notification_configuration', None)
+            elif (kind in ('job_template', 'schedule') and name not in planned and _owned(record) and same_org):
+                removed.append('%s %r' % (kind, name))
+                plan[kind].append({'name': name, 'state': 'absent'} if kind == 'schedule'
+                                  else {'name': name, 'organization': org, 'state': 'absent'})
+    workflow_nodes = 'none'
+    for flow in plan['workflow_job_template']:
+        current = existing.get('workflow_node') or []
+        if current and _node_signature(current) == _node_signature(flow['workflow_nodes']) and \
+                all(_approval_matches(n, flow['workflow_nodes']) for n in current):
+            flow.pop('workflow_nodes')
+            flow.pop('destroy_current_nodes')
+            workflow_nodes = 'unchanged'
+        else:
+            workflow_nodes = 'rebuilt'
+    return {'objects': plan, 'conflicts': conflicts, 'removed': removed, 'workflow_nodes': workflow_nodes}
+
+
+def _configuration_holds(record, item):
+    """True when AWX's notification configuration already has every planned value (a secret shown as $encrypted$
+    counts as equal: AWX never shows it, change it in AWX or rename the template to have it sent again)."""
+    current = record.get('notification_configuration') or {}
+    if record.get('notification_type') != item.get('notification_type'):
+        return False
+    for key, value in (item.get('notification_configuration') or {}).items():
+        if key not in current or (current[key] != value and current[key] != '$encrypted$'):
+            return False
+    return True
+
+
+def _approval_matches(record, planned_nodes):
+    ujt = (record.get('summary_fields') or {}).get('unified_job_template') or {}
+    if ujt.get('unified_job_type') != 'workflow_approval':
+        return True
+    for node in planned_nodes:
+        if node['identifier'] == record.get('identifier'):
+            want = node['unified_job_template']
+            return ujt.get('name') == want.get('name') and ujt.get('description', want.get('description')) == \
+                want.get('description') and ujt.get('timeout', want.get('timeout')) == want.get('timeout')
+    return False
+
+
+def placeholders(objects):
+    """Where the objects still hold the collection's placeholder addresses (``example.invalid``): kind, name, key."""
+    found = []
+
+    def walk(value, where):
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, where + [str(key)])
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, where)
+        elif isinstance(value, str) and PLACEHOLDER_DOMAIN in value:
+            found.append(' '.join(where))
+    for kind in CREATION_ORDER:
+        for item in objects.get(kind) or []:
+            walk(dict((k, v) for k, v in item.items() if k not in ('description', 'name')),
+                 ['%s %r:' % (kind, item.get('name'))])
+    return found
+
+
+def _version_tuple(version):
+    parts = []
+    for part in str(version).split('.')[:3]:
+        digits = ''.join(ch for ch in part if ch.isdigit()) or '0'
+        parts.append(int(digits))
+    return tuple(parts + [0] * (3 - len(parts)))
+
+
+def collection_problem(version, minimum=AWX_COLLECTION_MIN_VERSION, name='awx.awx'):
+    """None when ``version`` of the awx.awx collection is usable, else the reason (missing or too old)."""
+    if not version:
+        return ('the %s collection is not installed (it ships in the `ansible` package; or '
+                '`ansible-galaxy collection install %s:>=%s`)' % (name, name, minimum))
+    if _version_tuple(version) < _version_tuple(minimum):
+        return '%s %s is too old: awx_configure needs %s >= %s' % (name, version, name, minimum)
+    return None
+
+
+def installed_collection_version(name='awx.awx'):
+    """The version in MANIFEST.json of an installed collection, as Ansible's collection loader finds it; '' if absent."""
+    try:
+        package = importlib.import_module('ansible_collections.' + name)
+    except ImportError:
+        return ''
+    for path in list(getattr(package, '__path__', [])):
+        manifest = os.path.join(path, 'MANIFEST.json')
+        if os.path.exists(manifest):
+            with open(manifest) as handle:
+                return json.load(handle).get('collection_info', {}).get('version') or ''
+    return ''

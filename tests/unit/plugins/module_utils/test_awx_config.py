@@ -63,3 +63,122 @@ def test_a_table_without_the_patching_workflow_cadence_still_builds():
     assert objects['workflow_job_template'] == []
     assert not any(s['unified_job_template'].endswith('workflow') for s in objects['schedule'])
     assert not any(r['role'] == 'approval' for r in objects['role'])
+
+
+# AWX's CredentialTypeInjectorField (awx/main/fields.py, 24.6.2.dev0) refuses every env injector whose name starts with
+# ANSIBLE_ ("may affect Ansible configuration so its use is not allowed in credentials"), and the names in
+# awx/main/constants.py ENV_BLOCKLIST. On main the outcome credential type injected ANSIBLE_CALLBACKS_ENABLED: AWX
+# answered HTTP 400 and nothing after it was created.
+AWX_ENV_BLOCKLIST = ('VIRTUAL_ENV', 'PATH', 'PYTHONPATH', 'JOB_ID', 'INVENTORY_ID', 'INVENTORY_SOURCE_ID',
+                     'INVENTORY_UPDATE_ID', 'AD_HOC_COMMAND_ID', 'REST_API_URL', 'REST_API_TOKEN', 'MAX_EVENT_RES',
+                     'CALLBACK_QUEUE', 'CALLBACK_CONNECTION', 'CACHE', 'JOB_CALLBACK_DEBUG', 'INVENTORY_HOSTVARS',
+                     'AWX_HOST', 'PROJECT_REVISION', 'SUPERVISOR_CONFIG_PATH')
+
+
+def test_outcome_credential_type_injects_only_what_awx_allows():
+    (ctype,) = awx_config.awx_objects(TABLE)['credential_type']
+    env = ctype['injectors']['env']
+    refused = [name for name in env if name.startswith('ANSIBLE_') or name in AWX_ENV_BLOCKLIST]
+    assert refused == [], 'AWX refuses these credential env injectors: %s' % refused
+    assert all(name.startswith('AUTOPILOTCX_') for name in env)
+    assert env['AUTOPILOTCX_OUTCOME_DSN'] == '{{ dsn }}'
+    assert [f['secret'] for f in ctype['inputs']['fields'] if f['id'] == 'dsn'] == [True]
+
+
+def test_every_owned_object_carries_the_marker_and_teams_do_not():
+    objects = awx_config.awx_objects(TABLE)
+    for kind in awx_config.MANAGED_KINDS:
+        assert all(o['description'].endswith(awx_config.MANAGED_MARKER) for o in objects[kind]), kind
+    assert not any(awx_config.MANAGED_MARKER in t['description'] for t in objects['team'])
+
+
+def test_preflight_refuses_placeholders_and_old_or_missing_awx_collection():
+    objects = awx_config.awx_objects(TABLE)
+    found = awx_config.placeholders(objects)
+    assert "project 'AutopilotCX maintenance': scm_url" in found
+    assert "execution_environment 'AutopilotCX maintenance EE': image" in found
+    real = awx_config.awx_objects(TABLE, {
+        'project': {'scm_url': 'https://git.ops.test/m.git'},
+        'execution_environment': {'image': 'registry.ops.test/ee:1'},
+        'notifications': [{'name': 'n', 'notification_type': 'webhook',
+                           'notification_configuration': {'url': 'https://alerts.ops.test/x'}}]})
+    assert awx_config.placeholders(real) == []
+    assert 'not installed' in awx_config.collection_problem('')
+    assert 'too old' in awx_config.collection_problem('23.9.0')
+    assert awx_config.collection_problem('24.6.1') is None
+    assert awx_config.collection_problem('25.0.0') is None
+
+
+def _api_nodes(objects):
+    """The planned workflow nodes as AWX's API returns them (ids, summary_fields, success_nodes as ids)."""
+    nodes = objects['workflow_job_template'][0]['workflow_nodes']
+    ids = dict((n['identifier'], i + 1) for i, n in enumerate(nodes))
+    records = []
+    for n in nodes:
+        ujt = n['unified_job_template']
+        summary = {'unified_job_template': {'name': ujt['name'], 'unified_job_type':
+                                            'job' if ujt['type'] == 'job_template' else ujt['type']}}
+        if ujt['type'] == 'workflow_approval':
+            summary['unified_job_template'].update(description=ujt['description'], timeout=ujt['timeout'])
+        if n.get('inventory'):
+            summary['inventory'] = {'name': n['inventory']['name']}
+        records.append({'id': ids[n['identifier']], 'identifier': n['identifier'], 'summary_fields': summary,
+                        'success_nodes': [ids[x['identifier']] for x in n.get('related', {}).get('success_nodes', [])]})
+    return records
+
+
+def test_reconcile_keeps_matching_workflow_nodes_and_rebuilds_changed_ones():
+    objects = awx_config.awx_objects(TABLE)
+    records = _api_nodes(objects)
+    plan = awx_config.awx_reconcile(objects, {'workflow_node': records})
+    assert plan['workflow_nodes'] == 'unchanged' and plan['conflicts'] == [] and plan['removed'] == []
+    assert 'workflow_nodes' not in plan['objects']['workflow_job_template'][0]
+    assert 'workflow_nodes' in objects['workflow_job_template'][0]                 # the input is left alone
+    records[0]['summary_fields']['inventory']['name'] = 'production'
+    assert awx_config.awx_reconcile(objects, {'workflow_node': records})['workflow_nodes'] == 'rebuilt'
+    assert awx_config.awx_reconcile(objects, {})['workflow_nodes'] == 'rebuilt'
+
+
+def test_reconcile_refuses_foreign_objects_and_removes_only_its_own_stale_ones():
+    objects = awx_config.awx_objects(TABLE)
+    org = {'summary_fields': {'organization': {'name': 'AutopilotCX'}}}
+    existing = {
+        'job_template': [dict(org, id=1, name='maintenance tls_check', description='made by hand'),
+                         dict(org, id=2, name='maintenance retired', description='x ' + awx_config.MANAGED_MARKER),
+                         dict(org, id=3, name='maintenance someone_elses', description='made by hand'),
+                         {'id': 4, 'name': 'maintenance tls_check', 'description': 'other org',
+                          'summary_fields': {'organization': {'name': 'Finance'}}}],
+        'schedule': [{'id': 5, 'name': 'maintenance retired schedule', 'description': awx_config.MANAGED_MARKER}],
+    }
+    plan = awx_config.awx_reconcile(objects, existing)
+    assert len(plan['conflicts']) == 1 and "'maintenance tls_check' (id 1)" in plan['conflicts'][0]
+    assert plan['removed'] == ["job_template 'maintenance retired'", "schedule 'maintenance retired schedule'"]
+    absent = [o['name'] for kind in ('job_template', 'schedule') for o in plan['objects'][kind] if o['state'] == 'absent']
+    assert absent == ['maintenance retired', 'maintenance retired schedule']
+
+
+def test_reconcile_never_sends_placeholder_inputs_to_an_existing_credential():
+    """Sent again, the placeholder inputs ({} or the SSH user alone) would replace the DSN or key people filled in."""
+    objects = awx_config.awx_objects(TABLE)
+    org = {'summary_fields': {'organization': {'name': 'AutopilotCX'}}}
+    existing = {'credential': [dict(org, id=9, name='AutopilotCX outcome recording', description=awx_config.MANAGED_MARKER,
+                                    inputs={'dsn': '$encrypted$'})]}
+    plan = awx_config.awx_reconcile(objects, existing)
+    sent = dict((c['name'], c) for c in plan['objects']['credential'])
+    assert 'inputs' not in sent['AutopilotCX outcome recording']
+    assert sent['AutopilotCX maintenance SSH']['inputs'] == {'username': 'ansible'}      # not there yet: created with it
+
+
+def test_reconcile_resends_a_notification_configuration_only_when_a_value_differs():
+    """Measured on the real AWX: awx.awx PATCHed the webhook template at every run (modified moved, changed=0)."""
+    objects = awx_config.awx_objects(TABLE)
+    planned = objects['notification_template'][0]
+    held = dict(planned['notification_configuration'], username='', password='$encrypted$')
+    record = {'id': 1, 'name': planned['name'], 'description': awx_config.MANAGED_MARKER,
+              'notification_type': 'webhook', 'notification_configuration': held,
+              'summary_fields': {'organization': {'name': 'AutopilotCX'}}}
+    sent = awx_config.awx_reconcile(objects, {'notification_template': [record]})['objects']['notification_template'][0]
+    assert 'notification_configuration' not in sent
+    record['notification_configuration'] = dict(held, url='https://old.example.test/hook')
+    sent = awx_config.awx_reconcile(objects, {'notification_template': [record]})['objects']['notification_template'][0]
+    assert sent['notification_configuration'] == planned['notification_configuration']
