@@ -469,7 +469,7 @@ def _run_like_awx(awx, postgres, dbname, tmp_path, monkeypatch, drop_project_con
 
 
 def test_outcome_callback_reaches_the_store_as_awx_runs_the_job(awx, first_run, postgres, postgres_db, tmp_path,
-                                                                 monkeypatch):
+                                                                monkeypatch):
     """A template's playbook run as AWX runs it (RunJob's env, extra vars and credential injection; the project as
     synced; ansible-runner in a fresh private data dir): the outcome records arrive in PostgreSQL."""
     job, rows = _run_like_awx(awx, postgres, postgres_db, tmp_path, monkeypatch)

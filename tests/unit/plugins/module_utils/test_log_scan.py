@@ -579,6 +579,7 @@ def test_an_interrupted_parse_does_not_leave_grep_running(tmp_path, monkeypatch)
     """A parse error is skipped and counted (see the next test); an interrupt (the task being stopped) goes through,
     and grep must not outlive it."""
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan
+
     def broken(self, buf, start, end):
         raise KeyboardInterrupt('task stopped')
 

@@ -8,6 +8,8 @@ import pytest
 from psycopg import sql
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import pg_maintenance as pm
+
+
 def _params(postgres, db):
     return dict(postgres.params, login_db=db)
 

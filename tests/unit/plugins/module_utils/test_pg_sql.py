@@ -5,6 +5,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import sql as pg_sql
+
+
 def texts(sql):
     return [s.text for s in pg_sql.split(sql)]
 

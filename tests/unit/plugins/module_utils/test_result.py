@@ -1,6 +1,8 @@
 import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import result as r
+
+
 @pytest.mark.parametrize('statuses, expected', [
     ([], 'ok'),
     (['ok', 'ok'], 'ok'),
