@@ -29,6 +29,7 @@ apcx-pinned        1.0 (held) 1.1                    security archive (must neve
 (a mirror that moved on after staging was patched).
 """
 
+import fcntl
 import glob
 import os
 import re
@@ -36,10 +37,11 @@ import shutil
 import subprocess
 import time
 
-from .paths import ROOT
 from .tier import needs_service
 
-CACHE = os.path.join(ROOT, '.cache')
+# Outside the checkout: CI runs in a fresh clone on the same machine, and a debootstrap root takes minutes to build.
+CACHE = os.environ.get('AUTOPILOTCX_DEBROOT_CACHE') or os.path.join(
+    os.environ.get('XDG_CACHE_HOME') or os.path.expanduser('~/.cache'), 'autopilotcx-maintenance', 'debroot')
 SUITE = 'bookworm'
 
 PACKAGES = {
@@ -76,10 +78,20 @@ def debian_mirror():
 
 
 def base_tarball(suite=SUITE):
-    """Path of the cached pristine root tarball; builds it with debootstrap on first use."""
+    """Path of the cached pristine root tarball; builds it with debootstrap on first use (one builder at a time:
+    two test workers may ask at once)."""
     path = os.path.join(CACHE, 'debian-%s-minbase-python3.tar.gz' % suite)
     if os.path.exists(path):
         return path
+    os.makedirs(CACHE, exist_ok=True)
+    with open(os.path.join(CACHE, '.build.lock'), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(path):
+            return path
+        return _build_tarball(path, suite)
+
+
+def _build_tarball(path, suite):
     if not shutil.which('debootstrap'):
         raise RuntimeError('debootstrap is not installed (apt-get install -y debootstrap); it builds the test chroots')
     os.makedirs(CACHE, exist_ok=True)
@@ -180,14 +192,19 @@ def publish(root, directory, name, version, archive='security', suite=SUITE):
 
 
 def extracted_root(suite=SUITE):
-    """The pristine root unpacked once under .cache/ (lower layer of the overlay hosts)."""
+    """The pristine root unpacked once in the cache (lower layer of the overlay hosts)."""
     path = os.path.join(CACHE, 'debian-%s-minbase-python3.root' % suite)
     stamp = path + '.ok'
-    if not os.path.exists(stamp):
-        shutil.rmtree(path, ignore_errors=True)
-        os.makedirs(path)
-        subprocess.run(['tar', '-C', path, '-xzf', base_tarball(suite)], check=True)
-        open(stamp, 'w').close()
+    if os.path.exists(stamp):
+        return path
+    tarball = base_tarball(suite)
+    with open(os.path.join(CACHE, '.extract.lock'), 'a') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(stamp):
+            shutil.rmtree(path, ignore_errors=True)
+            os.makedirs(path)
+            subprocess.run(['tar', '-C', path, '-xzf', tarball], check=True)
+            open(stamp, 'w').close()
     return path
 
 

@@ -1,4 +1,4 @@
-"""The patch rollout playbooks against real Debian chroots (debootstrap, cached in .cache/) and a local apt repository.
+"""The patch rollout playbooks against real Debian chroots (debootstrap, cached in ~/.cache/autopilotcx-maintenance/debroot) and a local apt repository.
 
 Two staging and two production hosts, reached through the community.general.chroot connection. The only stand-in
 is the reboot: a chroot cannot reboot, so the tests use ``patch_rollout_reboot: command`` with a command that clears
@@ -50,7 +50,7 @@ COMMON = {
 
 @pytest.fixture(scope='session')
 def prepared_layer(tmp_path_factory):
-    """Debootstrap root (cached tarball in .cache/) + local apt repository + the 1.0 packages, built once."""
+    """Debootstrap root (cached tarball in ~/.cache/autopilotcx-maintenance/debroot) + local apt repository + the 1.0 packages, built once."""
     repository = build_repository(str(tmp_path_factory.mktemp('apt-repo')))
     layer = PreparedLayer(str(tmp_path_factory.mktemp('prepared')), repository)
     yield layer
