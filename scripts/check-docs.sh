@@ -8,7 +8,8 @@ export ANSIBLE_COLLECTIONS_PATH="$root/.tmp/collections"
 failed=0; count=0
 for dir in plugins/*/; do
   type=$(basename "$dir")
-  case "$type" in module_utils|doc_fragments|plugin_utils|__pycache__) continue ;; modules) type=module ;; esac
+  # action plugins are documented by the module file of the same name
+  case "$type" in module_utils|doc_fragments|plugin_utils|action|__pycache__) continue ;; modules) type=module ;; esac
   for file in "$dir"*.py "$dir"*.yml; do
     [ -e "$file" ] || continue
     name=$(basename "$file"); name=${name%.*}
