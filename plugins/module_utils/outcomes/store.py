@@ -435,16 +435,7 @@ class OutcomeFile(object):
 def iter_jsonl(path):
     """Yield the records of a JSON-lines file; lines that are not JSON objects are skipped."""
     with open(path, 'rb') as handle:
-        for raw in handle:
-            raw = raw.strip()
-            if not raw:
-                continue
-            try:
-                record = json.loads(raw.decode('utf-8', 'replace'))
-            except ValueError:
-                continue
-            if isinstance(record, dict):
-                yield record
+        yield from _iter_lines(handle)
 
 
 def in_period(record, since=None, until=None):
