@@ -30,8 +30,16 @@ from tests.harness.paths import COLLECTIONS, ensure_collection_link
 PACKAGE = 'ansible_collections.autopilotcx.maintenance.plugins.modules.'
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(HERE))))
+
+
+def _runs_as_module(name):
+    """A documentation-only file beside an action plugin (role_vars_check) builds no AnsibleModule: nothing to fuzz."""
+    with open(os.path.join(ROOT, 'plugins', 'modules', name)) as handle:
+        return 'AnsibleModule(' in handle.read()
+
+
 MODULES = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, 'plugins', 'modules'))
-                 if n.endswith('.py') and not n.startswith('_'))
+                 if n.endswith('.py') and not n.startswith('_') and _runs_as_module(n))
 
 # A port nothing listens on: inside the worker's own network namespace no port is open at all; outside it
 # (no unshare) port 9 (discard) is not served on a test machine either.
