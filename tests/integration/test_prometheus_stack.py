@@ -6,6 +6,7 @@ webhook receiver fixture. Every daemon is started by Popen on a free port with i
 stopped by its PID (tests/harness/prometheus_stack.py).
 """
 
+import json
 import os
 import re
 import urllib.request
@@ -51,6 +52,27 @@ def by_receiver(received, status=None):
     return result
 
 
+DASHBOARD = os.path.join(ROOT, 'extensions', 'grafana', 'autopilotcx-maintenance.json')
+DASHBOARD_MUST_SHOW = ('Every check (0 ok, 1 unknown, 2 warning, 3 critical)', 'What is not ok right now',
+                       'Alerts firing (the shipped rules)', "Time since the last successful run (dead-man's switch)",
+                       'Run duration per cadence', 'Runs that failed (last run per cadence and host)')
+
+
+def dashboard_answers(server):
+    """Every query of every panel, with the dashboard's variables at "All", run through Prometheus' query API
+    (an invalid expression is an HTTP 400 there, so this raises); the panel title maps to its first query's result."""
+    with open(DASHBOARD) as handle:
+        dashboard = json.load(handle)
+    answers = {}
+    for panel in dashboard['panels']:
+        for index, target in enumerate(panel['targets']):
+            expr = target['expr'].replace('$host', '.*').replace('$cadence', '.*')
+            result = server.query(expr)
+            if index == 0:
+                answers[panel['title']] = result
+    return answers
+
+
 @pytest.mark.slow
 @needs('prometheus', 'node_exporter', 'alertmanager')
 def test_cadence_run_is_scraped_and_its_critical_check_fires_a_rule(tmp_path, webhook_receiver):
@@ -81,6 +103,15 @@ def test_cadence_run_is_scraped_and_its_critical_check_fires_a_rule(tmp_path, we
         routed = wait_until(lambda: set(by_receiver(webhook_receiver.received, 'firing')) >= {'level1-sysadmin', 'level2-security-lead'},
                             60, 'the rule routed to levels 1 and 2')
         assert routed
+
+        # the shipped Grafana dashboard: every panel's query is valid PromQL on this Prometheus, and the panels a
+        # team opens first show this run (the status map, what is not ok, alerts firing, job health)
+        answers = dashboard_answers(server)
+        assert set(answers) >= set(DASHBOARD_MUST_SHOW)
+        empty = [title for title in DASHBOARD_MUST_SHOW if not answers[title]]
+        assert not empty, 'dashboard panels with no data after a run: %s' % empty
+        not_ok = dict((a['metric']['check'], a['value'][1]) for a in answers['What is not ok right now'])
+        assert not_ok == {'app.queue_depth': '3'}
 
         # the check disappears from the next run: its series go stale in Prometheus, the other stays
         playbook = tmp_path / 'second.yml'
