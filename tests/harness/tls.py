@@ -37,10 +37,10 @@ class TlsServer:
         self.thread = None
         self.handshakes = 0
 
-    def _serve(self):
+    def _serve(self, sock):
         while True:
             try:
-                conn, _addr = self.sock.accept()
+                conn, _addr = sock.accept()
             except OSError:
                 return
             threading.Thread(target=self._one, args=(conn,), daemon=True).start()
@@ -62,7 +62,7 @@ class TlsServer:
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind((self.host, self.port))
         self.sock.listen(128)
-        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread = threading.Thread(target=self._serve, args=(self.sock,), daemon=True)
         self.thread.start()
         return self
 
