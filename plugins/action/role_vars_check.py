@@ -5,10 +5,6 @@
 """Fails when a variable carries one of this collection's role prefixes but no role knows it, or when a threshold
 override names no threshold. Runs on the controller only; see the role_vars_check module for the documentation."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 
 from ansible.plugins.action import ActionBase

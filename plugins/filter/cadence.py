@@ -7,10 +7,6 @@
 The documentation of each filter is in the .yml file of the same name beside this one.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible.errors import AnsibleFilterError
 from ansible.utils.unsafe_proxy import wrap_var
 

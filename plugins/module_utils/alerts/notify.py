@@ -17,10 +17,6 @@
 Plain Python (stdlib only): unit tests call ``notify()`` without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import email.message
 import email.utils

@@ -12,10 +12,6 @@ Thresholds come from ``maintenance_thresholds`` by name (``backup_age``,
 ``backup_restore_duration``, ``backup_row_count_drift``); no limit is hard-coded here.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import json
 import math

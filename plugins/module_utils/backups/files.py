@@ -8,10 +8,6 @@ Plain Python (no Ansible imports): unit tests call it directly. Every reader
 streams with large buffers; nothing holds a whole backup in memory.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import fnmatch
 import gzip

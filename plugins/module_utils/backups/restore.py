@@ -16,10 +16,6 @@
 Identifiers are quoted with ``psycopg.sql.Identifier``, values passed as parameters.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import calendar
 import glob
 import hashlib

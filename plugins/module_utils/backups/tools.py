@@ -15,10 +15,6 @@ The exit code alone is never trusted: a zero exit with an error in the output, o
 output that cannot be parsed, is a critical check with the reason.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import json
 import os

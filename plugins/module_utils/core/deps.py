@@ -11,10 +11,6 @@ version. Plain Python callers (unit tests) use ``load(name)`` which raises
 ``MaintenanceError`` instead.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import importlib
 import traceback
 

@@ -10,10 +10,6 @@ Logic in module_utils raises ``MaintenanceError`` for problems the user must fix
 corrupt) are not errors: they are check results with a reason.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 
 class MaintenanceError(Exception):
     """A problem the caller must fix; the message says what was being done and why it failed."""

@@ -11,10 +11,6 @@ shared ``fail_on`` and ``thresholds`` options, documented in the
 ``MaintenanceError`` into ``fail_json`` in exactly one place.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import math
 import os
 import stat

@@ -9,10 +9,6 @@ the library with a message that names no option. These checks run first and rais
 message that names the option and the accepted range. Plain Python, importable without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import math
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError

@@ -13,10 +13,6 @@ critical check with its reason, never a traceback. Identifiers are always
 quoted with ``psycopg.sql``; values are always passed as parameters.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import time
 
 from ansible.module_utils.basic import env_fallback

@@ -24,10 +24,6 @@ a message built from an exception passes it through here:
 Plain Python (standard library only), Python 3.8 compatible: it runs on targets.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import re
 
 from urllib.parse import unquote, urlsplit

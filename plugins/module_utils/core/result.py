@@ -22,10 +22,6 @@ defaults); this module only knows how to hold a value against one.
 This file is plain Python: unit tests import it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import math
 import numbers
 

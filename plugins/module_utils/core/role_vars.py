@@ -9,10 +9,6 @@ the run was green and nothing was checked. These functions find such names and t
 ``role_vars_check`` action turns them into a failure.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import difflib
 import os
 import re

@@ -19,10 +19,6 @@ count): the second one waits for the first (or, with ``wait`` seconds, gives up 
 Plain Python: unit tests call it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import hashlib
 import json

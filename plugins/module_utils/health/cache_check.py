@@ -11,10 +11,6 @@ the credentials, gives a critical ``cache.connection`` check with the reason
 and ``unknown`` for the other pieces; the password never appears in any output.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps

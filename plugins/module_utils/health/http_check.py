@@ -21,10 +21,6 @@ every message built from an exception is scrubbed of the endpoint's secrets
 (URL password and query values, header values, password, tokens).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import datetime
 import importlib

@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Hold externally measured values against named thresholds (``metric_check``)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import evaluate, make_check, unknown
 

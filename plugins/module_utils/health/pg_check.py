@@ -18,10 +18,6 @@ utility statements (``SET``, ``ALTER ROLE ... PASSWORD``) verbatim. Queries of
 pid, role, database, application and ``query_id``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import re
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps

@@ -15,10 +15,6 @@ The parsers take text so unit tests can feed them edge cases; ``run_resource_che
 reads the real files.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import fnmatch
 import os
 import platform

@@ -27,10 +27,6 @@ How the chain is verified
   constraints, policies and key usages are not evaluated for files.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import importlib
 import ipaddress

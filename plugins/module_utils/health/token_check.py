@@ -18,10 +18,6 @@
 Plain Python: unit tests call ``check_tokens()`` without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import datetime
 import hashlib

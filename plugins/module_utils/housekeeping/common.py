@@ -7,10 +7,6 @@
 Plain Python: unit tests import it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import re
 import time

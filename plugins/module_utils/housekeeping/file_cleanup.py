@@ -27,10 +27,6 @@ is removed in its place; it is always a file inside the same directory of the tr
 Plain Python: unit tests call it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import fnmatch
 import os

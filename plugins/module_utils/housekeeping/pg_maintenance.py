@@ -10,10 +10,6 @@ Each statement runs with ``lock_timeout`` so a table that cannot be locked is sk
 work starts once the time budget (the maintenance window) is spent. Plain Python: unit tests call it.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import difflib
 import math
 import time

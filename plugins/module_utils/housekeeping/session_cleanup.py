@@ -38,10 +38,6 @@
 Identifiers are quoted with ``psycopg.sql``; values are always parameters. Plain Python: unit tests call it.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import math
 import time

@@ -20,10 +20,6 @@ when, exit codes, skipped items). Beside it:
 Plain Python: unit tests import it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import getpass
 import glob

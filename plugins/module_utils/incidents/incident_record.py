@@ -8,10 +8,6 @@ incident in the outcome store (the reviews list every ``incident.*`` check).
 Plain Python: unit tests import it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import re

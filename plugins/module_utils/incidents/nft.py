@@ -18,10 +18,6 @@ Plain Python (unit tests import it without Ansible):
   commands; a self-revert timer is armed *before* the rules are loaded.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import hashlib
 import ipaddress
 import json

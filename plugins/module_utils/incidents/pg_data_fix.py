@@ -25,10 +25,6 @@ fail, the transaction status and id are checked after every statement, validatio
 a check-mode session defaults to read-only so nothing can write outside the transaction.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import binascii
 import os
 import time

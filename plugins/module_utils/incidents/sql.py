@@ -16,10 +16,6 @@ dropped. ``refusal(statement, allow_ddl)`` says why a statement may not run insi
 (transaction control, session settings, procedural code, COPY, DDL, ...) or returns None.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 OPERATOR_CHARS = set('+-*/<>=~!@#%^&|`?')
 SPACE = set(' \t\n\r\f\v')
 

@@ -17,10 +17,6 @@ last ``window_minutes`` against the collection's thresholds. The state file is
 written only when not in check mode. Plain Python, importable without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import gc
 import ipaddress
 import json

@@ -11,10 +11,6 @@ cheap search (``LineFinder``) found one of a few needles in them.
 Plain Python, importable without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import calendar
 import datetime
 import json

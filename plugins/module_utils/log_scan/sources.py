@@ -30,10 +30,6 @@ not GNU grep), or fails, the file is read here, from where grep's output stopped
 Plain Python, importable without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import errno
 import glob
 import gzip

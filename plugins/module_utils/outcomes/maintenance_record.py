@@ -8,10 +8,6 @@ The outcome callback stores every check a task returns, with its ``details``,
 so an event returned as a check is in the outcome log (and the PostgreSQL sink).
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import tempfile

@@ -25,10 +25,6 @@ another version of it (named when the record still shows it).
 Plain Python: unit tests call it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import hashlib
 import os

@@ -24,10 +24,6 @@ targets per check the rest fold into ``target="_other"`` (worst status, no value
 This file is plain Python: unit tests import it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import hashlib
 import ipaddress

@@ -12,10 +12,6 @@ names are matched by prefix, so any module that follows the collection's naming
 ``patch.*``) feeds the right section.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import fnmatch
 import html

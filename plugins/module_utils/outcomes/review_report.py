@@ -4,10 +4,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Read the outcome records for a period and write the review files (``review_report``)."""
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import tempfile

@@ -22,10 +22,6 @@ precedence, highest first:
 Plain Python: unit tests call it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import os
 import stat
 

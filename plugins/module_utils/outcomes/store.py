@@ -30,10 +30,6 @@ tests use it without Ansible.
 * ``read_jsonl``/``read_postgres`` read records back for a period.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import collections
 import datetime
 import errno

@@ -18,10 +18,6 @@ No result key here is one Ansible reads for itself (``skipped``, ``failed``,
 ``results`` ...): the updates left alone are ``not_applied``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import fnmatch
 import hashlib
 import os

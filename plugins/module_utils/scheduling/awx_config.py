@@ -15,10 +15,6 @@ Every key is an option of the awx.awx module it is meant for (a unit test holds 
 documentation), and nothing here repeats a schedule: the RRULEs come from ``cadence.awx_rrule``.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import copy
 import importlib
 import json

@@ -17,10 +17,6 @@ Plain Python (no Ansible, no dateutil) except ``occurrences()``, which uses
 python-dateutil and is what the tests and the timer playbook compare against.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import re
 

@@ -25,10 +25,6 @@ first occurrence. The duration is elapsed time from that instant.
 Plain Python: unit tests call it without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import math
 import re

@@ -24,10 +24,6 @@ only thing written (locked, atomic, never in check mode).
 Plain Python: unit tests call ``review()`` without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import base64
 import datetime
 import hashlib

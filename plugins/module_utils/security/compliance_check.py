@@ -22,10 +22,6 @@ reason) when no check in the results is evidence for it: never a pass for want o
 Plain Python: unit tests call ``evaluate_profile()`` without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import fnmatch
 import re
 

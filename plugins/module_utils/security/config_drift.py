@@ -20,10 +20,6 @@ baseline and records who accepted which change and why, in the baseline's ``hist
 read to write, atomically, never in check mode. Plain Python: unit tests call ``drift()`` without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import difflib
 import glob

@@ -10,10 +10,6 @@ exit code alone says nothing, the JSON does; output that is not the tool's JSON 
 what the tool said.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import json
 import os
 import shutil

@@ -20,10 +20,6 @@ targets of its jumps) are read rule by rule:
 Plain Python: unit tests call ``review()`` without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import ipaddress
 import json
 import subprocess

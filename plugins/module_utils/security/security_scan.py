@@ -22,10 +22,6 @@ when it does not exist yet or ``accept_changes`` is set, never in check mode.
 Plain Python: unit tests call ``scan()`` without Ansible.
 """
 
-from __future__ import absolute_import, division, print_function
-
-__metaclass__ = type
-
 import datetime
 import errno
 import hashlib
