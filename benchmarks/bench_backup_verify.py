@@ -93,7 +93,7 @@ def bench_restore(rows, repeat, workdir):
         for index in range(repeat):
             name = 'bench_bare_%d' % index
             pg.create_database(name)  # "into an empty database": created before the clock starts
-            seconds = timed(lambda: run([os.path.join(pg.bindir, 'pg_restore'), '-d', name, dump], env=pg.env()))[0]
+            seconds = timed(lambda name=name: run([os.path.join(pg.bindir, 'pg_restore'), '-d', name, dump], env=pg.env()))[0]
             bare.append(seconds)
             pg.execute('DROP DATABASE %s' % name)
             seconds, result = timed(lambda: br.restore_database(dump, 'custom', params, prefix='bench_restore_',

@@ -13,6 +13,7 @@ stage() {
   if "$@"; then echo "=== $name: passed ($((SECONDS - start)) s)"; else echo "=== $name: FAILED ($((SECONDS - start)) s)"; failed+=("$name"); fi
 }
 stage "changelog lint" .venv/bin/antsibull-changelog lint
+stage "ruff" .venv/bin/ruff check --no-cache --output-format concise .   # ruff.toml
 stage "ansible-doc" bash scripts/check-docs.sh
 stage "ansible-lint (production profile)" bash scripts/lint.sh
 stage "collection build" .venv/bin/ansible-galaxy collection build --force --output-path .tmp/build .

@@ -93,7 +93,7 @@ def _split_url(url, what='url'):
     if not parts.hostname:
         raise ValueError('%s %s has no host' % (what, redact_url(url)))
     try:
-        parts.port
+        parts.port  # noqa: B018 -- reading the property validates the port (ValueError when out of range)
     except ValueError:
         raise ValueError('%s %s has an invalid port' % (what, redact_url(url)))
     if any(ch.isspace() for ch in url.strip()):

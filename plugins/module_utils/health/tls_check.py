@@ -506,7 +506,7 @@ def trust_anchors(ca_path):
     with _ANCHORS_LOCK:
         if key in _ANCHORS:
             return _ANCHORS[key]
-        x509 = _x509()
+        _x509()  # fails with the package to install before any file is read
         anchors = []
         sources = []
         if ca_path:

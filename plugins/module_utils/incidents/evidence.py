@@ -21,6 +21,7 @@ Plain Python: unit tests import it without Ansible.
 """
 
 import datetime
+import functools
 import getpass
 import glob
 import hashlib
@@ -426,7 +427,7 @@ def verify_archive(archive, expected_sha256=None, custody_log=None):
                 seen.add(rel)
                 handle = tar.extractfile(member)
                 actual = hashlib.sha256()
-                for block in iter(lambda: handle.read(1024 * 1024), b''):
+                for block in iter(functools.partial(handle.read, 1024 * 1024), b''):
                     actual.update(block)
                 files += 1
                 if rel not in manifest:

@@ -1517,7 +1517,6 @@ class Scanner(object):
         limited_limit = self._limit('suspicious_ip_rate_limited')
         probes_limit = self._limit('suspicious_ip_probes')
         candidates = set(by_ip) | set(users_by_ip) | set(rate_limited) | set(probes) | set(per_address)
-        window = '%d min window' % self.window
         result = []
         for ip in candidates:
             if not _valid_ip(ip) or _allowed(ip, self.allow):
