@@ -176,9 +176,6 @@ class SetVerifier(object):
     def add(self, check):
         self.checks.append(check)
 
-    def _file_target(self, entry=None):
-        return '%s:%s' % (self.name, entry.name) if entry is not None else self.name
-
     # -------------------------------------------------------------- entry point
     def run(self):
         spec = self.spec

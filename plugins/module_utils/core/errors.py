@@ -5,7 +5,7 @@
 """The one exception type of this collection.
 
 Logic in module_utils raises ``MaintenanceError`` for problems the user must fix
-(bad input, missing tool); ``module_support.run_checks`` turns it into
+(bad input, missing tool); ``module_support.run`` turns it into
 ``fail_json`` in one place. Problems with a *target* (unreachable, refused,
 corrupt) are not errors: they are check results with a reason.
 """

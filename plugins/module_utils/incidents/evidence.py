@@ -456,14 +456,6 @@ def custody_events(custody_log):
     return _read_custody(custody_log)[0]
 
 
-def manifest_text_of(archive):
-    with tarfile.open(archive, 'r:gz') as tar:
-        for member in tar.getmembers():
-            if os.path.basename(member.name) == MANIFEST:
-                return tar.extractfile(member).read().decode('utf-8')
-    return None
-
-
 def collect_result(params, check_mode=False):
     """The evidence_collect module's work: (result dict, ``incident.evidence`` check)."""
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check

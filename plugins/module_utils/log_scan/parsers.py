@@ -198,18 +198,6 @@ class MinuteClock(object):
                 return None
         return None
 
-    def line_minute(self, line):
-        """Epoch minute of a syslog line in either format, and the rest of the line after the stamp."""
-        first = line[:1]
-        if first.isdigit():
-            space = line.find(b' ')
-            if space < 0:
-                return None, line
-            return self.rfc3339(line[:space]), line[space + 1:]
-        if first.isalpha():
-            return self.rfc3164(line), line[16:]
-        return None, line
-
 
 # ------------------------------------------------------------------ OpenSSH / PAM
 # Needles for the prefilter of syslog files: every failure line holds at least one of them, and every

@@ -108,14 +108,6 @@ def latest_checks(records, patterns):
     return latest
 
 
-def status_counts(records, patterns):
-    counts = {}
-    for _record, check, _moment in iter_checks(records):
-        if _matches(check['name'], patterns):
-            counts[check['status']] = counts.get(check['status'], 0) + 1
-    return counts
-
-
 def frequent_failures(records, limit=10):
     """Most frequent failures: failed/unreachable tasks by task and host, and non-ok checks by name and target."""
     tasks, checks = {}, {}
