@@ -30,5 +30,5 @@ def test_a_port_something_listens_on_is_skipped():
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', taken))
         sock.listen(1)
-        for _ in range(30):
+        for _attempt in range(30):
             assert net.free_port() != taken
