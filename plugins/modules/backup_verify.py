@@ -377,21 +377,23 @@ checks:
     - {name: backup.restore, status: ok, value: 4.81, unit: s, threshold: 1800, priority: medium,
        reason: "test restore of app-2026-11-24.dump took 4.81 s <= 1800 s", target: app_db}
 status:
-  description: The worst status of all checks.
+  description: The worst status of all checks, from least to most severe C(ok), C(unknown), C(warning), C(critical);
+    C(ok) when there is no check.
   returned: always
   type: str
   sample: ok
 counts:
-  description: Number of checks per status.
+  description: Number of checks per status; every status (C(ok), C(unknown), C(warning), C(critical)) is present.
   returned: always
   type: dict
   sample: {ok: 17, warning: 0, critical: 0, unknown: 0}
 failed_checks:
-  description: Names (and targets) of the checks at warning or critical.
+  description: The checks at C(warning) or C(critical), in the order of RV(checks), each as its name followed by its
+    target in parentheses when it has one; checks at C(unknown) are not listed.
   returned: always
   type: list
   elements: str
-  sample: ["backup.integrity.checksum (app_db)"]
+  sample: []
 sets:
   description: What was found per set - backups, newest, archives read, restore evidence (database, commands, duration).
   returned: always

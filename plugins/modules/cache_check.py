@@ -125,17 +125,19 @@ server:
   type: dict
   sample: {reachable: true, version: 7.0.15, mode: standalone, role: master, uptime_seconds: 86400, ping_seconds: 0.0004}
 status:
-  description: The worst status of all checks.
+  description: The worst status of all checks, from least to most severe C(ok), C(unknown), C(warning), C(critical);
+    C(ok) when there is no check.
   returned: always
   type: str
-  sample: ok
+  sample: warning
 counts:
-  description: Number of checks per status.
+  description: Number of checks per status; every status (C(ok), C(unknown), C(warning), C(critical)) is present.
   returned: always
   type: dict
   sample: {ok: 4, warning: 1, critical: 0, unknown: 0}
 failed_checks:
-  description: Names (and targets) of the checks at warning or critical.
+  description: The checks at C(warning) or C(critical), in the order of RV(checks), each as its name followed by its
+    target in parentheses when it has one; checks at C(unknown) are not listed.
   returned: always
   type: list
   elements: str

@@ -94,21 +94,23 @@ checks:
   sample: [{name: compliance.summary, status: critical, value: 83.3, unit: "%", threshold: null, priority: high,
             reason: "cis-debian-small: 10 of 13 control(s) pass, 2 fail, 0 unknown, 1 not assessed", target: cis-debian-small}]
 status:
-  description: The worst status of the checks.
+  description: The worst status of all checks, from least to most severe C(ok), C(unknown), C(warning), C(critical);
+    C(ok) when there is no check.
   returned: always
   type: str
   sample: critical
 counts:
-  description: Number of checks per status.
+  description: Number of checks per status; every status (C(ok), C(unknown), C(warning), C(critical)) is present.
   returned: always
   type: dict
   sample: {ok: 11, warning: 0, critical: 2, unknown: 1}
 failed_checks:
-  description: Names (and targets) of the checks at warning or critical.
+  description: The checks at C(warning) or C(critical), in the order of RV(checks), each as its name followed by its
+    target in parentheses when it has one; checks at C(unknown) are not listed.
   returned: always
   type: list
   elements: str
-  sample: ["compliance.5.4.1 (cis-debian-small)"]
+  sample: ["compliance.5.4.1 (cis-debian-small)", "compliance.summary (cis-debian-small)"]
 '''
 
 from ansible.module_utils.basic import AnsibleModule

@@ -97,17 +97,19 @@ checks:
   sample: [{name: firewall.default_drop, status: ok, value: 0, unit: findings, threshold: null, priority: low,
             reason: "every input chain drops what it does not accept (inet filter input)", target: nft -j list ruleset}]
 status:
-  description: The worst status of the checks.
+  description: The worst status of all checks, from least to most severe C(ok), C(unknown), C(warning), C(critical);
+    C(ok) when there is no check.
   returned: always
   type: str
   sample: ok
 counts:
-  description: Number of checks per status.
+  description: Number of checks per status; every status (C(ok), C(unknown), C(warning), C(critical)) is present.
   returned: always
   type: dict
   sample: {ok: 2, warning: 0, critical: 0, unknown: 0}
 failed_checks:
-  description: Names (and targets) of the checks at warning or critical.
+  description: The checks at C(warning) or C(critical), in the order of RV(checks), each as its name followed by its
+    target in parentheses when it has one; checks at C(unknown) are not listed.
   returned: always
   type: list
   elements: str

@@ -353,17 +353,19 @@ state_saved:
   type: bool
   sample: true
 status:
-  description: The worst status of all checks.
+  description: The worst status of all checks, from least to most severe C(ok), C(unknown), C(warning), C(critical);
+    C(ok) when there is no check.
   returned: always
   type: str
   sample: critical
 counts:
-  description: Number of checks per status.
+  description: Number of checks per status; every status (C(ok), C(unknown), C(warning), C(critical)) is present.
   returned: always
   type: dict
-  sample: {ok: 5, warning: 1, critical: 1, unknown: 0}
+  sample: {ok: 6, warning: 0, critical: 1, unknown: 0}
 failed_checks:
-  description: Names (and targets) of the checks at warning or critical.
+  description: The checks at C(warning) or C(critical), in the order of RV(checks), each as its name followed by its
+    target in parentheses when it has one; checks at C(unknown) are not listed.
   returned: always
   type: list
   elements: str

@@ -94,17 +94,19 @@ checks:
   elements: dict
   sample: [{name: emergency.approval, status: ok}]
 status:
-  description: Status of the record.
+  description: The worst status of all checks, from least to most severe C(ok), C(unknown), C(warning), C(critical);
+    C(ok) when there is no check.
   returned: always
   type: str
   sample: ok
 counts:
-  description: Number of checks per status.
+  description: Number of checks per status; every status (C(ok), C(unknown), C(warning), C(critical)) is present.
   returned: always
   type: dict
   sample: {ok: 1, warning: 0, critical: 0, unknown: 0}
 failed_checks:
-  description: Names of the checks at warning or critical.
+  description: The checks at C(warning) or C(critical), in the order of RV(checks), each as its name followed by its
+    target in parentheses when it has one; checks at C(unknown) are not listed.
   returned: always
   type: list
   elements: str
