@@ -14,6 +14,7 @@ stage() {
 }
 stage "changelog lint" .venv/bin/antsibull-changelog lint
 stage "ruff" .venv/bin/ruff check --no-cache --output-format concise .   # ruff.toml
+stage "mypy" bash scripts/mypy.sh   # mypy.ini: module_utils/core and the outcome store
 stage "ansible-doc" bash scripts/check-docs.sh
 stage "ansible-lint (production profile)" bash scripts/lint.sh
 stage "collection build" .venv/bin/ansible-galaxy collection build --force --output-path .tmp/build .

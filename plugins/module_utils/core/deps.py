@@ -13,6 +13,8 @@ version. Plain Python callers (unit tests) use ``load(name)`` which raises
 
 import importlib
 import traceback
+from types import ModuleType
+from typing import Any, Dict, Optional, Tuple
 
 from ansible.module_utils.basic import missing_required_lib
 
@@ -21,7 +23,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.error
 # name -> (import name, requirement, minimum version tuple or None)
 # The floors of the libraries a managed host needs are the oldest versions the supported distributions ship as
 # python3-* packages (docs/support-matrix.md): cryptography 3.3 (Debian 11), redis 3.5 (Debian 11, Ubuntu 22.04).
-LIBRARIES = {
+LIBRARIES: Dict[str, Tuple[str, str, Tuple[int, ...]]] = {
     'requests': ('requests', 'requests >= 2.28', (2, 28)),
     'cryptography': ('cryptography', 'cryptography >= 3.3', (3, 3)),
     'psycopg': ('psycopg', 'psycopg >= 3.1', (3, 1)),
@@ -32,7 +34,7 @@ LIBRARIES = {
 }
 
 # The package that brings the library on the distributions of docs/support-matrix.md.
-PACKAGES = {
+PACKAGES: Dict[str, str] = {
     'requests': 'python3-requests',
     'cryptography': 'python3-cryptography',
     'psycopg': 'python3-psycopg',
@@ -42,10 +44,11 @@ PACKAGES = {
     'jwt': 'python3-jwt',
 }
 
-_CACHE = {}
+_Entry = Tuple[Optional[ModuleType], str, Optional[str]]
+_CACHE: Dict[str, _Entry] = {}
 
 
-def _version_tuple(text):
+def _version_tuple(text: object) -> Tuple[int, ...]:
     parts = []
     for piece in str(text).split('.'):
         digits = ''
@@ -59,7 +62,7 @@ def _version_tuple(text):
     return tuple(parts)
 
 
-def _import(name):
+def _import(name: str) -> _Entry:
     if name in _CACHE:
         return _CACHE[name]
     if name not in LIBRARIES:
@@ -68,7 +71,7 @@ def _import(name):
     try:
         lib = importlib.import_module(import_name)
     except Exception:  # ImportError, or a broken install raising anything else
-        entry = (None, requirement, traceback.format_exc())
+        entry: _Entry = (None, requirement, traceback.format_exc())
     else:
         version = getattr(lib, '__version__', None)
         if version is None and import_name == 'dateutil':
@@ -81,22 +84,22 @@ def _import(name):
     return entry
 
 
-def available(name):
+def available(name: str) -> bool:
     """True when the library imports and is recent enough."""
     return _import(name)[0] is not None
 
 
-def load(name):
+def load(name: str) -> Any:
     """Return the imported library or raise ``MaintenanceError`` saying what to install."""
     lib, requirement, error = _import(name)
     if lib is None:
         raise MaintenanceError('%s is required on the host running this task (the distribution package %s, or run the '
                                'task where it is installed; see docs/support-matrix.md): %s'
-                               % (requirement, PACKAGES.get(name, name), error.strip().splitlines()[-1]))
+                               % (requirement, PACKAGES.get(name, name), (error or '').strip().splitlines()[-1]))
     return lib
 
 
-def require(module, *names):
+def require(module: Any, *names: str) -> Any:
     """Fail ``module`` with ``missing_required_lib`` unless every library is usable; return them."""
     libs = []
     for name in names:

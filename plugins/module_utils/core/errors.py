@@ -10,11 +10,13 @@ Logic in module_utils raises ``MaintenanceError`` for problems the user must fix
 corrupt) are not errors: they are check results with a reason.
 """
 
+from typing import Any
+
 
 class MaintenanceError(Exception):
     """A problem the caller must fix; the message says what was being done and why it failed."""
 
-    def __init__(self, message, **details):
+    def __init__(self, message: str, **details: Any) -> None:
         super(MaintenanceError, self).__init__(message)
         self.message = message
         self.details = details

@@ -10,6 +10,7 @@ message that names the option and the accepted range. Plain Python, importable w
 """
 
 import math
+from typing import Optional
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
@@ -17,11 +18,11 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.error
 MAX_EPOCH = 253402300799
 
 
-def _number(value, name):
+def _number(value: object, name: str) -> float:
     if isinstance(value, bool):
         raise MaintenanceError('%s must be a number, not %r' % (name, value))
     try:
-        number = float(value)
+        number = float(value)  # type: ignore[arg-type]  # what float() refuses is reported below
     except (TypeError, ValueError):
         raise MaintenanceError('%s must be a number, not %r' % (name, value))
     if not math.isfinite(number):
@@ -29,7 +30,7 @@ def _number(value, name):
     return number
 
 
-def port(value, name='port'):
+def port(value: object, name: str = 'port') -> int:
     """A TCP port: an integer 1-65535."""
     number = _number(value, name)
     if number != int(number) or not 1 <= number <= 65535:
@@ -37,7 +38,7 @@ def port(value, name='port'):
     return int(number)
 
 
-def positive(value, name, maximum=None):
+def positive(value: object, name: str, maximum: Optional[float] = None) -> float:
     """A number greater than 0 (a timeout, a rate), at most ``maximum`` when given."""
     number = _number(value, name)
     if number <= 0:
@@ -47,7 +48,7 @@ def positive(value, name, maximum=None):
     return number
 
 
-def epoch(value, name):
+def epoch(value: object, name: str) -> float:
     """Seconds since 1970-01-01 UTC, up to the end of year 9999."""
     number = _number(value, name)
     if not 0 <= number <= MAX_EPOCH:

@@ -14,6 +14,7 @@ quoted with ``psycopg.sql``; values are always passed as parameters.
 """
 
 import time
+from typing import Any, Dict, Literal, Mapping, Optional, Sequence, Union
 
 from ansible.module_utils.basic import env_fallback
 
@@ -21,7 +22,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core impor
 SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
 
 
-def postgres_argument_spec(**extra):
+def postgres_argument_spec(**extra: Any) -> Dict[str, Any]:
     spec = dict(
         login_host=dict(type='str', aliases=['host'], fallback=(env_fallback, ['PGHOST'])),
         login_unix_socket=dict(type='str'),
@@ -38,7 +39,7 @@ def postgres_argument_spec(**extra):
     return spec
 
 
-def libpq_params(params):
+def libpq_params(params: Mapping[str, Any]) -> Dict[str, Any]:
     """Map module options to libpq connection keywords (None values dropped)."""
     host = params.get('login_unix_socket') or params.get('login_host')
     mapping = {
@@ -55,13 +56,13 @@ def libpq_params(params):
     return dict((key, value) for key, value in mapping.items() if value not in (None, ''))
 
 
-def describe(params):
+def describe(params: Mapping[str, Any]) -> str:
     """``user@host:port/db`` for messages and check targets (never the password)."""
     kw = libpq_params(params)
     return '%s@%s:%s/%s' % (kw.get('user', ''), kw.get('host', 'localhost'), kw.get('port', 5432), kw.get('dbname', ''))
 
 
-def scrub(message, params):
+def scrub(message: object, params: Mapping[str, Any]) -> str:
     """Remove the password from any text that might echo it."""
     text = ' '.join(str(message).split())
     password = params.get('login_password')
@@ -75,32 +76,32 @@ class Connection(object):
 
     __slots__ = ('conn', 'error', 'seconds', 'target')
 
-    def __init__(self, conn, error, seconds, target):
+    def __init__(self, conn: Any, error: Optional[str], seconds: float, target: str) -> None:
         self.conn = conn
         self.error = error
         self.seconds = seconds
         self.target = target
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return self.conn is not None
 
-    def close(self):
+    def close(self) -> None:
         if self.conn is not None:
             try:
                 self.conn.close()
             finally:
                 self.conn = None
 
-    def __enter__(self):
+    def __enter__(self) -> 'Connection':
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         self.close()
         return False
 
 
-def connect(params, autocommit=True, **overrides):
+def connect(params: Mapping[str, Any], autocommit: bool = True, **overrides: Any) -> Connection:
     """Open a connection; failures are returned (``Connection.error``), not raised.
 
     ``overrides`` are extra libpq keywords (e.g. ``options='-c lock_timeout=1s'``).
@@ -120,7 +121,8 @@ def connect(params, autocommit=True, **overrides):
     return Connection(conn, None, time.monotonic() - started, target)
 
 
-def set_timeouts(cursor, lock_timeout=None, statement_timeout=None, local=False):
+def set_timeouts(cursor: Any, lock_timeout: Union[int, str, None] = None, statement_timeout: Union[int, str, None] = None,
+                 local: bool = False) -> None:
     """``SET [LOCAL] lock_timeout/statement_timeout`` with values passed safely (milliseconds or '5s')."""
     sql = deps.load('psycopg').sql
     scope = sql.SQL('SET LOCAL ' if local else 'SET ')
@@ -130,7 +132,7 @@ def set_timeouts(cursor, lock_timeout=None, statement_timeout=None, local=False)
         cursor.execute(sql.Composed([scope, sql.Identifier(name), sql.SQL(' = '), sql.Literal(str(value))]))
 
 
-def qualified_name(name):
+def qualified_name(name: Union[str, Sequence[str]]) -> Any:
     """Quote ``schema.table`` (or ``table``) as a ``psycopg.sql.Identifier``; quotes in names stay data.
 
     Only a single dot splits schema from table; a name that needs a dot inside

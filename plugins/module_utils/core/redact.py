@@ -25,8 +25,9 @@ Plain Python (standard library only), Python 3.8 compatible: it runs on targets.
 """
 
 import re
+from typing import Any, Iterable, List, Mapping, Optional, Tuple, overload
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 REDACTED = '********'
 
@@ -52,7 +53,7 @@ _KEY_VALUE_IN_TEXT = re.compile(r'''(?i)\b([A-Za-z0-9_.-]*(?:password|passwd|pwd
                                 r'''[A-Za-z0-9_.-]*)(\s*=\s*)('[^']*'|"[^"]*"|[^\s&,;'"]+)''')
 
 
-def secret_name(name):
+def secret_name(name: object) -> bool:
     """True when ``name`` (a query parameter or a ``key=value`` name) looks like it holds a secret."""
     lowered = str(name).lower()
     if any(part in lowered for part in SECRET_NAME_PARTS):
@@ -60,7 +61,7 @@ def secret_name(name):
     return any(word in SECRET_NAME_WORDS for word in re.split(r'[^a-z0-9]+', lowered))
 
 
-def _split(url):
+def _split(url: object) -> Optional[SplitResult]:
     """``urlsplit`` of an absolute URL with a host, or None."""
     if not isinstance(url, str):
         return None
@@ -74,9 +75,9 @@ def _split(url):
     return parts
 
 
-def _query_items(query):
+def _query_items(query: str) -> List[Tuple[str, Optional[str]]]:
     """``(name, value)`` pairs of a raw query string; ``value`` is None for an item without ``=``."""
-    items = []
+    items: List[Tuple[str, Optional[str]]] = []
     for item in query.split('&'):
         if not item:
             continue
@@ -85,7 +86,15 @@ def _query_items(query):
     return items
 
 
-def redact_url(url, keep_params=(), keep_path=True):
+@overload
+def redact_url(url: str, keep_params: Iterable[str] = (), keep_path: bool = True) -> str: ...
+
+
+@overload
+def redact_url(url: Optional[str], keep_params: Iterable[str] = (), keep_path: bool = True) -> Optional[str]: ...
+
+
+def redact_url(url: Optional[str], keep_params: Iterable[str] = (), keep_path: bool = True) -> Optional[str]:
     """``url`` fit to be recorded or shown (see the module docstring)."""
     if url is None:
         return None
@@ -113,7 +122,7 @@ def redact_url(url, keep_params=(), keep_path=True):
     return text
 
 
-def _with_unquoted(values):
+def _with_unquoted(values: Iterable[Optional[str]]) -> List[str]:
     result = []
     for value in values:
         if value:
@@ -124,7 +133,7 @@ def _with_unquoted(values):
     return result
 
 
-def url_secrets(url, keep_params=(), keep_path=True, min_length=1):
+def url_secrets(url: object, keep_params: Iterable[str] = (), keep_path: bool = True, min_length: int = 1) -> List[str]:
     """The secret strings in ``url``: the user info password, query values not kept, the fragment, and with
     ``keep_path=False`` the path. Text that is not an absolute URL with a host is a secret whole.
 
@@ -135,7 +144,7 @@ def url_secrets(url, keep_params=(), keep_path=True, min_length=1):
     parts = _split(url)
     if parts is None:
         return _with_unquoted([url.strip()] + [p for p in re.split(r'[/?&=#@:]', url.strip()) if len(p) >= 4])
-    secrets = [parts.password, parts.fragment]
+    secrets: List[Optional[str]] = [parts.password, parts.fragment]
     keep = set(keep_params or ())
     for name, value in _query_items(parts.query):
         if unquote(name) in keep:
@@ -151,7 +160,7 @@ def url_secrets(url, keep_params=(), keep_path=True, min_length=1):
     return _with_unquoted([s for s in secrets if s])
 
 
-def redact_location(location):
+def redact_location(location: Any) -> Any:
     """A place that may be a URL behind a tool prefix (restic's ``rest:https://user:pw@host/repo``, ``s3:https://...``)
     or a plain path: URLs lose their user info and query values, paths and other text stay as they are."""
     if not isinstance(location, str) or '://' not in location:
@@ -162,7 +171,7 @@ def redact_location(location):
     return prefix + redact_url(url)
 
 
-def location_secrets(location, min_length=1):
+def location_secrets(location: object, min_length: int = 1) -> List[str]:
     """The secret strings of a location that ``redact_location`` hides (none for a plain path)."""
     if not isinstance(location, str) or '://' not in location:
         return []
@@ -171,16 +180,16 @@ def location_secrets(location, min_length=1):
     return url_secrets(location[prefix_end + 1:], min_length=min_length)
 
 
-def redact_headers(headers, allow=SAFE_HEADERS):
+def redact_headers(headers: Optional[Mapping[Any, Any]], allow: Iterable[str] = SAFE_HEADERS) -> dict:
     """A copy of ``headers`` with every value replaced except those of the ``allow`` (case-insensitive) headers."""
     allowed = set(str(name).lower() for name in allow or ())
     return dict((key, value if str(key).lower() in allowed else REDACTED) for key, value in (headers or {}).items())
 
 
-def header_secrets(headers, allow=SAFE_HEADERS):
+def header_secrets(headers: Optional[Mapping[Any, Any]], allow: Iterable[str] = SAFE_HEADERS) -> List[str]:
     """The values of ``headers`` that ``redact_headers`` hides (``Bearer x`` also gives ``x``)."""
     allowed = set(str(name).lower() for name in allow or ())
-    secrets = []
+    secrets: List[str] = []
     for key, value in (headers or {}).items():
         if str(key).lower() in allowed or value in (None, ''):
             continue
@@ -195,7 +204,7 @@ def header_secrets(headers, allow=SAFE_HEADERS):
 _CONNINFO_PASSWORD = re.compile(r"""(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|.*?)(?=\s+[A-Za-z_]+\s*=|\s*$)""", re.DOTALL)
 
 
-def dsn_secrets(dsn):
+def dsn_secrets(dsn: object) -> List[str]:
     """The password of a libpq connection string or URI, read leniently.
 
     A password with an unquoted space (``password=abc def user=x``) is not valid libpq and libpq's own error
@@ -203,7 +212,7 @@ def dsn_secrets(dsn):
     """
     if not isinstance(dsn, str) or not dsn.strip():
         return []
-    values = []
+    values: List[str] = []
     text = dsn.strip()
     if re.match(r'^postgres(?:ql)?://', text):
         parts = _split(text)
@@ -226,7 +235,7 @@ def dsn_secrets(dsn):
     return _with_unquoted(values)
 
 
-def scrub(text, secrets, min_length=SCRUB_MIN_LENGTH):
+def scrub(text: object, secrets: Optional[Iterable[Optional[str]]], min_length: int = SCRUB_MIN_LENGTH) -> Optional[str]:
     """``text`` with every string of ``secrets`` (``min_length`` characters or longer) replaced by ``********``."""
     if text is None:
         return None
@@ -237,7 +246,7 @@ def scrub(text, secrets, min_length=SCRUB_MIN_LENGTH):
     return text
 
 
-def _redact_url_in_text(match):
+def _redact_url_in_text(match: 're.Match[str]') -> str:
     url = match.group(0)
     parts = _split(url)
     if parts is None:
@@ -251,7 +260,7 @@ def _redact_url_in_text(match):
     return url
 
 
-def redact_text(text):
+def redact_text(text: Any) -> Any:
     """Free text with the passwords of URLs and the values of secret-looking query or ``key=value`` parameters
     replaced. Meant for messages whose origin is unknown (the outcome records); modules redact precisely."""
     if not isinstance(text, str) or ('://' not in text and '=' not in text):

@@ -2,7 +2,7 @@
 # Copyright (c) 2026 AutopilotCX
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Variables with a role's prefix that the role does not know, and threshold names nobody defined (issue 17).
+"""Variables with a role's prefix that the role does not know, and threshold names nobody defined.
 
 A misspelled ``service_health_endpoint`` or an override for ``http_respons_time`` used to be accepted and ignored:
 the run was green and nothing was checked. These functions find such names and the closest valid one; the
@@ -12,25 +12,26 @@ the run was green and nothing was checked. These functions find such names and t
 import difflib
 import os
 import re
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Set, Tuple
 
 try:
     import yaml
 except ImportError:  # pragma: no cover - the controller always has PyYAML (Ansible needs it)
-    yaml = None
+    yaml = None  # type: ignore[assignment]
 
 _REGISTER = re.compile(r'^\s*-?\s*register:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$', re.M)
 
 
-def _load(path):
+def _load(path: str) -> Any:
     if not os.path.isfile(path):
         return None
     with open(path) as handle:
         return yaml.safe_load(handle)
 
 
-def _set_fact_names(node):
+def _set_fact_names(node: object) -> Set[str]:
     """Names assigned by set_fact tasks anywhere in a task file."""
-    names = set()
+    names: Set[str] = set()
     if isinstance(node, list):
         for item in node:
             names |= _set_fact_names(item)
@@ -43,9 +44,9 @@ def _set_fact_names(node):
     return names
 
 
-def role_known_variables(role_dir):
+def role_known_variables(role_dir: str) -> Set[str]:
     """Everything a role defines: argument_specs options, defaults, vars, registered and set_fact names."""
-    known = set()
+    known: Set[str] = set()
     specs = _load(os.path.join(role_dir, 'meta', 'argument_specs.yml')) or {}
     for entry in (specs.get('argument_specs') or {}).values():
         known |= set((entry or {}).get('options') or {})
@@ -65,7 +66,7 @@ def role_known_variables(role_dir):
     return known
 
 
-def role_options(role_dir):
+def role_options(role_dir: str) -> Tuple[Dict[str, Any], Dict[str, Any]]:
     """(the options of the role's ``main`` entry point, its defaults), as written in the files."""
     specs = _load(os.path.join(role_dir, 'meta', 'argument_specs.yml')) or {}
     options = ((specs.get('argument_specs') or {}).get('main') or {}).get('options') or {}
@@ -73,7 +74,7 @@ def role_options(role_dir):
     return options, defaults if isinstance(defaults, dict) else {}
 
 
-def validate_values(values, options):
+def validate_values(values: Mapping[str, Any], options: Mapping[str, Dict[str, Any]]) -> List[str]:
     """Short messages for values that break the role's argument spec (type, choices): the same rules as Ansible's
     own role argument validation, without its multi-kilobyte dump of the whole spec."""
     from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
@@ -86,30 +87,31 @@ def validate_values(values, options):
     return list(result.error_messages)
 
 
-def collection_roles(roles_dir):
+def collection_roles(roles_dir: str) -> Dict[str, Set[str]]:
     """{role name: set of known variable names} for every role of the collection."""
-    roles = {}
+    roles: Dict[str, Set[str]] = {}
     for name in sorted(os.listdir(roles_dir)):
         if os.path.isdir(os.path.join(roles_dir, name, 'tasks')):
             roles[name] = role_known_variables(os.path.join(roles_dir, name))
     return roles
 
 
-def owning_role(name, roles):
+def owning_role(name: str, roles: Iterable[str]) -> Optional[str]:
     """The role whose prefix (``<role>_``) the name carries; the longest one (maintenance_notice_x is not maintenance's)."""
     owners = [role for role in roles if name.startswith(role + '_')]
     return max(owners, key=len) if owners else None
 
 
-def suggest(name, candidates):
+def suggest(name: str, candidates: Iterable[str]) -> Optional[str]:
     close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
     return close[0] if close else None
 
 
-def unknown_role_variables(names, roles, allowed=()):
+def unknown_role_variables(names: Iterable[Any], roles: Mapping[str, Set[str]],
+                           allowed: Iterable[str] = ()) -> List[Tuple[str, str, Optional[str]]]:
     """[(name, role, suggestion or None)] for the names carrying a role's prefix that the role does not know."""
     allowed = set(allowed)
-    found = []
+    found: List[Tuple[str, str, Optional[str]]] = []
     for name in sorted(set(names)):
         if not isinstance(name, str) or name in allowed:
             continue
@@ -119,16 +121,18 @@ def unknown_role_variables(names, roles, allowed=()):
     return found
 
 
-def unknown_thresholds(overrides, thresholds):
+def unknown_thresholds(overrides: Optional[Mapping[str, Any]],
+                       thresholds: Optional[Mapping[str, Any]]) -> List[Tuple[str, Optional[str]]]:
     """[(name, suggestion or None)] for override names that are not defined thresholds."""
-    found = []
+    found: List[Tuple[str, Optional[str]]] = []
     for name in sorted(overrides or {}):
         if name not in (thresholds or {}):
             found.append((name, suggest(name, thresholds or {})))
     return found
 
 
-def describe(unknown_vars, unknown_thresholds_found, thresholds):
+def describe(unknown_vars: Iterable[Tuple[str, str, Optional[str]]], unknown_thresholds_found: List[Tuple[str, Optional[str]]],
+             thresholds: Optional[Mapping[str, Any]]) -> str:
     """One message for everything found; empty when nothing was."""
     parts = []
     for name, role, hint in unknown_vars:

@@ -26,16 +26,19 @@ import os
 import re
 import tempfile
 import time
+from types import ModuleType
+from typing import IO, Any, Literal, Optional, Union
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+
+fcntl: Optional[ModuleType]
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not on posix
     fcntl = None
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
-
-def _deps():
+def _deps() -> ModuleType:
     # imported when PostgreSQL is used: the file backend runs on managed hosts with nothing but Python (log_scan)
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
     return deps
@@ -49,7 +52,7 @@ class StateBusy(MaintenanceError):
     """Another run holds the state lock longer than we were willing to wait."""
 
 
-def scrub_dsn(message, dsn):
+def scrub_dsn(message: object, dsn: Optional[str]) -> str:
     """``message`` without the password of ``dsn`` (key=value or URI form)."""
     text = str(message)
     secrets = re.findall(r"password\s*=\s*'((?:[^'\\]|\\.)*)'|password\s*=\s*(\S+)", dsn or '')
@@ -61,14 +64,14 @@ def scrub_dsn(message, dsn):
     return text
 
 
-def connect_dsn(dsn, autocommit=True, connect_timeout=10):
+def connect_dsn(dsn: str, autocommit: bool = True, connect_timeout: int = 10) -> Any:
     """A psycopg 3 connection from a libpq DSN (raises ``psycopg.Error``)."""
     psycopg = _deps().load('psycopg')
     return psycopg.connect(dsn, autocommit=autocommit, connect_timeout=connect_timeout,
                            application_name='autopilotcx.maintenance')
 
 
-def _fsync_dir(directory):
+def _fsync_dir(directory: str) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -81,7 +84,7 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def atomic_write_json(path, data, mode=0o600, prefix='.state-'):
+def atomic_write_json(path: str, data: Any, mode: int = 0o600, prefix: str = '.state-') -> None:
     """Write ``data`` as JSON to ``path``: temporary file, fsync, rename; a reader sees the old or the new file."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
@@ -106,26 +109,26 @@ def atomic_write_json(path, data, mode=0o600, prefix='.state-'):
 class FileLock(object):
     """An exclusive ``fcntl.flock`` on ``<path>.lock``: waits forever (``wait=None``) or ``wait`` seconds."""
 
-    def __init__(self, path, label, wait=None):
+    def __init__(self, path: str, label: str, wait: Optional[float] = None) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.label = label
         self.wait = wait
-        self.handle = None
+        self.handle: Optional[IO[str]] = None
 
-    def acquire(self):
+    def acquire(self) -> 'FileLock':
         directory = os.path.dirname(self.path)
         if not os.path.isdir(directory):
             os.makedirs(directory, 0o700, exist_ok=True)  # another run may create it at the same moment
-        self.handle = open(self.path + '.lock', 'a')
+        handle = self.handle = open(self.path + '.lock', 'a')
         if fcntl is None:
             return self
         if self.wait is None:
-            fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX)
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
             return self
         deadline = time.monotonic() + self.wait
         while True:
             try:
-                fcntl.flock(self.handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
                 return self
             except (IOError, OSError) as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
@@ -136,7 +139,7 @@ class FileLock(object):
                                 % (self.label, self.path, self.wait))
             time.sleep(0.05)
 
-    def release(self):
+    def release(self) -> None:
         if self.handle is not None:
             self.handle.close()  # closing the descriptor drops the flock
             self.handle = None
@@ -147,23 +150,23 @@ class FileState(object):
 
     backend = 'file'
 
-    def __init__(self, path, label, write=True, wait=None):
+    def __init__(self, path: str, label: str, write: bool = True, wait: Optional[float] = None) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.label = label
         self.write = write
         self.wait = wait
-        self.data = None
-        self.warning = None
-        self._lock = None
+        self.data: Any = None
+        self.warning: Optional[str] = None
+        self._lock: Optional[FileLock] = None
 
     @property
-    def where(self):
+    def where(self) -> str:
         return self.path
 
-    def _acquire(self):
+    def _acquire(self) -> None:
         self._lock = FileLock(self.path, self.label, self.wait).acquire()
 
-    def __enter__(self):
+    def __enter__(self) -> 'FileState':
         if self.write:
             try:
                 self._acquire()
@@ -181,7 +184,7 @@ class FileState(object):
             self.data = None
         return self
 
-    def save(self, data):
+    def save(self, data: Any) -> None:
         if not self.write:
             raise MaintenanceError('the %s %s was opened read-only' % (self.label, self.path))
         try:
@@ -190,7 +193,7 @@ class FileState(object):
             raise MaintenanceError('Cannot write the %s %s: %s' % (self.label, self.path, exc.strerror or exc))
         self.data = data
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> Literal[False]:
         if self._lock is not None:
             self._lock.release()
             self._lock = None
@@ -202,7 +205,8 @@ class PostgresState(object):
 
     backend = 'postgres'
 
-    def __init__(self, dsn, namespace, name, label, write=True, wait=None, table=STATE_TABLE, schema=None):
+    def __init__(self, dsn: str, namespace: str, name: str, label: str, write: bool = True, wait: Optional[float] = None,
+                 table: str = STATE_TABLE, schema: Optional[str] = None) -> None:
         self.dsn = dsn
         self.namespace = namespace
         self.name = name
@@ -211,23 +215,24 @@ class PostgresState(object):
         self.wait = wait
         self.table = table
         self.schema = schema
-        self.data = None
-        self.version = None
-        self.warning = None
-        self.conn = None
+        self.data: Any = None
+        self.version: Optional[int] = None
+        self.warning: Optional[str] = None
+        self.conn: Any = None
+        self._ident: Any = None
 
     @property
-    def where(self):
+    def where(self) -> str:
         return 'PostgreSQL %s (%s/%s)' % (self._table_name(), self.namespace, self.name)
 
-    def _table_name(self):
+    def _table_name(self) -> str:
         return '%s.%s' % (self.schema, self.table) if self.schema else self.table
 
-    def _fail(self, exc, doing):
+    def _fail(self, exc: BaseException, doing: str) -> MaintenanceError:
         return MaintenanceError('Cannot %s the %s in %s: %s' % (doing, self.label, self.where,
                                                                 scrub_dsn(str(exc).strip().splitlines()[0], self.dsn)))
 
-    def __enter__(self):
+    def __enter__(self) -> 'PostgresState':
         if not _deps().available('psycopg'):
             raise MaintenanceError('the %s is kept in PostgreSQL (a DSN is set) but psycopg >= 3.1 is not installed'
                                    % self.label)
@@ -277,13 +282,13 @@ class PostgresState(object):
         self._load(row)
         return self
 
-    def _load(self, row):
+    def _load(self, row: Optional[Any]) -> None:
         if row:
             data = row[0]
             self.data = json.loads(data) if isinstance(data, (str, bytes)) else data
             self.version = row[1]
 
-    def save(self, data):
+    def save(self, data: Any) -> None:
         if not self.write:
             raise MaintenanceError('the %s in %s was opened read-only' % (self.label, self.where))
         psycopg = _deps().load('psycopg')
@@ -296,7 +301,7 @@ class PostgresState(object):
             raise self._fail(exc, 'write')
         self.data = data
 
-    def _close(self, commit):
+    def _close(self, commit: bool) -> None:
         if self.conn is None:
             return
         psycopg = _deps().load('psycopg')
@@ -312,12 +317,13 @@ class PostgresState(object):
             self.conn.close()
             self.conn = None
 
-    def __exit__(self, exc_type=None, *exc):
+    def __exit__(self, exc_type: Optional[type] = None, *exc: object) -> Literal[False]:
         self._close(exc_type is None)
         return False
 
 
-def open_state(label, path, dsn=None, namespace=None, name=None, write=True, wait=None):
+def open_state(label: str, path: str, dsn: Optional[str] = None, namespace: Optional[str] = None, name: Optional[str] = None,
+               write: bool = True, wait: Optional[float] = None) -> Union[FileState, 'PostgresState']:
     """The backend for a piece of control-node state: PostgreSQL when ``dsn`` is set, the file ``path`` otherwise."""
     if dsn:
         return PostgresState(dsn, namespace or label, name or os.path.basename(path or '') or 'default', label,

@@ -11,20 +11,22 @@ so an event returned as a check is in the outcome log (and the PostgreSQL sink).
 import json
 import os
 import tempfile
+from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check
 
 
-def build_record(name, status='ok', reason='', details=None, target=None, priority='low', now=None):
+def build_record(name: str, status: str = 'ok', reason: str = '', details: Optional[Mapping[str, Any]] = None,
+                 target: Optional[str] = None, priority: str = 'low', now: Optional[str] = None) -> Dict[str, Any]:
     check = make_check(name, status, reason or name, value=True, priority=priority, target=target,
                        details=dict(details or {}))
     check.setdefault('details', {})['recorded_at'] = now or iso(utc_now())
     return check
 
 
-def write_json(path, data, mode=0o640):
+def write_json(path: str, data: Any, mode: int = 0o640) -> bool:
     """Write ``data`` to ``path`` atomically; returns True when the content changed."""
     path = os.path.abspath(os.path.expanduser(path))
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + '\n'

@@ -28,10 +28,13 @@ Plain Python: unit tests call it without Ansible.
 import datetime
 import hashlib
 import os
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import (
+    Moment,
+    Record,
     parse_iso,
     read_jsonl,
     read_postgres,
@@ -44,14 +47,15 @@ VERIFIED_CHECK = 'patch.staging_verified'
 MATCHES = ('subset', 'exact')
 
 
-def package_hash(item):
+def package_hash(item: object) -> str:
     """Short sha256 of one ``name=version`` string (the same as Jinja's ``hash('sha256')[:16]``)."""
     return hashlib.sha256(str(item).encode('utf-8')).hexdigest()[:16]
 
 
-def verified_sets(records, environment='staging', check_name=VERIFIED_CHECK):
+def verified_sets(records: Iterable[Mapping[str, Any]], environment: Optional[str] = 'staging',
+                  check_name: str = VERIFIED_CHECK) -> List[Dict[str, Any]]:
     """Every ok ``check_name`` check in the records: dicts with package_set, host, run_id, recorded_at."""
-    found = []
+    found: List[Dict[str, Any]] = []
     for record in records:
         if record.get('status') not in ('ok', 'changed'):
             continue
@@ -69,7 +73,9 @@ def verified_sets(records, environment='staging', check_name=VERIFIED_CHECK):
     return found
 
 
-def read_history(path=None, dsn=None, pg_table='maintenance_outcomes', pg_schema=None, since=None, until=None, kind=None):
+def read_history(path: Optional[str] = None, dsn: Optional[str] = None, pg_table: str = 'maintenance_outcomes',
+                 pg_schema: Optional[str] = None, since: Moment = None, until: Moment = None,
+                 kind: Optional[str] = None) -> Tuple[List[Record], str]:
     """``(records, source)`` from the PostgreSQL store when ``dsn`` is set, else from the file ``path``.
 
     Raises ``MaintenanceError`` naming the source when it is missing or cannot be read (never the password).
@@ -97,8 +103,10 @@ def read_history(path=None, dsn=None, pg_table='maintenance_outcomes', pg_schema
         raise MaintenanceError('cannot read the outcome log %s: %s' % (path, exc.strerror or exc))
 
 
-def promotion_gate(path, package_set, within_days=7, environment='staging', match='subset', now=None,
-                   check_name=VERIFIED_CHECK, min_hosts=1, dsn=None, pg_table='maintenance_outcomes', pg_schema=None):
+def promotion_gate(path: Optional[str], package_set: Optional[Iterable[str]], within_days: float = 7, environment: str = 'staging',
+                   match: str = 'subset', now: Optional[str] = None, check_name: str = VERIFIED_CHECK, min_hosts: int = 1,
+                   dsn: Optional[str] = None, pg_table: str = 'maintenance_outcomes',
+                   pg_schema: Optional[str] = None) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
     """Returns ``(checks, evidence)``: a critical check unless a recent verification covers ``package_set``.
 
     The records come from the PostgreSQL store when ``dsn`` is set, from the file ``path`` otherwise.
@@ -125,9 +133,9 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
     except MaintenanceError as exc:
         return [critical(name, '%s; production is not promoted' % exc, target=path or 'PostgreSQL',
                          details={'environment': environment, 'package_set': wanted, 'not_verified': wanted})], []
-    evidence = []
+    evidence: List[Dict[str, Any]] = []
     wanted_hashes = dict((package_hash(p), p) for p in wanted)
-    closest = None
+    closest: Optional[Tuple[int, List[str], int, Dict[str, Any]]] = None
     for entry in verified_sets(records, environment, check_name):
         have = entry.pop('hashes')
         if (match == 'exact' and have == set(wanted_hashes)) or (match == 'subset' and set(wanted_hashes) <= have):
@@ -139,8 +147,8 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
                 count == closest[0] and (entry['recorded_at'] or '') > (closest[3]['recorded_at'] or '')):
             closest = (count, missing, extra, entry)
     hosts = sorted(set(e['host'] for e in evidence if e['host']))
-    details = {'package_set': wanted, 'within_days': within_days, 'environment': environment, 'match': match,
-               'verified_hosts': hosts}
+    details: Dict[str, Any] = {'package_set': wanted, 'within_days': within_days, 'environment': environment,
+                               'match': match, 'verified_hosts': hosts}
     if len(hosts) >= min_hosts and evidence:
         latest = max(evidence, key=lambda e: e['recorded_at'] or '')
         return [ok(name, '%s verified the same package set on %d host(s), last at %s (run %s)'
@@ -167,7 +175,7 @@ def promotion_gate(path, package_set, within_days=7, environment='staging', matc
     return [critical(name, reason, value=len(hosts), target=path, details=details)], evidence
 
 
-def _difference(item, verified, environment):
+def _difference(item: str, verified: Sequence[str], environment: str) -> str:
     """``name=version (staging verified name=other)`` or ``name=version (not verified by staging)``."""
     package = item.partition('=')[0]
     others = [v for v in verified if v.partition('=')[0] == package and v != item]
@@ -176,7 +184,7 @@ def _difference(item, verified, environment):
     return '%s (not verified by %s)' % (item, environment)
 
 
-def preview(checks):
+def preview(checks: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     """For a check-mode run: the gate's verdict as a preview. A refusal is expected there (a dry run of staging
     verifies nothing), so it is an ok check saying plainly that production would wait, not a critical one."""
     previewed = []

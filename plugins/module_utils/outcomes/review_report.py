@@ -4,9 +4,11 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Read the outcome records for a period and write the review files (``review_report``)."""
 
+import datetime
 import json
 import os
 import tempfile
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 
@@ -23,7 +25,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.r
 )
 
 
-def store_sources(params):
+def store_sources(params: Mapping[str, Any]) -> Tuple[str, List[str], Dict[str, Any]]:
     """Where the records are read: the named files, else the store the outcomes callback writes to.
 
     ``outcome_logs`` empty means the callback's own setting (``outcome_settings``: AUTOPILOTCX_OUTCOME_LOG,
@@ -40,9 +42,11 @@ def store_sources(params):
     return source, files, settings
 
 
-def load_records(params, since, until):
+def load_records(params: Mapping[str, Any], since: datetime.datetime,
+                 until: datetime.datetime) -> Tuple[List[Dict[str, Any]], List[str]]:
     source, files, settings = store_sources(params)
-    records, read_from = [], []
+    records: List[Dict[str, Any]] = []
+    read_from: List[str] = []
     if source in ('jsonl', 'both'):
         for path in files:
             if not os.path.exists(path):
@@ -79,13 +83,13 @@ def load_records(params, since, until):
                                'outcomes callback enabled and writing there (it writes to %s)?'
                                % (since.isoformat(), until.isoformat(), ', '.join(read_from),
                                   outcome_settings.describe(settings, 'pg_dsn' if settings['pg_dsn'] else 'path')))
-    unique = {}
+    unique: Dict[Any, Dict[str, Any]] = {}
     for record in records:
         unique[record.get('id') or id(record)] = record  # a record in both the file and the table counts once
     return sorted(unique.values(), key=lambda r: (r.get('recorded_at') or '', str(r.get('id')))), read_from
 
 
-def _write(path, text, atomic_move=None):
+def _write(path: str, text: str, atomic_move: Optional[Callable[[str, str], Any]] = None) -> None:
     directory = os.path.dirname(path)
     handle, temp = tempfile.mkstemp(dir=directory, prefix='.review-')
     with os.fdopen(handle, 'w') as out:
@@ -97,7 +101,8 @@ def _write(path, text, atomic_move=None):
         os.rename(temp, path)
 
 
-def produce(params, write=True, atomic_move=None, now=None):
+def produce(params: Mapping[str, Any], write: bool = True, atomic_move: Optional[Callable[[str, str], Any]] = None,
+            now: Optional[str] = None) -> Dict[str, Any]:
     period = params['period']
     try:
         since, until = default_window(period, params.get('until') or now)
@@ -111,7 +116,7 @@ def produce(params, write=True, atomic_move=None, now=None):
     review = build_review(records, period, since, until, selectors=params.get('selectors'), now=now)
     stem = 'review-%s-%s' % (period, until.date().isoformat())
     title = params.get('title') or 'AutopilotCX %s review %s' % (period, until.date().isoformat())
-    files = {}
+    files: Dict[str, str] = {}
     if write:
         directory = params.get('output_dir') or os.path.join(os.path.dirname(read_from[0]) if read_from[0].startswith('/')
                                                              else os.path.expanduser('~/.ansible'), 'reviews')

@@ -22,16 +22,13 @@ precedence, highest first:
 Plain Python: unit tests call it without Ansible.
 """
 
+import configparser
 import os
 import stat
-
-try:
-    import configparser
-except ImportError:  # pragma: no cover - Python 2 only
-    import ConfigParser as configparser  # noqa: N813
+from typing import Any, Dict, List, Mapping, Optional
 
 SECTION = 'autopilotcx_outcomes'
-DEFAULTS = {
+DEFAULTS: Dict[str, Optional[str]] = {
     'path': '~/.ansible/autopilotcx-outcomes.jsonl',
     'pg_dsn': None,
     'pg_table': 'maintenance_outcomes',
@@ -45,17 +42,17 @@ ENV = {
 }
 
 
-def _world_writable(directory):
+def _world_writable(directory: str) -> bool:
     try:
         return bool(os.stat(directory).st_mode & stat.S_IWOTH)
     except OSError:
         return True
 
 
-def find_config_file(environ=None, cwd=None):
+def find_config_file(environ: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None) -> Optional[str]:
     """The ansible.cfg in effect (Ansible's own search order), or None."""
     environ = os.environ if environ is None else environ
-    candidates = []
+    candidates: List[str] = []
     configured = environ.get('ANSIBLE_CONFIG')
     if configured:
         configured = os.path.expanduser(configured)
@@ -76,7 +73,7 @@ def find_config_file(environ=None, cwd=None):
     return None
 
 
-def _read_section(config_file):
+def _read_section(config_file: str) -> Dict[str, str]:
     parser = configparser.ConfigParser(inline_comment_prefixes=(';',), interpolation=None)
     try:
         parser.read(config_file)
@@ -87,7 +84,8 @@ def _read_section(config_file):
     return dict(parser.items(SECTION))
 
 
-def resolve(explicit=None, environ=None, cwd=None, config_file=None):
+def resolve(explicit: Optional[Mapping[str, Any]] = None, environ: Optional[Mapping[str, str]] = None, cwd: Optional[str] = None,
+            config_file: Optional[str] = None) -> Dict[str, Any]:
     """The store settings: ``{'path', 'pg_dsn', 'pg_table', 'pg_schema', 'config_file', 'origin'}``.
 
     ``explicit`` holds module options (None/'' values are ignored); ``origin`` says where each
@@ -98,14 +96,15 @@ def resolve(explicit=None, environ=None, cwd=None, config_file=None):
     if config_file is None:
         config_file = find_config_file(environ, cwd)
     section = _read_section(config_file) if config_file else {}
-    settings = {'config_file': config_file, 'origin': {}}
+    origins: Dict[str, Optional[str]] = {}
+    settings: Dict[str, Any] = {'config_file': config_file, 'origin': origins}
     for key, default in DEFAULTS.items():
         value, origin = None, None
         if explicit.get(key) not in (None, ''):
             value, origin = explicit[key], 'option'
         elif environ.get(ENV[key]) not in (None, ''):
             value, origin = environ[ENV[key]], 'env %s' % ENV[key]
-        elif section.get(key) not in (None, ''):
+        elif config_file and section.get(key) not in (None, ''):
             value, origin = section[key].strip(), '%s [%s] %s' % (config_file, SECTION, key)
             if key == 'path':
                 value = os.path.expanduser(value)
@@ -116,11 +115,11 @@ def resolve(explicit=None, environ=None, cwd=None, config_file=None):
         if key == 'path' and value:
             value = os.path.abspath(os.path.expanduser(value))
         settings[key] = value
-        settings['origin'][key] = origin
+        origins[key] = origin
     return settings
 
 
-def describe(settings, key='path'):
+def describe(settings: Mapping[str, Any], key: str = 'path') -> str:
     """``/var/log/x.jsonl (from env AUTOPILOTCX_OUTCOME_LOG)`` for messages (never the DSN itself)."""
     origin = settings['origin'].get(key)
     if key == 'pg_dsn':

@@ -41,14 +41,20 @@ import re
 import tempfile
 import time
 import uuid
+from types import ModuleType
+from typing import IO, Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast, overload
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import REDACTED, dsn_secrets, redact_text, scrub
+
+fcntl: Optional[ModuleType]
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import REDACTED, dsn_secrets, redact_text, scrub
+Record = Dict[str, Any]
+Moment = Union[str, datetime.datetime, None]
 
 DEFAULT_REDACT_KEYS = (
     'password', 'passwd', 'passphrase', 'secret', 'token', 'api_key', 'apikey', 'private_key',
@@ -73,16 +79,28 @@ NOT_SECRETS = frozenset(('ok', 'warning', 'critical', 'unknown', 'never', 'low',
 RECORD_COLUMNS = ('id', 'run_id', 'kind', 'recorded_at', 'playbook', 'cadence', 'host', 'task', 'action', 'status', 'worst')
 
 
-def utc_now():
+def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
 
-def iso(moment):
+def iso(moment: datetime.datetime) -> str:
     """UTC ISO 8601 with a ``Z``: ``2026-11-24T05:01:19.123456Z``."""
     return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
-def parse_iso(text):
+@overload
+def parse_iso(text: None) -> None: ...
+
+
+@overload
+def parse_iso(text: Union[str, datetime.datetime]) -> datetime.datetime: ...
+
+
+@overload
+def parse_iso(text: object) -> Optional[datetime.datetime]: ...
+
+
+def parse_iso(text: object) -> Optional[datetime.datetime]:
     if text is None:
         return None
     if isinstance(text, datetime.datetime):
@@ -106,13 +124,13 @@ class Redactor(object):
     do not blank out every message.
     """
 
-    def __init__(self, keys=DEFAULT_REDACT_KEYS, values=(), min_length=4):
+    def __init__(self, keys: Iterable[str] = DEFAULT_REDACT_KEYS, values: Iterable[Any] = (), min_length: int = 4) -> None:
         self.keys = tuple(k.lower() for k in keys if k)
         self.min_length = min_length
-        self.values = []
+        self.values: List[str] = []
         self.add_values(values)
 
-    def add_values(self, values):
+    def add_values(self, values: Iterable[Any]) -> None:
         for value in values:
             if (isinstance(value, str) and len(value) >= self.min_length and value not in self.values
                     and value.strip().lower() not in NOT_SECRETS):
@@ -120,17 +138,17 @@ class Redactor(object):
         # Longest first so that a secret containing another is replaced whole.
         self.values.sort(key=len, reverse=True)
 
-    def secret_key(self, key):
+    def secret_key(self, key: object) -> bool:
         lowered = str(key).lower()
         return any(k in lowered for k in self.keys)
 
-    def text(self, value):
+    def text(self, value: str) -> str:
         for secret in self.values:
             if secret in value:
                 value = value.replace(secret, REDACTED)
         return redact_text(value)
 
-    def __call__(self, data):
+    def __call__(self, data: Any) -> Any:
         if isinstance(data, dict):
             cleaned = {}
             for key, value in data.items():
@@ -154,7 +172,7 @@ _EXPRESSION = re.compile(r'{{.*?}}', re.DOTALL)
 _IDENTIFIER = re.compile(r'[A-Za-z_][A-Za-z0-9_]*')
 
 
-def redact_rendered(template, rendered, secret_name):
+def redact_rendered(template: object, rendered: Any, secret_name: Callable[[str], bool]) -> Any:
     """``rendered`` (a templated task name) with what the expressions of ``template`` that mention a secret variable
     produced replaced by ``********``.
 
@@ -164,7 +182,9 @@ def redact_rendered(template, rendered, secret_name):
     """
     if not isinstance(template, str) or '{{' not in template or not isinstance(rendered, str):
         return rendered
-    pieces, secret, position = [], [], 0
+    pieces: List[Union[str, int]] = []
+    secret: List[bool] = []
+    position = 0
     for match in _EXPRESSION.finditer(template):
         literal = template[position:match.start()]
         mentions = any(secret_name(name) for name in _IDENTIFIER.findall(match.group(0)[2:-2]))
@@ -197,7 +217,7 @@ def redact_rendered(template, rendered, secret_name):
     return ''.join(out)
 
 
-def string_leaves(data):
+def string_leaves(data: Any) -> Iterator[str]:
     """Every string inside nested dicts/lists (used to collect extra-var values)."""
     if isinstance(data, dict):
         for value in data.values():
@@ -209,20 +229,20 @@ def string_leaves(data):
         yield data
 
 
-def dumps(record):
+def dumps(record: Any) -> str:
     """One JSON line (compact, keys in a stable order, non-JSON values as strings)."""
     return json.dumps(record, separators=(',', ':'), sort_keys=True, default=str) + '\n'
 
 
-def describe_os_error(exc):
+def describe_os_error(exc: Optional[BaseException]) -> str:
     """``No space left on device (ENOSPC, errno 28)``: the words, the symbol and the number of an OSError."""
     number = getattr(exc, 'errno', None)
     if number is None:
         return str(exc)
-    return '%s (%s, errno %d)' % (exc.strerror or os.strerror(number), errno.errorcode.get(number, '?'), number)
+    return '%s (%s, errno %d)' % (getattr(exc, 'strerror', None) or os.strerror(number), errno.errorcode.get(number, '?'), number)
 
 
-def _flock_exclusive(fd, wait=5.0):
+def _flock_exclusive(fd: int, wait: float = 5.0) -> bool:
     """Take an exclusive flock on ``fd``, waiting at most ``wait`` seconds; False when it could not be had."""
     if fcntl is None:
         return False
@@ -237,12 +257,12 @@ def _flock_exclusive(fd, wait=5.0):
         time.sleep(0.002)
 
 
-def _unlock(fd):
+def _unlock(fd: int) -> None:
     if fcntl is not None:
         fcntl.flock(fd, fcntl.LOCK_UN)
 
 
-def repair_torn_tail(fd):
+def repair_torn_tail(fd: int) -> int:
     """Cut a last line that has no newline (a write cut short by a crash or a full disk); returns the bytes cut."""
     size = os.fstat(fd).st_size
     if size == 0 or os.pread(fd, 1, size - 1) == b'\n':
@@ -267,15 +287,15 @@ class JsonlWriter(object):
     ``repaired`` counts the bytes of a torn last line (a crash's) cut when the file was opened.
     """
 
-    def __init__(self, path, mode=0o600):
+    def __init__(self, path: str, mode: int = 0o600) -> None:
         self.path = os.path.abspath(os.path.expanduser(path))
         self.mode = mode
-        self.fd = None
+        self.fd: Optional[int] = None
         self.held = False
         self.repaired = 0
         self.open()
 
-    def open(self):
+    def open(self) -> 'JsonlWriter':
         directory = os.path.dirname(self.path)
         if directory and not os.path.isdir(directory):
             os.makedirs(directory, 0o700, exist_ok=True)
@@ -288,33 +308,34 @@ class JsonlWriter(object):
                 _unlock(self.fd)
         return self
 
-    def write(self, record):
+    def write(self, record: Any) -> None:
         if self.fd is None:  # closed at the end of one playbook; `ansible-playbook a.yml b.yml` goes on writing
             self.open()
+        fd = cast(int, self.fd)  # open() set it
         data = dumps(record).encode('utf-8')
-        locked = self.held or _flock_exclusive(self.fd)
+        locked = self.held or _flock_exclusive(fd)
         try:
-            start = os.fstat(self.fd).st_size
+            start = os.fstat(fd).st_size
             written = 0
             try:
                 while written < len(data):  # more than one write only on a full disk or a signal
-                    written += os.write(self.fd, data[written:])
+                    written += os.write(fd, data[written:])
             except (IOError, OSError):
                 # Cut what this write left, if nobody appended since (they all take the lock; the check is for old writers).
-                if locked and written and os.fstat(self.fd).st_size == start + written:
-                    os.ftruncate(self.fd, start)
+                if locked and written and os.fstat(fd).st_size == start + written:
+                    os.ftruncate(fd, start)
                 raise
         finally:
             if locked and not self.held:
-                _unlock(self.fd)
+                _unlock(fd)
 
-    def lock(self):
+    def lock(self) -> None:
         """Hold an exclusive lock on this file (spool files: marks the run as alive)."""
         if fcntl is not None:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             self.held = True
 
-    def close(self):
+    def close(self) -> None:
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -331,34 +352,34 @@ class OutcomeFile(object):
     most often another filesystem. ``problem()`` says once what happened, naming the file, the error and the fallback.
     """
 
-    def __init__(self, path, fallback_dirs=None, max_held=1000):
+    def __init__(self, path: str, fallback_dirs: Optional[List[str]] = None, max_held: int = 1000) -> None:
         self.writer = JsonlWriter(path)
         self.path = self.writer.path
         if fallback_dirs is None:
             fallback_dirs = [tempfile.gettempdir(), os.path.expanduser('~/.ansible'), '/dev/shm']
         self.fallback_dirs = [d for d in fallback_dirs if os.path.abspath(d) != os.path.dirname(self.path)]
         self.max_held = max_held
-        self.held = collections.deque()
-        self.error = None
+        self.held: Deque[Any] = collections.deque()
+        self.error: Optional[OSError] = None
         self.delayed = 0
-        self.fallback = None
-        self.fallback_path = None
+        self.fallback: Optional[JsonlWriter] = None
+        self.fallback_path: Optional[str] = None
         self.fallback_written = 0
-        self.fallback_error = None
+        self.fallback_error: Optional[OSError] = None
         self.lost = 0
 
     @property
-    def repaired(self):
+    def repaired(self) -> int:
         return self.writer.repaired
 
-    def write(self, record):
+    def write(self, record: Any) -> None:
         self.held.append(record)
         if not self._drain():
             self.delayed += 1
             if len(self.held) > self.max_held:
                 self._spill()
 
-    def _drain(self):
+    def _drain(self) -> bool:
         while self.held:
             try:
                 self.writer.write(self.held[0])
@@ -368,7 +389,7 @@ class OutcomeFile(object):
             self.held.popleft()
         return True
 
-    def _open_fallback(self):
+    def _open_fallback(self) -> JsonlWriter:
         if self.fallback is not None:
             if self.fallback.fd is None:
                 self.fallback.open()
@@ -376,7 +397,7 @@ class OutcomeFile(object):
         if self.fallback_path is not None:  # a later playbook of the same command
             self.fallback = JsonlWriter(self.fallback_path)
             return self.fallback
-        last = None
+        last: Optional[OSError] = None
         for directory in self.fallback_dirs:
             try:
                 if not os.path.isdir(directory):
@@ -390,7 +411,7 @@ class OutcomeFile(object):
                 last = exc
         raise last or OSError(errno.ENOENT, 'no fallback directory')
 
-    def _spill(self):
+    def _spill(self) -> None:
         while self.held:
             try:
                 self._open_fallback().write(self.held[0])
@@ -400,7 +421,7 @@ class OutcomeFile(object):
                 self.lost += 1
             self.held.popleft()
 
-    def close(self):
+    def close(self) -> None:
         """Retry what is held; what still fails goes to the fallback file. The file can be written again afterwards."""
         if not self._drain():
             self._spill()
@@ -408,16 +429,16 @@ class OutcomeFile(object):
         if self.fallback is not None:
             self.fallback.close()
 
-    def problem(self):
+    def problem(self) -> Optional[str]:
         """One sentence on what went wrong with the file, or None."""
-        parts = []
+        parts: List[str] = []
         if self.repaired:
             parts.append('%s ended in a torn line (%d bytes with no newline, left by an interrupted write); it was cut'
                          ' before appending' % (self.path, self.repaired))
         if self.error is not None:
             text = 'could not append %d outcome record(s) to %s (%s)' % (self.delayed, self.path, describe_os_error(self.error))
             retried = self.delayed - self.fallback_written - self.lost - len(self.held)
-            fates = []
+            fates: List[str] = []
             if retried:
                 fates.append('%d appended when retried' % retried)
             if self.fallback_written:
@@ -428,13 +449,14 @@ class OutcomeFile(object):
         return '; '.join(parts) or None
 
 
-def iter_jsonl(path):
+def iter_jsonl(path: str) -> Iterator[Record]:
     """Yield the records of a JSON-lines file; lines that are not JSON objects are skipped."""
     with open(path, 'rb') as handle:
         yield from _iter_lines(handle)
 
 
-def in_period(record, since=None, until=None):
+def in_period(record: Mapping[str, Any], since: Optional[datetime.datetime] = None,
+              until: Optional[datetime.datetime] = None) -> bool:
     moment = parse_iso(record.get('recorded_at'))
     if moment is None:
         return False
@@ -445,7 +467,7 @@ def in_period(record, since=None, until=None):
     return True
 
 
-def read_jsonl(path, since=None, until=None, kind=None):
+def read_jsonl(path: str, since: Moment = None, until: Moment = None, kind: Optional[str] = None) -> List[Record]:
     """Records of ``path`` recorded in ``[since, until)`` (aware datetimes or ISO strings)."""
     since, until = parse_iso(since), parse_iso(until)
     path = os.path.expanduser(path)
@@ -456,11 +478,11 @@ def read_jsonl(path, since=None, until=None, kind=None):
     return [r for r in iter_jsonl(path) if in_period(r, since, until) and (kind is None or r.get('kind') == kind)]
 
 
-def _sql():
+def _sql() -> Any:
     return deps.load('psycopg').sql
 
 
-def table_identifier(schema, table):
+def table_identifier(schema: Optional[str], table: str) -> Any:
     sql = _sql()
     return sql.Identifier(schema, table) if schema else sql.Identifier(table)
 
@@ -470,7 +492,7 @@ def table_identifier(schema, table):
 DDL_LOCK_KEY = int(hashlib.sha256(b'autopilotcx.maintenance.outcomes ddl').hexdigest()[:15], 16)
 
 
-def ensure_table(conn, schema, table):
+def ensure_table(conn: Any, schema: Optional[str], table: str) -> None:
     """Create the outcome table and its indexes when they do not exist (safe when many runs do it at once)."""
     sql = _sql()
     ident = table_identifier(schema, table)
@@ -487,7 +509,7 @@ def ensure_table(conn, schema, table):
             sql.Identifier((table + '_recorded_at_idx')[:63]), ident))
 
 
-def insert_records(conn, schema, table, records):
+def insert_records(conn: Any, schema: Optional[str], table: str, records: Sequence[Mapping[str, Any]]) -> int:
     """Insert records (idempotent by ``id``); returns how many were new."""
     if not records:
         return 0
@@ -508,10 +530,12 @@ def insert_records(conn, schema, table, records):
     return inserted
 
 
-def read_postgres(conn, schema, table, since=None, until=None, kind=None):
+def read_postgres(conn: Any, schema: Optional[str], table: str, since: Moment = None, until: Moment = None,
+                  kind: Optional[str] = None) -> List[Record]:
     """Records from the PostgreSQL sink recorded in ``[since, until)``."""
     sql = _sql()
-    clauses, params = [], []
+    clauses: List[Any] = []
+    params: List[Any] = []
     if since is not None:
         clauses.append(sql.SQL('recorded_at >= %s'))
         params.append(parse_iso(since))
@@ -534,7 +558,7 @@ SPOOL_PATTERNS = ('*.jsonl', '*.sending')
 CLAIM_SUFFIX = re.compile(r'\.[0-9a-f]{12}\.sending$')
 
 
-def _count(path):
+def _count(path: str) -> int:
     try:
         return len(list(iter_jsonl(path)))
     except (IOError, OSError):  # sent and deleted by another run meanwhile
@@ -554,7 +578,8 @@ class PostgresSink(object):
     in memory and sent by the same flush.
     """
 
-    def __init__(self, conninfo, spool_dir, run_id, schema=None, table='maintenance_outcomes', connect_timeout=5):
+    def __init__(self, conninfo: str, spool_dir: str, run_id: str, schema: Optional[str] = None, table: str = 'maintenance_outcomes',
+                 connect_timeout: int = 5) -> None:
         self.conninfo = conninfo
         self.schema = schema or None
         self.table = table
@@ -563,13 +588,13 @@ class PostgresSink(object):
         if not os.path.isdir(self.spool_dir):
             os.makedirs(self.spool_dir, 0o700)
         self.spool_path = os.path.join(self.spool_dir, '%s.jsonl' % run_id)
-        self.writer = None
-        self.unspooled = []
-        self.spool_error = None
+        self.writer: Optional[JsonlWriter] = None
+        self.unspooled: List[Any] = []
+        self.spool_error: Optional[OSError] = None
         self.lost = 0
         self._open_spool()
 
-    def _open_spool(self):
+    def _open_spool(self) -> JsonlWriter:
         """Open and lock this run's spool file, making sure the locked file is the one at the path.
 
         Between creating the file and locking it, another run's flush may claim (rename) it; then the file at the
@@ -579,7 +604,7 @@ class PostgresSink(object):
             writer = JsonlWriter(self.spool_path)
             try:
                 writer.lock()
-                if os.path.samestat(os.fstat(writer.fd), os.stat(self.spool_path)):
+                if os.path.samestat(os.fstat(cast(int, writer.fd)), os.stat(self.spool_path)):
                     self.writer = writer
                     return writer
             except (IOError, OSError) as exc:
@@ -590,16 +615,17 @@ class PostgresSink(object):
             time.sleep(0.005)
         raise OSError(errno.EAGAIN, 'the spool file %s is always being claimed by another run' % self.spool_path)
 
-    def write(self, record):
+    def write(self, record: Any) -> None:
         try:
-            if self.writer is None or self.writer.fd is None:  # flushed after an earlier playbook of the same run
-                self._open_spool()
-            self.writer.write(record)
+            writer = self.writer
+            if writer is None or writer.fd is None:  # flushed after an earlier playbook of the same run
+                writer = self._open_spool()
+            writer.write(record)
         except (IOError, OSError) as exc:
             self.spool_error = self.spool_error or exc
             self.unspooled.append(record)
 
-    def problem(self):
+    def problem(self) -> Optional[str]:
         """One sentence when the spool could not take every record, or None."""
         if self.spool_error is None:
             return None
@@ -609,7 +635,7 @@ class PostgresSink(object):
             text += ', and %d of them are lost because the database could not be reached either' % self.lost
         return text
 
-    def _passwords(self):
+    def _passwords(self) -> List[str]:
         passwords = dsn_secrets(self.conninfo)
         try:
             password = deps.load('psycopg').conninfo.conninfo_to_dict(self.conninfo).get('password')
@@ -617,28 +643,29 @@ class PostgresSink(object):
             password = None
         return passwords + [password] if password else passwords
 
-    def scrub(self, message):
+    def scrub(self, message: object) -> str:
         """A database error fit for a warning: never the DSN's password, not even half of one with a space."""
         return redact_text(scrub(' '.join(str(message).split()), self._passwords()))
 
-    def _respool(self):
+    def _respool(self) -> None:
         """Give the spool another chance at the records it refused (space may have come back)."""
         while self.unspooled:
             try:
-                if self.writer is None or self.writer.fd is None:
-                    self._open_spool()
-                self.writer.write(self.unspooled[0])
+                writer = self.writer
+                if writer is None or writer.fd is None:
+                    writer = self._open_spool()
+                writer.write(self.unspooled[0])
             except (IOError, OSError):
                 return
             self.unspooled.pop(0)
 
-    def _spool_files(self):
-        files = []
+    def _spool_files(self) -> List[str]:
+        files: List[str] = []
         for pattern in SPOOL_PATTERNS:
             files.extend(glob.glob(os.path.join(self.spool_dir, pattern)))
         return sorted(files)
 
-    def flush(self):
+    def flush(self) -> Tuple[int, int, Optional[str]]:
         """Send what is spooled. Returns ``(sent, kept, error)``; never raises for a database problem."""
         self._respool()
         if self.writer is not None:
@@ -651,7 +678,8 @@ class PostgresSink(object):
         except Exception as exc:  # psycopg.Error, or a malformed DSN (ProgrammingError/ValueError)
             self.lost += len(memory)
             return 0, sum(_count(f) for f in files), self.scrub(exc)
-        sent, kept, error = 0, 0, None
+        sent, kept = 0, 0
+        error: Optional[str] = None
         try:
             try:
                 try:
@@ -692,7 +720,7 @@ class PostgresSink(object):
         return sent, kept, error
 
 
-def _iter_lines(handle):
+def _iter_lines(handle: Iterable[bytes]) -> Iterator[Record]:
     """Records of an open JSON-lines file; lines that are not JSON objects are skipped."""
     for raw in handle:
         raw = raw.strip()
@@ -706,7 +734,7 @@ def _iter_lines(handle):
             yield record
 
 
-def _unlink(path):
+def _unlink(path: str) -> None:
     try:
         os.unlink(path)
     except OSError as exc:
@@ -714,7 +742,7 @@ def _unlink(path):
             raise
 
 
-def _claim(path):
+def _claim(path: str) -> Optional[Tuple[IO[bytes], str]]:
     """Lock a spool file and rename it to a name of our own; ``(handle, claimed path)``, or None when it is not ours.
 
     None when a live run holds it, another flush holds or has taken it, or it vanished. The rename is atomic: of two
