@@ -5,6 +5,9 @@ import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+from .net import free_port
 
 
 class _Server(ThreadingHTTPServer):
@@ -12,9 +15,7 @@ class _Server(ThreadingHTTPServer):
     # the SYNs and each client waits a whole second for its retransmission (seen as ListenOverflows in nstat, and as
     # 1 s stalls in the blackbox benchmark). nginx listens with 511; so does this test server.
     request_queue_size = 511
-from urllib.parse import parse_qs, urlparse
 
-from .net import free_port
 
 VALID_TOKEN = 'tok-3f1c9a0e-valid'
 
