@@ -263,8 +263,9 @@ def main():
           % (compact, bb_wall, ratio, TARGET_RATIO, 'PASS' if passed else 'FALLS SHORT'))
     print('  same connection model as blackbox (fresh): %.2fx; full detail: %.2fx' % (bb_wall / fresh, bb_wall / full))
     print('  CPU-seconds of the module process per task: compact %.2f, fresh %.2f, full %.2f; blackbox (exporter + '
-          'client) %.2f -> CPU ratios %.2fx, %.2fx, %.2fx' % (cpu['compact'], cpu['compact fresh'], cpu['full'], bb_cpu,
-                                                            bb_cpu / cpu['compact'], bb_cpu / cpu['compact fresh'], bb_cpu / cpu['full']))
+          'client) %.2f -> CPU ratios %.2fx, %.2fx, %.2fx'
+          % (cpu['compact'], cpu['compact fresh'], cpu['full'], bb_cpu,
+             bb_cpu / cpu['compact'], bb_cpu / cpu['compact fresh'], bb_cpu / cpu['full']))
     medians = {}
     for phase in ('resolve', 'connect', 'tls', 'processing', 'transfer'):
         values = sorted(p.get(phase, 0.0) for _s, p in bb_results)
