@@ -209,8 +209,8 @@ def plant_baseline(root, keydir, now=None):
         handle.write(HARDENING)
     os.makedirs(os.path.join(root.path, 'run/sshd'), exist_ok=True)   # made by systemd (RuntimeDirectory) on a booted host
     uids = dict((name, _uid(root, name)) for name in ('alice', 'bob', 'carol', 'deploy'))
-    write_lastlog(os.path.join(root.path, 'var/log/lastlog'), {uids['alice']: 2, uids['bob']: 5, uids['carol']: 20,
-                                                                 uids['deploy']: 1}, now)
+    logins = {uids['alice']: 2, uids['bob']: 5, uids['carol']: 20, uids['deploy']: 1}
+    write_lastlog(os.path.join(root.path, 'var/log/lastlog'), logins, now)
     return {'ssh_keys': keys, 'uids': uids}
 
 
@@ -224,8 +224,8 @@ def plant_findings(root, keydir, planted, now=None):
     """The four file findings (the firewall one is ``ANY_ANY_RULES`` in a namespace); returns the new key's fingerprint."""
     now = now or time.time()
     uids = planted['uids']
-    write_lastlog(os.path.join(root.path, 'var/log/lastlog'), {uids['alice']: 2, uids['bob']: 5, uids['carol']: 200,
-                                                                 uids['deploy']: 1}, now)
+    logins = {uids['alice']: 2, uids['bob']: 5, uids['carol']: 200, uids['deploy']: 1}
+    write_lastlog(os.path.join(root.path, 'var/log/lastlog'), logins, now)
     with open(os.path.join(root.path, 'etc/sudoers.d/oncall'), 'w') as handle:
         handle.write('bob ALL=(ALL:ALL) ALL\n')
     os.chmod(os.path.join(root.path, 'etc/sudoers.d/oncall'), 0o440)
