@@ -4,6 +4,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 demo="$root/.tmp/demo"
+# an interrupted demo may have left the security audit's overlay root mounted under $demo: unmount it first
+awk -v d="$demo/" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r | xargs -r -n1 umount
 rm -rf "$demo"; mkdir -p "$demo"
 .venv/bin/python scripts/demo_env.py --dir "$demo" --ready-file "$demo/ready" > "$demo/env.log" 2>&1 &
 env_pid=$!

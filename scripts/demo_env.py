@@ -4,7 +4,7 @@ Starts real services on free loopback ports: a PostgreSQL cluster (TLS on, datab
 ``demo_app``), an HTTPS API with an auth service (certificate from a demo CA), Redis,
 a webhook receiver and an SMTP server (STARTTLS + AUTH). Writes their coordinates to
 ``.tmp/demo/env.yml`` (and as an inventory source, ``.tmp/demo/env-inventory.yml``), runs every
-``scripts/demo_setup/*.py`` ``setup(env)`` hook, then waits until it is told to stop
+``scripts/demo_setup/*.py`` ``setup(env)`` hook (one that returns a callable gets it called at the stop), then waits until it is told to stop
 (SIGTERM/SIGINT), stopping everything it started.
 
     python scripts/demo_env.py --ready-file .tmp/demo/ready
@@ -31,7 +31,8 @@ from tests.harness.services import RedisServer, SmtpServer  # noqa: E402
 SMTP_CREDENTIALS = ('alerts', 'demo-smtp-pw')
 
 
-def run_setup_hooks(env):
+def run_setup_hooks(env, stack):
+    """Run every hook; a hook may return a callable that undoes what it set up (run when the demo stops)."""
     for path in sorted(glob.glob(os.path.join(ROOT, 'scripts', 'demo_setup', '*.py'))):
         name = os.path.splitext(os.path.basename(path))[0]
         if name.startswith('_'):
@@ -40,7 +41,9 @@ def run_setup_hooks(env):
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         print('demo: setting up %s' % name, flush=True)
-        module.setup(env)
+        cleanup = module.setup(env)
+        if callable(cleanup):
+            stack.append(cleanup)
 
 
 def main():
@@ -84,7 +87,7 @@ def main():
                           'password': SMTP_CREDENTIALS[1], 'ca_path': ca.ca_path},
         }
         env['demo_pg']['login_host'] = 'localhost'
-        run_setup_hooks(env)
+        run_setup_hooks(env, stack)
         with open(os.path.join(demo_dir, 'env.yml'), 'w') as handle:
             json.dump(env, handle, indent=2)  # JSON is YAML
         # The same values as an inventory source: inventory variables, not extra vars, so the outcome
