@@ -320,6 +320,7 @@ class CallbackModule(CallbackBase):
         self.disabled_reason = None
         self.warned = set()
         self.playbook = None
+        self.playbook_cadence = None
         self.starts = {}
         self.secret_vars = set()
         self.metrics = None
@@ -370,7 +371,8 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_start(self, playbook):
         self.playbook = os.path.basename(playbook._file_name)
         if self.recorder:
-            self.recorder.context.update(playbook=self.playbook, cadence=os.path.splitext(self.playbook)[0])
+            self.playbook_cadence = os.path.splitext(self.playbook)[0]
+            self.recorder.context.update(playbook=self.playbook, cadence=self.playbook_cadence)
 
     def v2_playbook_on_play_start(self, play):
         if not self.recorder:
@@ -378,8 +380,11 @@ class CallbackModule(CallbackBase):
         play_vars = play.get_vars() or {}
         cadence = play_vars.get('maintenance_cadence')
         self.recorder.context.update(play=play.get_name(), tags=list(play.tags or []))
+        # each play its own cadence, else the playbook's: never the cadence an earlier play of the run set
         if isinstance(cadence, str) and '{{' not in cadence:
             self.recorder.context['cadence'] = cadence
+        else:
+            self.recorder.context['cadence'] = self.playbook_cadence or self.recorder.context.get('cadence')
         manager = getattr(play, '_variable_manager', None)
         extra = getattr(manager, 'extra_vars', None) or {}
         keep = set(self.get_option('keep_extra_vars') or ())

@@ -346,3 +346,14 @@ def test_unwritable_path_with_a_dsn_still_sends_every_record_to_postgres(tmp_pat
     warnings = _outcome_warnings(result.stdout + result.stderr)
     assert len(warnings) == 1 and 'records go to the PostgreSQL sink only' in warnings[0]
     assert postgres.execute('SELECT count(*) FROM outcomes_nofile', dbname=postgres_db)[0][0] == 2 * 3 + 1
+
+
+def test_a_play_without_a_cadence_never_inherits_the_previous_plays(tmp_path):
+    # make demo showed it: the plays after the monthly audit in demo.yml were recorded as monthly_security_audit
+    inventory = write_inventory(tmp_path / 'inventory', {'good': LOCAL})
+    log = str(tmp_path / 'outcomes.jsonl')
+    result = run_playbook(os.path.join(PLAYBOOKS, 'outcomes_cadences.yml'), inventory=inventory, outcome_log=log)
+    assert result.returncode == 0, result.stdout[-2000:]
+    cadences = dict((r['task'], r['cadence']) for r in read_outcomes(log))
+    assert cadences == {"First play's task": 'outcomes_cadences', "Second play's task": 'monthly_security_audit',
+                        "Third play's task": 'outcomes_cadences'}, cadences
