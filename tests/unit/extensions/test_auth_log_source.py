@@ -253,3 +253,32 @@ def test_a_templated_block_argument_is_understood(tmp_path):
     source = follower(tmp_path, Clock(NOW), block="{'management_networks': ['%s'], 'timeout': '60'}" % MGMT)
     assert source.blocker.params['management_networks'] == [MGMT] and source.blocker.params['timeout'] == 60
     assert follower(tmp_path, Clock(NOW), block='{}').blocker is None
+
+
+def test_the_source_keeps_blocking_while_the_rule_engine_does_not_take_its_events(tmp_path, namespace):
+    # ansible-rulebook's source queue holds one event, and stops being read while its actions fall behind (a backlog
+    # of more than 10 actions): scanning and blocking must not wait for it (it did: every block then waited for the
+    # playbooks before it, 16-20 s behind at load 10)
+    append(tmp_path, '')
+
+    async def run():
+        queue = asyncio.Queue(1)            # never read
+        args = {'paths': [str(tmp_path / 'auth.log')], 'utc': True, 'state_file': str(tmp_path / 'state.json'),
+                'interval': 0.05, 'block': {'management_networks': [MGMT], 'command_prefix': namespace.prefix,
+                                            'timeout': 600}}
+        task = asyncio.ensure_future(auth_log.main(queue, args))
+        try:
+            for n, address in enumerate(['203.0.113.1', '203.0.113.2', '203.0.113.3']):
+                now = time.time()
+                append(tmp_path, ''.join(failed(now, address, 500 + n * 20 + i) for i in range(6)))
+                for dummy in range(300):
+                    await asyncio.sleep(0.05)
+                    if address in namespace.blocked():
+                        break
+            return namespace.blocked(), queue.qsize()
+        finally:
+            task.cancel()
+
+    blocked, waiting = asyncio.run(run())
+    assert blocked == {'203.0.113.1', '203.0.113.2', '203.0.113.3'}
+    assert waiting == 1

@@ -82,6 +82,7 @@ RULE_THRESHOLDS = {
     'rate_limited': 'suspicious_ip_rate_limited',
     'probes': 'suspicious_ip_probes',
 }
+BACKLOG_WARNING = 1000       # events waiting for the rule engine: said once each time the backlog grows past this
 BLOCK_OPTIONS = ('management_networks', 'allow', 'control_node', 'command_prefix', 'timeout')
 
 
@@ -303,19 +304,39 @@ class Follower(object):
 
 
 async def main(queue, args):
-    """Entry point of ansible-rulebook."""
+    """Entry point of ansible-rulebook.
+
+    The events go to ``queue`` through a task of their own: ansible-rulebook's queue holds one event and is not read
+    while its actions fall behind, and the scans (and the blocks of ``block``) must not wait for that."""
     follower = Follower(args)
     loop = asyncio.get_running_loop()
-    while True:
-        if follower.changed():
-            try:
-                events = await loop.run_in_executor(None, follower.scan)
-            except Exception as exc:        # a bad state file or option: say it, keep following
-                LOG.error('auth_log: scan failed: %s: %s', type(exc).__name__, exc)
-                events = []
-            for event in events:
-                await queue.put(event)
-        await asyncio.sleep(follower.pause())
+    pending = asyncio.Queue()
+
+    async def forward():
+        while True:
+            event = await pending.get()
+            await queue.put(event)
+
+    forwarder = asyncio.ensure_future(forward())
+    warned = False
+    try:
+        while True:
+            if follower.changed():
+                try:
+                    events = await loop.run_in_executor(None, follower.scan)
+                except Exception as exc:        # a bad state file or option: say it, keep following
+                    LOG.error('auth_log: scan failed: %s: %s', type(exc).__name__, exc)
+                    events = []
+                for event in events:
+                    pending.put_nowait(event)
+                if pending.qsize() > BACKLOG_WARNING and not warned:
+                    LOG.warning('auth_log: %d events wait for the rule engine (its actions fall behind)', pending.qsize())
+                warned = pending.qsize() > BACKLOG_WARNING
+            if forwarder.done():            # cannot happen but by a bug: say it rather than hold events forever
+                forwarder.result()
+            await asyncio.sleep(follower.pause())
+    finally:
+        forwarder.cancel()
 
 
 if __name__ == '__main__':
