@@ -402,6 +402,7 @@ class Collector(object):
         self.pending = {}
         self.reused = {}                # conn -> events of other connections with the same pid (pid reuse)
         self.probed = {}                # (host, pid) -> minute of the last pre-auth line counted (this run)
+        self.seconds_from = None        # the failures per address and second are counted from this minute on
         self.stats = None
         self._finders = {}
 
@@ -690,7 +691,8 @@ class Collector(object):
         if not rows:
             return
         columns = list(zip(*rows))
-        keys, seconds = lp.row_keys(*[columns[index] for index in layout.stamp])
+        stamps = [columns[index] for index in layout.stamp]
+        keys = lp.row_keys(*stamps)
         usable, minutes = self._stamp_buckets(keys)
         if not usable:
             return
@@ -699,18 +701,20 @@ class Collector(object):
         methods = columns[layout.method] if layout.method is not None else None
         if len(usable) != len(minutes):      # some lines out of the history or without a stamp: drop them
             keep = list(map(usable.__contains__, keys))
-            keys, hosts, pids, ips, users, seconds = _pick(keep, keys, hosts, pids, ips, users, seconds)
+            keys, hosts, pids, ips, users = _pick(keep, keys, hosts, pids, ips, users)
+            if role == 'attempt':
+                stamps = _pick(keep, *stamps)
             if methods is not None:
                 methods = list(compress(methods, keep))
         self._count(usable, minutes, keys, ips, users, hosts, pids, kind, role, methods,
-                    seconds if role == 'attempt' else None)
+                    stamps if role == 'attempt' else None)
 
-    def _count(self, usable, minutes, keys, ips, users, hosts, pids, kind, role, methods=None, seconds=None):
+    def _count(self, usable, minutes, keys, ips, users, hosts, pids, kind, role, methods=None, stamps=None):
         """Count one kind of event for the rows ``keys`` (stamp keys, all in ``usable``), ``ips``/``users`` (bytes,
         b'' when absent), ``hosts``/``pids`` (the connection, pid b'' when unknown); with ``methods``, the kind of
         each row is its method's (``Failed <method>``). ``role``: ``attempt`` (a failed login), ``connection`` (one
         failed login per connection unless it has an attempt), ``probe`` (a pre-authentication disconnect) or
-        ``note`` (counted by kind only). ``seconds``: the second of the minute of each row (bytes), for the
+        ``note`` (counted by kind only). ``stamps``: the stamp columns of the rows (see ``lp.row_seconds``), for the
         failures per address and second (the sliding per-minute rule)."""
         if not keys:
             return
@@ -733,7 +737,7 @@ class Collector(object):
             for (key, method), count in Counter(zip(keys, methods)).items():
                 usable[key].k[lp.KIND_NAMES.get(method, 'failed_other')] += count
         if role == 'attempt':
-            self._count_attempts(usable, keys, ips, users, runs, seconds)
+            self._count_attempts(usable, keys, ips, users, runs, stamps, minutes)
         key_minutes = list(map(minutes.__getitem__, keys))
         self._note_seen(ips, users, key_minutes)
         if kind in lp.CLOSING_KINDS:
@@ -777,22 +781,24 @@ class Collector(object):
             for (key, ip), count in probes.items():
                 usable[key].pb[ip] += count
 
-    @staticmethod
-    def _count_attempts(usable, keys, ips, users, runs=False, seconds=None):
+    def _count_attempts(self, usable, keys, ips, users, runs=False, stamps=None, minutes=None):
         """Failed attempts (``a``), per address (``fi``) and per user (``fu``) of the rows ``keys`` (``runs``: their
-        ``_runs`` when known); with ``seconds`` (the second of each row), per address and second (``fs``)."""
+        ``_runs`` when known); with ``stamps`` (the stamp columns of the rows) and ``minutes`` (the minute of each key),
+        per address and second (``fs``) for the minutes from ``seconds_from`` on (where the per-minute rule looks)."""
         if runs is False:
             runs = _runs(keys)
+        recent = self.seconds_from
         if runs is not None:
             for first, last in runs:
                 bucket = usable[keys[first]]
                 _add_attempts(bucket, last - first, Counter(ips[first:last]), Counter(users[first:last]))
-                if seconds is not None:
-                    bucket.fs.update(zip(ips[first:last], seconds[first:last]))
+                if stamps is not None and (recent is None or minutes[keys[first]] >= recent):
+                    bucket.fs.update(zip(ips[first:last], lp.row_seconds(*[column[first:last] for column in stamps])))
             return
-        if seconds is not None:
-            for (key, ip, second), count in Counter(zip(keys, ips, seconds)).items():
-                usable[key].fs[(ip, second)] += count
+        if stamps is not None:
+            for (key, ip, second), count in Counter(zip(keys, ips, lp.row_seconds(*stamps))).items():
+                if recent is None or minutes[key] >= recent:
+                    usable[key].fs[(ip, second)] += count
         for key, count in Counter(keys).items():
             usable[key].a += count
         for (key, ip), count in Counter(zip(keys, ips)).items():
@@ -1087,6 +1093,8 @@ class Scanner(object):
         self.collector = Collector(lp.MinuteClock(self.now, utc=utc), self.now_minute - self.history + 1,
                                    self.now_minute + 5, self.slow_after)
         self.collector.recent_minute = self.now_minute - CONN_MEMORY_MINUTES
+        # the per-minute rule's 60-second spans end in the window: the seconds matter from the minute before it on
+        self.collector.seconds_from = self.now_minute - self.window
         self.source_reports = []
         self.source_checks = []
         self.seen = {}

@@ -271,8 +271,8 @@ _PAM_FIELD_RX = re.compile(br'\b(rhost|user)=(\S*)')
 # per line: the groups of the form, or (last alternative) a row of empty groups for a line in no form (it is then
 # looked at on its own). No group can match a newline, so a row never spans two lines; the newline is a literal
 # prefix, so the search jumps from line to line in C.
-# Groups 1-3: the stamp (RFC 3164 second, or RFC 3339 second and zone; ``row_keys`` cuts them to the minute and
-# the second), 4: host.
+# Groups 1-3: the stamp (RFC 3164 second, or RFC 3339 second and zone; ``row_keys`` cuts them to the minute,
+# ``row_seconds`` to the second), 4: host.
 # Possessive quantifiers (Python 3.11+) where they cannot change a match (the repeated class and what follows
 # are disjoint): a line in another form then fails at once instead of backtracking through its prefix.
 _P = b'+' if sys.version_info >= (3, 11) else b''
@@ -349,14 +349,20 @@ _SECOND_3339 = operator.itemgetter(slice(17, 19))
 
 
 def row_keys(stamps, rfc3339=None, zones=None):
-    """``(keys, seconds)`` of rows (the columns 1-3, or column 1 alone for RFC 3164 rows): one hashable stamp key per
-    row (the RFC 3164 minute, or the RFC 3339 minute and zone; lines of one minute share it), and the second of the
-    minute of each row (bytes ``b'00'``-``b'59'``, ``b''`` when the row has no stamp)."""
+    """One hashable stamp key per row (the RFC 3164 minute, or the RFC 3339 minute and zone; lines of one minute share
+    it) from the columns 1-3 of rows, or column 1 alone for RFC 3164 rows."""
     if rfc3339 is not None and any(rfc3339):
-        keys = list(map(bytes.__add__, map(bytes.__add__, map(_MINUTE_3164, stamps), map(_MINUTE_3339, rfc3339)),
+        return list(map(bytes.__add__, map(bytes.__add__, map(_MINUTE_3164, stamps), map(_MINUTE_3339, rfc3339)),
                         zones))
-        return keys, list(map(bytes.__add__, map(_SECOND_3164, stamps), map(_SECOND_3339, rfc3339)))
-    return list(map(_MINUTE_3164, stamps)), list(map(_SECOND_3164, stamps))
+    return list(map(_MINUTE_3164, stamps))
+
+
+def row_seconds(stamps, rfc3339=None, zones=None):
+    """The second of the minute of each row (bytes ``b'00'``-``b'59'``, ``b''`` without a stamp), same columns as
+    ``row_keys``."""
+    if rfc3339 is not None and any(rfc3339):
+        return list(map(bytes.__add__, map(_SECOND_3164, stamps), map(_SECOND_3339, rfc3339)))
+    return list(map(_SECOND_3164, stamps))
 
 
 # The forms of an ``OTHER_ROWS_RX`` row (0-based columns): the column that is never empty when the row is in that
