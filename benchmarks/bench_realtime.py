@@ -4,6 +4,10 @@ Debian's fail2ban in the same run; and the event source's CPU at a steady 1,000 
 
 * latency: ansible-rulebook runs the collection's rulebook (autopilotcx.maintenance.auth_log_response: the
   auth_log event source, one run_playbook of eda_respond per address, nft_block in a network namespace made here);
+  ``--path`` says who blocks: ``source`` (the default, what the rulebook ships: the source blocks in-process with
+  ``auth_log_block`` through nft_block's code before it sends the event, the playbook's nft_block then finds it
+  blocked), ``playbook`` (no ``auth_log_block``: the action's nft_block blocks) or ``run_module`` (a rulebook made
+  here whose action is ``run_module: autopilotcx.maintenance.nft_block``, with the same networks);
   fail2ban-server (sshd jail, maxretry 5 within 10 min, backend polling, its ban an ``nft add element`` in the same
   namespace) follows the same log. Each trial writes 4 failures of a new address, then the 5th (the line that
   crosses both thresholds: fail2ban's maxretry 5, the collection's suspicious_ip_find_failures > 4) and times until
@@ -18,6 +22,7 @@ Needs root (network namespaces), nftables, fail2ban, Java 17 and ansible-ruleboo
 from __future__ import print_function
 
 import argparse
+import json
 import os
 import random
 import shutil
@@ -29,7 +34,7 @@ import time
 
 from _common import ROOT, verdict
 
-from tests.harness.eda import Namespace, Rulebook, failed_line, syslog_line, write_setup  # noqa: E402
+from tests.harness.eda import ALLOWED_NET, MGMT_NET, RULEBOOK, Namespace, Rulebook, failed_line, syslog_line, write_setup  # noqa: E402
 from tests.harness.paths import python_interpreter  # noqa: E402
 
 SOURCE = os.path.join(ROOT, 'extensions', 'eda', 'plugins', 'event_source', 'auth_log.py')
@@ -91,12 +96,48 @@ def start_fail2ban(work, ns, log):
     raise RuntimeError('fail2ban did not start: %s' % open(os.path.join(work, 'f2b.log')).read()[-2000:])
 
 
+RUN_MODULE_RULEBOOK = '''---
+- name: Block with run_module (benchmark only)
+  hosts: all
+  sources:
+    - name: auth logs
+      autopilotcx.maintenance.auth_log:
+        paths: "{{ auth_log_paths }}"
+        state_file: "{{ auth_log_state_file }}"
+        allow_list: "{{ auth_log_allow_list }}"
+        utc: true
+        interval: 0.1
+  rules:
+    - name: Block the address
+      condition: event.autopilotcx_log_scan.address is defined
+      throttle:
+        once_within: 10 minutes
+        group_by_attributes:
+          - event.autopilotcx_log_scan.address
+      action:
+        run_module:
+          name: autopilotcx.maintenance.nft_block
+          module_args:
+            addresses: ["{{ event.autopilotcx_log_scan.address }}"]
+            timeout: 600
+            management_networks: %(mgmt)s
+            allow: %(allow)s
+            command_prefix: %(prefix)s
+'''
+
+
 def latency(args, work):
     ns = Namespace().create()
     log = os.path.join(work, 'auth.log')
     open(log, 'w').close()
-    inventory, variables = write_setup(work, log, ns, None)
-    rulebook = Rulebook(inventory, variables, os.path.join(work, 'rulebook.log')).start()
+    inventory, variables = write_setup(work, log, ns, None, source_block=args.path == 'source')
+    rulebook_name = RULEBOOK
+    if args.path == 'run_module':
+        rulebook_name = os.path.join(work, 'run_module.yml')
+        with open(rulebook_name, 'w') as handle:
+            handle.write(RUN_MODULE_RULEBOOK % {'mgmt': json.dumps([MGMT_NET]), 'allow': json.dumps([ALLOWED_NET]),
+                                                'prefix': json.dumps(ns.prefix)})
+    rulebook = Rulebook(inventory, variables, os.path.join(work, 'rulebook.log'), rulebook=rulebook_name).start()
     fail2ban = None
     ours, theirs = [], []
     try:
@@ -182,6 +223,8 @@ def cpu(args, work):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--trials', type=int, default=20)
+    parser.add_argument('--path', choices=['source', 'playbook', 'run_module'], default='source',
+                        help='who blocks: the event source in-process (the shipped rulebook), the playbook, run_module')
     parser.add_argument('--seconds', type=int, default=30, help='length of the steady 1,000 lines/s run')
     parser.add_argument('--keep', action='store_true', help='keep the work directory (rulebook and fail2ban logs)')
     args = parser.parse_args()
@@ -193,9 +236,9 @@ def main():
         print('load average before: %.2f %.2f %.2f on %d CPUs' % (os.getloadavg() + (os.cpu_count(),)), flush=True)
         ours, theirs = latency(args, work)
         ours_median, theirs_median = statistics.median(ours), statistics.median(theirs)
-        print('line crossing the threshold -> address in the nft set, %d trials: rulebook median %.2f s, p95 %.2f s; '
-              'fail2ban (polling) median %.2f s, p95 %.2f s' % (len(ours), ours_median, percentile(ours, 95),
-                                                                theirs_median, percentile(theirs, 95)))
+        print('line crossing the threshold -> address in the nft set, %d trials: rulebook (block by %s) median %.2f s, '
+              'p95 %.2f s; fail2ban (polling) median %.2f s, p95 %.2f s'
+              % (len(ours), args.path, ours_median, percentile(ours, 95), theirs_median, percentile(theirs, 95)))
         ok = verdict('rulebook median latency', '%.2f s' % ours_median, '%.2fx fail2ban' % (ours_median / theirs_median),
                      'median <= 2 s and no slower than fail2ban', ours_median <= 2.0 and ours_median <= theirs_median)
         share, rate = cpu(args, work)

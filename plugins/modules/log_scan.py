@@ -277,8 +277,9 @@ suspicious_ip_details:
       connection), the reasons, and C(rules), the rules that fired, each with its C(rule), C(count), C(limit), the
       C(minutes) it looks at and C(at), the start of the minute where the count first went over the limit (null for
       window totals). C(first_fired) is the earliest C(at).
-    - "Rules: C(failures), C(distinct_users), C(rate_limited), C(probes) (window totals), C(per_minute) (one clock
-      minute), C(find_window) (O(find_minutes)), C(slow) (O(slow_find_minutes))."
+    - "Rules: C(failures), C(distinct_users), C(rate_limited), C(probes) (window totals), C(per_minute) (any 60
+      seconds, by the second of each syslog line; a clock minute for failures whose second is not known: journal,
+      JSON lines), C(find_window) (O(find_minutes)), C(slow) (O(slow_find_minutes))."
   returned: always
   type: list
   elements: dict

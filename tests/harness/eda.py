@@ -71,8 +71,10 @@ class Namespace(object):
         subprocess.run(['ip', 'netns', 'del', self.name], check=False)
 
 
-def write_setup(directory, log, namespace, webhook_url, allow=(ALLOWED_NET,), extra_host_vars=None, rulebook_vars=None):
-    """Inventory and rulebook variables for a run; returns (inventory, vars file)."""
+def write_setup(directory, log, namespace, webhook_url, allow=(ALLOWED_NET,), extra_host_vars=None, rulebook_vars=None,
+                source_block=True):
+    """Inventory and rulebook variables for a run; returns (inventory, vars file). ``source_block``: the source blocks
+    in-process (``auth_log_block``, the same networks and timeout as the action's nft_block) before it sends the event."""
     host = {
         'ansible_connection': 'local',
         'ansible_python_interpreter': python_interpreter(),
@@ -95,6 +97,9 @@ def write_setup(directory, log, namespace, webhook_url, allow=(ALLOWED_NET,), ex
         'auth_log_utc': True,
         'auth_log_interval': 0.1,
     }
+    if source_block:
+        variables['auth_log_block'] = {'management_networks': [MGMT_NET], 'allow': list(allow),
+                                       'command_prefix': namespace.prefix, 'timeout': 600}
     variables.update(rulebook_vars or {})
     vars_file = os.path.join(str(directory), 'rulebook-vars.yml')
     with open(vars_file, 'w') as handle:

@@ -43,6 +43,9 @@ def test_a_burst_is_blocked_and_notified_and_an_allow_listed_address_is_not(tmp_
         assert took is not None, rulebook.log()[-5000:]
         assert wait_for(lambda: any('203.0.113.77' in t and 'approval' not in t for t in _texts(webhook_receiver)), 60,
                         step=0.2) is not None, (_texts(webhook_receiver), rulebook.log()[-5000:])
+        # the source blocked it in-process (auth_log_block) before the event; the action's nft_block found it blocked
+        notice = [t for t in _texts(webhook_receiver) if '203.0.113.77' in t and 'approval' not in t][0]
+        assert 'Event source: blocked' in notice and 'Blocked: nothing new' in notice, notice
         # high priority without security_eda_auto_incident: the incident response is asked for, not started
         assert wait_for(lambda: any('approval' in t and '203.0.113.77' in t for t in _texts(webhook_receiver)), 60,
                         step=0.2) is not None, _texts(webhook_receiver)

@@ -86,12 +86,13 @@ class Bucket(object):
     """The events of one minute, keys as text. Scalars are kept for the whole history; per-IP detail only inside
     the window. Which users an address tried is not kept per minute but once per scan (``Collector.seen``)."""
 
-    __slots__ = ('a', 'k', 'fi', 'fu', 'pb', 'rq', 'e5', 'rl', 'ri', 'h', 'sl', 'tm')
+    __slots__ = ('a', 'k', 'fi', 'fs', 'fu', 'pb', 'rq', 'e5', 'rl', 'ri', 'h', 'sl', 'tm')
 
     def __init__(self):
         self.a = 0                      # failed login attempts
         self.k = defaultdict(int)       # lines per failure kind
         self.fi = defaultdict(int)      # attempts per source IP
+        self.fs = Counter()             # attempts per (source IP, second of the minute: b'00'-b'59') where lines tell it
         self.fu = defaultdict(int)      # attempts per user
         self.pb = defaultdict(int)      # pre-auth probes per IP
         self.rq = 0                     # HTTP requests
@@ -120,12 +121,27 @@ class Bucket(object):
                     target.update(counts)
         for index, count in (data.get('h') or {}).items():
             self.h[int(index)] += count
+        seconds = data.get('fs')
+        if seconds:
+            fs = self.fs
+            for ip, counts in seconds.items():
+                for second, count in (counts.items() if isinstance(counts, dict) else ()):
+                    if len(second) == 2 and second.isascii() and second.isdigit() and isinstance(count, int):  # else damaged
+                        fs[(ip, second.encode('ascii'))] += count
 
-    def as_dict(self, detail, failures_by_ip=False):
-        """JSON-able form; per-IP detail only when ``detail`` (with ``failures_by_ip`` alone: the failures per IP)."""
+    def as_dict(self, detail, failures_by_ip=False, seconds=None):
+        """JSON-able form; per-IP detail only when ``detail`` (with ``failures_by_ip`` alone: the failures per IP);
+        the failures per IP and second (``fs``) of all addresses when ``seconds`` is True, of those in it when it is
+        a set."""
         result = dict(a=self.a, rq=self.rq, e5=self.e5, sl=self.sl, tm=self.tm, k=dict(self.k))
         if failures_by_ip and not detail:
             result['fi'] = dict(self.fi)
+        if seconds and self.fs:
+            by_ip = defaultdict(dict)
+            for (ip, second), count in self.fs.items():
+                if ip and (seconds is True or ip in seconds):
+                    by_ip[ip][second.decode('ascii')] = count
+            result['fs'] = dict(by_ip)
         if detail:
             result.update(fi=dict(self.fi), fu=dict(self.fu), pb=dict(self.pb), rl=dict(self.rl),
                           h=dict((str(index), count) for index, count in self.h.items()))
@@ -136,10 +152,13 @@ class Bucket(object):
         return dict((key, value) for key, value in result.items() if value)
 
 
-def _scalars(data, failures_by_ip=False):
+def _scalars(data, failures_by_ip=False, seconds=False):
     """A stored bucket without its per-IP detail (outside the window only the totals are kept, and the failures per
-    IP where a per-address rule looks further back than the window)."""
+    IP where a per-address rule looks further back than the window; with ``seconds``, the failures per IP and second
+    of the minute before the window, where a 60-second span ending in the window starts)."""
     keys = ('a', 'rq', 'e5', 'sl', 'tm', 'k', 'fi') if failures_by_ip else ('a', 'rq', 'e5', 'sl', 'tm', 'k')
+    if seconds:
+        keys += ('fs',)
     return dict((key, value) for key, value in data.items() if key in keys)
 
 
@@ -379,6 +398,7 @@ class Collector(object):
         self.pending = {}
         self.reused = {}                # conn -> events of other connections with the same pid (pid reuse)
         self.probed = {}                # (host, pid) -> minute of the last pre-auth line counted (this run)
+        self.seconds_from = None        # the failures per address and second are counted from this minute on
         self.stats = None
         self._finders = {}
 
@@ -417,7 +437,7 @@ class Collector(object):
     def export(self):
         stats = self.stats
         return {
-            'buckets': dict((minute, bucket.as_dict(True)) for minute, bucket in self.buckets.items()),
+            'buckets': dict((minute, bucket.as_dict(True, seconds=True)) for minute, bucket in self.buckets.items()),
             'seen': dict(self.seen),
             'pending': self.pending,
             'reused': self.reused,
@@ -667,10 +687,8 @@ class Collector(object):
         if not rows:
             return
         columns = list(zip(*rows))
-        if len(layout.stamp) == 1:
-            keys = columns[layout.stamp[0]]
-        else:
-            keys = lp.row_keys(*[columns[index] for index in layout.stamp])
+        stamps = [columns[index] for index in layout.stamp]
+        keys = lp.row_keys(*stamps)
         usable, minutes = self._stamp_buckets(keys)
         if not usable:
             return
@@ -680,16 +698,20 @@ class Collector(object):
         if len(usable) != len(minutes):      # some lines out of the history or without a stamp: drop them
             keep = list(map(usable.__contains__, keys))
             keys, hosts, pids, ips, users = _pick(keep, keys, hosts, pids, ips, users)
+            if role == 'attempt':
+                stamps = _pick(keep, *stamps)
             if methods is not None:
                 methods = list(compress(methods, keep))
-        self._count(usable, minutes, keys, ips, users, hosts, pids, kind, role, methods)
+        self._count(usable, minutes, keys, ips, users, hosts, pids, kind, role, methods,
+                    stamps if role == 'attempt' else None)
 
-    def _count(self, usable, minutes, keys, ips, users, hosts, pids, kind, role, methods=None):
+    def _count(self, usable, minutes, keys, ips, users, hosts, pids, kind, role, methods=None, stamps=None):
         """Count one kind of event for the rows ``keys`` (stamp keys, all in ``usable``), ``ips``/``users`` (bytes,
         b'' when absent), ``hosts``/``pids`` (the connection, pid b'' when unknown); with ``methods``, the kind of
         each row is its method's (``Failed <method>``). ``role``: ``attempt`` (a failed login), ``connection`` (one
         failed login per connection unless it has an attempt), ``probe`` (a pre-authentication disconnect) or
-        ``note`` (counted by kind only)."""
+        ``note`` (counted by kind only). ``stamps``: the stamp columns of the rows (see ``lp.row_seconds``), for the
+        failures per address and second (the sliding per-minute rule)."""
         if not keys:
             return
         ips = _texts(ips)
@@ -711,7 +733,7 @@ class Collector(object):
             for (key, method), count in Counter(zip(keys, methods)).items():
                 usable[key].k[lp.KIND_NAMES.get(method, 'failed_other')] += count
         if role == 'attempt':
-            self._count_attempts(usable, keys, ips, users, runs)
+            self._count_attempts(usable, keys, ips, users, runs, stamps, minutes)
         key_minutes = list(map(minutes.__getitem__, keys))
         self._note_seen(ips, users, key_minutes)
         if kind in lp.CLOSING_KINDS:
@@ -755,16 +777,24 @@ class Collector(object):
             for (key, ip), count in probes.items():
                 usable[key].pb[ip] += count
 
-    @staticmethod
-    def _count_attempts(usable, keys, ips, users, runs=False):
+    def _count_attempts(self, usable, keys, ips, users, runs=False, stamps=None, minutes=None):
         """Failed attempts (``a``), per address (``fi``) and per user (``fu``) of the rows ``keys`` (``runs``: their
-        ``_runs`` when known)."""
+        ``_runs`` when known); with ``stamps`` (the stamp columns of the rows) and ``minutes`` (the minute of each key),
+        per address and second (``fs``) for the minutes from ``seconds_from`` on (where the per-minute rule looks)."""
         if runs is False:
             runs = _runs(keys)
+        recent = self.seconds_from
         if runs is not None:
             for first, last in runs:
-                _add_attempts(usable[keys[first]], last - first, Counter(ips[first:last]), Counter(users[first:last]))
+                bucket = usable[keys[first]]
+                _add_attempts(bucket, last - first, Counter(ips[first:last]), Counter(users[first:last]))
+                if stamps is not None and (recent is None or minutes[keys[first]] >= recent):
+                    bucket.fs.update(zip(ips[first:last], lp.row_seconds(*[column[first:last] for column in stamps])))
             return
+        if stamps is not None:
+            for (key, ip, second), count in Counter(zip(keys, ips, lp.row_seconds(*stamps))).items():
+                if recent is None or minutes[key] >= recent:
+                    usable[key].fs[(ip, second)] += count
         for key, count in Counter(keys).items():
             usable[key].a += count
         for (key, ip), count in Counter(zip(keys, ips)).items():
@@ -1059,9 +1089,12 @@ class Scanner(object):
         self.collector = Collector(lp.MinuteClock(self.now, utc=utc), self.now_minute - self.history + 1,
                                    self.now_minute + 5, self.slow_after)
         self.collector.recent_minute = self.now_minute - CONN_MEMORY_MINUTES
+        # the per-minute rule's 60-second spans end in the window: the seconds matter from the minute before it on
+        self.collector.seconds_from = self.now_minute - self.window
         self.source_reports = []
         self.source_checks = []
         self.seen = {}
+        self.seconds_kept = {}          # minute -> the addresses whose failures per second the state keeps
 
     # ---------------------------------------------------------- reading
     def run(self):
@@ -1317,6 +1350,7 @@ class Scanner(object):
         oldest = self.now_minute - self.history + 1
         window_start = self.now_minute - self.window + 1
         detail_start = self.now_minute - self.detail_minutes + 1
+        seconds_start = window_start - 1
         seen = Latest()
         for ip, users in (self.state.data.get('seen') or {}).items():
             if isinstance(users, dict):
@@ -1339,7 +1373,7 @@ class Scanner(object):
                     seen.add(dict(((ip, user), minute) for ip, users in old.items()
                                   if isinstance(users, list) for user in users))
             else:
-                bucket.merge(_scalars(data, minute >= detail_start))
+                bucket.merge(_scalars(data, minute >= detail_start, minute >= seconds_start))
         for minute, bucket in self.collector.buckets.items():
             if minute < oldest:
                 continue
@@ -1347,7 +1381,7 @@ class Scanner(object):
             if known is None:
                 merged[minute] = bucket
             else:
-                known.merge(bucket.as_dict(minute >= window_start, minute >= detail_start))
+                known.merge(bucket.as_dict(minute >= window_start, minute >= detail_start, minute >= seconds_start))
         seen.add(self.collector.seen)
         self.seen = dict((pair, minute) for pair, minute in seen.items() if minute >= window_start)
         return merged
@@ -1374,10 +1408,13 @@ class Scanner(object):
             'end': _iso((self.now_minute + 1) * 60),
             'history_minutes': self.history,
         }
-        # state: keep detail for the window only
+        # state: keep detail for the window only; the failures per address and second of the last two minutes (the
+        # next run's 60-second spans start there), before them of the addresses that may break the per-minute rule
         detail_start = self.now_minute - self.detail_minutes + 1
+        seconds_kept = self.seconds_kept
         self.state.data['buckets'] = dict(
-            (str(minute), bucket.as_dict(minute >= window_start, minute >= detail_start))
+            (str(minute), bucket.as_dict(minute >= window_start, minute >= detail_start,
+                                         True if minute >= self.now_minute - 1 else seconds_kept.get(minute)))
             for minute, bucket in sorted(merged.items()))
         self.state.data['seen'] = _users_by_ip(self.seen, USERS_PER_IP)
         self.state.data['updated'] = _iso(self.now)
@@ -1483,8 +1520,11 @@ class Scanner(object):
         (``count``: the most failures seen in any span of ``minutes``; ``at``: the end of the first minute where the
         count went over the limit: the start of that minute, when the rule first fired).
 
-        * ``per_minute`` (``suspicious_ip_per_minute``): failures of one address in one clock minute of the window
-          (the guide's "> 10 per minute": high priority, immediate investigation);
+        * ``per_minute`` (``suspicious_ip_per_minute``): failures of one address within 60 seconds, any 60 seconds
+          whose last failure lies in the window, not only a clock minute (the guide's "> 10 per minute": high
+          priority, immediate investigation). Counted by the second where the line tells it (syslog files); the
+          failures whose second is not known (journal, JSON lines, a connection's "Invalid user" without a
+          "Failed" line) count in their clock minute;
         * ``find_window`` (``suspicious_ip_find_failures``, ``find_minutes``): fail2ban's ``maxretry`` within
           ``findtime``, any span of ``find_minutes`` that ends in the window;
         * ``slow`` (``suspicious_ip_slow_failures``, ``slow_find_minutes``): the same over hours (low and slow).
@@ -1502,14 +1542,45 @@ class Scanner(object):
             if oldest <= minute <= self.now_minute:
                 for ip, count in bucket.fi.items():
                     series[ip][minute] = count
+        by_second = self._by_second(merged, series, dict((rule[0], rule[2]) for rule in rules).get('per_minute'),
+                                    window_start)
         fired = {}
         for ip, counts in series.items():
             for rule, minutes, limit in rules:
                 best, at = _sliding_peak(counts, minutes, limit, window_start, self.now_minute)
+                if rule == 'per_minute' and ip in by_second:
+                    most, first = _seconds_peak(by_second[ip], limit, window_start)
+                    best = max(best, most)
+                    at = first if at is None else at if first is None else min(at, first)
                 if at is not None:
                     fired.setdefault(ip, []).append({'rule': rule, 'count': best, 'limit': limit, 'minutes': minutes,
                                                      'at': _iso(at * 60)})
         return fired
+
+    def _by_second(self, merged, series, limit, window_start):
+        """``{ip: [(epoch second, failures)]}`` from the minute before the window on, for the addresses that may break
+        the per-minute rule over two minutes (more than ``limit`` in two adjacent minutes: a 60-second span lies in
+        two); notes them in ``seconds_kept`` (what the state keeps of the older minutes)."""
+        self.seconds_kept = {}
+        if limit is None:
+            return {}
+        candidates = defaultdict(set)       # minute -> the addresses to look at by the second there
+        for ip, counts in series.items():
+            for minute, count in counts.items():
+                if minute >= window_start - 1 and count + counts.get(minute + 1, 0) > limit:
+                    candidates[minute].add(ip)
+                    candidates[minute + 1].add(ip)
+        found = defaultdict(list)
+        for minute, ips in candidates.items():
+            bucket = merged.get(minute)
+            if bucket is None or minute > self.now_minute:
+                continue
+            self.seconds_kept[minute] = ips
+            start = minute * 60
+            for (ip, second), count in bucket.fs.items():
+                if ip in ips:
+                    found[ip].append((start + int(second), count))
+        return found
 
     def _suspicious(self, by_ip, users_by_ip, probes, rate_limited, per_address):
         failures_limit = self._limit('suspicious_ip_failures')
@@ -1658,6 +1729,26 @@ def _sliding_peak(counts, minutes, limit, first_end, last_end):
             most = total
         if at is None and total > limit:
             at = end
+    return most, at
+
+
+def _seconds_peak(events, limit, first_minute, span=60):
+    """``(most, at)``: the most of ``events`` (``[(epoch second, n)]``) within any ``span`` seconds, and the minute of
+    the first event that made them more than ``limit`` in a span ending at or after ``first_minute`` (None: never)."""
+    events.sort()
+    total = 0
+    low = 0
+    most = 0
+    at = None
+    for second, count in events:
+        total += count
+        while events[low][0] <= second - span:
+            total -= events[low][1]
+            low += 1
+        if total > most:
+            most = total
+        if at is None and total > limit and second // 60 >= first_minute:
+            at = second // 60
     return most, at
 
 

@@ -255,12 +255,13 @@ _PAM_FIELD_RX = re.compile(br'\b(rhost|user)=(\S*)')
 # per line: the groups of the form, or (last alternative) a row of empty groups for a line in no form (it is then
 # looked at on its own). No group can match a newline, so a row never spans two lines; the newline is a literal
 # prefix, so the search jumps from line to line in C.
-# Groups 1-3: the stamp (RFC 3164 minute, or RFC 3339 minute and zone), 4: host.
+# Groups 1-3: the stamp (RFC 3164 second, or RFC 3339 second and zone; ``row_keys`` cuts them to the minute,
+# ``row_seconds`` to the second), 4: host.
 # Possessive quantifiers (Python 3.11+) where they cannot change a match (the repeated class and what follows
 # are disjoint): a line in another form then fails at once instead of backtracking through its prefix.
 _P = b'+' if sys.version_info >= (3, 11) else b''
-_ROW_STAMP = (br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d'
-              br'|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d):\d\d(?:\.\d+)?%(p)s([Zz]|[+-]\d\d:?\d\d)?%(p)s)[ \t]+%(p)s(\S+%(p)s)[ \t]+%(p)s'
+_ROW_STAMP = (br'(?:([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)'
+              br'|(\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d)(?:\.\d+)?%(p)s([Zz]|[+-]\d\d:?\d\d)?%(p)s)[ \t]+%(p)s(\S+%(p)s)[ \t]+%(p)s'
               % {b'p': _P})
 # The common form alone: 5 pid, 6 method, 7 user, 8 ip. The user is greedy: the address is the last
 # "from <ip> port <n>" of the line, so a user name holding such text cannot pick the address.
@@ -293,7 +294,7 @@ FAILED_ROWS_RX = _rows_rx(_FAILED_ROW, False, br'\n([^\n]*)')
 FAILED_ROWS_OFFSET_RX = _rows_rx(_FAILED_ROW, True, br'\n([^\n]*)')
 # The same for RFC 3164 stamps only (the traditional format): two groups fewer on every row. A line with an
 # RFC 3339 stamp is then a line in no form, parsed as an other row (which knows both).
-_STAMP_3164 = br'([A-Z][a-z]{2} [ \d]\d \d\d:\d\d):\d\d[ \t]+%(p)s(\S+%(p)s)[ \t]+%(p)s' % {b'p': _P}
+_STAMP_3164 = br'([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)[ \t]+%(p)s(\S+%(p)s)[ \t]+%(p)s' % {b'p': _P}
 FAILED_ROWS_3164_RX = re.compile(br'\n' + _STAMP_3164 + _FAILED_ROW + br'|\n([^\n]*)')
 FAILED_ROWS_3164_OFFSET_RX = re.compile(br'\n\d+:' + _STAMP_3164 + _FAILED_ROW + br'|\n([^\n]*)')
 
@@ -325,11 +326,27 @@ OTHER_ROWS_RX = _rows_rx(_OTHER_ROW, False)
 OTHER_ROWS_OFFSET_RX = _rows_rx(_OTHER_ROW, True)
 
 
-def row_keys(stamps, rfc3339, zones):
-    """One hashable stamp key per row (the RFC 3164 minute, or the RFC 3339 minute and zone): the columns 1-3."""
-    if any(rfc3339):
-        return list(map(bytes.__add__, map(bytes.__add__, stamps, rfc3339), zones))
-    return stamps
+_MINUTE_3164 = operator.itemgetter(slice(0, 12))       # b'Nov 24 05:14:45' -> b'Nov 24 05:14'
+_SECOND_3164 = operator.itemgetter(slice(13, 15))
+_MINUTE_3339 = operator.itemgetter(slice(0, 16))       # b'2026-11-24T05:14:45' -> b'2026-11-24T05:14'
+_SECOND_3339 = operator.itemgetter(slice(17, 19))
+
+
+def row_keys(stamps, rfc3339=None, zones=None):
+    """One hashable stamp key per row (the RFC 3164 minute, or the RFC 3339 minute and zone; lines of one minute share
+    it) from the columns 1-3 of rows, or column 1 alone for RFC 3164 rows."""
+    if rfc3339 is not None and any(rfc3339):
+        return list(map(bytes.__add__, map(bytes.__add__, map(_MINUTE_3164, stamps), map(_MINUTE_3339, rfc3339)),
+                        zones))
+    return list(map(_MINUTE_3164, stamps))
+
+
+def row_seconds(stamps, rfc3339=None, zones=None):
+    """The second of the minute of each row (bytes ``b'00'``-``b'59'``, ``b''`` without a stamp), same columns as
+    ``row_keys``."""
+    if rfc3339 is not None and any(rfc3339):
+        return list(map(bytes.__add__, map(_SECOND_3164, stamps), map(_SECOND_3339, rfc3339)))
+    return list(map(_SECOND_3164, stamps))
 
 
 # The forms of an ``OTHER_ROWS_RX`` row (0-based columns): the column that is never empty when the row is in that

@@ -23,15 +23,25 @@ Arguments (all but ``state_file`` optional):
   waits at least ``t / cpu_share``, so under a flood the latency grows, never the load;
 * ``repeat_after``: seconds after which an address that still breaks a rule is sent again (600; the block of the
   first event may have expired). An address is also sent again at once when a rule of higher priority fires for it.
+* ``block``: block in the source itself, before the event is sent, the way fail2ban bans from its own process:
+  ``{management_networks (required), allow, control_node, command_prefix, timeout (86400)}``, the options of the
+  ``nft_block`` module. It runs the module's own code (``plugins/module_utils/incidents/nft.py``: the same plan,
+  the same refusals of the management networks, the control node, the allow-list (plus ``allow_list``), loopback
+  and anything wider than a /8, the same ``inet autopilotcx_block`` table and sets, the same timeout), once per
+  scan for all the addresses of that scan, in the worker thread of the scan. Empty (the default): no block here,
+  the rulebook's action blocks. The process needs CAP_NET_ADMIN (root) or a ``command_prefix`` that gives it.
 
 Event: ``{"autopilotcx_log_scan": {address, priority (high/medium/low), rule (the first that fired), rules, reasons,
-first_fired, host, sources, detected}}``. Allow-listed addresses never make an event (as in ``suspicious_ips``).
-A source that cannot be read is logged once per change of its error and the source goes on.
+first_fired, host, sources, detected[, block]}}``; ``block`` (with the ``block`` argument): ``{status: blocked,
+already_blocked, refused or error, reason, seconds, timeout}``. Allow-listed addresses never make an event (as in
+``suspicious_ips``). A source that cannot be read is logged once per change of its error and the source goes on; a
+block that fails is logged and said in the event (``status: error``), and the event is sent all the same.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import asyncio
+import ipaddress
 import logging
 import os
 import socket
@@ -41,12 +51,16 @@ import time
 try:
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan as _log_scan
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import result as _result
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft as _nft
 except ImportError:         # run from a checkout of the collection: the directory holding ansible_collections is seven levels up
     _here = os.path.dirname(os.path.abspath(__file__))
     _root = os.path.normpath(os.path.join(_here, '..', '..', '..', '..', '..', '..', '..'))
     sys.path.insert(0, _root)
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan as _log_scan
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import result as _result
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft as _nft
 LOG = logging.getLogger(__name__)
 EVENT_KEY = 'autopilotcx_log_scan'
 PRIORITY_ORDER = {'low': 0, 'medium': 1, 'high': 2}
@@ -68,6 +82,8 @@ RULE_THRESHOLDS = {
     'rate_limited': 'suspicious_ip_rate_limited',
     'probes': 'suspicious_ip_probes',
 }
+BACKLOG_WARNING = 1000       # events waiting for the rule engine: said once each time the backlog grows past this
+BLOCK_OPTIONS = ('management_networks', 'allow', 'control_node', 'command_prefix', 'timeout')
 
 
 def _native(value, kind):
@@ -96,6 +112,81 @@ def rule_priority(thresholds, rule):
         return 'medium'
     status = _result.WARNING if spec.warning is not None else _result.CRITICAL
     return spec.priority_for(status)
+
+
+class Blocker(object):
+    """The ``block`` argument: ``nft_block``'s work (``incidents.nft.block_result``) from inside the event source."""
+
+    def __init__(self, spec, allow_list=(), runner_factory=None):
+        unknown = sorted(set(spec) - set(BLOCK_OPTIONS))
+        if unknown:
+            raise ValueError('auth_log: block: unknown option(s) %s (known: %s)' % (', '.join(unknown), ', '.join(BLOCK_OPTIONS)))
+        try:
+            timeout = int(spec.get('timeout', 86400))
+        except (TypeError, ValueError):
+            raise ValueError('auth_log: block.timeout must be a whole number of seconds, not %r' % (spec.get('timeout'),))
+        self.params = {
+            'state': 'present',
+            'timeout': timeout,
+            'management_networks': [str(n) for n in _native(spec.get('management_networks'), list) or []],
+            # the source's allow_list is never blocked either, whatever the block's own allow says
+            'allow': [str(n) for n in (_native(spec.get('allow'), list) or [])] + [str(n) for n in allow_list],
+            'control_node': str(spec['control_node']) if spec.get('control_node') else None,
+        }
+        self.prefix = [str(part) for part in _native(spec.get('command_prefix'), list) or []]
+        self.runner_factory = runner_factory or (lambda: _nft.Runner(prefix=self.prefix))
+        # refuse a bad block at start, as the module would (no management network, one covering everything ...)
+        try:
+            if self.params['timeout'] <= 0:
+                raise MaintenanceError('timeout must be a positive number of seconds, not %d' % self.params['timeout'])
+            if not self.params['management_networks']:
+                raise MaintenanceError('management_networks is empty: name the network responders use, it is never '
+                                       'blocked')
+            _nft.parse_kept_networks(self.params['management_networks'], 'management_networks')
+            _nft.block_plan([], self.params['management_networks'], self.params['allow'], self.params['control_node'])
+        except MaintenanceError as exc:
+            raise ValueError('auth_log: block: %s' % exc)
+
+    def block(self, addresses):
+        """Block ``addresses`` in one ``nft`` transaction; returns ``{address: outcome}`` (see the event's ``block``)."""
+        started = time.monotonic()
+        runner = self.runner_factory()
+        try:
+            result, dummy = _nft.block_result(runner, dict(self.params, addresses=list(addresses)), check_mode=False)
+        except (MaintenanceError, OSError, ValueError) as exc:
+            LOG.error('auth_log: block of %s failed: %s', ', '.join(addresses), exc)
+            return dict((address, {'status': 'error', 'reason': str(exc), 'timeout': self.params['timeout'],
+                                   'seconds': round(time.monotonic() - started, 3)}) for address in addresses)
+        seconds = round(time.monotonic() - started, 3)
+        status = {}
+        for key, label in (('blocked', 'blocked'), ('already_blocked', 'already_blocked')):
+            for network in result.get(key) or ():
+                status[network] = (label, 'in inet %s for %d s' % (result.get('table'), self.params['timeout']))
+        for refused in result.get('refused') or ():
+            status[refused['address']] = ('refused', refused['reason'])
+        outcome = {}
+        for address in addresses:
+            found = status.get(_network_text(address))
+            if found is None:               # inside a wider network of the same transaction (a collapsed /N)
+                found = next((status[net] for net in status if status[net][0] != 'refused' and _within(address, net)),
+                             ('error', 'not in the result of the block'))
+            outcome[address] = {'status': found[0], 'reason': found[1], 'timeout': self.params['timeout'],
+                                'seconds': seconds}
+        return outcome
+
+
+def _network_text(address):
+    try:
+        return str(ipaddress.ip_network(str(address).strip(), strict=False))
+    except ValueError:
+        return str(address).strip()
+
+
+def _within(address, network):
+    try:
+        return ipaddress.ip_network(str(address).strip(), strict=False).subnet_of(ipaddress.ip_network(network))
+    except (ValueError, TypeError):
+        return False
 
 
 class Follower(object):
@@ -132,6 +223,8 @@ class Follower(object):
         self.errors = {}                # source -> the last error logged
         self.host = socket.gethostname()
         self.scan_seconds = 0.0
+        block = _native(args.get('block'), dict)
+        self.blocker = Blocker(block, self.params['allow_list']) if block else None
 
     def _look(self):
         """What the files look like now (size, inode, mtime): a scan runs only when it changed."""
@@ -162,7 +255,12 @@ class Follower(object):
             if error and self.errors.get(key) != error:
                 LOG.warning('auth_log: source %s: %s', key, error)
             self.errors[key] = error
-        return self.events(output)
+        events = self.events(output)
+        if events and self.blocker is not None:
+            outcome = self.blocker.block([event[EVENT_KEY]['address'] for event in events])
+            for event in events:
+                event[EVENT_KEY]['block'] = outcome[event[EVENT_KEY]['address']]
+        return events
 
     def events(self, output):
         now = self.clock()
@@ -206,19 +304,39 @@ class Follower(object):
 
 
 async def main(queue, args):
-    """Entry point of ansible-rulebook."""
+    """Entry point of ansible-rulebook.
+
+    The events go to ``queue`` through a task of their own: ansible-rulebook's queue holds one event and is not read
+    while its actions fall behind, and the scans (and the blocks of ``block``) must not wait for that."""
     follower = Follower(args)
     loop = asyncio.get_running_loop()
-    while True:
-        if follower.changed():
-            try:
-                events = await loop.run_in_executor(None, follower.scan)
-            except Exception as exc:        # a bad state file or option: say it, keep following
-                LOG.error('auth_log: scan failed: %s: %s', type(exc).__name__, exc)
-                events = []
-            for event in events:
-                await queue.put(event)
-        await asyncio.sleep(follower.pause())
+    pending = asyncio.Queue()
+
+    async def forward():
+        while True:
+            event = await pending.get()
+            await queue.put(event)
+
+    forwarder = asyncio.ensure_future(forward())
+    warned = False
+    try:
+        while True:
+            if follower.changed():
+                try:
+                    events = await loop.run_in_executor(None, follower.scan)
+                except Exception as exc:        # a bad state file or option: say it, keep following
+                    LOG.error('auth_log: scan failed: %s: %s', type(exc).__name__, exc)
+                    events = []
+                for event in events:
+                    pending.put_nowait(event)
+                if pending.qsize() > BACKLOG_WARNING and not warned:
+                    LOG.warning('auth_log: %d events wait for the rule engine (its actions fall behind)', pending.qsize())
+                warned = pending.qsize() > BACKLOG_WARNING
+            if forwarder.done():            # cannot happen but by a bug: say it rather than hold events forever
+                forwarder.result()
+            await asyncio.sleep(follower.pause())
+    finally:
+        forwarder.cancel()
 
 
 if __name__ == '__main__':

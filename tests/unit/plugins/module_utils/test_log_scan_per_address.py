@@ -178,3 +178,41 @@ def test_a_longer_rule_keeps_the_request_rate_baseline_to_the_history_asked_for(
     result = run_scan(dict(sources=[{'type': 'access', 'path': str(log)}], state_file=str(tmp_path / 's.json'),
                            thresholds=thresholds, now=NOW, utc=True, history_minutes=60))
     assert result['http']['baseline_requests_per_minute'] == pytest.approx(10, rel=0.2)
+
+
+def _straddling(ip, first_pid, minute_start):
+    """8 failures at :55-:59 of the minute before ``minute_start`` and 8 at :00-:04 of that minute (16 within 10 s,
+    never more than 8 in one clock minute)."""
+    before = ''.join(failed(minute_start - 5 + i * 0.6, ip, first_pid + i) for i in range(8))
+    after = ''.join(failed(minute_start + i * 0.6, ip, first_pid + 8 + i) for i in range(8))
+    return before, after
+
+
+def test_per_minute_is_a_sliding_60_second_window_not_a_clock_minute(tmp_path, reader):
+    before, after = _straddling('203.0.113.58', 5800, MINUTE - 240)
+    result = run(tmp_path, before + after, reader)
+    rules = fired(details(result)['203.0.113.58'])
+    assert 'per_minute' in rules, rules
+    assert rules['per_minute']['count'] == 16 and rules['per_minute']['limit'] == 10
+    # it went over the limit with the 11th failure, in the second minute
+    assert rules['per_minute']['at'] == time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(MINUTE - 240))
+    # the clock minutes alone hold 8 each: the failed-logins peak is still per clock minute
+    assert result['failed_logins']['peak_per_minute'] == 8
+
+
+def test_the_sliding_per_minute_window_spans_two_incremental_runs(tmp_path, reader):
+    # the event source's case: the first 8 lines are read by one run, the next 8 by the next one (state in between)
+    before, after = _straddling('203.0.113.59', 5900, MINUTE)
+    first = run(tmp_path, before, reader, now=MINUTE - 1)
+    assert '203.0.113.59' not in details(first) or 'per_minute' not in fired(details(first)['203.0.113.59'])
+    result = run(tmp_path, after, reader, now=MINUTE + 5)
+    rules = fired(details(result)['203.0.113.59'])
+    assert rules['per_minute']['count'] == 16, rules
+
+
+def test_failures_spread_over_more_than_60_seconds_do_not_fire_per_minute(tmp_path, reader):
+    # 16 failures, one every 8 s: at most 8 in any 60 s (a clock minute or not), 16 within 10 minutes
+    text = ''.join(failed(MINUTE - 300 + i * 8, '203.0.113.60', 6100 + i) for i in range(16))
+    result = run(tmp_path, text, reader)
+    assert 'per_minute' not in fired(details(result)['203.0.113.60'])
+    assert fired(details(result)['203.0.113.60'])['find_window']['count'] == 16
