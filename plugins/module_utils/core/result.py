@@ -372,6 +372,12 @@ class Report(object):
         self.diff = diff
         self.judged = bool(judged) and self.checks is not None
 
+    @classmethod
+    def from_result(cls, result, **fields):
+        """A report from a result dict holding ``checks`` (and ``changed``) beside the rest of its data."""
+        data = dict(result)
+        return cls(data.pop('checks', None), changed=data.pop('changed', False), data=data, **fields)
+
     def result(self, diff_mode=False):
         """The module result: ``changed``, ``checks``, the data, and the summary of the checks when judged."""
         result = dict(self.data)

@@ -68,6 +68,14 @@ def test_the_diff_field_is_returned_in_diff_mode_only():
     assert report.result(diff_mode=True)['diff'] == [{'prepared': '-a\n+b'}]
 
 
+def test_from_result_splits_a_result_dict():
+    source = {'checks': [OK_CHECK], 'changed': True, 'tables': ['t']}
+    report = Report.from_result(source)
+    assert (report.checks, report.changed, report.data) == ([OK_CHECK], True, {'tables': ['t']})
+    assert source == {'checks': [OK_CHECK], 'changed': True, 'tables': ['t']}  # the backend's dict is left alone
+    assert Report.from_result({'restored': {}}, judged=False).result() == {'changed': False, 'restored': {}}
+
+
 @pytest.mark.parametrize('key', ['changed', 'checks'])
 def test_data_cannot_shadow_a_field(key):
     with pytest.raises(ResultModelError, match=key):
