@@ -18,7 +18,7 @@ import tempfile
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso, utc_now
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, make_check
 
 
 def build_record(name, status='ok', reason='', details=None, target=None, priority='low', now=None):
@@ -50,3 +50,11 @@ def write_json(path, data, mode=0o640):
     except (IOError, OSError) as exc:
         raise MaintenanceError('Error while writing the record file %s: %s' % (path, exc))
     return True
+
+
+def run(params, check_mode=False, host=None):
+    """The maintenance_record module's entry (``result.Report``): the record as a check, written to ``path`` unless in check mode."""
+    p = params
+    record = build_record(p['name'], p['status'], p['reason'], p['details'], p['target'], p['priority'])
+    changed = write_json(p['path'], record) if p['path'] and not check_mode else False
+    return Report([record], changed=changed, data=dict(record=record, path=p['path']))
