@@ -42,10 +42,8 @@ def check_argument_spec(**options):
     return spec
 
 
-def finish(module, report, changed=False, **extra):
+def finish(module, report):
     """Exit with a backend's ``Report``: its warnings, its result, a failure when ``fail_on`` says so."""
-    if isinstance(report, (list, tuple)) and not (report and isinstance(report[0], list)):  # TRANSITION: old modules
-        report = Report(report, changed=changed, data=extra)
     if not isinstance(report, Report):
         raise TypeError('finish takes the Report of a backend entry, not %s' % type(report).__name__)
     for warning in report.warnings:
