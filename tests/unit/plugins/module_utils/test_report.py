@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from ansible.module_utils import _internal as _ansible_internal
+from ansible.module_utils.common import warnings as _ansible_warnings
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.testing import patch_module_args
 
@@ -27,6 +29,15 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.resul
 OK_CHECK = ok('x.ok', 'fine', target='a')
 WARN_CHECK = make_check('x.slow', 'warning', 'slow', target='b')
 CRIT_CHECK = critical('x.down', 'down')
+
+
+@pytest.fixture(autouse=True)
+def _module_process(monkeypatch):
+    """Warnings as a module process records them: a test process that imported controller code (xdist runs many tests
+    in one process) would otherwise hand module.warn to the controller's display instead of the result."""
+    monkeypatch.setattr(_ansible_internal, 'is_controller', False)
+    monkeypatch.setattr(_ansible_warnings, '_global_warnings', {})  # a module process starts with none
+    monkeypatch.setattr(_ansible_warnings, '_global_deprecations', {})
 
 
 def _finish(report, spec=None, **args):

@@ -8,12 +8,18 @@ import json
 
 import pytest
 
+from ansible.module_utils import _internal as _ansible_internal
+from ansible.module_utils.common import warnings as _ansible_warnings
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.autopilotcx.maintenance.plugins.modules import notify
 
 
-def test_notify_warns_about_a_corrupt_state_file_without_a_deprecation(tmp_path, capsys):
+def test_notify_warns_about_a_corrupt_state_file_without_a_deprecation(tmp_path, capsys, monkeypatch):
+    # as in a module process: a test process that imported controller code would send warnings to its display
+    monkeypatch.setattr(_ansible_internal, 'is_controller', False)
+    monkeypatch.setattr(_ansible_warnings, '_global_warnings', {})  # a module process starts with none
+    monkeypatch.setattr(_ansible_warnings, '_global_deprecations', {})
     state = tmp_path / 'notify-state.json'
     state.write_text('{not json')
     args = dict(title='disk full', state_file=str(state), channels=[{'type': 'webhook', 'url': 'http://127.0.0.1:9/hook'}],
