@@ -169,20 +169,15 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.access_review import (
-    CATEGORIES,
-    DEFAULT_CATEGORIES,
-    DEFAULT_STATE_FILE,
-    review,
-)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import access_review
 
 
 def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(**postgres_argument_spec(
-            categories=dict(type='list', elements='str', choices=list(CATEGORIES), default=list(DEFAULT_CATEGORIES)),
+            categories=dict(type='list', elements='str', choices=list(access_review.CATEGORIES), default=list(access_review.DEFAULT_CATEGORIES)),
             root=dict(type='path', default='/'),
             approved=dict(type='dict', default={}),
             stale_days=dict(type='int', default=90),
@@ -190,12 +185,12 @@ def main():
             max_password_age=dict(type='int', no_log=False),
             authorized_keys_files=dict(type='list', elements='str', no_log=False, default=['.ssh/authorized_keys', '.ssh/authorized_keys2']),
             min_rsa_bits=dict(type='int', default=2048),
-            state_file=dict(type='path', default=DEFAULT_STATE_FILE),
+            state_file=dict(type='path', default=access_review.DEFAULT_STATE_FILE),
         )),
         supports_check_mode=True,
     )
-    checks, extra, changed = run(module, review, module.params, check_mode=module.check_mode)
-    finish(module, checks, changed=changed, **extra)
+    report = run(module, access_review.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -414,14 +414,14 @@ state_written:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups.backup_verify import verify_all
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import backup_verify
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import NO_LOG_MIN_LENGTH, location_secrets
+
 
 SET_OPTIONS = dict(
     name=dict(type='str', required=True),
@@ -494,10 +494,9 @@ def main():
         )),
         supports_check_mode=True,
     )
-    for repo in module.params.get('restic') or []:
-        module.no_log_values.update(location_secrets(repo.get('repository'), min_length=NO_LOG_MIN_LENGTH))
-    checks, report = run(module, verify_all, module.params, module.check_mode)
-    finish(module, checks, changed=False, sets=report['sets'], state_written=report['state_written'])
+    module.no_log_values.update(backup_verify.secrets(module.params))
+    report = run(module, backup_verify.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

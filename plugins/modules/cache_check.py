@@ -147,8 +147,8 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.cache_check import PIECES, run_cache_checks
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import cache_check
 
 
 def main():
@@ -163,15 +163,14 @@ def main():
             ca_cert=dict(type='path'),
             validate_certs=dict(type='bool', default=True),
             timeout=dict(type='float', default=5),
-            checks=dict(type='list', elements='str', choices=list(PIECES), default=list(PIECES)),
+            checks=dict(type='list', elements='str', choices=list(cache_check.PIECES), default=list(cache_check.PIECES)),
             interval=dict(type='float', default=1.0),
         ),
         supports_check_mode=True,
     )
     deps.require(module, 'redis')
-    checks, server = run(module, run_cache_checks, module.params, module.params['checks'], module.params['thresholds'],
-                         module.params['interval'])
-    finish(module, checks, server=server)
+    report = run(module, cache_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -115,8 +115,8 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.compliance_check import evaluate_profile
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import compliance_check
 
 
 def main():
@@ -127,8 +127,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    checks, extra, changed = run(module, evaluate_profile, module.params['profile'], module.params['results'])
-    finish(module, checks, changed=changed, **extra)
+    report = run(module, compliance_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

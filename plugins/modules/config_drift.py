@@ -163,14 +163,10 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.config_drift import (
-    CATEGORIES,
-    DEFAULT_BASELINE,
-    DEFAULT_CATEGORIES,
-    drift,
-)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import config_drift
+
 
 DEFAULT_FILES = ['/etc/ssh/sshd_config', '/etc/ssh/sshd_config.d/*.conf', '/etc/sysctl.conf', '/etc/sysctl.d/*.conf',
                  '/etc/nginx/nginx.conf', '/etc/nginx/conf.d/*.conf', '/etc/nginx/sites-enabled/*']
@@ -180,21 +176,19 @@ def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(**postgres_argument_spec(
             state=dict(type='str', choices=['present', 'accepted'], default='present'),
-            categories=dict(type='list', elements='str', choices=list(CATEGORIES), default=list(DEFAULT_CATEGORIES)),
+            categories=dict(type='list', elements='str', choices=list(config_drift.CATEGORIES), default=list(config_drift.DEFAULT_CATEGORIES)),
             root=dict(type='path', default='/'),
             files=dict(type='list', elements='raw', default=DEFAULT_FILES),
             max_file_bytes=dict(type='int', default=262144),
-            baseline_file=dict(type='path', default=DEFAULT_BASELINE),
+            baseline_file=dict(type='path', default=config_drift.DEFAULT_BASELINE),
             accepted_by=dict(type='str'),
             reason=dict(type='str'),
             accept=dict(type='list', elements='str'),
         )),
         supports_check_mode=True,
     )
-    checks, extra, changed = run(module, drift, module.params, check_mode=module.check_mode)
-    if not module._diff:
-        extra.pop('diff', None)
-    finish(module, checks, changed=changed, **extra)
+    report = run(module, config_drift.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -95,12 +95,10 @@ failed_checks:
   sample: ["dependency.pip_audit (app1)"]
 '''
 
-import socket
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.dependency_audit import audit
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import ModuleHost, check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import dependency_audit
 
 
 def main():
@@ -113,14 +111,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-
-    def run_tool(argv, cwd):
-        return module.run_command(argv, cwd=cwd)
-
-    target = module.params['target'] or socket.gethostname()
-    checks = run(module, audit, module.params, module.params['thresholds'], run_tool,
-                 module.get_bin_path, target)
-    finish(module, checks)
+    report = run(module, dependency_audit.run, module.params, module.check_mode, host=ModuleHost(module))
+    finish(module, report)
 
 
 if __name__ == '__main__':

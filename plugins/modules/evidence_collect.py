@@ -171,12 +171,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import evidence
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import evidence, evidence_collect
 
 
 def main():
@@ -194,8 +194,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, check = run(module, evidence.collect_result, module.params, module.check_mode)
-    finish(module, [check], changed=not module.check_mode, **result)
+    report = run(module, evidence_collect.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

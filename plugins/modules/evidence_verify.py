@@ -122,12 +122,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import evidence
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import evidence_verify
 
 
 def main():
@@ -141,8 +141,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, check, changed = run(module, evidence.verify_result, module.params, module.check_mode)
-    finish(module, [check], changed=changed, **result)
+    report = run(module, evidence_verify.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

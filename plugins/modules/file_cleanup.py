@@ -172,18 +172,8 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.file_cleanup import cleanup
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration, parse_size
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
-
-
-def _clean(module):
-    p = module.params
-    return cleanup(p['paths'], age=parse_duration(p['age'], 'age'), patterns=p['patterns'], excludes=p['excludes'],
-                   max_size=parse_size(p['max_size'], 'max_size'), recurse=p['recurse'],
-                   cross_filesystems=p['cross_filesystems'], symlinks=p['symlinks'], skip_open=p['skip_open'],
-                   age_from=p['age_from'], remove_empty_dirs=p['remove_empty_dirs'], hidden=p['hidden'],
-                   check_mode=module.check_mode, thresholds=p['thresholds'])
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import file_cleanup
 
 
 def main():
@@ -201,10 +191,8 @@ def main():
         required_one_of=[('age', 'max_size')],
         supports_check_mode=True,
     )
-    results, checks, changed = run(module, _clean, module)
-    finish(module, checks, changed=changed, paths=results,
-           removed=sum(r['removed'] for r in results), bytes_freed=sum(r['bytes_freed'] for r in results),
-           would_remove=sum(r['would_remove'] for r in results), would_free=sum(r['would_free'] for r in results))
+    report = run(module, file_cleanup.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -118,8 +118,8 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.firewall_review import review
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import firewall_review
 
 
 def main():
@@ -131,8 +131,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    checks, extra, changed = run(module, review, module.params, check_mode=module.check_mode)
-    finish(module, checks, changed=changed, **extra)
+    report = run(module, firewall_review.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -294,12 +294,13 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.http_check import check_endpoints, compact_result, no_log_values
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
+    ModuleHost,
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import http_check
 
 
 def main():
@@ -342,18 +343,9 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    module.no_log_values.update(no_log_values(params['endpoints']))
-    defaults = dict((key, params[key]) for key in ('timeout', 'validate_certs', 'ca_path', 'proxy'))
-    defaults['fresh_connection'] = params['fresh_connections']
-    checks, records = run(module, check_endpoints, params['endpoints'], params['thresholds'], workers=params['workers'],
-                          defaults=defaults, on_secret=module.no_log_values.add)
-    if params['detail'] == 'compact':
-        checks, extra = compact_result(checks, records)
-        echoed = dict((key, value) for key, value in params.items() if key != 'endpoints')
-        echoed['endpoints'] = '%d endpoint(s), not echoed with detail=compact' % len(params['endpoints'])
-        finish(module, checks, invocation={'module_args': echoed}, **extra)
-    finish(module, checks, endpoints=records)
+    module.no_log_values.update(http_check.secrets(module.params))
+    report = run(module, http_check.run, module.params, module.check_mode, host=ModuleHost(module))
+    finish(module, report)
 
 
 if __name__ == '__main__':

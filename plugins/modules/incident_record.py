@@ -146,19 +146,19 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import incident_record as incident
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import incident_record
 
 
 def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(
             incident_id=dict(type='str', required=True),
-            kind=dict(type='str', required=True, choices=list(incident.KINDS)),
+            kind=dict(type='str', required=True, choices=list(incident_record.KINDS)),
             title=dict(type='str', required=True),
             status=dict(type='str', default='critical', choices=['ok', 'warning', 'critical', 'unknown']),
             priority=dict(type='str', default='high', choices=['low', 'medium', 'high']),
@@ -172,8 +172,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result, check, changed = run(module, incident.record_result, module.params, module.check_mode)
-    finish(module, [check], changed=changed, **result)
+    report = run(module, incident_record.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -375,12 +375,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import scan
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan
 
 
 def main():
@@ -420,10 +420,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    output = run(module, scan, module.params, check_mode=module.check_mode)
-    checks = output.pop('checks')
-    changed = output.pop('changed')
-    finish(module, checks, changed=changed, **output)
+    report = run(module, log_scan.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -146,8 +146,8 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.logrotate_check import check_logrotate
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import logrotate_check
 
 
 def main():
@@ -161,11 +161,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    result = run(module, check_logrotate, p['config'], p['state_file'], p['watch'], p['rotate'], p['binary'],
-                 module.check_mode, p['thresholds'], p['timeout'])
-    extra = dict((key, value) for key, value in result.items() if key not in ('checks', 'changed'))
-    finish(module, result['checks'], changed=result['changed'], **extra)
+    report = run(module, logrotate_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

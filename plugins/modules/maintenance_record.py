@@ -120,7 +120,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.modul
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.maintenance_record import build_record, write_json
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import maintenance_record
 
 
 def main():
@@ -136,12 +136,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    record = run(module, build_record, p['name'], p['status'], p['reason'], p['details'], p['target'], p['priority'])
-    changed = False
-    if p['path'] and not module.check_mode:
-        changed = run(module, write_json, p['path'], record)
-    finish(module, [record], changed=changed, record=record, path=p['path'])
+    report = run(module, maintenance_record.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -178,12 +178,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling.maintenance_window import evaluate_windows
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import maintenance_window
 
 
 def main():
@@ -199,12 +199,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    result = run(module, evaluate_windows, p['windows'], names=p['names'], now=p['now'],
-                 batch_cutoff_minutes=p['batch_cutoff_minutes'], count=p['count'], horizon_days=p['horizon_days'],
-                 notice_grace=p['notice_grace'])
-    checks = result.pop('checks')
-    finish(module, checks, **result)
+    report = run(module, maintenance_window.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -122,12 +122,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.metric_check import check_metrics
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import metric_check
 
 
 def main():
@@ -146,8 +146,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    checks = run(module, check_metrics, module.params['metrics'], module.params['thresholds'])
-    finish(module, checks)
+    report = run(module, metric_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -152,12 +152,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft as incident_net
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft_block
 
 
 def main():
@@ -174,10 +174,8 @@ def main():
         required_if=[('state', 'present', ['management_networks'])],
         supports_check_mode=True,
     )
-    runner = incident_net.Runner(prefix=module.params['command_prefix'])
-    result, check = run(module, incident_net.block_result, runner, module.params, module.check_mode)
-    changed = result.pop('changed')
-    finish(module, [check], changed=changed, commands=runner.commands, **result)
+    report = run(module, nft_block.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

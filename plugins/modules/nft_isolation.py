@@ -161,12 +161,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft as incident_net
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import nft_isolation
 
 
 def main():
@@ -184,11 +184,8 @@ def main():
         required_if=[('state', 'isolated', ['management_networks'])],
         supports_check_mode=True,
     )
-    p = module.params
-    runner = incident_net.Runner(prefix=p['command_prefix'])
-    result, check = run(module, incident_net.isolation_result, runner, p, module.check_mode)
-    changed = result.pop('changed')
-    finish(module, [check], changed=changed, commands=runner.commands, **result)
+    report = run(module, nft_isolation.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -295,12 +295,12 @@ failed_checks:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts import notify
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts.notify import notify
 
 
 def main():
@@ -339,8 +339,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    checks, extra, changed = run(module, notify, module.params, check_mode=module.check_mode)
-    finish(module, checks, changed=changed, **extra)
+    report = run(module, notify.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -133,8 +133,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.modul
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.outcome_query import preview, promotion_gate
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import outcome_query
 
 
 def main():
@@ -153,12 +152,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    store = resolve(p)
-    checks, evidence = run(module, promotion_gate, store['path'], p['package_set'], within_days=p['within_days'],
-                           environment=p['environment'], match=p['match'], now=p['now'], min_hosts=p['min_hosts'],
-                           dsn=store['pg_dsn'], pg_table=store['pg_table'], pg_schema=store['pg_schema'])
-    finish(module, preview(checks) if module.check_mode else checks, evidence=evidence)
+    report = run(module, outcome_query.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

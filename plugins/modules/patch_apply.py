@@ -216,11 +216,12 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
+    ModuleHost,
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching.packages import APT_ENV, Host, apply_selection
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching import patch_apply
 
 
 def main():
@@ -236,17 +237,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    host = Host(lambda argv: module.run_command(argv, environ_update=APT_ENV), module.get_bin_path)
-    result = run(module, apply_selection, host, manager=p['manager'], security_origins=p['security_origins'],
-                 update_cache=p['update_cache'] and not module.check_mode, mode=p['mode'], include=p['include'],
-                 exclude=p['exclude'], packages=p['packages'], check_mode=module.check_mode)
-    checks = result.pop('checks')
-    for check in checks:
-        if check['name'] == 'patch.restart_needed' and check['status'] == 'unknown':
-            module.warn(check['reason'])
-    changed = bool(result['would_change'] if module.check_mode else result['changes'])
-    finish(module, checks, changed=changed, **result)
+    report = run(module, patch_apply.run, module.params, module.check_mode, host=ModuleHost(module))
+    finish(module, report)
 
 
 if __name__ == '__main__':

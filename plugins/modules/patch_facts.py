@@ -183,11 +183,12 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import (
+    ModuleHost,
     check_argument_spec,
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching.packages import APT_ENV, Host, gather_facts
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.patching import patch_facts
 
 
 def main():
@@ -199,11 +200,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    p = module.params
-    host = Host(lambda argv: module.run_command(argv, environ_update=APT_ENV), module.get_bin_path)
-    facts, checks = run(module, gather_facts, host, p['manager'], p['security_origins'],
-                        p['update_cache'] and not module.check_mode, p['thresholds'])
-    finish(module, checks, **facts)
+    report = run(module, patch_facts.run, module.params, module.check_mode, host=ModuleHost(module))
+    finish(module, report)
 
 
 if __name__ == '__main__':

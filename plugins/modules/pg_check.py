@@ -175,14 +175,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.pg_check import PIECES, run_pg_checks
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import pg_check
 
 
 def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(**postgres_argument_spec(
-            checks=dict(type='list', elements='str', choices=list(PIECES), default=list(PIECES)),
+            checks=dict(type='list', elements='str', choices=list(pg_check.PIECES), default=list(pg_check.PIECES)),
             top=dict(type='int', default=10),
             min_calls=dict(type='int', default=1),
             all_databases=dict(type='bool', default=True),
@@ -193,10 +193,8 @@ def main():
         supports_check_mode=True,
     )
     deps.require(module, 'psycopg')
-    names = ('top', 'min_calls', 'all_databases', 'statement_length', 'expected_standbys', 'statement_timeout')
-    options = dict((key, module.params[key]) for key in names)
-    checks, server = run(module, run_pg_checks, module.params, module.params['checks'], module.params['thresholds'], options)
-    finish(module, checks, server=server)
+    report = run(module, pg_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -246,9 +246,9 @@ would_change:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents.pg_data_fix import apply_fix, restore
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import finish, run
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import pg_data_fix
 
 
 def main():
@@ -286,9 +286,8 @@ def main():
         supports_check_mode=True,
     )
     deps.require(module, 'psycopg')
-    action = apply_fix if module.params['state'] == 'applied' else restore
-    result = run(module, action, module.params, check_mode=module.check_mode)
-    module.exit_json(**result)
+    report = run(module, pg_data_fix.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -159,31 +159,25 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.resource_check import (
-    PIECES,
-    PSEUDO_FSTYPES,
-    run_resource_checks,
-)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import resource_check
 
 
 def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(
-            checks=dict(type='list', elements='str', choices=list(PIECES), default=list(PIECES)),
+            checks=dict(type='list', elements='str', choices=list(resource_check.PIECES), default=list(resource_check.PIECES)),
             interval=dict(type='float', default=1.0),
             load_average=dict(type='int', choices=[1, 5, 15], default=5),
             mounts=dict(type='list', elements='str', default=[]),
             exclude_mounts=dict(type='list', elements='str', default=[]),
-            exclude_fstypes=dict(type='list', elements='str', default=list(PSEUDO_FSTYPES)),
+            exclude_fstypes=dict(type='list', elements='str', default=list(resource_check.PSEUDO_FSTYPES)),
             interfaces=dict(type='list', elements='str', default=[]),
             exclude_interfaces=dict(type='list', elements='str', default=['lo']),
         ),
         supports_check_mode=True,
     )
-    names = ('interval', 'load_average', 'mounts', 'exclude_mounts', 'exclude_fstypes', 'interfaces', 'exclude_interfaces')
-    options = dict((key, module.params[key]) for key in names)
-    checks, host = run(module, run_resource_checks, module.params['checks'], module.params['thresholds'], options)
-    finish(module, checks, host=host)
+    report = run(module, resource_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

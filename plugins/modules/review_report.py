@@ -142,9 +142,9 @@ sources:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import run
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import ModuleHost, finish, run
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review_report import produce
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import review_report
 
 
 def main():
@@ -164,8 +164,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    result = run(module, produce, module.params, write=not module.check_mode, atomic_move=module.atomic_move)
-    module.exit_json(**result)
+    report = run(module, review_report.run, module.params, module.check_mode, host=ModuleHost(module))
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -219,13 +219,13 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.modul
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.security_scan import CATEGORIES, scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security import security_scan
 
 
 def main():
     module = AnsibleModule(
         argument_spec=check_argument_spec(
-            categories=dict(type='list', elements='str', choices=list(CATEGORIES), default=list(CATEGORIES)),
+            categories=dict(type='list', elements='str', choices=list(security_scan.CATEGORIES), default=list(security_scan.CATEGORIES)),
             root=dict(type='path', default='/'),
             listen_allow=dict(type='list', elements='raw'),
             listen_ignore_loopback=dict(type='bool', default=False),
@@ -247,8 +247,8 @@ def main():
         ),
         supports_check_mode=True,
     )
-    checks, extra, changed = run(module, scan, module.params, check_mode=module.check_mode)
-    finish(module, checks, changed=changed, **extra)
+    report = run(module, security_scan.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

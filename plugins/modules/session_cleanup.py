@@ -411,41 +411,9 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.session_cleanup import (
-    purge_files,
-    purge_postgres,
-    purge_redis,
-    redis_client,
-)
-
-
-def _purge(module):
-    p = module.params
-    seconds = dict((name, parse_duration(p[name], name)) for name in (
-        'grace', 'lifetime', 'pause', 'time_budget', 'lock_timeout', 'statement_timeout', 'default_ttl'))
-    if p['backend'] == 'postgres':
-        deps.require(module, 'psycopg')
-        return purge_postgres(p, p['table'], p['key_column'], p['expiry_column'], schema=p['schema'],
-                              expiry_format=p['expiry_format'], grace=seconds['grace'], lifetime=seconds['lifetime'],
-                              batch_size=p['batch_size'], order=p['order'], pause=seconds['pause'],
-                              time_budget=seconds['time_budget'],
-                              max_batches=p['max_batches'], lock_timeout=seconds['lock_timeout'],
-                              statement_timeout=seconds['statement_timeout'], vacuum=p['vacuum'],
-                              vacuum_min_rows=p['vacuum_min_rows'], check_mode=module.check_mode,
-                              thresholds=p['thresholds'], stored_time_zone=p['stored_time_zone'])
-    if p['backend'] == 'redis':
-        deps.require(module, 'redis')
-        client = redis_client(p['redis_host'], p['redis_port'], p['redis_password'], p['redis_username'],
-                              p['redis_db'], p['redis_tls'], p['redis_ca_cert'])
-        return purge_redis(client, p['pattern'], p['expiry_field'], p['expiry_unit'], seconds['grace'],
-                           seconds['default_ttl'], p['scan_count'], seconds['time_budget'], module.check_mode,
-                           target='redis://%s:%s/%s %s' % (p['redis_host'], p['redis_port'], p['redis_db'], p['pattern']),
-                           thresholds=p['thresholds'], password=p['redis_password'])
-    return purge_files(p['path'], seconds['lifetime'], seconds['grace'], p['patterns'], p['recurse'],
-                       module.check_mode, p['thresholds'], allow_match_all=p['allow_match_all'])
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import session_cleanup
 
 
 def main():
@@ -476,9 +444,9 @@ def main():
                      ('backend', 'files', ['path', 'lifetime'])],
         supports_check_mode=True,
     )
-    result = run(module, _purge, module)
-    extra = dict((key, value) for key, value in result.items() if key not in ('checks', 'changed'))
-    finish(module, result['checks'], changed=result['changed'], **extra)
+    deps.require(module, *session_cleanup.REQUIRES[module.params['backend']])
+    report = run(module, session_cleanup.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -213,7 +213,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.modul
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.tls_check import check_tls
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import tls_check
 
 
 def main():
@@ -243,10 +243,8 @@ def main():
         supports_check_mode=True,
     )
     deps.require(module, 'cryptography')
-    params = module.params
-    checks, records = run(module, check_tls, params['targets'], params['files'], params['thresholds'],
-                          workers=params['workers'], defaults=dict(timeout=params['timeout'], ca_path=params['ca_path']))
-    finish(module, checks, certificates=records)
+    report = run(module, tls_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -192,12 +192,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.modul
     finish,
     run,
 )
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import NO_LOG_MIN_LENGTH, url_secrets
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.token_check import (
-    DEFAULT_ALGORITHMS,
-    DEFAULT_CURVES,
-    check_tokens,
-)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health import token_check
 
 
 def main():
@@ -209,8 +204,8 @@ def main():
             validate_certs=dict(type='bool', default=True),
             ca_path=dict(type='path'),
             timeout=dict(type='float', default=10),
-            allowed_algorithms=dict(type='list', elements='str', default=list(DEFAULT_ALGORITHMS)),
-            allowed_curves=dict(type='list', elements='str', default=list(DEFAULT_CURVES)),
+            allowed_algorithms=dict(type='list', elements='str', default=list(token_check.DEFAULT_ALGORITHMS)),
+            allowed_curves=dict(type='list', elements='str', default=list(token_check.DEFAULT_CURVES)),
             state_file=dict(type='str', default='~/.ansible/autopilotcx-jwks-state.json'),
             state_dsn=dict(type='str', no_log=True),
             token=dict(type='str', no_log=True),
@@ -225,10 +220,10 @@ def main():
         required_one_of=[('jwks_url', 'jwks_path', 'token')],
         supports_check_mode=True,
     )
+    module.no_log_values.update(token_check.secrets(module.params))
     deps.require(module, 'jwt', 'cryptography')
-    module.no_log_values.update(url_secrets(module.params['jwks_url'], min_length=NO_LOG_MIN_LENGTH))
-    checks, extra, changed = run(module, check_tokens, module.params, check_mode=module.check_mode)
-    finish(module, checks, changed=changed, **extra)
+    report = run(module, token_check.run, module.params, module.check_mode)
+    finish(module, report)
 
 
 if __name__ == '__main__':

@@ -45,6 +45,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.resul
     CRITICAL,
     OK,
     PRIORITIES,
+    Report,
     STATUSES,
     WARNING,
     critical,
@@ -746,3 +747,10 @@ def notify(params, check_mode=False, now=None):
     finally:
         if store is not None:
             store.__exit__(None, None, None)
+
+
+def run(params, check_mode=False, host=None):
+    """The notify module's entry (``result.Report``); a state store that had to start afresh says so as a warning."""
+    checks, extra, changed = notify(params, check_mode=check_mode)
+    data = dict((key, value) for key, value in extra.items() if key != 'warnings')
+    return Report(checks, changed=changed, data=data, warnings=extra.get('warnings'))

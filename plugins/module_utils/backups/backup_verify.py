@@ -23,9 +23,11 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups im
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import restore as br
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups.tools import check_pgbackrest, check_restic
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import NO_LOG_MIN_LENGTH, location_secrets
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import FileLock
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     OK,
+    Report,
     WARNING,
     critical,
     evaluate,
@@ -727,3 +729,17 @@ def verify_all(params, check_mode=False):
     for repo in params.get('restic') or []:
         checks += check_restic(repo, params['thresholds'])
     return checks, report
+
+
+def secrets(params):
+    """What the backup_verify module hides before anything runs: the credentials in restic repository locations."""
+    values = []
+    for repo in params.get('restic') or []:
+        values.extend(location_secrets(repo.get('repository'), min_length=NO_LOG_MIN_LENGTH))
+    return values
+
+
+def run(params, check_mode=False, host=None):
+    """The backup_verify module's entry (``result.Report``); it never changes anything."""
+    checks, verified = verify_all(params, check_mode)
+    return Report(checks, data=dict(sets=verified['sets'], state_written=verified['state_written']))

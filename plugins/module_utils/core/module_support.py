@@ -4,11 +4,15 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """What every module of this collection does with its checks.
 
-A module builds its argument spec with ``check_argument_spec(...)`` (adds the
-shared ``fail_on`` and ``thresholds`` options, documented in the
-``autopilotcx.maintenance.checks`` doc fragment) and ends with
-``finish(module, checks, ...)``. ``run(module, func)`` turns a
-``MaintenanceError`` into ``fail_json`` in exactly one place.
+Every module has the same shape: it builds its argument spec (``check_argument_spec(...)`` adds the
+shared ``fail_on`` and ``thresholds`` options, documented in the ``autopilotcx.maintenance.checks`` doc
+fragment), creates the ``AnsibleModule``, calls its backend's one entry through ``run`` and hands the
+``Report`` it gets to ``finish``::
+
+    report = run(module, backend.run, module.params, module.check_mode)   # host=ModuleHost(module) if needed
+    finish(module, report)
+
+``run(module, func)`` turns a ``MaintenanceError`` into ``fail_json`` in exactly one place.
 """
 
 import math
@@ -18,9 +22,9 @@ import stat
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     FAIL_ON_CHOICES,
+    Report,
     ResultModelError,
     should_fail,
-    summarize,
 )
 
 
@@ -34,17 +38,45 @@ def check_argument_spec(**options):
     return spec
 
 
-def finish(module, checks, changed=False, **extra):
-    """Exit with the checks, their summary and ``extra``; fail when ``fail_on`` says so."""
-    checks = list(checks)
-    summary = summarize(checks)
-    result = dict(changed=changed, checks=checks, **extra)
-    result.update(summary)
-    fail_on = module.params.get('fail_on') or 'critical'
-    if should_fail(summary['status'], fail_on):
-        names = ', '.join(summary['failed_checks']) or ', '.join(c['name'] for c in checks if c['status'] != 'ok')
-        module.fail_json(msg='%s check(s) at or above %s: %s' % (summary['status'], fail_on, names), **result)
+def finish(module, report):
+    """Exit with a backend's ``Report``: its warnings, its result, a failure when ``fail_on`` says so."""
+    if not isinstance(report, Report):
+        raise TypeError('finish takes the Report of a backend entry, not %s' % type(report).__name__)
+    for warning in report.warnings:
+        module.warn(warning)
+    result = report.result(diff_mode=bool(getattr(module, '_diff', False)))
+    if report.judged:
+        fail_on = module.params.get('fail_on') or 'critical'
+        if should_fail(result['status'], fail_on):
+            names = ', '.join(result['failed_checks']) or ', '.join(c['name'] for c in report.checks if c['status'] != 'ok')
+            module.fail_json(msg='%s check(s) at or above %s: %s' % (result['status'], fail_on, names), **result)
     module.exit_json(**result)
+
+
+class ModuleHost(object):
+    """What a backend may ask of the Ansible module that runs it, and nothing more.
+
+    Passed as ``host`` to the backend entries that run commands (``run_command``, ``get_bin_path``), move files
+    into place (``atomic_move``) or learn secrets the output must hide (``hide``). Tests pass their own object
+    with the same methods.
+    """
+
+    def __init__(self, module):
+        self._module = module
+
+    def run_command(self, argv, cwd=None, environ_update=None):
+        """``(rc, stdout, stderr)`` of ``argv``."""
+        return self._module.run_command(argv, cwd=cwd, environ_update=environ_update)
+
+    def get_bin_path(self, name, *args, **kwargs):
+        return self._module.get_bin_path(name, *args, **kwargs)
+
+    def atomic_move(self, src, dest, *args, **kwargs):
+        return self._module.atomic_move(src, dest, *args, **kwargs)
+
+    def hide(self, *values):
+        """Mask ``values`` wherever they would appear in the module's output (Ansible's ``no_log_values``)."""
+        self._module.no_log_values.update(values)
 
 
 MAX_SECONDS = 2147483647  # what every timer below us (time_t, poll, libpq) accepts

@@ -336,3 +336,52 @@ def summarize(checks):
         'failed_checks': [c['name'] + (' (%s)' % c['target'] if c.get('target') else '') for c in checks
                           if c['status'] in (WARNING, CRITICAL)],
     }
+
+
+class Report(object):
+    """What every backend entry returns, and the one thing ``module_support.finish`` takes.
+
+    The contract between a module and its logic: each backend exposes ``run(params, check_mode, host=None)``
+    (``params``: the module's parsed parameters; ``check_mode``: change nothing; ``host``: a
+    ``module_support.ModuleHost`` for backends that run commands, move files or hide secrets) and returns a
+    ``Report``:
+
+    checks    list of check dicts (``Check.as_dict``), or None for a module that returns no checks
+    changed   the module's ``changed``
+    data      every other key of the module result
+    warnings  messages Ansible shows as warnings (``module.warn``)
+    diff      returned as ``diff`` only when the task runs in diff mode (a ``diff`` key in ``data`` is always returned)
+    judged    the result carries ``status``/``counts``/``failed_checks`` and ``fail_on`` applies (always False
+              without checks; False for a module without ``fail_on`` whose checks are records, not a verdict)
+    """
+
+    __slots__ = ('checks', 'changed', 'data', 'warnings', 'diff', 'judged')
+
+    def __init__(self, checks=None, changed=False, data=None, warnings=None, diff=None, judged=True):
+        self.checks = list(checks) if checks is not None else None
+        self.changed = changed
+        self.data = dict(data or {})
+        clash = sorted(set(self.data) & set(('changed', 'checks')))
+        if clash:
+            raise ResultModelError('report data must not hold %s: they are fields of the report' % ', '.join(clash))
+        self.warnings = list(warnings or [])
+        self.diff = diff
+        self.judged = bool(judged) and self.checks is not None
+
+    @classmethod
+    def from_result(cls, result, **fields):
+        """A report from a result dict holding ``checks`` (and ``changed``) beside the rest of its data."""
+        data = dict(result)
+        return cls(data.pop('checks', None), changed=data.pop('changed', False), data=data, **fields)
+
+    def result(self, diff_mode=False):
+        """The module result: ``changed``, ``checks``, the data, and the summary of the checks when judged."""
+        result = dict(self.data)
+        result['changed'] = self.changed
+        if self.checks is not None:
+            result['checks'] = self.checks
+        if self.judged:
+            result.update(summarize(self.checks))
+        if diff_mode and self.diff is not None:
+            result['diff'] = self.diff
+        return result

@@ -16,6 +16,7 @@ import time
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
     critical,
     evaluate,
     format_value,
@@ -206,3 +207,9 @@ def run_cache_checks(params, pieces=None, thresholds=None, interval=1.0):
     if 'clients' in pieces:
         checks.append(_check_clients(info, threshold_for(thresholds, THRESHOLDS['clients']), target))
     return checks, server
+
+
+def run(params, check_mode=False, host=None):
+    """The cache_check module's entry (``result.Report``): the selected pieces against one Redis server."""
+    checks, server = run_cache_checks(params, params['checks'], params['thresholds'], params['interval'])
+    return Report(checks, data=dict(server=server))

@@ -49,6 +49,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redac
     url_secrets,
 )
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
     critical,
     evaluate,
     format_value,
@@ -806,3 +807,26 @@ def compact_result(checks, records):
         kept.append(ok(name, reason, **kwargs))
     failing = [r for r in records if r.get('status') != 'ok']
     return kept, {'endpoints': failing, 'endpoint_count': len(records), 'endpoints_ok': len(records) - len(failing)}
+
+
+def secrets(params):
+    """What the http_check module hides before anything runs: every secret its endpoints carry."""
+    return no_log_values(params['endpoints'])
+
+
+def run(params, check_mode=False, host=None):
+    """The http_check module's entry (``result.Report``); ``host.hide`` learns the secrets the probes obtain.
+
+    ``detail: compact`` returns ``compact_result`` and echoes the module arguments without the endpoints.
+    """
+    defaults = dict((key, params[key]) for key in ('timeout', 'validate_certs', 'ca_path', 'proxy'))
+    defaults['fresh_connection'] = params['fresh_connections']
+    checks, records = check_endpoints(params['endpoints'], params['thresholds'], workers=params['workers'],
+                                      defaults=defaults, on_secret=host.hide if host is not None else None)
+    if params['detail'] != 'compact':
+        return Report(checks, data=dict(endpoints=records))
+    checks, extra = compact_result(checks, records)
+    echoed = dict((key, value) for key, value in params.items() if key != 'endpoints')
+    echoed['endpoints'] = '%d endpoint(s), not echoed with detail=compact' % len(params['endpoints'])
+    extra['invocation'] = {'module_args': echoed}
+    return Report(checks, data=extra)

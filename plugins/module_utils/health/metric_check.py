@@ -5,7 +5,12 @@
 """Hold externally measured values against named thresholds (``metric_check``)."""
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import evaluate, make_check, unknown
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
+    evaluate,
+    make_check,
+    unknown,
+)
 
 
 def to_number(name, value):
@@ -48,3 +53,8 @@ def check_metrics(metrics, thresholds):
         checks.append(evaluate(name, value, spec, label=metric.get('label'), target=metric.get('target'),
                                unit=metric.get('unit')))
     return checks
+
+
+def run(params, check_mode=False, host=None):
+    """The metric_check module's entry (``result.Report``)."""
+    return Report(check_metrics(params['metrics'], params['thresholds']))

@@ -25,6 +25,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core impor
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     CRITICAL,
+    Report,
     WARNING,
     critical,
     evaluate,
@@ -530,3 +531,11 @@ def _ssl_in_use(cursor):
     except Exception:  # pragma: no cover - pg_stat_ssl exists since 9.5
         return None
     return rows[0]['version'] if rows and rows[0]['ssl'] else False
+
+
+def run(params, check_mode=False, host=None):
+    """The pg_check module's entry (``result.Report``): the selected pieces against one server."""
+    names = ('top', 'min_calls', 'all_databases', 'statement_length', 'expected_standbys', 'statement_timeout')
+    options = dict((key, params[key]) for key in names)
+    checks, server = run_pg_checks(params, params['checks'], params['thresholds'], options)
+    return Report(checks, data=dict(server=server))

@@ -22,6 +22,7 @@ import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
     evaluate,
     format_value,
     ok,
@@ -387,3 +388,11 @@ def run_resource_checks(pieces=None, thresholds=None, options=None):
             checks.extend(network)
     host['interval_seconds'] = opts['interval'] if sampled else None
     return checks, host
+
+
+def run(params, check_mode=False, host=None):
+    """The resource_check module's entry (``result.Report``): the selected pieces on this host."""
+    names = ('interval', 'load_average', 'mounts', 'exclude_mounts', 'exclude_fstypes', 'interfaces', 'exclude_interfaces')
+    options = dict((key, params[key]) for key in names)
+    checks, host_facts = run_resource_checks(params['checks'], params['thresholds'], options)
+    return Report(checks, data=dict(host=host_facts))

@@ -42,6 +42,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
     critical,
     evaluate,
     format_value,
@@ -797,3 +798,10 @@ def check_tls(targets=None, files=None, thresholds=None, workers=16, defaults=No
         record['status'] = worst(entry_checks)
         records.append(record)
     return checks, records
+
+
+def run(params, check_mode=False, host=None):
+    """The tls_check module's entry (``result.Report``): every target and file."""
+    checks, records = check_tls(params['targets'], params['files'], params['thresholds'], workers=params['workers'],
+                                defaults=dict(timeout=params['timeout'], ca_path=params['ca_path']))
+    return Report(checks, data=dict(certificates=records))

@@ -33,10 +33,16 @@ from urllib.request import HTTPSHandler, Request, build_opener
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve as store_settings
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import redact_url, scrub, url_secrets
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import (
+    NO_LOG_MIN_LENGTH,
+    redact_url,
+    scrub,
+    url_secrets,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import open_state
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     OK,
+    Report,
     WARNING,
     critical,
     evaluate,
@@ -481,3 +487,14 @@ def check_tokens(params, check_mode=False, now=None):
                                     expiry_threshold=params.get('expiry_threshold') or 'token_days_to_expiry',
                                     require_exp=params.get('require_exp', True), now=now))
     return checks, extra, changed
+
+
+def secrets(params):
+    """What the token_check module hides before anything runs: the credentials in ``jwks_url``."""
+    return url_secrets(params.get('jwks_url'), min_length=NO_LOG_MIN_LENGTH)
+
+
+def run(params, check_mode=False, host=None):
+    """The token_check module's entry (``result.Report``)."""
+    checks, extra, changed = check_tokens(params, check_mode=check_mode)
+    return Report(checks, changed=changed, data=extra)

@@ -36,8 +36,15 @@ import sys
 import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import open_files_under
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import critical, evaluate, make_check, ok, unknown
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import open_files_under, parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
+    critical,
+    evaluate,
+    make_check,
+    ok,
+    unknown,
+)
 
 # Never cleaned, whatever the options say (the tree below them may be: /var/tmp, /var/cache/app ...).
 PROTECTED_PATHS = frozenset([
@@ -573,3 +580,15 @@ def cleanup(paths, **options):
         checks.extend(outcome.pop('checks'))
         results.append(outcome)
     return results, checks, any(r['changed'] for r in results)
+
+
+def run(params, check_mode=False, host=None):
+    """The file_cleanup module's entry (``result.Report``): ``cleanup`` with the totals over every path."""
+    p = params
+    results, checks, changed = cleanup(
+        p['paths'], age=parse_duration(p['age'], 'age'), patterns=p['patterns'], excludes=p['excludes'],
+        max_size=parse_size(p['max_size'], 'max_size'), recurse=p['recurse'], cross_filesystems=p['cross_filesystems'],
+        symlinks=p['symlinks'], skip_open=p['skip_open'], age_from=p['age_from'], remove_empty_dirs=p['remove_empty_dirs'],
+        hidden=p['hidden'], check_mode=check_mode, thresholds=p['thresholds'])
+    totals = dict((key, sum(r[key] for r in results)) for key in ('removed', 'bytes_freed', 'would_remove', 'would_free'))
+    return Report(checks, changed=changed, data=dict(paths=results, **totals))

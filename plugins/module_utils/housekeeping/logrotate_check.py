@@ -23,6 +23,7 @@ import subprocess
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
     critical,
     evaluate,
     make_check,
@@ -234,3 +235,10 @@ def check_logrotate(config='/etc/logrotate.conf', state_file='/var/lib/logrotate
         checks.append(ok('logrotate.coverage', 'every watched log is covered by a rule', target=config, value=0,
                          unit='logs'))
     return result
+
+
+def run(params, check_mode=False, host=None):
+    """The logrotate_check module's entry (``result.Report``)."""
+    p = params
+    return Report.from_result(check_logrotate(p['config'], p['state_file'], p['watch'], p['rotate'], p['binary'],
+                                              check_mode, p['thresholds'], p['timeout']))

@@ -47,7 +47,7 @@ from decimal import Decimal
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.file_cleanup import clean_path
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import Budget, pg_interval_ms
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import Budget, parse_duration, pg_interval_ms
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import (
     connect,
     describe,
@@ -56,6 +56,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postg
     set_timeouts,
 )
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    Report,
     critical,
     evaluate,
     make_check,
@@ -843,3 +844,34 @@ def purge_files(path, lifetime, grace=0.0, patterns=('sess_*',), recurse=False, 
     outcome.update(backend='files', deleted=outcome['removed'], would_delete=outcome['would_remove'],
                    duration=round(time.monotonic() - started, 3), stopped='check_mode' if check_mode else 'done')
     return outcome
+
+
+REQUIRES = {'postgres': ('psycopg',), 'redis': ('redis',), 'files': ()}
+"""The libraries each ``backend`` of the session_cleanup module needs on the host (``deps.require``)."""
+
+
+def run(params, check_mode=False, host=None):
+    """The session_cleanup module's entry (``result.Report``): the durations parsed, then the chosen backend."""
+    p = params
+    seconds = dict((name, parse_duration(p[name], name)) for name in (
+        'grace', 'lifetime', 'pause', 'time_budget', 'lock_timeout', 'statement_timeout', 'default_ttl'))
+    if p['backend'] == 'postgres':
+        result = purge_postgres(p, p['table'], p['key_column'], p['expiry_column'], schema=p['schema'],
+                                expiry_format=p['expiry_format'], grace=seconds['grace'], lifetime=seconds['lifetime'],
+                                batch_size=p['batch_size'], order=p['order'], pause=seconds['pause'],
+                                time_budget=seconds['time_budget'],
+                                max_batches=p['max_batches'], lock_timeout=seconds['lock_timeout'],
+                                statement_timeout=seconds['statement_timeout'], vacuum=p['vacuum'],
+                                vacuum_min_rows=p['vacuum_min_rows'], check_mode=check_mode,
+                                thresholds=p['thresholds'], stored_time_zone=p['stored_time_zone'])
+    elif p['backend'] == 'redis':
+        client = redis_client(p['redis_host'], p['redis_port'], p['redis_password'], p['redis_username'],
+                              p['redis_db'], p['redis_tls'], p['redis_ca_cert'])
+        result = purge_redis(client, p['pattern'], p['expiry_field'], p['expiry_unit'], seconds['grace'],
+                             seconds['default_ttl'], p['scan_count'], seconds['time_budget'], check_mode,
+                             target='redis://%s:%s/%s %s' % (p['redis_host'], p['redis_port'], p['redis_db'], p['pattern']),
+                             thresholds=p['thresholds'], password=p['redis_password'])
+    else:
+        result = purge_files(p['path'], seconds['lifetime'], seconds['grace'], p['patterns'], p['recurse'],
+                             check_mode, p['thresholds'], allow_match_all=p['allow_match_all'])
+    return Report.from_result(result)

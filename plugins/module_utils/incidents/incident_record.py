@@ -17,6 +17,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.error
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents.evidence import utcnow
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     PRIORITIES,
+    Report,
     STATUSES,
     make_check,
 )
@@ -128,3 +129,9 @@ def record_result(params, check_mode=False):
         changed = write_record(params['path'], record, check_mode=check_mode)
         result['path'] = params['path']
     return result, incident_check(record, target=params.get('path')), changed
+
+
+def run(params, check_mode=False, host=None):
+    """The incident_record module's entry (``result.Report``)."""
+    result, check, changed = record_result(params, check_mode)
+    return Report([check], changed=changed, data=result)

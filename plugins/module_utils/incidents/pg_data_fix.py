@@ -34,7 +34,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core impor
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents import sql as pg_sql
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import connect, set_timeouts
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, make_check
 
 
 class FixAborted(Exception):
@@ -516,3 +516,13 @@ def restore(params, check_mode=False):
         connection.close()
     result['changed'] = result['committed'] and any(result['restored'].values())
     return result
+
+
+def run(params, check_mode=False, host=None):
+    """The pg_data_fix module's entry (``result.Report``): ``apply_fix`` or ``restore`` by ``state``.
+
+    The module has no ``fail_on``: its checks are the validations before and after, returned as they are (a
+    validation failing before the correction is what the correction is for); a failure raises instead.
+    """
+    action = apply_fix if params['state'] == 'applied' else restore
+    return Report.from_result(action(params, check_mode=check_mode), judged=False)

@@ -43,9 +43,10 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.s
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     CRITICAL,
     OK,
+    Report,
+    Threshold,
     UNKNOWN,
     WARNING,
-    Threshold,
     evaluate,
     format_value,
     make_check,
@@ -1795,3 +1796,8 @@ def scan(params, check_mode=False):
     output['state_saved'] = changed and not check_mode
     output['changed'] = changed
     return output
+
+
+def run(params, check_mode=False, host=None):
+    """The log_scan module's entry (``result.Report``)."""
+    return Report.from_result(scan(params, check_mode=check_mode))

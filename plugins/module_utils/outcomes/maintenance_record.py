@@ -15,7 +15,7 @@ from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso, utc_now
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, make_check
 
 
 def build_record(name: str, status: str = 'ok', reason: str = '', details: Optional[Mapping[str, Any]] = None,
@@ -48,3 +48,11 @@ def write_json(path: str, data: Any, mode: int = 0o640) -> bool:
     except (IOError, OSError) as exc:
         raise MaintenanceError('Error while writing the record file %s: %s' % (path, exc))
     return True
+
+
+def run(params, check_mode=False, host=None):
+    """The maintenance_record module's entry (``result.Report``): the record as a check, written to ``path`` unless in check mode."""
+    p = params
+    record = build_record(p['name'], p['status'], p['reason'], p['details'], p['target'], p['priority'])
+    changed = write_json(p['path'], record) if p['path'] and not check_mode else False
+    return Report([record], changed=changed, data=dict(record=record, path=p['path']))

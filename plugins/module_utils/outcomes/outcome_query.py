@@ -41,7 +41,8 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.s
     utc_now,
 )
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import connect_dsn, scrub_dsn
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import critical, ok
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve as store_settings
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, critical, ok
 
 VERIFIED_CHECK = 'patch.staging_verified'
 MATCHES = ('subset', 'exact')
@@ -202,3 +203,16 @@ def preview(checks: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
             check = ok(check['name'], reason, value=check.get('value'), target=check.get('target'), details=details)
         previewed.append(check)
     return previewed
+
+
+def run(params, check_mode=False, host=None):
+    """The outcome_query module's entry (``result.Report``): the promotion gate on the configured store.
+
+    In check mode the verdict is a ``preview`` (a refusal is expected from a dry run of staging).
+    """
+    p = params
+    store = store_settings(p)
+    checks, evidence = promotion_gate(store['path'], p['package_set'], within_days=p['within_days'],
+                                      environment=p['environment'], match=p['match'], now=p['now'], min_hosts=p['min_hosts'],
+                                      dsn=store['pg_dsn'], pg_table=store['pg_table'], pg_schema=store['pg_schema'])
+    return Report(preview(checks) if check_mode else checks, data=dict(evidence=evidence))

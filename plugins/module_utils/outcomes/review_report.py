@@ -23,6 +23,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.r
     render_html,
     render_markdown,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report
 
 
 def store_sources(params: Mapping[str, Any]) -> Tuple[str, List[str], Dict[str, Any]]:
@@ -133,3 +134,12 @@ def produce(params: Mapping[str, Any], write: bool = True, atomic_move: Optional
         except (IOError, OSError) as exc:
             raise MaintenanceError('Cannot write the review to %s: %s' % (directory, exc.strerror or exc))
     return {'changed': bool(files), 'review': review, 'files': files, 'records_read': len(records), 'sources': read_from}
+
+
+def run(params, check_mode=False, host=None):
+    """The review_report module's entry (``result.Report``, no checks): the review, written unless in check mode.
+
+    ``host.atomic_move`` puts each file in place (``produce`` writes in place without one).
+    """
+    atomic_move = host.atomic_move if host is not None else None
+    return Report.from_result(produce(params, write=not check_mode, atomic_move=atomic_move))

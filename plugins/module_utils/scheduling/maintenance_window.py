@@ -31,7 +31,7 @@ import re
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, make_check
 
 UTC = datetime.timezone.utc
 
@@ -329,3 +329,11 @@ def window_check(result, names):
         reason = 'outside %s; next: %s' % (label, '%s at %s' % (upcoming['name'], upcoming['start']) if upcoming else 'none scheduled')
     # Informational: being outside a window is not a fault (the playbooks refuse to start on batch_allowed).
     return make_check('maintenance_window.open', 'ok', reason, value=False, priority='low', target=label)
+
+
+def run(params, check_mode=False, host=None):
+    """The maintenance_window module's entry (``result.Report``)."""
+    p = params
+    return Report.from_result(evaluate_windows(p['windows'], names=p['names'], now=p['now'],
+                                               batch_cutoff_minutes=p['batch_cutoff_minutes'], count=p['count'],
+                                               horizon_days=p['horizon_days'], notice_grace=p['notice_grace']))

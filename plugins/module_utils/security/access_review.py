@@ -32,7 +32,14 @@ import re
 import struct
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import CRITICAL, OK, UNKNOWN, WARNING, make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    CRITICAL,
+    OK,
+    Report,
+    UNKNOWN,
+    WARNING,
+    make_check,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.security_scan import _under, category_check, finding
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import open_state
 
@@ -664,3 +671,9 @@ def review(params, check_mode=False, now=None):
         findings.extend((check.get('details') or {}).get('findings') or [])
     extra = {'findings': findings, 'inventory': inventory, 'state': {'path': state_path, 'action': action}}
     return checks, extra, changed
+
+
+def run(params, check_mode=False, host=None):
+    """The access_review module's entry (``result.Report``)."""
+    checks, extra, changed = review(params, check_mode=check_mode)
+    return Report(checks, changed=changed, data=extra)

@@ -26,7 +26,14 @@ import fnmatch
 import re
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import CRITICAL, OK, UNKNOWN, WARNING, make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    CRITICAL,
+    OK,
+    Report,
+    UNKNOWN,
+    WARNING,
+    make_check,
+)
 
 FAILING = (WARNING, CRITICAL)
 MAX_EVIDENCE = 5
@@ -139,3 +146,9 @@ def evaluate_profile(profile, results):
                              value=score, unit='%', priority='high' if summary_status == CRITICAL else 'medium', target=profile['name'],
                              details={'counts': counts}))
     return checks, {'controls': controls, 'profile': profile['name'], 'compliance': counts, 'score': score}, False
+
+
+def run(params, check_mode=False, host=None):
+    """The compliance_check module's entry (``result.Report``)."""
+    checks, extra, changed = evaluate_profile(params['profile'], params['results'])
+    return Report(checks, changed=changed, data=extra)

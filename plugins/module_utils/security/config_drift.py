@@ -29,7 +29,13 @@ import re
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import REDACTED, secret_name
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import OK, UNKNOWN, WARNING, make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    OK,
+    Report,
+    UNKNOWN,
+    WARNING,
+    make_check,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.security_scan import _under, category_check, finding
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import open_state
 
@@ -461,3 +467,10 @@ def drift(params, check_mode=False, now=None):
     if diffs:
         extra['diff'] = diffs
     return checks, extra, changed
+
+
+def run(params, check_mode=False, host=None):
+    """The config_drift module's entry (``result.Report``); the unified diffs are shown in diff mode only."""
+    checks, extra, changed = drift(params, check_mode=check_mode)
+    diff = extra.pop('diff', None)
+    return Report(checks, changed=changed, data=extra, diff=diff)

@@ -13,10 +13,12 @@ what the tool said.
 import json
 import os
 import shutil
+import socket
 import tempfile
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.health.metric_check import check_metrics
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import ok
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, ok
 
 PIP_AUDIT = ('pip-audit', '-f', 'json', '--progress-spinner', 'off')
 # npm writes logs, an update-notifier stamp and a cache under ~/.npm: none of that on an audit (it is read-only)
@@ -91,3 +93,13 @@ def audit(params, thresholds, run, which, target):
         'present' if tools['pip-audit'] else 'not installed', 'present' if tools['npm'] else 'not installed'),
         target=target, details={'tools': sorted(name for name, found in tools.items() if found)}))
     return checks
+
+
+def run(params, check_mode=False, host=None):
+    """The dependency_audit module's entry (``result.Report``); ``host`` runs and finds the tools."""
+    if host is None:
+        raise MaintenanceError('dependency_audit needs a host that runs commands (module_support.ModuleHost)')
+    target = params['target'] or socket.gethostname()
+    checks = audit(params, params['thresholds'], lambda argv, cwd: host.run_command(argv, cwd=cwd), host.get_bin_path,
+                   target)
+    return Report(checks)

@@ -26,7 +26,13 @@ import subprocess
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents.nft import BLOCK_TABLE, ISOLATION_TABLE
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import CRITICAL, UNKNOWN, WARNING, make_check
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
+    CRITICAL,
+    Report,
+    UNKNOWN,
+    WARNING,
+    make_check,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.security.security_scan import category_check, finding
 
 INCIDENT_TABLES = (ISOLATION_TABLE, BLOCK_TABLE)
@@ -307,3 +313,9 @@ def review(params, check_mode=False):
     ]
     extra = {'findings': rule_findings + drop_findings, 'ignored_tables': ignored, 'rules_reviewed': reviewed}
     return checks, extra, False
+
+
+def run(params, check_mode=False, host=None):
+    """The firewall_review module's entry (``result.Report``)."""
+    checks, extra, changed = review(params, check_mode=check_mode)
+    return Report(checks, changed=changed, data=extra)

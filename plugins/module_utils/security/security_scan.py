@@ -39,6 +39,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     CRITICAL,
     OK,
+    Report,
     UNKNOWN,
     WARNING,
     evaluate,
@@ -666,3 +667,9 @@ def _scan(params, check_mode=False, now=None):
         findings.extend((check.get('details') or {}).get('findings') or [])
     extra = {'findings': findings, 'baseline': {'path': baseline_path, 'action': baseline_action}}
     return checks, extra, changed
+
+
+def run(params, check_mode=False, host=None):
+    """The security_scan module's entry (``result.Report``)."""
+    checks, extra, changed = scan(params, check_mode=check_mode)
+    return Report(checks, changed=changed, data=extra)
