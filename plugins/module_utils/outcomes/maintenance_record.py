@@ -50,7 +50,7 @@ def write_json(path: str, data: Any, mode: int = 0o640) -> bool:
     return True
 
 
-def run(params, check_mode=False, host=None):
+def run(params: Mapping[str, Any], check_mode: bool = False, host: Optional[Any] = None) -> Report:
     """The maintenance_record module's entry (``result.Report``): the record as a check, written to ``path`` unless in check mode."""
     p = params
     record = build_record(p['name'], p['status'], p['reason'], p['details'], p['target'], p['priority'])

@@ -205,7 +205,7 @@ def preview(checks: Iterable[Dict[str, Any]]) -> List[Dict[str, Any]]:
     return previewed
 
 
-def run(params, check_mode=False, host=None):
+def run(params: Mapping[str, Any], check_mode: bool = False, host: Optional[Any] = None) -> Report:
     """The outcome_query module's entry (``result.Report``): the promotion gate on the configured store.
 
     In check mode the verdict is a ``preview`` (a refusal is expected from a dry run of staging).

@@ -136,7 +136,7 @@ def produce(params: Mapping[str, Any], write: bool = True, atomic_move: Optional
     return {'changed': bool(files), 'review': review, 'files': files, 'records_read': len(records), 'sources': read_from}
 
 
-def run(params, check_mode=False, host=None):
+def run(params: Mapping[str, Any], check_mode: bool = False, host: Optional[Any] = None) -> Report:
     """The review_report module's entry (``result.Report``, no checks): the review, written unless in check mode.
 
     ``host.atomic_move`` puts each file in place (``produce`` writes in place without one).
