@@ -175,13 +175,14 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.file_cleanup import cleanup
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import parse_duration
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.units import parse_size
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 
 
 def _clean(module):
     p = module.params
-    return cleanup(p['paths'], age=parse_duration(p['age'], 'age'), patterns=p['patterns'], excludes=p['excludes'],
+    return cleanup(p['paths'], age=parse_duration(p['age'], 'age', allow_none=True), patterns=p['patterns'], excludes=p['excludes'],
                    max_size=parse_size(p['max_size'], 'max_size'), recurse=p['recurse'],
                    cross_filesystems=p['cross_filesystems'], symlinks=p['symlinks'], skip_open=p['skip_open'],
                    age_from=p['age_from'], remove_empty_dirs=p['remove_empty_dirs'], hidden=p['hidden'],

@@ -201,7 +201,8 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import parse_duration
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.units import parse_size
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.pg_maintenance import maintain
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
@@ -210,13 +211,13 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postg
 def _maintain(module):
     p = module.params
     return maintain(p, tables=p['tables'], min_dead_ratio=p['min_dead_ratio'], min_dead_tuples=p['min_dead_tuples'],
-                    vacuum_age=parse_duration(p['vacuum_age'], 'vacuum_age'),
-                    analyze_age=parse_duration(p['analyze_age'], 'analyze_age'), freeze_xid_age=p['freeze_xid_age'],
+                    vacuum_age=parse_duration(p['vacuum_age'], 'vacuum_age', allow_none=True),
+                    analyze_age=parse_duration(p['analyze_age'], 'analyze_age', allow_none=True), freeze_xid_age=p['freeze_xid_age'],
                     operations=p['operations'], reindex=p['reindex'], reindex_bloat_ratio=p['reindex_bloat_ratio'],
                     reindex_min_size=parse_size(p['reindex_min_size'], 'reindex_min_size'),
-                    time_budget=parse_duration(p['time_budget'], 'time_budget'),
-                    lock_timeout=parse_duration(p['lock_timeout'], 'lock_timeout'),
-                    statement_timeout=parse_duration(p['statement_timeout'], 'statement_timeout'),
+                    time_budget=parse_duration(p['time_budget'], 'time_budget', allow_none=True),
+                    lock_timeout=parse_duration(p['lock_timeout'], 'lock_timeout', allow_none=True),
+                    statement_timeout=parse_duration(p['statement_timeout'], 'statement_timeout', allow_none=True),
                     cancel_at_budget_end=p['cancel_at_budget_end'], check_mode=module.check_mode,
                     thresholds=p['thresholds'], started_at=p['started_at'])
 

@@ -413,7 +413,7 @@ failed_checks:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import parse_duration
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec, finish, run
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import postgres_argument_spec
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.session_cleanup import (
@@ -426,7 +426,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeepi
 
 def _purge(module):
     p = module.params
-    seconds = dict((name, parse_duration(p[name], name)) for name in (
+    seconds = dict((name, parse_duration(p[name], name, allow_none=True)) for name in (
         'grace', 'lifetime', 'pause', 'time_budget', 'lock_timeout', 'statement_timeout', 'default_ttl'))
     if p['backend'] == 'postgres':
         deps.require(module, 'psycopg')

@@ -104,7 +104,12 @@ def iso_from_epoch(seconds):
 
 
 def iso_from_epoch_exact(seconds):
-    """ISO 8601 in UTC of Unix seconds with their microseconds when they have any: ``...T02:00:11.500000Z``."""
+    """ISO 8601 in UTC of Unix seconds with their microseconds when they have any: ``...T02:00:11.500000Z``.
+
+    ``None`` (a time that is not known) stays ``None``.
+    """
+    if seconds is None:
+        return None
     return from_epoch(seconds).isoformat().replace('+00:00', 'Z')
 
 
@@ -162,6 +167,14 @@ def parse_iso(text):
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment
+
+
+def parse_iso_or_none(text):
+    """``parse_iso`` for stored values that may be missing or damaged: ``None`` instead of an error."""
+    try:
+        return parse_iso(text)
+    except (TypeError, ValueError):
+        return None
 
 
 # ------------------------------------------------------------------ durations

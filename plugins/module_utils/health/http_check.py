@@ -26,7 +26,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import datetime
 import importlib
 import json
 import os
@@ -42,6 +41,7 @@ import http.client as http_client
 
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import UTC, from_epoch, iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import (
@@ -398,21 +398,20 @@ def _tls_info(conn):
             cert = x509.load_der_x509_certificate(der)
             stamp = getattr(cert, 'not_valid_after_utc', None)
             if stamp is None:
-                stamp = cert.not_valid_after.replace(tzinfo=_UTC)
+                stamp = cert.not_valid_after.replace(tzinfo=UTC)
             not_after = stamp
         else:
             peer = sock.getpeercert() or {}
             if peer.get('notAfter'):
-                not_after = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(peer['notAfter']), _UTC)
+                not_after = from_epoch(ssl.cert_time_to_seconds(peer['notAfter']))
         if not_after is not None:
-            now = datetime.datetime.now(_UTC)
-            info['tls_not_after'] = not_after.strftime('%Y-%m-%dT%H:%M:%SZ')
+            now = utc_now()
+            info['tls_not_after'] = iso_utc(not_after)
             info['tls_days_to_expiry'] = round((not_after - now).total_seconds() / 86400.0, 2)
     conn._apcx_tls = info
     return info
 
 
-_UTC = datetime.timezone.utc
 
 
 # ---------------------------------------------------------------- one request

@@ -51,7 +51,7 @@ from decimal import Decimal
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.file_cleanup import clean_path
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import Budget, pg_interval_ms
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import Budget, pg_interval_ms
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import (
     connect,
     describe,

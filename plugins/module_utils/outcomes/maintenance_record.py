@@ -17,14 +17,14 @@ import os
 import tempfile
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso, utc_now
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc_micro, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check
 
 
 def build_record(name, status='ok', reason='', details=None, target=None, priority='low', now=None):
     check = make_check(name, status, reason or name, value=True, priority=priority, target=target,
                        details=dict(details or {}))
-    check.setdefault('details', {})['recorded_at'] = now or iso(utc_now())
+    check.setdefault('details', {})['recorded_at'] = now or iso_utc_micro(utc_now())
     return check
 
 

@@ -35,7 +35,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import collections
-import datetime
 import errno
 import glob
 import hashlib
@@ -51,7 +50,7 @@ try:
 except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps, times
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import REDACTED, dsn_secrets, redact_text, scrub
 
 DEFAULT_REDACT_KEYS = (
@@ -77,28 +76,10 @@ NOT_SECRETS = frozenset(('ok', 'warning', 'critical', 'unknown', 'never', 'low',
 RECORD_COLUMNS = ('id', 'run_id', 'kind', 'recorded_at', 'playbook', 'cadence', 'host', 'task', 'action', 'status', 'worst')
 
 
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(moment):
-    """UTC ISO 8601 with a ``Z``: ``2026-11-24T05:01:19.123456Z``."""
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-
-
-def parse_iso(text):
-    if text is None:
-        return None
-    if isinstance(text, datetime.datetime):
-        moment = text
-    else:
-        value = str(text).strip()
-        if value.endswith('Z'):
-            value = value[:-1] + '+00:00'
-        moment = datetime.datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment
+# The record time format (``recorded_at``, ``started_at``): UTC to the microsecond; the one clock and parser.
+iso = times.iso_utc_micro
+utc_now = times.utc_now
+parse_iso = times.parse_iso
 
 
 class Redactor(object):
