@@ -267,6 +267,19 @@ def pg_interval_ms(seconds):
     return '%dms' % max(int(round(seconds * 1000)), 1)
 
 
+def pg_timeout(value, name):
+    """The PostgreSQL setting for a ``lock_timeout``/``statement_timeout`` option: milliseconds as text.
+
+    A unit is required (``500ms``, ``10s``, ``5min``, ``1h30m``): PostgreSQL reads a bare number as milliseconds
+    and the collection's other duration options as seconds, so a bare number other than 0 is refused rather than
+    guessed. 0 stays ``'0'`` (no limit, as in PostgreSQL); None stays None.
+    """
+    if value is None:
+        return None
+    seconds = parse_duration(value, name, bare=None)
+    return '0' if seconds == 0 else pg_interval_ms(seconds)
+
+
 class Budget(object):
     """A time budget measured on the monotonic clock; ``None`` seconds means unlimited."""
 
