@@ -142,3 +142,9 @@ def test_budget_on_an_injected_clock():
                                                   ('TiB', None, 1), ('m', None, 1), ('xids', None, 1)])
 def test_metric_units(unit, suffix, factor):
     assert prometheus.unit_suffix(unit) == (suffix, factor)
+
+
+def test_a_negative_window_notice_is_refused():
+    """A notice of -30 (minutes) was taken as a notice due half an hour after the window started."""
+    with pytest.raises(MaintenanceError, match='^maintenance window w: notice must not be negative'):
+        maintenance_window.Window('w', {'rrule': 'FREQ=WEEKLY', 'duration': '2h', 'notice': -30})
