@@ -412,8 +412,6 @@ def _tls_info(conn):
     return info
 
 
-
-
 # ---------------------------------------------------------------- one request
 
 class ProbeFailure(Exception):

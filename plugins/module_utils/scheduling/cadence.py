@@ -24,7 +24,7 @@ __metaclass__ = type
 import datetime
 import re
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import UTC, ical_local, utc_now
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import UTC, ical_local, iso_as_given, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 FREQUENCIES = ('MINUTELY', 'HOURLY', 'DAILY', 'WEEKLY', 'MONTHLY', 'YEARLY')
@@ -155,7 +155,7 @@ def parse_dtstart(value=None):
     if moment.tzinfo is not None:
         moment = moment.astimezone(UTC).replace(tzinfo=None)
     if moment.second or moment.microsecond:
-        raise MaintenanceError('DTSTART %s: use whole minutes (seconds must be 0)' % moment.isoformat())
+        raise MaintenanceError('DTSTART %s: use whole minutes (seconds must be 0)' % iso_as_given(moment))
     return moment
 
 
