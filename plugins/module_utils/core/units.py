@@ -17,6 +17,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import math
 import re
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
@@ -55,7 +56,7 @@ def parse_size(value, name='size', allow_none=True):
         if not match or match.group(2).lower() not in SIZE_SUFFIXES:
             raise MaintenanceError('%s must be a size such as %s (a bare number is bytes), not %r' % (name, SIZE_EXAMPLES, value))
         number, unit = float(match.group(1)), match.group(2).lower()
-    if number != number or number in (float('inf'), float('-inf')):
+    if not math.isfinite(number):
         raise MaintenanceError('%s must be a size such as %s (a bare number is bytes), not %r' % (name, SIZE_EXAMPLES, value))
     if number < 0:
         raise MaintenanceError('%s must not be negative, got %r' % (name, value))

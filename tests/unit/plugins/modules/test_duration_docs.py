@@ -99,8 +99,7 @@ def _walk(options, prefix=''):
         yield prefix + name, name, option
         for key in ('suboptions', 'options'):
             if isinstance(option.get(key), dict):
-                for item in _walk(option[key], prefix + name + '.'):
-                    yield item
+                yield from _walk(option[key], prefix + name + '.')
 
 
 def _not_a_duration(leaf):
