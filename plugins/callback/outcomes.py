@@ -187,11 +187,10 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.s
     OutcomeFile,
     PostgresSink,
     Redactor,
-    iso,
     redact_rendered,
     string_leaves,
-    utc_now,
 )
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc_micro, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.prometheus import MetricsCollector
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import STATUSES, summarize
 
@@ -245,7 +244,7 @@ class OutcomeRecorder(object):
         self.seq += 1
         record = dict(self.context)
         record.update(fields)
-        record.update(id='%s:%06d' % (self.run_id, self.seq), run_id=self.run_id, kind=kind, recorded_at=iso(utc_now()))
+        record.update(id='%s:%06d' % (self.run_id, self.seq), run_id=self.run_id, kind=kind, recorded_at=iso_utc_micro(utc_now()))
         record = self.redactor(record)
         # Neither write raises (a full disk holds the record for a retry or a fallback file), and neither depends on
         # the other: the PostgreSQL sink gets every record whatever happens to the file.
@@ -282,8 +281,8 @@ class OutcomeRecorder(object):
             hosts[host] = {'tasks': tally['tasks'], 'checks': tally['checks'], 'critical': tally['critical']}
         failed = any(t['tasks']['failed'] or t['tasks']['unreachable'] for t in self.hosts.values())
         critical = any(t['checks']['critical'] for t in self.hosts.values())
-        return self.record('run', host=None, status='failed' if failed else 'ok', started_at=iso(self.started),
-                           ended_at=iso(ended), duration=round((ended - self.started).total_seconds(), 3),
+        return self.record('run', host=None, status='failed' if failed else 'ok', started_at=iso_utc_micro(self.started),
+                           ended_at=iso_utc_micro(ended), duration=round((ended - self.started).total_seconds(), 3),
                            hosts=hosts, worst='critical' if critical else None)
 
     def summary_lines(self, where=None):

@@ -10,6 +10,7 @@ The documentation of each filter is in the .yml file of the same name beside thi
 from ansible.errors import AnsibleFilterError
 from ansible.utils.unsafe_proxy import wrap_var
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import awx_config
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import cadence
@@ -44,7 +45,7 @@ def cron_schedule(rrule, dtstart=None):
 
 
 def rrule_occurrences(rrule, count=5, after=None, dtstart=None):
-    return [moment.strftime('%Y-%m-%dT%H:%M:%SZ') for moment in cadence.occurrences(rrule, count, after, dtstart)]
+    return [iso_utc(moment) for moment in cadence.occurrences(rrule, count, after, dtstart)]
 
 
 def awx_objects(cadences, settings=None):

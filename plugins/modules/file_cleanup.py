@@ -30,7 +30,9 @@ options:
     elements: path
     required: true
   age:
-    description: Minimum age of a file to remove (C(7d), C(12h), seconds). At least one of O(age) and O(max_size) is required.
+    description:
+      - Minimum age of a file to remove, a duration such as C(7d), C(12h) or C(1h30m). A bare number is seconds.
+      - At least one of O(age) and O(max_size) is required.
     type: str
   age_from:
     description: Timestamp the age is measured from.

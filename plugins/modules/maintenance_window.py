@@ -26,8 +26,10 @@ options:
   windows:
     description:
       - Window definitions by name, usually C(maintenance_windows). Each has C(rrule) or C(dates) (local ISO start
-        times), C(duration) (C(90m), C(2h), C(14d), C(1w) or minutes), C(timezone) (default C(UTC)), C(notice) and
-        C(impact).
+        times), C(duration) (C(90m), C(2h), C(14d), C(1w)), C(timezone) (default C(UTC)), C(notice) (C(24h), C(14d))
+        and C(impact).
+      - In C(duration) and C(notice) a bare number is minutes (a C(duration) of C(90) is 90 minutes), unlike the other
+        duration options of this collection, which read seconds; write the unit to be clear.
       - An C(rrule) may fire at most hourly (C(FREQ=SECONDLY) and C(FREQ=MINUTELY) are refused) and start at most
         10000 times within O(horizon_days).
     type: dict
@@ -58,6 +60,7 @@ options:
     description:
       - A notice is returned in RV(notices_due) when its due time fell within this period before O(now). Set it to
         the interval of the notice job (daily by default) so each notice goes out exactly once.
+      - A duration such as C(24h) or C(1d). A bare number is minutes, as in a window's C(duration) and C(notice).
     type: str
     default: 24h
 requirements:

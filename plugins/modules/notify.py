@@ -58,7 +58,7 @@ options:
     type: str
     default: ""
   repeat_after:
-    description: How long a persisting alert stays quiet, in seconds or as C(30m), C(4h), C(1d).
+    description: How long a persisting alert stays quiet, a duration such as C(30m), C(4h) or C(1d). A bare number is seconds.
     type: str
     default: 4h
   state_file:

@@ -69,7 +69,10 @@ options:
     type: int
     default: 0
   statement_timeout:
-    description: C(statement_timeout) of the checking session (PostgreSQL syntax, for example C(10s)).
+    description:
+      - C(statement_timeout) of the checking session, a duration with a unit (C(10s), C(500ms), C(1min)).
+      - A bare number is refused (other than C(0), no limit), since PostgreSQL reads one as milliseconds and the other
+        modules of this collection as seconds, so it would be misread somewhere.
     type: str
     default: 10s
 notes:

@@ -107,11 +107,16 @@ options:
     type: str
     default: data_fix_backup
   lock_timeout:
-    description: PostgreSQL C(lock_timeout) for the transaction (C(5s), C(500ms)).
+    description:
+      - PostgreSQL C(lock_timeout) for the transaction, a duration with a unit (C(5s), C(500ms)).
+      - A bare number is refused (other than C(0), no limit), since PostgreSQL reads one as milliseconds and the other
+        modules of this collection as seconds, so it would be misread somewhere.
     type: str
     default: 5s
   statement_timeout:
-    description: PostgreSQL C(statement_timeout) for the transaction.
+    description:
+      - PostgreSQL C(statement_timeout) for the transaction, a duration with a unit (C(5min), C(30s)).
+      - A bare number is refused (other than C(0), no limit), as for O(lock_timeout).
     type: str
     default: 5min
   require_failing_validation:

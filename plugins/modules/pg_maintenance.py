@@ -46,10 +46,10 @@ options:
     type: int
     default: 1000
   vacuum_age:
-    description: Vacuum tables not (auto)vacuumed for this long (C(7d) ...); off when unset.
+    description: Vacuum tables not (auto)vacuumed for this long (C(7d) ...); off when unset. A bare number is seconds.
     type: str
   analyze_age:
-    description: Analyze tables not (auto)analyzed for this long; off when unset.
+    description: Analyze tables not (auto)analyzed for this long (C(7d) ...); off when unset. A bare number is seconds.
     type: str
   freeze_xid_age:
     description: Transaction ID age from which a table is vacuumed with C(FREEZE), first; off when unset.
@@ -67,7 +67,9 @@ options:
     type: str
     default: 10M
   time_budget:
-    description: Time the work may take, normally the rest of the maintenance window (C(2h), C(90m)); unlimited when unset.
+    description:
+      - Time the work may take, normally the rest of the maintenance window (C(2h), C(90m)); unlimited when unset.
+        A bare number is seconds.
     type: str
   started_at:
     description:
@@ -79,11 +81,13 @@ options:
     type: bool
     default: true
   lock_timeout:
-    description: C(lock_timeout) of every statement.
+    description: C(lock_timeout) of every statement (C(5s), C(500ms)). A bare number is seconds. (PostgreSQL itself would read milliseconds.)
     type: str
     default: 5s
   statement_timeout:
-    description: C(statement_timeout) of every statement; unlimited (within O(time_budget)) when unset.
+    description:
+      - C(statement_timeout) of every statement (C(30s), C(5min)); unlimited (within O(time_budget)) when unset.
+        A bare number is seconds. (PostgreSQL itself would read milliseconds.)
     type: str
 attributes:
   check_mode:

@@ -82,13 +82,13 @@ options:
     type: str
     default: UTC
   grace:
-    description: Extra time a session is kept after it expired (C(30s), C(15m), C(1h), or seconds).
+    description: Extra time a session is kept after it expired (C(30s), C(15m), C(1h)). A bare number is seconds.
     type: str
     default: '0'
   lifetime:
     description:
       - Session lifetime added to the expiry column (for tables storing the last activity) or the file age after which a
-        session file is expired. Required for C(backend=files).
+        session file is expired (C(30m), C(24h), C(14d)). Required for C(backend=files). A bare number is seconds.
     type: str
   batch_size:
     description: Rows deleted per batch (per transaction).
@@ -111,11 +111,13 @@ options:
     choices: [auto, expiry, physical]
     default: auto
   pause:
-    description: Pause between batches (C(100ms), C(1s), ...), to leave I/O to the application.
+    description: Pause between batches (C(100ms), C(1s), ...), to leave I/O to the application. A bare number is seconds.
     type: str
     default: '0'
   time_budget:
-    description: Time after which the purge stops starting new batches and reports what remains; unlimited when unset.
+    description:
+      - Time after which the purge stops starting new batches and reports what remains (C(20m), C(1h)); unlimited
+        when unset. A bare number is seconds.
     type: str
   max_batches:
     description: Stop after this many batches; unlimited when unset.
@@ -124,12 +126,14 @@ options:
     description:
       - C(lock_timeout) of the statements that read the table and of the C(SKIP LOCKED) retry of a batch, that is the
         longest wait for a table lock (someone running C(ALTER TABLE) or C(LOCK TABLE)); three consecutive lock
-        timeouts end the purge with a warning.
+        timeouts end the purge with a warning. A bare number is seconds. (PostgreSQL itself would read milliseconds.)
       - Row locks are waited for at most 20 ms (or O(lock_timeout) when shorter) before the batch skips them.
     type: str
     default: 2s
   statement_timeout:
-    description: C(statement_timeout) of every statement (the VACUUM gets the rest of O(time_budget) instead).
+    description:
+      - C(statement_timeout) of every statement (the VACUUM gets the rest of O(time_budget) instead). A bare number is seconds.
+        (PostgreSQL itself would read milliseconds.)
     type: str
     default: 30s
   vacuum:
@@ -178,7 +182,9 @@ options:
     choices: [s, ms]
     default: s
   default_ttl:
-    description: TTL given to session keys that have neither a TTL nor an embedded expiry (C(24h), ...); unset leaves them alone (reported).
+    description:
+      - TTL given to session keys that have neither a TTL nor an embedded expiry (C(24h), ...); unset leaves them alone
+        (reported). A bare number is seconds.
     type: str
   scan_count:
     description: C(COUNT) hint of each C(SCAN) call.

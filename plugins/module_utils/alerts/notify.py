@@ -33,6 +33,13 @@ from urllib.request import HTTPSHandler, Request, build_opener
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import option_checks
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import (
+    duration_text,
+    iso_utc,
+    parse_duration,
+    parse_iso_or_none,
+    utc_now,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve as store_settings
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import (
     header_secrets,
@@ -64,53 +71,6 @@ class DeliveryError(Exception):
 
 
 # ------------------------------------------------------------------ small helpers
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
-
-
-def parse_iso(text):
-    try:
-        return datetime.datetime.strptime(text, '%Y-%m-%dT%H:%M:%SZ').replace(tzinfo=datetime.timezone.utc)
-    except (TypeError, ValueError):
-        return None
-
-
-_DURATION = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|m|min|mins|h|d|w)?\s*$', re.IGNORECASE)
-_UNIT_SECONDS = {'s': 1, 'sec': 1, 'secs': 1, 'm': 60, 'min': 60, 'mins': 60, 'h': 3600, 'd': 86400, 'w': 604800}
-
-
-def parse_duration(value, name='duration'):
-    """Seconds in ``value``: a number of seconds, or ``90s``, ``30m``, ``4h``, ``1d``, ``2w``."""
-    if isinstance(value, bool):
-        raise MaintenanceError('%s must be a duration like 30m or 4h, not %r' % (name, value))
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value or ''))
-        if not match:
-            raise MaintenanceError('%s must be a duration like 90s, 30m, 4h or 1d, not %r' % (name, value))
-        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or 's').lower()]
-    if seconds < 0:
-        raise MaintenanceError('%s must not be negative, got %r' % (name, value))
-    return seconds
-
-
-def human_duration(seconds):
-    seconds = int(round(seconds))
-    for unit, size in (('d', 86400), ('h', 3600), ('m', 60)):
-        if seconds >= size and seconds % size == 0:
-            return '%d%s' % (seconds // size, unit)
-    if seconds >= 3600:
-        return '%dh%02dm' % (seconds // 3600, (seconds % 3600) // 60)
-    if seconds >= 60:
-        return '%dm%02ds' % (seconds // 60, seconds % 60)
-    return '%ds' % seconds
-
 
 def safe_url(url):
     """``scheme://host:port`` of a URL: webhook paths (Slack's) are secrets and never shown."""
@@ -249,12 +209,12 @@ def decide(entry, state, priority, checks, now, repeat_after):
     """
     if state == 'resolved':
         if entry and entry.get('state') == 'firing':
-            return 'resolve', 'condition cleared after %s' % human_duration(
-                (now - (parse_iso(entry.get('first_sent')) or now)).total_seconds())
+            return 'resolve', 'condition cleared after %s' % duration_text(
+                (now - (parse_iso_or_none(entry.get('first_sent')) or now)).total_seconds())
         return 'none', 'nothing was firing under this key; no resolved message needed'
     if not entry or entry.get('state') != 'firing':
         return 'send', 'new alert'
-    last = parse_iso(entry.get('last_sent'))
+    last = parse_iso_or_none(entry.get('last_sent'))
     if last is None:
         return 'send', 'state entry without a send time'
     previous = entry.get('priority')
@@ -266,8 +226,8 @@ def decide(entry, state, priority, checks, now, repeat_after):
     age = (now - last).total_seconds()
     if age >= repeat_after:
         return 'send', 'still firing %s after the last notification (repeat interval %s)' % (
-            human_duration(age), human_duration(repeat_after))
-    return 'suppress', 'same alert sent %s ago; repeats after %s' % (human_duration(age), human_duration(repeat_after))
+            duration_text(age), duration_text(repeat_after))
+    return 'suppress', 'same alert sent %s ago; repeats after %s' % (duration_text(age), duration_text(repeat_after))
 
 
 # ------------------------------------------------------------------ rendering
@@ -529,7 +489,7 @@ def alertmanager_alerts(alert, now=None):
     resolve ends exactly the alerts that were started; ``endsAt`` is the resolve time, or, while firing, twice the
     repeat interval ahead (a notify that stops running lets the alert expire instead of firing forever).
     """
-    now = now or parse_iso(alert['sent_at']) or utc_now()
+    now = now or parse_iso_or_none(alert['sent_at']) or utc_now()
     lifecycle = alert.get('lifecycle') or {}
     resolved = alert['state'] == 'resolved'
     pairs = set(lifecycle.get('previously_firing') or []) if resolved else set()
@@ -547,10 +507,11 @@ def alertmanager_alerts(alert, now=None):
         'escalation_level': str(max(int(level['level']) for level in levels)) if levels else 'none',
         'dedup_key': alert['dedup_key'],
     }
-    responses = [parse_duration(level['response']) for level in levels if level.get('response')]
+    responses = [parse_duration(level['response'], 'escalation level %s: response' % level.get('level'))
+                 for level in levels if level.get('response')]
     annotations = {
         'summary': alert['title'],
-        'response_target': human_duration(min(responses)) if responses else 'none',
+        'response_target': duration_text(min(responses)) if responses else 'none',
         'escalation': '; '.join('Level %s %s (respond within %s)' % (level['level'], level['role'], level.get('response') or '-')
                                 for level in levels) or 'none (recorded only)',
     }
@@ -567,9 +528,9 @@ def alertmanager_alerts(alert, now=None):
                 labels['target'] = _am_target(target)
         notes = dict(annotations)
         notes['reason'] = one_line(reasons.get(pair) or alert.get('message') or alert['title'])[:1000]
-        item = {'labels': labels, 'annotations': notes, 'endsAt': iso(ends)}
+        item = {'labels': labels, 'annotations': notes, 'endsAt': iso_utc(ends)}
         if not resolved:
-            item['startsAt'] = alert.get('first_sent') or iso(now)
+            item['startsAt'] = alert.get('first_sent') or iso_utc(now)
         result.append(item)
     return result
 
@@ -645,8 +606,8 @@ def notify(params, check_mode=False, now=None):
             'status': OK if state == 'resolved' else worst(checks_in, default='warning' if not checks_in else OK),
             'dedup_key': key,
             'source': params.get('source') or '',
-            'sent_at': iso(now),
-            'first_sent': first_sent or iso(now),
+            'sent_at': iso_utc(now),
+            'first_sent': first_sent or iso_utc(now),
             'sequence': sequence,
             'escalation': escalation,
             'checks': checks_in,
@@ -708,15 +669,15 @@ def notify(params, check_mode=False, now=None):
             new_entry = None
             if action == 'send' and (delivered or check_mode):
                 new_entry = {'state': 'firing', 'title': title, 'priority': priority,
-                             'first_sent': first_sent or iso(now), 'last_sent': iso(now), 'sequence': sequence,
+                             'first_sent': first_sent or iso_utc(now), 'last_sent': iso_utc(now), 'sequence': sequence,
                              'suppressed': 0, 'firing': _firing_names(checks_in)}
             elif action == 'suppress':
                 new_entry = dict(entry)
                 new_entry['suppressed'] = entry.get('suppressed', 0) + 1
-                new_entry['last_seen'] = iso(now)
+                new_entry['last_seen'] = iso_utc(now)
             elif action == 'resolve' and (delivered or check_mode):
                 new_entry = {'state': 'resolved', 'title': title, 'priority': priority,
-                             'first_sent': entry.get('first_sent'), 'resolved_at': iso(now), 'sequence': 0}
+                             'first_sent': entry.get('first_sent'), 'resolved_at': iso_utc(now), 'sequence': 0}
             if new_entry is not None and new_entry != entry:
                 store.entries[key] = new_entry
                 store.save()

@@ -12,13 +12,13 @@ Thresholds come from ``maintenance_thresholds`` by name (``backup_age``,
 ``backup_restore_duration``, ``backup_row_count_drift``); no limit is hard-coded here.
 """
 
-import datetime
 import json
 import math
 import os
 import tempfile
 import time
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_from_epoch_exact
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import files as bf
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import restore as br
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups.tools import check_pgbackrest, check_restic
@@ -70,12 +70,6 @@ RESTORE_DEFAULTS = {
     'duration_threshold': 'backup_restore_duration',
     'drift_threshold': 'backup_row_count_drift',
 }
-
-
-def _iso(timestamp):
-    if timestamp is None:
-        return None
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat().replace('+00:00', 'Z')
 
 
 def normalize_set(spec):
@@ -213,7 +207,7 @@ class SetVerifier(object):
             return
         newest = dated[-1]
         self.newest = newest
-        self.report['newest'] = {'name': newest.name, 'size': newest.size, 'mtime': _iso(newest.mtime),
+        self.report['newest'] = {'name': newest.name, 'size': newest.size, 'mtime': iso_from_epoch_exact(newest.mtime),
                                  'age_hours': round((self.now - newest.mtime) / 3600.0, 3) if newest.mtime else None}
         self.completion(newest, partials)
         self.sizes(dated)
@@ -233,7 +227,7 @@ class SetVerifier(object):
         age = (self.now - newest.mtime) / 3600.0
         self.add(evaluate('backup.completion.age', round(age, 3), _threshold(self.thresholds, self.spec['age_threshold']),
                           label='newest backup %s age' % newest.name, target=self.name, unit='h',
-                          details={'file': newest.path, 'mtime': _iso(newest.mtime)}))
+                          details={'file': newest.path, 'mtime': iso_from_epoch_exact(newest.mtime)}))
         marker = self.spec.get('completion_marker')
         if marker:
             path = os.path.join(self.spec['path'], marker.replace('{file}', newest.name).replace('{name}', self.name))
@@ -706,7 +700,7 @@ def _verify_sets(specs, thresholds, pg_params, pg_bindir, state_file, check_mode
         new_state[spec['name']] = {'total_size': verifier.report.get('total_size', 0),
                                    'count': verifier.report.get('count', 0),
                                    'newest': (verifier.report.get('newest') or {}).get('name'),
-                                   'time': _iso(now)}
+                                   'time': iso_from_epoch_exact(now)}
     if state_file and not check_mode:
         save_state(state_file, new_state)
         report['state_written'] = True

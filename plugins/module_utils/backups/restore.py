@@ -16,7 +16,6 @@
 Identifiers are quoted with ``psycopg.sql.Identifier``, values passed as parameters.
 """
 
-import calendar
 import glob
 import hashlib
 import json
@@ -29,6 +28,7 @@ import subprocess
 import tempfile
 import time
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import digits_utc, epoch_from_digits
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.backups import files as bf
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import postgres as pg
@@ -130,7 +130,7 @@ def pg_read_through(path, bindir=None, timeout=3600):
 
 # ------------------------------------------------------------------ scratch databases
 def scratch_name(prefix, now=None):
-    stamp = time.strftime('%Y%m%d%H%M%S', time.gmtime(now if now is not None else time.time()))
+    stamp = digits_utc(now if now is not None else time.time())
     suffix = ''.join(random.SystemRandom().choice(string.ascii_lowercase + string.digits) for _index in range(6))
     name = '%s%s_%s' % (prefix, stamp, suffix)
     if len(name.encode('utf-8')) > 63:
@@ -143,7 +143,7 @@ def _is_stale(name, prefix, now, min_age):
     if not match or match.group('prefix') != prefix:
         return False
     try:
-        created = calendar.timegm(time.strptime(match.group('stamp'), '%Y%m%d%H%M%S'))
+        created = epoch_from_digits(match.group('stamp'))
     except ValueError:
         return True
     return now - created >= min_age

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import time
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_from_epoch_exact
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import redact_location
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import critical, evaluate, ok
 
@@ -45,10 +46,6 @@ def _run(command, env=None, timeout=3600):
 def _short(text, limit=400):
     text = ' | '.join(line.strip() for line in (text or '').splitlines() if line.strip())
     return text[:limit] + ('...' if len(text) > limit else '')
-
-
-def _iso(timestamp):
-    return datetime.datetime.fromtimestamp(timestamp, tz=datetime.timezone.utc).isoformat().replace('+00:00', 'Z')
 
 
 # ------------------------------------------------------------------ pgBackRest
@@ -94,7 +91,7 @@ def parse_pgbackrest_info(data, stanza, thresholds, age_threshold, now):
                                    (thresholds or {}).get(age_threshold),
                                    label='newest backup %s (%s) age' % (newest.get('label'), newest.get('type')),
                                    target=target, unit='h',
-                                   details={'label': newest.get('label'), 'stop': _iso(stop),
+                                   details={'label': newest.get('label'), 'stop': iso_from_epoch_exact(stop),
                                             'size': (newest.get('info') or {}).get('size'), 'count': len(backups)}))
         broken = [b.get('label') for b in backups if b.get('error')]
         if broken:

@@ -15,10 +15,10 @@ fragment), creates the ``AnsibleModule``, calls its backend's one entry through 
 ``run(module, func)`` turns a ``MaintenanceError`` into ``fail_json`` in exactly one place.
 """
 
-import math
 import os
 import stat
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import option_checks
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     FAIL_ON_CHOICES,
@@ -79,7 +79,7 @@ class ModuleHost(object):
         self._module.no_log_values.update(values)
 
 
-MAX_SECONDS = 2147483647  # what every timer below us (time_t, poll, libpq) accepts
+MAX_SECONDS = option_checks.MAX_SECONDS  # what every timer below us (time_t, poll, libpq) accepts
 
 
 def _is_port(name):
@@ -115,12 +115,17 @@ def _option_errors(label, name, option, value):
         return errors
     if kind not in ('int', 'float') or isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
-    if not math.isfinite(value):
-        return ['%s: %s is not a finite number' % (label, value)]
-    if _is_port(name) and kind == 'int' and not 1 <= value <= 65535:
-        return ['%s: %s is not a TCP port (1-65535)' % (label, value)]
-    if _is_timeout(name) and not 0 <= value <= MAX_SECONDS:
-        return ['%s: %s is not a number of seconds between 0 and %d' % (label, value, MAX_SECONDS)]
+    # the ranges live in option_checks, which also checks values inside free-form dicts: one message for both
+    if _is_port(name) and kind == 'int':
+        check = option_checks.port
+    elif _is_timeout(name):
+        check = option_checks.seconds
+    else:
+        check = option_checks.finite
+    try:
+        check(value, label)
+    except MaintenanceError as exc:
+        return [exc.message]
     return []
 
 
@@ -129,7 +134,8 @@ def parameter_errors(argument_spec, params, prefix=''):
 
     NUL bytes in str/path values (no path, URL or host can hold one), path values naming a FIFO (reading
     it would block), non-finite floats, ports outside 1-65535 (options ``port``/``*_port``) and timeouts
-    outside 0-2147483647 s (``timeout``/``*_timeout``).
+    outside 0-2147483647 s (``timeout``/``*_timeout``); the numeric ranges and their messages are
+    ``option_checks``' (``finite``, ``port``, ``seconds``).
     """
     errors = []
     for name in sorted(argument_spec):

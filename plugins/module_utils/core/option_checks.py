@@ -7,6 +7,10 @@
 ``smtplib`` with port 99999, ``socket`` with a negative timeout, ``time.gmtime(1e20)``: each raises deep inside
 the library with a message that names no option. These checks run first and raise ``MaintenanceError`` with a
 message that names the option and the accepted range. Plain Python, importable without Ansible.
+
+The ranges live here only: ``module_support.parameter_errors`` applies the same functions to every argument-spec
+option named ``port``/``*_port`` and ``timeout``/``*_timeout``, so a value in a free-form dict and a module option
+get the same message.
 """
 
 import math
@@ -16,6 +20,8 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.error
 
 # The last second of 9999-12-31 UTC: the largest time ``datetime`` and ``time.strftime`` can show.
 MAX_EPOCH = 253402300799
+# The longest wait every timer below us (time_t, poll, libpq) accepts, in seconds.
+MAX_SECONDS = 2147483647
 
 
 def _number(value: object, name: str) -> float:
@@ -28,6 +34,11 @@ def _number(value: object, name: str) -> float:
     if not math.isfinite(number):
         raise MaintenanceError('%s must be a finite number, not %r' % (name, value))
     return number
+
+
+def finite(value: object, name: str) -> float:
+    """Any finite number."""
+    return _number(value, name)
 
 
 def port(value: object, name: str = 'port') -> int:
@@ -45,6 +56,14 @@ def positive(value: object, name: str, maximum: Optional[float] = None) -> float
         raise MaintenanceError('%s must be greater than 0, not %r' % (name, value))
     if maximum is not None and number > maximum:
         raise MaintenanceError('%s must be at most %s, not %r' % (name, maximum, value))
+    return number
+
+
+def seconds(value: object, name: str, maximum: float = MAX_SECONDS) -> float:
+    """A number of seconds to wait: 0 (where 0 means "no wait" or "no limit") up to ``maximum``."""
+    number = _number(value, name)
+    if not 0 <= number <= maximum:
+        raise MaintenanceError('%s must be a number of seconds between 0 and %d, not %r' % (name, maximum, value))
     return number
 
 

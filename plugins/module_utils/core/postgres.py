@@ -18,7 +18,7 @@ from typing import Any, Dict, Literal, Mapping, Optional, Sequence, Union
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps, times
 SSL_MODES = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full']
 
 
@@ -123,13 +123,18 @@ def connect(params: Mapping[str, Any], autocommit: bool = True, **overrides: Any
 
 def set_timeouts(cursor: Any, lock_timeout: Union[int, str, None] = None, statement_timeout: Union[int, str, None] = None,
                  local: bool = False) -> None:
-    """``SET [LOCAL] lock_timeout/statement_timeout`` with values passed safely (milliseconds or '5s')."""
+    """``SET [LOCAL] lock_timeout/statement_timeout`` with values passed safely.
+
+    Values are durations with a unit (``'5s'``, ``'500ms'``, ``'1h30m'``) or 0, converted to milliseconds by
+    ``times.pg_timeout``; a bare number other than 0 raises ``MaintenanceError`` naming the option.
+    """
     sql = deps.load('psycopg').sql
     scope = sql.SQL('SET LOCAL ' if local else 'SET ')
     for name, value in (('lock_timeout', lock_timeout), ('statement_timeout', statement_timeout)):
         if value is None:
             continue
-        cursor.execute(sql.Composed([scope, sql.Identifier(name), sql.SQL(' = '), sql.Literal(str(value))]))
+        setting = times.pg_timeout(value, name)
+        cursor.execute(sql.Composed([scope, sql.Identifier(name), sql.SQL(' = '), sql.Literal(setting)]))
 
 
 def qualified_name(name: Union[str, Sequence[str]]) -> Any:

@@ -22,7 +22,6 @@ every message built from an exception is scrubbed of the endpoint's secrets
 """
 
 import base64
-import datetime
 import importlib
 import json
 import os
@@ -38,6 +37,7 @@ import http.client as http_client
 
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import UTC, from_epoch, iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import (
@@ -395,21 +395,18 @@ def _tls_info(conn):
             cert = x509.load_der_x509_certificate(der)
             stamp = getattr(cert, 'not_valid_after_utc', None)
             if stamp is None:
-                stamp = cert.not_valid_after.replace(tzinfo=_UTC)
+                stamp = cert.not_valid_after.replace(tzinfo=UTC)
             not_after = stamp
         else:
             peer = sock.getpeercert() or {}
             if peer.get('notAfter'):
-                not_after = datetime.datetime.fromtimestamp(ssl.cert_time_to_seconds(peer['notAfter']), _UTC)
+                not_after = from_epoch(ssl.cert_time_to_seconds(peer['notAfter']))
         if not_after is not None:
-            now = datetime.datetime.now(_UTC)
-            info['tls_not_after'] = not_after.strftime('%Y-%m-%dT%H:%M:%SZ')
+            now = utc_now()
+            info['tls_not_after'] = iso_utc(not_after)
             info['tls_days_to_expiry'] = round((not_after - now).total_seconds() / 86400.0, 2)
     conn._apcx_tls = info
     return info
-
-
-_UTC = datetime.timezone.utc
 
 
 # ---------------------------------------------------------------- one request

@@ -20,6 +20,7 @@ pid, role, database, application and ``query_id``.
 
 import re
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import pg_timeout
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import postgres
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
@@ -475,6 +476,8 @@ def run_pg_checks(params, pieces=None, thresholds=None, options=None):
     for key, minimum in (('top', 1), ('min_calls', 0), ('statement_length', 20), ('expected_standbys', 0)):
         if not isinstance(opts[key], int) or opts[key] < minimum:
             raise MaintenanceError('pg_check option %s must be an integer >= %d, not %r' % (key, minimum, opts[key]))
+    for key in ('lock_timeout', 'statement_timeout'):
+        pg_timeout(opts[key], key)  # a bare number or a typo fails here, before connecting
     thresholds = thresholds or {}
     psycopg = deps.load('psycopg')
     connection = postgres.connect(params)

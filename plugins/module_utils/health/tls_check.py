@@ -27,7 +27,6 @@ How the chain is verified
   constraints, policies and key usages are not evaluated for files.
 """
 
-import datetime
 import importlib
 import ipaddress
 import os
@@ -39,6 +38,7 @@ import threading
 
 from concurrent.futures import ThreadPoolExecutor
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import UTC, iso_utc, readable_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
@@ -58,7 +58,6 @@ MIN_RSA_BITS = 2048
 MIN_EC_BITS = 256
 OLD_PROTOCOLS = ('SSLv2', 'SSLv3', 'TLSv1', 'TLSv1.1')
 PG_SSL_REQUEST = struct.pack('!II', 8, 80877103)
-_UTC = datetime.timezone.utc
 
 TARGET_DEFAULTS = dict(name=None, host=None, port=None, server_name=None, hostname=None, starttls='none',
                        ca_path=None, timeout=None)
@@ -396,7 +395,7 @@ def _x509():
 def _utc(cert, attr):
     value = getattr(cert, attr + '_utc', None)
     if value is None:
-        value = getattr(cert, attr).replace(tzinfo=_UTC)
+        value = getattr(cert, attr).replace(tzinfo=UTC)
     return value
 
 
@@ -447,8 +446,8 @@ def describe(cert):
         'subject': _name(cert.subject),
         'issuer': _name(cert.issuer),
         'serial': format(cert.serial_number, 'x'),
-        'not_before': _utc(cert, 'not_valid_before').strftime('%Y-%m-%dT%H:%M:%SZ'),
-        'not_after': _utc(cert, 'not_valid_after').strftime('%Y-%m-%dT%H:%M:%SZ'),
+        'not_before': iso_utc(_utc(cert, 'not_valid_before')),
+        'not_after': iso_utc(_utc(cert, 'not_valid_after')),
         'sans': list(dns) + ips,
         'dns_names': list(dns),
         'ip_addresses': ips,
@@ -586,7 +585,7 @@ def _verify_issued_by(cert, issuer):
 
 def build_path(certs, anchors, now=None):
     """Walk from the leaf through ``certs`` to a trust anchor; return ``(ok, reason, path)``."""
-    now = now or datetime.datetime.now(_UTC)
+    now = now or utc_now()
     path = [certs[0]]
     pool = list(certs[1:])
     current = certs[0]
@@ -628,7 +627,7 @@ def _spki():
 
 def judge(target_name, certs, hostname, thresholds, chain_ok, chain_reason, tls_version=None, now=None):
     """Checks for one leaf (``certs[0]``) and the certificates that came with it."""
-    now = now or datetime.datetime.now(_UTC)
+    now = now or utc_now()
     leaf = certs[0]
     facts = describe(leaf)
     checks = []
@@ -653,15 +652,15 @@ def judge(target_name, certs, hostname, thresholds, chain_ok, chain_reason, tls_
     days = round((not_after - now).total_seconds() / 86400.0, 2)
     who = 'certificate' if soonest is leaf else 'intermediate %s' % _name(soonest.subject)
     check = evaluate('tls.expiry', days, threshold_for(thresholds, EXPIRY_THRESHOLD), label='%s expires in' % who,
-                     target=target_name, unit='days', details={'not_after': not_after.strftime('%Y-%m-%dT%H:%M:%SZ')})
+                     target=target_name, unit='days', details={'not_after': iso_utc(not_after)})
     if days < 0:
-        when = not_after.strftime('%Y-%m-%d %H:%M UTC')
+        when = readable_utc(not_after)
         check = critical('tls.expiry', '%s expired %s ago (%s)' % (who, format_value(-days, 'days'), when),
                          target=target_name, value=days, unit='days', threshold=check['threshold'],
                          details=check.get('details'))
     not_before = _utc(leaf, 'not_valid_before')
     if not_before > now:
-        check = critical('tls.expiry', 'certificate not valid before %s' % not_before.strftime('%Y-%m-%d %H:%M UTC'),
+        check = critical('tls.expiry', 'certificate not valid before %s' % readable_utc(not_before),
                          target=target_name, value=days, unit='days')
     checks.append(check)
     # key
@@ -706,7 +705,7 @@ def _chain_summary(certs):
     result = []
     for cert in certs:
         result.append({'subject': _name(cert.subject), 'issuer': _name(cert.issuer),
-                       'not_after': _utc(cert, 'not_valid_after').strftime('%Y-%m-%dT%H:%M:%SZ')})
+                       'not_after': iso_utc(_utc(cert, 'not_valid_after'))})
     return result
 
 

@@ -30,6 +30,7 @@ import ssl
 from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, Request, build_opener
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import duration_words, from_epoch, iso_utc, unit_seconds, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve as store_settings
@@ -57,15 +58,6 @@ DEFAULT_CURVES = ('P-256', 'P-384', 'P-521', 'Ed25519', 'Ed448')
 PRIVATE_MEMBERS = ('d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k')
 THUMBPRINT_MEMBERS = {'RSA': ('e', 'kty', 'n'), 'EC': ('crv', 'kty', 'x', 'y'), 'OKP': ('crv', 'kty', 'x')}
 _B64URL = re.compile(r'^[A-Za-z0-9_-]+={0,2}$')
-UNIT_SECONDS = {'s': 1, 'min': 60, 'm': 60, 'h': 3600, 'hours': 3600, 'd': 86400, 'days': 86400}
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _iso(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def b64url_decode(text):
@@ -322,7 +314,7 @@ def _claim_time(claims, name):
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError('claim %s must be a NumericDate (seconds since the epoch), got %r' % (name, value))
-    return datetime.datetime.fromtimestamp(value, datetime.timezone.utc)
+    return from_epoch(value)
 
 
 def inspect_token(jwt, token, keys, target, thresholds, allowed_algorithms, issuer=None, audience=None,
@@ -394,36 +386,25 @@ def inspect_token(jwt, token, keys, target, thresholds, allowed_algorithms, issu
     skew = datetime.timedelta(seconds=leeway)
     if not_before is not None and now + skew < not_before:
         checks.append(critical('token.not_before', 'token is not valid yet: nbf %s is %ds in the future'
-                               % (_iso(not_before), (not_before - now).total_seconds()), target=target))
+                               % (iso_utc(not_before), (not_before - now).total_seconds()), target=target))
     elif not_before is not None:
-        checks.append(ok('token.not_before', 'nbf %s has passed' % _iso(not_before), target=target))
+        checks.append(ok('token.not_before', 'nbf %s has passed' % iso_utc(not_before), target=target))
     spec = threshold_for(thresholds, expiry_threshold)
     unit = (spec or {}).get('unit') if isinstance(spec, dict) else None
-    divisor = UNIT_SECONDS.get(unit or 'days', 86400)
+    divisor = unit_seconds(unit or 'days', 86400)
     if expires is None:
         status = WARNING if require_exp else OK
         checks.append(make_check('token.expiry', status, 'token has no exp claim: it never expires', target=target,
                                  priority='medium'))
     elif now - skew >= expires:
         checks.append(critical('token.expiry', 'token expired at %s (%s ago)' % (
-            _iso(expires), _human((now - expires).total_seconds())), target=target,
+            iso_utc(expires), duration_words((now - expires).total_seconds())), target=target,
             value=round((expires - now).total_seconds() / divisor, 3), unit=unit or 'days'))
     else:
         remaining = (expires - now).total_seconds() / divisor
         checks.append(evaluate('token.expiry', round(remaining, 3), spec, label='time to expiry', target=target,
-                               unit=unit or 'days', details={'exp': _iso(expires)}))
+                               unit=unit or 'days', details={'exp': iso_utc(expires)}))
     return checks
-
-
-def _human(seconds):
-    seconds = int(seconds)
-    if seconds >= 86400:
-        return '%.1f days' % (seconds / 86400.0)
-    if seconds >= 3600:
-        return '%.1f h' % (seconds / 3600.0)
-    if seconds >= 60:
-        return '%d min' % (seconds // 60)
-    return '%d s' % seconds
 
 
 # ------------------------------------------------------------------ state
@@ -472,8 +453,8 @@ def check_tokens(params, check_mode=False, now=None):
                     previous = (state.get('sources') or {}).get(target)
                     checks.extend(compare_key_sets(previous, fingerprint, prints, names, target, now))
                     if not previous or previous.get('fingerprint') != fingerprint:
-                        entry = {'fingerprint': fingerprint, 'thumbprints': prints, 'kids': names, 'seen_at': _iso(now),
-                                 'changed_at': _iso(now)}
+                        entry = {'fingerprint': fingerprint, 'thumbprints': prints, 'kids': names, 'seen_at': iso_utc(now),
+                                 'changed_at': iso_utc(now)}
                         extra['changed_keys'] = {'previous': (previous or {}).get('fingerprint'), 'current': fingerprint}
                         changed = True
                         if not check_mode:

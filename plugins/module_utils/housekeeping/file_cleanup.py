@@ -36,7 +36,9 @@ import sys
 import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import open_files_under, parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import open_files_under
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import parse_duration
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.units import parse_size
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     Report,
     critical,
@@ -586,7 +588,7 @@ def run(params, check_mode=False, host=None):
     """The file_cleanup module's entry (``result.Report``): ``cleanup`` with the totals over every path."""
     p = params
     results, checks, changed = cleanup(
-        p['paths'], age=parse_duration(p['age'], 'age'), patterns=p['patterns'], excludes=p['excludes'],
+        p['paths'], age=parse_duration(p['age'], 'age', allow_none=True), patterns=p['patterns'], excludes=p['excludes'],
         max_size=parse_size(p['max_size'], 'max_size'), recurse=p['recurse'], cross_filesystems=p['cross_filesystems'],
         symlinks=p['symlinks'], skip_open=p['skip_open'], age_from=p['age_from'], remove_empty_dirs=p['remove_empty_dirs'],
         hidden=p['hidden'], check_mode=check_mode, thresholds=p['thresholds'])

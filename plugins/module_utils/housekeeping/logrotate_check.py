@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_as_given, local_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     Report,
@@ -108,7 +109,7 @@ def check_logrotate(config='/etc/logrotate.conf', state_file='/var/lib/logrotate
     """Run the checks (and a rotation when asked); returns a result dict with ``checks``."""
     if rotate not in ROTATE_CHOICES:
         raise MaintenanceError('rotate must be one of %s, not %r' % (', '.join(ROTATE_CHOICES), rotate))
-    now = now or datetime.datetime.now()
+    now = now or local_now()
     result = {'config': config, 'state_file': state_file, 'rotated': False, 'rotate_output': None, 'logs': [],
               'config_errors': [], 'errors': [], 'unmanaged': [], 'changed': False, 'checks': [], 'commands': []}
     checks = result['checks']
@@ -195,7 +196,7 @@ def check_logrotate(config='/etc/logrotate.conf', state_file='/var/lib/logrotate
             entry['missing'] = True
         last = state.get(path)
         if last is not None:
-            entry['last_rotated'] = last.isoformat()
+            entry['last_rotated'] = iso_as_given(last)
             entry['days_since_rotation'] = round((now - last).total_seconds() / 86400.0, 2)
         if entry['due'] and entry['bytes']:
             days = entry['days_since_rotation'] if entry['days_since_rotation'] is not None else float('inf')

@@ -16,7 +16,8 @@ import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import Budget, parse_duration, parse_size, pg_interval_ms
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import Budget, parse_duration, pg_interval_ms
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.units import parse_size
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import (
     connect,
     describe,
@@ -435,12 +436,12 @@ def run(params, check_mode=False, host=None):
     p = params
     return Report.from_result(maintain(
         p, tables=p['tables'], min_dead_ratio=p['min_dead_ratio'], min_dead_tuples=p['min_dead_tuples'],
-        vacuum_age=parse_duration(p['vacuum_age'], 'vacuum_age'),
-        analyze_age=parse_duration(p['analyze_age'], 'analyze_age'), freeze_xid_age=p['freeze_xid_age'],
+        vacuum_age=parse_duration(p['vacuum_age'], 'vacuum_age', allow_none=True),
+        analyze_age=parse_duration(p['analyze_age'], 'analyze_age', allow_none=True), freeze_xid_age=p['freeze_xid_age'],
         operations=p['operations'], reindex=p['reindex'], reindex_bloat_ratio=p['reindex_bloat_ratio'],
         reindex_min_size=parse_size(p['reindex_min_size'], 'reindex_min_size'),
-        time_budget=parse_duration(p['time_budget'], 'time_budget'),
-        lock_timeout=parse_duration(p['lock_timeout'], 'lock_timeout'),
-        statement_timeout=parse_duration(p['statement_timeout'], 'statement_timeout'),
+        time_budget=parse_duration(p['time_budget'], 'time_budget', allow_none=True),
+        lock_timeout=parse_duration(p['lock_timeout'], 'lock_timeout', allow_none=True),
+        statement_timeout=parse_duration(p['statement_timeout'], 'statement_timeout', allow_none=True),
         cancel_at_budget_end=p['cancel_at_budget_end'], check_mode=check_mode,
         thresholds=p['thresholds'], started_at=p['started_at']))

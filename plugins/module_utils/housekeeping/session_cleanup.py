@@ -47,7 +47,7 @@ from decimal import Decimal
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.file_cleanup import clean_path
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import Budget, parse_duration, pg_interval_ms
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import Budget, parse_duration, pg_interval_ms
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import (
     connect,
     describe,
@@ -853,7 +853,7 @@ REQUIRES = {'postgres': ('psycopg',), 'redis': ('redis',), 'files': ()}
 def run(params, check_mode=False, host=None):
     """The session_cleanup module's entry (``result.Report``): the durations parsed, then the chosen backend."""
     p = params
-    seconds = dict((name, parse_duration(p[name], name)) for name in (
+    seconds = dict((name, parse_duration(p[name], name, allow_none=True)) for name in (
         'grace', 'lifetime', 'pause', 'time_budget', 'lock_timeout', 'statement_timeout', 'default_ttl'))
     if p['backend'] == 'postgres':
         result = purge_postgres(p, p['table'], p['key_column'], p['expiry_column'], schema=p['schema'],

@@ -20,7 +20,6 @@ when, exit codes, skipped items). Beside it:
 Plain Python: unit tests import it without Ansible.
 """
 
-import datetime
 import functools
 import getpass
 import glob
@@ -33,6 +32,7 @@ import subprocess
 import tarfile
 import tempfile
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import basic_utc, iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 MANIFEST = 'MANIFEST.sha256'
@@ -61,10 +61,6 @@ PROC_COPIES = {
     'users': ['/var/run/utmp', '/var/log/wtmp'],
     'kernel_modules': ['/proc/modules'],
 }
-
-
-def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace('+00:00', 'Z')
 
 
 def sha256_file(path, chunk=1024 * 1024):
@@ -107,7 +103,7 @@ class Collector(object):
         if not shutil.which(argv[0]):
             self.log.append({'category': category, 'item': name, 'command': argv, 'skipped': 'not installed'})
             return
-        started = utcnow()
+        started = iso_utc(utc_now())
         try:
             proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=self.command_timeout,
                                   check=False)
@@ -144,14 +140,14 @@ class Collector(object):
         except (IOError, OSError) as exc:
             self.log.append({'category': category, 'item': source, 'error': str(exc)})
             return
-        entry = {'category': category, 'item': '%s/%s' % (category, name), 'source': source, 'at': utcnow()}
+        entry = {'category': category, 'item': '%s/%s' % (category, name), 'source': source, 'at': iso_utc(utc_now())}
         entry.update(meta)
         self.log.append(entry)
 
     def write_json(self, category, name, data):
         with open(self._path(category, name), 'w') as out:
             json.dump(data, out, indent=1, sort_keys=True, default=str)
-        self.log.append({'category': category, 'item': '%s/%s' % (category, name), 'at': utcnow(), 'source': 'python'})
+        self.log.append({'category': category, 'item': '%s/%s' % (category, name), 'at': iso_utc(utc_now()), 'source': 'python'})
 
     # -- the /proc readers (work where ps/ss/lsof are missing)
     def _pids(self):
@@ -320,7 +316,7 @@ def collect_evidence(dest_dir, incident_id, categories=CATEGORIES, log_paths=('/
         except (IOError, OSError) as exc:
             raise MaintenanceError('cannot create the evidence directory %s: %s' % (dest_dir, exc))
     archive = os.path.join(dest_dir, name + '.tar.gz')
-    started = utcnow()
+    started = iso_utc(utc_now())
     staging = tempfile.mkdtemp(prefix='evidence-', dir=dest_dir)
     try:
         root = os.path.join(staging, name)
@@ -328,7 +324,7 @@ def collect_evidence(dest_dir, incident_id, categories=CATEGORIES, log_paths=('/
         collector = Collector(root, proc=proc, max_file_bytes=max_file_bytes)
         log = collector.collect(categories, log_paths, history_patterns, extra_paths)
         with open(os.path.join(root, COLLECTION_LOG), 'w') as out:
-            json.dump({'incident_id': incident_id, 'host': host, 'started': started, 'finished': utcnow(),
+            json.dump({'incident_id': incident_id, 'host': host, 'started': started, 'finished': iso_utc(utc_now()),
                        'collected_by': _who(), 'categories': [c for c in CATEGORIES if c in categories],
                        'reason': reason, 'steps': log}, out, indent=1, sort_keys=True, default=str)
         hashes = write_manifest(root)
@@ -344,7 +340,7 @@ def collect_evidence(dest_dir, incident_id, categories=CATEGORIES, log_paths=('/
         out.write('%s  %s\n' % (digest, os.path.basename(archive)))
     custody = os.path.join(dest_dir, name + '.custody.jsonl')
     who = _who()
-    _add_custody(custody, {'event': 'collected', 'at': utcnow(), 'by': who['user'], 'sudo_user': who['sudo_user'],
+    _add_custody(custody, {'event': 'collected', 'at': iso_utc(utc_now()), 'by': who['user'], 'sudo_user': who['sudo_user'],
                            'on': host, 'from': who['from'], 'archive': os.path.basename(archive),
                            'sha256': digest, 'files': len(hashes), 'reason': reason})
     return {'archive': archive, 'sha256': digest, 'checksum_file': archive + '.sha256', 'custody_log': custody,
@@ -444,7 +440,7 @@ def verify_archive(archive, expected_sha256=None, custody_log=None):
 
 def record_custody(custody_log, event, archive, sha256, **extra):
     who = _who()
-    entry = {'event': event, 'at': utcnow(), 'by': who['user'], 'sudo_user': who['sudo_user'], 'on': who['host'],
+    entry = {'event': event, 'at': iso_utc(utc_now()), 'by': who['user'], 'sudo_user': who['sudo_user'], 'on': who['host'],
              'from': who['from'], 'archive': os.path.basename(archive), 'sha256': sha256}
     entry.update(extra)
     _add_custody(custody_log, entry)
@@ -461,7 +457,7 @@ def collect_result(params, check_mode=False):
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import make_check
     if params['max_file_bytes'] <= 0:
         raise MaintenanceError('max_file_bytes must be positive, not %d' % params['max_file_bytes'])
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ')
+    stamp = basic_utc(utc_now())
     incident_id = params['incident_id']
     if check_mode:
         plan = plan_evidence(params['categories'], params['log_paths'], params['history_patterns'])

@@ -14,7 +14,7 @@ import re
 import tempfile
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.incidents.evidence import utcnow
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     PRIORITIES,
     Report,
@@ -40,7 +40,7 @@ def normalise_timeline(events):
             item = {'event': item}
         if not isinstance(item, dict) or not item.get('event'):
             raise MaintenanceError('timeline entry %d needs an "event" text: %r' % (index + 1, item))
-        entry = {'at': item.get('at') or utcnow(), 'event': str(item['event'])}
+        entry = {'at': item.get('at') or iso_utc(utc_now()), 'event': str(item['event'])}
         for key, value in item.items():
             if key not in ('at', 'event'):
                 entry[key] = value
@@ -60,7 +60,7 @@ def build_record(incident_id, kind, title, status, priority, summary='', timelin
     events = normalise_timeline(timeline)
     record = {
         'incident_id': incident_id, 'kind': kind, 'title': title, 'status': status, 'priority': priority,
-        'summary': summary, 'opened': opened or (events[0]['at'] if events else utcnow()), 'recorded': utcnow(),
+        'summary': summary, 'opened': opened or (events[0]['at'] if events else iso_utc(utc_now())), 'recorded': iso_utc(utc_now()),
         'affected': affected or [], 'actions': actions or [], 'evidence': evidence or [],
         'timeline': events,
     }

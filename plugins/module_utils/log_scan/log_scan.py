@@ -30,6 +30,7 @@ import operator
 from itertools import compress, filterfalse, islice, repeat
 from operator import itemgetter
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_from_epoch
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import FileLock
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import parsers as lp
@@ -1405,8 +1406,8 @@ class Scanner(object):
         output['sources'] = self.source_reports
         output['window'] = {
             'minutes': self.window,
-            'start': _iso(window_start * 60),
-            'end': _iso((self.now_minute + 1) * 60),
+            'start': iso_from_epoch(window_start * 60),
+            'end': iso_from_epoch((self.now_minute + 1) * 60),
             'history_minutes': self.history,
         }
         # state: keep detail for the window only; the failures per address and second of the last two minutes (the
@@ -1418,7 +1419,7 @@ class Scanner(object):
                                          True if minute >= self.now_minute - 1 else seconds_kept.get(minute)))
             for minute, bucket in sorted(merged.items()))
         self.state.data['seen'] = _users_by_ip(self.seen, USERS_PER_IP)
-        self.state.data['updated'] = _iso(self.now)
+        self.state.data['updated'] = iso_from_epoch(self.now)
         output['checks'] = checks
         output['state_note'] = self.state.note
         return output
@@ -1471,10 +1472,10 @@ class Scanner(object):
                 'total': total,
                 'peak_per_minute': peak,
                 'current_per_minute': current,
-                'peak_minute': _iso(max(attempts_by_minute, key=lambda m: (attempts_by_minute[m], m)) * 60)
+                'peak_minute': iso_from_epoch(max(attempts_by_minute, key=lambda m: (attempts_by_minute[m], m)) * 60)
                 if attempts_by_minute else None,
                 'by_kind': dict(kinds),
-                'per_minute': dict((_iso(m * 60), c) for m, c in sorted(attempts_by_minute.items())),
+                'per_minute': dict((iso_from_epoch(m * 60), c) for m, c in sorted(attempts_by_minute.items())),
             },
             'top_ips': [{'ip': ip, 'failures': count, 'users': len(users_by_ip.get(ip, ())),
                          'allow_listed': _allowed(ip, self.allow)}
@@ -1555,7 +1556,7 @@ class Scanner(object):
                     at = first if at is None else at if first is None else min(at, first)
                 if at is not None:
                     fired.setdefault(ip, []).append({'rule': rule, 'count': best, 'limit': limit, 'minutes': minutes,
-                                                     'at': _iso(at * 60)})
+                                                     'at': iso_from_epoch(at * 60)})
         return fired
 
     def _by_second(self, merged, series, limit, window_start):
@@ -1763,10 +1764,6 @@ def _users_by_ip(seen, limit=None):
             if len(users) > limit:
                 result[ip] = dict(sorted(users.items(), key=lambda item: (-item[1], item[0]))[:limit])
     return dict(result)
-
-
-def _iso(epoch):
-    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
 
 
 def scan(params, check_mode=False):

@@ -14,7 +14,7 @@ import tempfile
 from typing import Any, Dict, Mapping, Optional
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso, utc_now
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc_micro, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, make_check
 
 
@@ -22,7 +22,7 @@ def build_record(name: str, status: str = 'ok', reason: str = '', details: Optio
                  target: Optional[str] = None, priority: str = 'low', now: Optional[str] = None) -> Dict[str, Any]:
     check = make_check(name, status, reason or name, value=True, priority=priority, target=target,
                        details=dict(details or {}))
-    check.setdefault('details', {})['recorded_at'] = now or iso(utc_now())
+    check.setdefault('details', {})['recorded_at'] = now or iso_utc_micro(utc_now())
     return check
 
 

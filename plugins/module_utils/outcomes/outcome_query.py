@@ -32,14 +32,8 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import (
-    Moment,
-    Record,
-    parse_iso,
-    read_jsonl,
-    read_postgres,
-    utc_now,
-)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import parse_iso, utc_now
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import Moment, Record, read_jsonl, read_postgres
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import connect_dsn, scrub_dsn
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve as store_settings
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, critical, ok

@@ -38,6 +38,9 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import Request, build_opener
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import duration_in_one_unit, unit_seconds
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.units import BYTES
+
 PREFIX = 'autopilotcx'
 STATUS_CODES = {'ok': 0, 'unknown': 1, 'warning': 2, 'critical': 3}
 MAX_TARGETS = 50
@@ -47,12 +50,11 @@ FILE_PREFIX = 'autopilotcx_'
 PUSH_JOB = 'autopilotcx'
 
 # unit of a check -> (metric name suffix, factor to that base unit); other units stay in a `unit` label
-UNITS = {
-    's': ('seconds', 1), 'sec': ('seconds', 1), 'seconds': ('seconds', 1), 'ms': ('seconds', 0.001),
-    'min': ('seconds', 60), 'h': ('seconds', 3600), 'days': ('seconds', 86400), 'd': ('seconds', 86400),
-    '%': ('percent', 1), 'B': ('bytes', 1), 'bytes': ('bytes', 1), 'KiB': ('bytes', 1024), 'MiB': ('bytes', 1048576),
-    'GiB': ('bytes', 1073741824), 'MB': ('bytes', 1000000), 'GB': ('bytes', 1000000000),
-}
+# (the factors come from core.times and core.units; the set of units exported in a base unit is fixed, since
+# converting another one would rename its series)
+UNITS = dict([(unit, ('seconds', unit_seconds(unit))) for unit in ('s', 'sec', 'seconds', 'ms', 'min', 'h', 'days', 'd')]
+             + [(unit, ('bytes', BYTES[unit])) for unit in ('B', 'bytes', 'KiB', 'MiB', 'GiB', 'MB', 'GB')]
+             + [('%', ('percent', 1))])
 
 HELP = {
     'autopilotcx_check_status': 'Status of a check: 0 ok, 1 unknown, 2 warning, 3 critical.',
@@ -390,13 +392,6 @@ def cadence_interval(rrule):
     return int(max((b - a).total_seconds() for a, b in zip(times, times[1:])))
 
 
-def _human(seconds):
-    for size, unit in ((86400, 'd'), (3600, 'h'), (60, 'm')):
-        if seconds % size == 0:
-            return '%d%s' % (seconds // size, unit)
-    return '%ds' % seconds
-
-
 def _priority(spec, level):
     priority = spec.get('priority') or 'medium'
     return priority.get(level, 'medium') if isinstance(priority, dict) else priority
@@ -460,7 +455,7 @@ def prometheus_rules(cadences, thresholds):
             'expr': 'time() - autopilotcx_cadence_last_success_timestamp_seconds{cadence="%s"} > %d' % (item['name'], 2 * interval),
             'labels': {'severity': 'critical', 'priority': 'high', 'cadence': item['name']},
             'annotations': {'summary': 'cadence %s has not succeeded on {{ $labels.host }} for over %s (twice its interval)'
-                                       % (item['name'], _human(2 * interval)),
+                                       % (item['name'], duration_in_one_unit(2 * interval)),
                             'description': item.get('description') or item['name']},
         })
     cadence_rules.append({

@@ -17,7 +17,7 @@ import fnmatch
 import html
 import json
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import parse_iso
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_as_given, iso_date, parse_iso, utc_now
 
 PERIOD_DAYS = {'weekly': 7, 'monthly': 30, 'quarterly': 91}
 
@@ -42,7 +42,7 @@ DEFAULT_SELECTORS = {
 
 
 def default_window(period, until=None):
-    until = parse_iso(until) if until else datetime.datetime.now(datetime.timezone.utc)
+    until = parse_iso(until) if until else utc_now()
     return until - datetime.timedelta(days=PERIOD_DAYS[period]), until
 
 
@@ -85,7 +85,7 @@ def daily_series(records, patterns):
         value = _number(check.get('value'))
         if value is None:
             continue
-        day = moment.date().isoformat()
+        day = iso_date(moment)
         per_target = buckets.setdefault(check['name'], {}).setdefault(_series_key(record, check), {})
         per_target.setdefault(day, []).append(value)
     result = {}
@@ -190,13 +190,13 @@ def non_ok_checks(records):
             group['last_seen'], group['last_reason'] = moment, check.get('reason')
     rows = sorted(groups.values(), key=lambda g: (SEVERITY.index(g['status']), -g['count'], g['check']))
     for row in rows:
-        row.update(hosts=sorted(row['hosts']), targets=sorted(row['targets']), last_seen=row['last_seen'].isoformat())
+        row.update(hosts=sorted(row['hosts']), targets=sorted(row['targets']), last_seen=iso_as_given(row['last_seen']))
     return rows
 
 
 def not_ok_now(records):
     """The latest result of every (host, check, target) that is not ok: what needs someone now."""
-    rows = [{'host': k[0], 'check': k[1], 'target': k[2], 'status': v[2]['status'], 'since_seen': v[0].isoformat(),
+    rows = [{'host': k[0], 'check': k[1], 'target': k[2], 'status': v[2]['status'], 'since_seen': iso_as_given(v[0]),
              'reason': v[2].get('reason')}
             for k, v in latest_checks(records, ['*']).items() if v[2].get('status') in SEVERITY]
     return sorted(rows, key=lambda f: (SEVERITY.index(f['status']), f['check'], str(f['host']), str(f['target'])))
@@ -219,7 +219,7 @@ def build_review(records, period, since, until, selectors=None, now=None):
     for _record, check, _moment in iter_checks(tasks):
         statuses[check['status']] = statuses.get(check['status'], 0) + 1
     review = {
-        'period': period, 'since': since.isoformat(), 'until': until.isoformat(),
+        'period': period, 'since': iso_as_given(since), 'until': iso_as_given(until),
         'summary': {'records': len(records), 'task_results': len(tasks), 'runs': len(runs), 'hosts': len(hosts),
                     'failed_tasks': sum(1 for r in tasks if r.get('status') in ('failed', 'unreachable')),
                     'checks': statuses},
@@ -236,7 +236,7 @@ def build_review(records, period, since, until, selectors=None, now=None):
     incidents = []
     for record, check, moment in iter_checks(tasks):
         if _matches(check['name'], sel['incidents']):
-            incidents.append({'at': moment.isoformat(), 'host': record.get('host'), 'check': check['name'],
+            incidents.append({'at': iso_as_given(moment), 'host': record.get('host'), 'check': check['name'],
                               'status': check['status'], 'target': check.get('target'), 'reason': check.get('reason')})
     if period == 'weekly':
         review['response_time'] = daily_series(tasks, sel['response_time'])
@@ -288,7 +288,7 @@ def build_review(records, period, since, until, selectors=None, now=None):
         review['certificates_expiring'] = sorted(certificates, key=lambda c: c['days_left'])
         findings = latest_checks(tasks, ['*'])
         review['open_findings'] = sorted(
-            [{'host': k[0], 'check': k[1], 'target': k[2], 'status': v[2]['status'], 'since_seen': v[0].isoformat(),
+            [{'host': k[0], 'check': k[1], 'target': k[2], 'status': v[2]['status'], 'since_seen': iso_as_given(v[0]),
               'reason': v[2].get('reason')} for k, v in findings.items() if v[2]['status'] in ('warning', 'critical')],
             key=lambda f: (f['status'] != 'critical', f['check'], str(f['target'])))
         review['incidents'] = incidents

@@ -14,7 +14,8 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core impor
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import settings as outcome_settings
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import parse_iso, read_jsonl, read_postgres
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_as_given, iso_date, parse_iso
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import read_jsonl, read_postgres
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import connect
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.outcome_query import read_history
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review import (
@@ -82,7 +83,7 @@ def load_records(params: Mapping[str, Any], since: datetime.datetime,
     if not records:
         raise MaintenanceError('No outcome records between %s and %s in %s: a review of nothing is not a review. Is the '
                                'outcomes callback enabled and writing there (it writes to %s)?'
-                               % (since.isoformat(), until.isoformat(), ', '.join(read_from),
+                               % (iso_as_given(since), iso_as_given(until), ', '.join(read_from),
                                   outcome_settings.describe(settings, 'pg_dsn' if settings['pg_dsn'] else 'path')))
     unique: Dict[Any, Dict[str, Any]] = {}
     for record in records:
@@ -112,11 +113,11 @@ def produce(params: Mapping[str, Any], write: bool = True, atomic_move: Optional
     except ValueError as exc:
         raise MaintenanceError('since/until must be ISO 8601 times: %s' % exc)
     if since >= until:
-        raise MaintenanceError('since (%s) must be before until (%s)' % (since.isoformat(), until.isoformat()))
+        raise MaintenanceError('since (%s) must be before until (%s)' % (iso_as_given(since), iso_as_given(until)))
     records, read_from = load_records(params, since, until)
     review = build_review(records, period, since, until, selectors=params.get('selectors'), now=now)
-    stem = 'review-%s-%s' % (period, until.date().isoformat())
-    title = params.get('title') or 'AutopilotCX %s review %s' % (period, until.date().isoformat())
+    stem = 'review-%s-%s' % (period, iso_date(until))
+    title = params.get('title') or 'AutopilotCX %s review %s' % (period, iso_date(until))
     files: Dict[str, str] = {}
     if write:
         directory = params.get('output_dir') or os.path.join(os.path.dirname(read_from[0]) if read_from[0].startswith('/')

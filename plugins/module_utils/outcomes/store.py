@@ -31,8 +31,8 @@ tests use it without Ansible.
 """
 
 import collections
-import datetime
 import errno
+import datetime
 import glob
 import hashlib
 import json
@@ -42,9 +42,9 @@ import tempfile
 import time
 import uuid
 from types import ModuleType
-from typing import IO, Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast, overload
+from typing import IO, Any, Callable, Deque, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple, Union, cast
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps, times
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import REDACTED, dsn_secrets, redact_text, scrub
 
 fcntl: Optional[ModuleType]
@@ -79,40 +79,10 @@ NOT_SECRETS = frozenset(('ok', 'warning', 'critical', 'unknown', 'never', 'low',
 RECORD_COLUMNS = ('id', 'run_id', 'kind', 'recorded_at', 'playbook', 'cadence', 'host', 'task', 'action', 'status', 'worst')
 
 
-def utc_now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def iso(moment: datetime.datetime) -> str:
-    """UTC ISO 8601 with a ``Z``: ``2026-11-24T05:01:19.123456Z``."""
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
-
-
-@overload
-def parse_iso(text: None) -> None: ...
-
-
-@overload
-def parse_iso(text: Union[str, datetime.datetime]) -> datetime.datetime: ...
-
-
-@overload
-def parse_iso(text: object) -> Optional[datetime.datetime]: ...
-
-
-def parse_iso(text: object) -> Optional[datetime.datetime]:
-    if text is None:
-        return None
-    if isinstance(text, datetime.datetime):
-        moment = text
-    else:
-        value = str(text).strip()
-        if value.endswith('Z'):
-            value = value[:-1] + '+00:00'
-        moment = datetime.datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=datetime.timezone.utc)
-    return moment
+# The record time format (``recorded_at``, ``started_at``): UTC to the microsecond; the one clock and parser.
+iso = times.iso_utc_micro
+utc_now = times.utc_now
+parse_iso = times.parse_iso
 
 
 class Redactor(object):

@@ -20,6 +20,7 @@ python-dateutil and is what the tests and the timer playbook compare against.
 import datetime
 import re
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import UTC, ical_local, iso_as_given, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
 FREQUENCIES = ('MINUTELY', 'HOURLY', 'DAILY', 'WEEKLY', 'MONTHLY', 'YEARLY')
@@ -148,14 +149,10 @@ def parse_dtstart(value=None):
             except ValueError:
                 raise MaintenanceError('DTSTART %r is not an ISO date and time like 2026-01-01T00:00:00 (UTC)' % (value,))
     if moment.tzinfo is not None:
-        moment = moment.astimezone(_utc()).replace(tzinfo=None)
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
     if moment.second or moment.microsecond:
-        raise MaintenanceError('DTSTART %s: use whole minutes (seconds must be 0)' % moment.isoformat())
+        raise MaintenanceError('DTSTART %s: use whole minutes (seconds must be 0)' % iso_as_given(moment))
     return moment
-
-
-def _utc():
-    return datetime.timezone.utc
 
 
 # ---------------------------------------------------------------------------------------------- AWX
@@ -164,7 +161,7 @@ def awx_rrule(rrule, dtstart=None):
     rule = parse_rrule(rrule)
     start = parse_dtstart(dtstart)
     _check_exact(rule, start)  # the same limits as systemd/cron, so every scheduler runs the same times
-    value = 'DTSTART;TZID=UTC:%s RRULE:%s' % (start.strftime('%Y%m%dT%H%M%S'), format_rrule(rule, awx=True))
+    value = 'DTSTART;TZID=UTC:%s RRULE:%s' % (ical_local(start), format_rrule(rule, awx=True))
     errors = awx_rrule_errors(value)
     if errors:
         raise MaintenanceError('RRULE %r would be refused by AWX: %s' % (rrule, '; '.join(errors)))
@@ -482,17 +479,17 @@ def occurrences(rrule, count=5, after=None, dtstart=None):
     deps.load('dateutil')  # a clear message when python-dateutil is missing
     import importlib
     dateutil_rrule = importlib.import_module('dateutil.rrule')
-    start = parse_dtstart(dtstart).replace(tzinfo=_utc())
+    start = parse_dtstart(dtstart).replace(tzinfo=UTC)
     if after is None:
-        moment = datetime.datetime.now(_utc())
+        moment = utc_now()
     elif isinstance(after, datetime.datetime):
-        moment = after if after.tzinfo else after.replace(tzinfo=_utc())
+        moment = after if after.tzinfo else after.replace(tzinfo=UTC)
     else:
         text = str(after).strip().replace(' ', 'T').rstrip('Z')
         try:
-            moment = datetime.datetime.strptime(text[:19], '%Y-%m-%dT%H:%M:%S').replace(tzinfo=_utc())
+            moment = datetime.datetime.strptime(text[:19], '%Y-%m-%dT%H:%M:%S').replace(tzinfo=UTC)
         except ValueError:
-            moment = parse_dtstart(after).replace(tzinfo=_utc())
+            moment = parse_dtstart(after).replace(tzinfo=UTC)
     parsed = parse_rrule(rrule)
     rule = dateutil_rrule.rrulestr(format_rrule(parsed), dtstart=near_start(parsed, start, moment))
     result = []

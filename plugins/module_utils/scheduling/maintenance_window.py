@@ -26,17 +26,13 @@ Plain Python: unit tests call it without Ansible.
 """
 
 import datetime
-import math
-import re
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps, times
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, make_check
 
-UTC = datetime.timezone.utc
+UTC = times.UTC
 
-_DURATION = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)?\s*$', re.IGNORECASE)
-_UNIT_SECONDS = {'s': 1, 'sec': 1, 'm': 60, 'min': 60, 'h': 3600, 'd': 86400, 'w': 604800}
 # Bounded work: a window's rule may yield at most this many starts in the range evaluated (an hourly rule over the
 # default 400 days is 9,600), and rules firing more often than hourly are refused (a SECONDLY rule over 400 days is
 # 34 million starts: gigabytes, and minutes of CPU).
@@ -46,21 +42,15 @@ _REFUSED_FREQUENCIES = ('SECONDLY', 'MINUTELY')
 
 
 def parse_duration(value, what='duration'):
-    """``90m``, ``2h``, ``14d``, ``1w``, ``30s`` or a bare number of minutes -> timedelta."""
+    """``90m``, ``2h``, ``14d``, ``1w``, ``30s`` or a bare number of MINUTES -> timedelta (``core.times`` parser).
+
+    The window options (a window's ``duration`` and ``notice``, ``notice_grace``) have read a bare number as
+    minutes since they were introduced; their documentation says so, and a unit string means the same everywhere.
+    """
     if isinstance(value, datetime.timedelta):
         return value
-    if isinstance(value, bool) or value is None:
-        raise MaintenanceError('%s must be a duration like 2h, 90m or 14d, not %r' % (what, value))
-    if isinstance(value, (int, float)):
-        seconds = value * 60.0
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise MaintenanceError('%s must be a duration like 2h, 90m or 14d, not %r' % (what, value))
-        seconds = float(match.group(1)) * _UNIT_SECONDS[(match.group(2) or 'm').lower()]
+    seconds = times.parse_duration(value, what, bare='min')
     try:
-        if not math.isfinite(seconds):
-            raise OverflowError
         return datetime.timedelta(seconds=seconds)
     except OverflowError:
         raise MaintenanceError('%s must be a duration like 2h, 90m or 14d (at most a few thousand years), not %r'
@@ -84,20 +74,11 @@ def get_zone(name):
 def parse_now(value):
     """An aware datetime for ``now`` (ISO 8601 string, naive means UTC); the current time when empty."""
     if value in (None, ''):
-        return datetime.datetime.now(UTC)
-    if isinstance(value, datetime.datetime):
-        moment = value
-    else:
-        text = str(value).strip()
-        if text.endswith('Z'):
-            text = text[:-1] + '+00:00'
-        try:
-            moment = datetime.datetime.fromisoformat(text)
-        except ValueError:
-            raise MaintenanceError('now must be an ISO 8601 date-time such as 2026-11-29T02:30:00Z, not %r' % value)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment
+        return times.utc_now()
+    try:
+        return times.parse_iso(value)
+    except ValueError:
+        raise MaintenanceError('now must be an ISO 8601 date-time such as 2026-11-29T02:30:00Z, not %r' % value)
 
 
 def localize(naive, zone):
@@ -113,10 +94,6 @@ def localize(naive, zone):
             if probe.astimezone(UTC).astimezone(zone).replace(tzinfo=None) == gap_end:
                 return probe
     return candidate
-
-
-def iso(moment):
-    return moment.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 class Window(object):
@@ -221,14 +198,14 @@ class Occurrence(object):
         zone = self.window.zone
         return {
             'name': self.window.name,
-            'start': iso(self.start),
-            'end': iso(self.end),
-            'cutoff': iso(self.cutoff(batch_cutoff)),
-            'start_local': self.start.astimezone(zone).isoformat(),
-            'end_local': self.end.astimezone(zone).isoformat(),
+            'start': times.iso_utc(self.start),
+            'end': times.iso_utc(self.end),
+            'cutoff': times.iso_utc(self.cutoff(batch_cutoff)),
+            'start_local': times.iso_as_given(self.start.astimezone(zone)),
+            'end_local': times.iso_as_given(self.end.astimezone(zone)),
             'timezone': self.window.zone_name,
             'duration_minutes': int(self.window.duration.total_seconds() // 60),
-            'notice_due': iso(self.notice_due()),
+            'notice_due': times.iso_utc(self.notice_due()),
             'notice_hours': round(self.window.notice.total_seconds() / 3600.0, 2),
             'impact': self.window.impact,
         }
@@ -276,7 +253,7 @@ def evaluate_windows(windows, names=None, now=None, batch_cutoff_minutes=30, cou
         (horizon + datetime.timedelta(days=3)).astimezone(UTC)
     except OverflowError:
         raise MaintenanceError('now (%s) plus horizon_days (%d) and the window durations go past the year 9999'
-                               % (iso(moment) if moment.year < 9999 else moment.isoformat(), horizon_days))
+                               % (times.iso_utc(moment) if moment.year < 9999 else times.iso_as_given(moment), horizon_days))
     current = []
     upcoming = []
     notices = []
@@ -294,12 +271,12 @@ def evaluate_windows(windows, names=None, now=None, batch_cutoff_minutes=30, cou
     notices.sort(key=lambda o: o.start)
     open_occ = current[0] if current else None
     result = {
-        'now': iso(moment),
+        'now': times.iso_utc(moment),
         'inside': open_occ is not None,
         'current': open_occ.as_dict(cutoff_delta) if open_occ else None,
         'window': open_occ.window.name if open_occ else None,
-        'ends_at': iso(open_occ.end) if open_occ else None,
-        'cutoff': iso(open_occ.cutoff(cutoff_delta)) if open_occ else None,
+        'ends_at': times.iso_utc(open_occ.end) if open_occ else None,
+        'cutoff': times.iso_utc(open_occ.cutoff(cutoff_delta)) if open_occ else None,
         'batch_allowed': bool(open_occ and moment < open_occ.cutoff(cutoff_delta)),
         'minutes_left': round((open_occ.end - moment).total_seconds() / 60.0, 1) if open_occ else 0,
         'next_windows': [o.as_dict(cutoff_delta) for o in upcoming[:count]],

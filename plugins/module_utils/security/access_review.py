@@ -25,12 +25,12 @@ Plain Python: unit tests call ``review()`` without Ansible.
 """
 
 import base64
-import datetime
 import hashlib
 import os
 import re
 import struct
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import from_epoch, iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     CRITICAL,
@@ -53,10 +53,6 @@ PG_ATTRIBUTES = ('superuser', 'createrole', 'replication', 'bypassrls')
 KEY_TYPES = ('ssh-rsa', 'ssh-dss', 'ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521',
              'sk-ssh-ed25519@openssh.com', 'sk-ecdsa-sha2-nistp256@openssh.com', 'ssh-ed448')
 DEFAULT_STATE_FILE = '/var/lib/autopilotcx/access-review.json'
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def _days(moment, epoch_seconds):
@@ -183,7 +179,7 @@ def check_accounts(params, approved, now, inventory):
         last = logins.get(user)
         row = dict(account, locked=info.get('locked'), expired=expired,
                    password_age_days=(today - info['last_change']) if info.get('last_change') else None,
-                   last_login=datetime.datetime.fromtimestamp(last, datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ') if last else None)
+                   last_login=iso_utc(from_epoch(last)) if last else None)
         rows.append(row)
         if not account['login_shell']:
             continue
@@ -665,7 +661,7 @@ def review(params, check_mode=False, now=None):
                 changed = True
                 action = 'created' if previous is None else 'updated'
                 if not check_mode:
-                    state.save({'version': 1, 'snapshot': merged, 'reviewed_at': now.strftime('%Y-%m-%dT%H:%M:%SZ')})
+                    state.save({'version': 1, 'snapshot': merged, 'reviewed_at': iso_utc(now)})
     findings = []
     for check in checks:
         findings.extend((check.get('details') or {}).get('findings') or [])

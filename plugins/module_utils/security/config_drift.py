@@ -20,13 +20,13 @@ baseline and records who accepted which change and why, in the baseline's ``hist
 read to write, atomically, never in check mode. Plain Python: unit tests call ``drift()`` without Ansible.
 """
 
-import datetime
 import difflib
 import glob
 import hashlib
 import os
 import re
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import REDACTED, secret_name
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
@@ -48,14 +48,6 @@ PG_VOLATILE = ('application_name', 'transaction_isolation', 'transaction_read_on
                'is_superuser', 'session_authorization')
 MAX_HISTORY = 200
 MAX_DIFF_LINES = 200
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _iso(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 # ------------------------------------------------------------------ parsers
@@ -394,7 +386,7 @@ def drift(params, check_mode=False, now=None):
         baseline = store.data if isinstance(store.data, dict) and isinstance(store.data.get('items'), dict) else None
         if store.data is not None and baseline is None:
             raise MaintenanceError('The configuration baseline %s is not a baseline (no items); move it away to record a new one' % path)
-        new = dict(baseline or {'version': 1, 'created_at': _iso(now), 'items': {}, 'categories': [], 'history': []})
+        new = dict(baseline or {'version': 1, 'created_at': iso_utc(now), 'items': {}, 'categories': [], 'history': []})
         new['items'] = dict(new['items'])
         new['categories'] = list(new.get('categories') or [])
         new['history'] = list(new.get('history') or [])
@@ -436,11 +428,11 @@ def drift(params, check_mode=False, now=None):
                 left = [e for e in drifts[category] if e['key'] not in set(a['key'] for a in accepted)]
                 items, extra, target, _error = current[category]
                 checks.append(_category_check(category, left, extra, len(items), since, target))
-            record = {'at': _iso(now), 'by': params['accepted_by'].strip(), 'reason': params['reason'].strip(),
+            record = {'at': iso_utc(now), 'by': params['accepted_by'].strip(), 'reason': params['reason'].strip(),
                       'changes': accepted}
             if accepted:
                 new['history'] = (new['history'] + [record])[-MAX_HISTORY:]
-                new['approved_at'] = _iso(now)
+                new['approved_at'] = iso_utc(now)
                 new['approved_by'] = record['by']
                 changed = True
                 reason = 'accepted %d change(s) by %s: %s (%s)' % (len(accepted), record['by'], record['reason'],
@@ -451,7 +443,7 @@ def drift(params, check_mode=False, now=None):
                                      target=path, details={'accepted_by': record['by'], 'reason': record['reason'],
                                                            'changes': accepted}))
         if changed:
-            new['updated_at'] = _iso(now)
+            new['updated_at'] = iso_utc(now)
             if not check_mode:
                 store.save(new)
     findings = []

@@ -22,7 +22,6 @@ when it does not exist yet or ``accept_changes`` is set, never in check mode.
 Plain Python: unit tests call ``scan()`` without Ansible.
 """
 
-import datetime
 import errno
 import hashlib
 import json
@@ -34,6 +33,7 @@ import struct
 import subprocess
 import tempfile
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import FileLock
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
@@ -63,14 +63,6 @@ PSEUDO_FILESYSTEMS = ('/proc', '/sys', '/dev', '/run')
 MAX_FINDINGS_SHOWN = 10
 TCP_LISTEN = '0A'
 UDP_UNCONNECTED = '07'
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
-
-
-def _iso(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
 def finding(severity, category, subject, reason, **extra):
@@ -657,8 +649,8 @@ def _scan(params, check_mode=False, now=None):
         if missing or differs:
             baseline_action = 'created' if baseline is None else ('updated' if differs else 'extended')
             new_baseline['version'] = 1
-            new_baseline['updated_at'] = _iso(now)
-            new_baseline.setdefault('created_at', _iso(now))
+            new_baseline['updated_at'] = iso_utc(now)
+            new_baseline.setdefault('created_at', iso_utc(now))
             changed = True
             if not check_mode:
                 write_baseline(baseline_path, new_baseline)

@@ -10,7 +10,8 @@ import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping import file_cleanup as fc
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.housekeeping.common import parse_duration, parse_size
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import parse_duration
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.units import parse_size
 
 DAY = 86400
 

@@ -39,16 +39,16 @@ def test_good_parameters_pass():
 
 
 @pytest.mark.parametrize('params, expected', [
-    (dict(port=99999), 'port: 99999 is not a TCP port (1-65535)'),
-    (dict(port=0), 'port: 0 is not a TCP port (1-65535)'),
-    (dict(redis_port=-1), 'redis_port: -1 is not a TCP port (1-65535)'),
-    (dict(targets=[dict(port=70000)]), 'targets[0].port: 70000 is not a TCP port (1-65535)'),
-    (dict(timeout=-1.0), 'timeout: -1.0 is not a number of seconds between 0 and 2147483647'),
-    (dict(timeout=1e20), 'timeout: 1e+20 is not a number of seconds between 0 and 2147483647'),
-    (dict(connect_timeout=-5), 'connect_timeout: -5 is not a number of seconds between 0 and 2147483647'),
-    (dict(restore=dict(timeout=-1)), 'restore.timeout: -1 is not a number of seconds between 0 and 2147483647'),
-    (dict(now=float('inf')), 'now: inf is not a finite number'),
-    (dict(targets=[dict(timeout=float('nan'))]), 'targets[0].timeout: nan is not a finite number'),
+    (dict(port=99999), 'port must be a port number between 1 and 65535, not 99999'),
+    (dict(port=0), 'port must be a port number between 1 and 65535, not 0'),
+    (dict(redis_port=-1), 'redis_port must be a port number between 1 and 65535, not -1'),
+    (dict(targets=[dict(port=70000)]), 'targets[0].port must be a port number between 1 and 65535, not 70000'),
+    (dict(timeout=-1.0), 'timeout must be a number of seconds between 0 and 2147483647, not -1.0'),
+    (dict(timeout=1e20), 'timeout must be a number of seconds between 0 and 2147483647, not 1e+20'),
+    (dict(connect_timeout=-5), 'connect_timeout must be a number of seconds between 0 and 2147483647, not -5'),
+    (dict(restore=dict(timeout=-1)), 'restore.timeout must be a number of seconds between 0 and 2147483647, not -1'),
+    (dict(now=float('inf')), 'now must be a finite number, not inf'),
+    (dict(targets=[dict(timeout=float('nan'))]), 'targets[0].timeout must be a finite number, not nan'),
     (dict(dest='/tmp/a\x00b'), 'dest: contains a NUL byte'),
     (dict(paths=['ok', 'bad\x00']), 'paths[1]: contains a NUL byte'),
     (dict(url='http://127.0.0.1/\x00'), 'url: contains a NUL byte'),
@@ -59,7 +59,7 @@ def test_bad_parameters_are_named(params, expected):
 
 
 def test_every_error_is_reported():
-    assert _errors(port=0, dest='\x00') == ['dest: contains a NUL byte', 'port: 0 is not a TCP port (1-65535)']
+    assert _errors(port=0, dest='\x00') == ['dest: contains a NUL byte', 'port must be a port number between 1 and 65535, not 0']
 
 
 class _Failed(Exception):
@@ -79,7 +79,7 @@ class _Module(object):
 
 def test_run_refuses_before_the_backend_is_called():
     calls = []
-    with pytest.raises(_Failed, match=r'^Invalid parameters: port: 70000 is not a TCP port \(1-65535\)$'):
+    with pytest.raises(_Failed, match=r'^Invalid parameters: port must be a port number between 1 and 65535, not 70000$'):
         ms.run(_Module(dict(port=70000)), calls.append, 'called')
     assert calls == []
     assert ms.run(_Module(dict(port=5432)), lambda: 'result') == 'result'
@@ -95,3 +95,41 @@ def test_a_path_naming_a_fifo_is_refused_before_anything_blocks_on_it(tmp_path):
     assert _errors(paths=[str(tmp_path), fifo]) == ['paths[1]: %s is a FIFO, not a file' % fifo]
     assert _errors(targets=[dict(path=fifo)]) == ['targets[0].path: %s is a FIFO, not a file' % fifo]
     assert _errors(dest=str(tmp_path), paths=[str(tmp_path / 'missing'), '/dev/null']) == []
+
+
+# ------------------------------------------------------------------ one validator (issue 16)
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import option_checks  # noqa: E402
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError  # noqa: E402
+
+
+def _checked(check, value, name):
+    try:
+        check(value, name)
+    except MaintenanceError as exc:
+        return exc.message
+    return None
+
+
+@pytest.mark.parametrize('name, value, check', [
+    ('port', 99999, option_checks.port),
+    ('port', 0, option_checks.port),
+    ('redis_port', -1, option_checks.port),
+    ('timeout', -1.0, option_checks.seconds),
+    ('timeout', 1e20, option_checks.seconds),
+    ('connect_timeout', 2147483648, option_checks.seconds),
+    ('now', float('inf'), option_checks.finite),
+    ('timeout', float('nan'), option_checks.finite),
+])
+def test_spec_options_and_free_form_values_get_the_same_message(name, value, check):
+    """``parameter_errors`` (options of the argument spec) and ``option_checks`` (values inside free-form dicts,
+    such as a notify channel's port) hold the ranges once: the same bad value gives the same message."""
+    expected = _checked(check, value, name)
+    assert expected and name in expected
+    assert _errors(**{name: value}) == [expected]
+
+
+@pytest.mark.parametrize('name, value', [('port', 1), ('port', 65535), ('timeout', 0), ('timeout', 2147483647.0)])
+def test_the_range_ends_pass_both_paths(name, value):
+    check = option_checks.port if name == 'port' else option_checks.seconds
+    assert _checked(check, value, name) is None
+    assert _errors(**{name: value}) == []
