@@ -188,7 +188,7 @@ def test_done_when_store_once_alert_once_resolve_once_review_names_it(tmp_path, 
     reviews = tmp_path / 'reviews'
     status, out = job('autopilotcx.maintenance.review_weekly', {'review_output_dir': str(reviews)})
     assert status == 'successful', out[-3000:]
-    (report,) = [p for p in reviews.rglob('*.md')]
+    (report,) = list(reviews.rglob('*.md'))
     text = report.read_text()
     # on the old code the review role named the callback's file, so a job with a DSN read only its own first records
     assert 'idp-check' in text, text[:1500]
