@@ -180,6 +180,7 @@ import socket
 import time
 import uuid
 
+from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
@@ -192,6 +193,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.s
 )
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_utc_micro, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.prometheus import MetricsCollector
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import export_controller_config
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import STATUSES, summarize
 
 # The summary's order: what needs a person first. At most this many failed tasks per host are listed.
@@ -331,6 +333,9 @@ class CallbackModule(CallbackBase):
 
     def set_options(self, task_keys=None, var_options=None, direct=None):
         super(CallbackModule, self).set_options(task_keys=task_keys, var_options=var_options, direct=direct)
+        # the modules run locally (notify, token_check, review_report ...) resolve the store from this ansible.cfg:
+        # the local connection gives them the playbook's directory as cwd, not this one (issue 17)
+        export_controller_config(getattr(C, 'CONFIG_FILE', None) or None)
         run_id = self.get_option('run_id') or (('awx-job-%s' % os.environ['JOB_ID']) if os.environ.get('JOB_ID') else None)
         run_id = run_id or uuid.uuid4().hex
         redactor = Redactor(keys=self.get_option('redact_keys') or ())

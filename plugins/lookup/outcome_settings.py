@@ -40,13 +40,15 @@ from ansible import constants as C
 from ansible.errors import AnsibleError
 from ansible.plugins.lookup import LookupBase
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import export_controller_config, resolve
 
 
 class LookupModule(LookupBase):
 
     def run(self, terms, variables=None, **kwargs):
-        settings = resolve(config_file=getattr(C, 'CONFIG_FILE', None) or None)
+        config_file = getattr(C, 'CONFIG_FILE', None) or None
+        export_controller_config(config_file)    # for the modules this controller runs locally
+        settings = resolve(config_file=config_file)
         values = []
         for term in terms:
             if term == 'pg_dsn':

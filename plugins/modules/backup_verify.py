@@ -155,7 +155,12 @@ options:
             type: int
             default: 1
           no_owner:
-            description: Restore without ownership and privileges (roles of the source need not exist).
+            description:
+              - Restore without ownership and privileges, so that the roles of the source need not own anything on
+                the restore server (C(pg_restore --no-owner --no-privileges)); for a plain SQL dump its C(ALTER ... OWNER TO),
+                C(GRANT), C(REVOKE) and C(ALTER DEFAULT PRIVILEGES) statements are left out the same way, and the
+                number left out is reported in a C(backup.restore.roles) check.
+              - Row security policies still name their roles; see O(sets[].restore.map_roles).
             type: bool
             default: true
           skip_extensions:
@@ -168,6 +173,21 @@ options:
             type: list
             elements: str
             default: []
+            version_added: 0.2.0
+          map_roles:
+            description:
+              - >-
+                Roles of the dump the restore server does not have, mapped to roles it has, for example
+                C({app_owner: restore_login}); the target C(CURRENT_USER) is the restoring login, and the key C(*) maps
+                every role named by the dump that does not exist on the server (C({"*": CURRENT_USER})).
+              - Applies to C(ALTER ... OWNER TO), C(GRANT)/C(REVOKE), C(ALTER DEFAULT PRIVILEGES) and row security
+                policies (C(CREATE POLICY ... TO role)), which O(sets[].restore.no_owner) cannot leave out.
+              - With a map the restore runs as C(pg_restore --file -) (or the plain dump) piped through the mapping into
+                C(psql --single-transaction), so O(sets[].restore.jobs) does not apply. What was mapped is reported
+                in a C(backup.restore.roles) check and in the restore evidence (C(roles)).
+              - A restore that fails on a role the server lacks names the role and this option.
+            type: dict
+            default: {}
             version_added: 0.2.0
           timeout:
             description: Seconds the restore may take.
@@ -451,6 +471,7 @@ SET_OPTIONS = dict(
         jobs=dict(type='int', default=1),
         no_owner=dict(type='bool', default=True),
         skip_extensions=dict(type='list', elements='str', default=[]),
+        map_roles=dict(type='dict', default={}),
         timeout=dict(type='int', default=3600),
         validations=dict(type='list', elements='dict', default=[]),
         row_counts_file=dict(type='str'),

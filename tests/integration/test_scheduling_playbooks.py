@@ -199,8 +199,10 @@ def install_timers(root, mode, outcome_log, cadences=None, args=()):
              'ansible_python_interpreter': python_interpreter(), 'install_timers_outcome_log': '/var/log/x/o.jsonl'}
     if cadences:
         extra['install_timers_cadences'] = cadences
+    # the jobs use the inventory of this run (issue 17): the checkout's production inventory
     return run_playbook(os.path.join(ROOT, 'playbooks', 'install_timers.yml'), extra_vars=extra,
-                        outcome_log=outcome_log, args=list(args))
+                        inventory=os.path.join(ROOT, 'inventories', 'production'), outcome_log=outcome_log,
+                        args=list(args))
 
 
 def _unit_value(path, key):

@@ -62,6 +62,7 @@ RESTORE_DEFAULTS = {
     'jobs': 1,
     'no_owner': True,
     'skip_extensions': [],
+    'map_roles': {},
     'timeout': 3600,
     'validations': [],
     'row_counts_file': None,
@@ -112,8 +113,29 @@ def normalize_set(spec):
         if not isinstance(skip, list) or not all(isinstance(n, str) and n.strip() for n in skip):
             raise MaintenanceError('backup set %s: restore.skip_extensions must be a list of extension names (or all)'
                                    % result['name'])
+        roles = restore['map_roles']
+        if not isinstance(roles, dict) or not all(isinstance(k, str) and k.strip() and isinstance(v, str) and v.strip()
+                                                  for k, v in roles.items()):
+            raise MaintenanceError('backup set %s: restore.map_roles must map role names of the dump to roles of the'
+                                   ' restore server (or CURRENT_USER), like {app_owner: CURRENT_USER}; "*" maps every'
+                                   ' role the server lacks, not %r' % (result['name'], roles))
         result['restore'] = restore
     return result
+
+
+def _roles_said(roles):
+    """One sentence on what the role filter of a restore mapped and left out; '' when it did nothing."""
+    if not roles:
+        return ''
+    parts = []
+    if roles['mapped']:
+        parts.append('mapped roles of the dump: %s' % ', '.join(
+            '%s -> %s (%d statement%s)' % (name, item['to'], item['statements'], '' if item['statements'] == 1 else 's')
+            for name, item in sorted(roles['mapped'].items())))
+    left = roles['left_out']
+    if left['owner'] or left['privileges']:
+        parts.append('left out %d owner and %d privilege statement(s) (no_owner)' % (left['owner'], left['privileges']))
+    return '; '.join(parts)
 
 
 def _threshold(thresholds, name):
@@ -592,7 +614,7 @@ class SetVerifier(object):
                                      bindir=self.pg_bindir, jobs=restore['jobs'], no_owner=restore['no_owner'],
                                      timeout=restore['timeout'], validations=restore['validations'],
                                      row_counts=row_counts, source_db=restore.get('source_db'), now=self.now,
-                                     skip_extensions=restore.get('skip_extensions'))
+                                     skip_extensions=restore.get('skip_extensions'), map_roles=restore.get('map_roles'))
         evidence = result.as_dict()
         self.report['restore'] = evidence
         target = self.name
@@ -632,6 +654,10 @@ class SetVerifier(object):
             self.add(ok('backup.restore.skipped', 'left out %d extension entr%s the login may not create: %s'
                         % (len(result.skipped), 'y' if len(result.skipped) == 1 else 'ies', ', '.join(names)),
                         target=target, details={'skipped': result.skipped}))
+        said = _roles_said(result.roles)
+        if said and not result.restore_error:
+            # owners and role references the restore server cannot have are said, not only kept in the evidence
+            self.add(ok('backup.restore.roles', said, target=target, details=result.roles))
         if result.drop_error or not result.dropped:
             self.add(critical('backup.restore.cleanup', result.drop_error or 'scratch database %s was not dropped'
                               % result.database, target=target, details={'database': result.database}))

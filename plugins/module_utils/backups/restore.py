@@ -10,6 +10,9 @@
   unique name, validation queries, row-count comparison, the restore duration,
   and the scratch database ALWAYS dropped (``try``/``finally``), plus a sweep of
   scratch databases that an interrupted earlier run left behind.
+- ``RoleFilter``: the SQL stream of a restore with the roles the restore server lacks
+  mapped (``restore.map_roles``), and a plain dump's owner and privilege statements left
+  out as ``pg_restore --no-owner --no-privileges`` does for archives.
 - ``restore_files``: an archive or file restored into a scratch directory with
   checksum comparison; the directory is always removed.
 
@@ -26,6 +29,7 @@ import shutil
 import string
 import subprocess
 import tempfile
+import threading
 import time
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import digits_utc, epoch_from_digits
@@ -128,6 +132,106 @@ def pg_read_through(path, bindir=None, timeout=3600):
     return None
 
 
+# ------------------------------------------------------------------ roles
+_IDENT = r'"(?:[^"]|"")+"|[A-Za-z_][A-Za-z0-9_$]*'
+_ROLE_LIST = re.compile(r'(?P<keyword>\b(?:OWNER TO|TO|FROM|FOR ROLE|FOR USER) )(?P<roles>(?:%s)(?:, *(?:%s))*)'
+                        % (_IDENT, _IDENT))
+_ONE_ROLE = re.compile(_IDENT)
+_OWNER_STATEMENT = re.compile(r'^ALTER [A-Z ]+ .* OWNER TO (?:%s);$' % _IDENT)
+_PRIVILEGE_STATEMENT = re.compile(r'^(?:GRANT|REVOKE|ALTER DEFAULT PRIVILEGES) ')
+_POLICY_STATEMENT = re.compile(r'^(?:CREATE|ALTER) POLICY ')
+_COPY_START = re.compile(r'^COPY .* FROM stdin;$')
+_ROLE_KEYWORDS = ('PUBLIC', 'CURRENT_USER', 'SESSION_USER', 'CURRENT_ROLE')
+_MISSING_ROLE = re.compile(r'role "(?P<name>[^"]+)" does not exist')
+
+
+def _unquote(identifier):
+    if identifier.startswith('"'):
+        return identifier[1:-1].replace('""', '"'), True
+    return identifier, False
+
+
+def _quote_role(name):
+    if name.upper() in _ROLE_KEYWORDS:
+        return name.upper()
+    return '"%s"' % name.replace('"', '""')
+
+
+class RoleFilter(object):
+    """Rewrites the SQL of a restore, one line at a time (pg_dump writes these statements on one line each).
+
+    ``mapping`` ``{source role: target role}`` replaces a role in ``ALTER ... OWNER TO``, ``GRANT``/``REVOKE``,
+    ``ALTER DEFAULT PRIVILEGES`` and ``CREATE``/``ALTER POLICY``; the key ``*`` maps every role missing from
+    ``existing`` (the restore server's roles). A target may be ``CURRENT_USER`` (the restoring login).
+    With ``no_owner`` the owner and privilege statements are left out, as ``pg_restore --no-owner
+    --no-privileges`` does for archives. COPY data is passed through untouched.
+    ``mapped`` counts the statements changed per role, ``left_out`` the statements dropped.
+    """
+
+    def __init__(self, mapping, existing=None, no_owner=True):
+        self.mapping = dict(mapping or {})
+        self.existing = set(existing) if existing is not None else None
+        self.no_owner = no_owner
+        self.in_copy = False
+        self.mapped = {}
+        self.left_out = {'owner': 0, 'privileges': 0}
+
+    def target(self, name, quoted):
+        if not quoted and name.upper() in _ROLE_KEYWORDS:
+            return None
+        if name in self.mapping:
+            return self.mapping[name]
+        if '*' in self.mapping and self.existing is not None and name not in self.existing:
+            return self.mapping['*']
+        return None
+
+    def _roles(self, text, changed):
+        def one(match):
+            name, quoted = _unquote(match.group(0))
+            target = self.target(name, quoted)
+            if target is None:
+                return match.group(0)
+            changed.add(name)
+            self.mapped.setdefault(name, {'to': target, 'statements': 0})
+            return _quote_role(target)
+        return _ONE_ROLE.sub(one, text)
+
+    def line(self, text):
+        bare = text.rstrip('\r\n')
+        if self.in_copy:
+            if bare == '\\.':
+                self.in_copy = False
+            return text
+        if _COPY_START.match(bare):
+            self.in_copy = True
+            return text
+        owner = _OWNER_STATEMENT.match(bare)
+        privileges = _PRIVILEGE_STATEMENT.match(bare)
+        if self.no_owner and (owner or privileges):
+            self.left_out['owner' if owner else 'privileges'] += 1
+            return ''
+        if not (owner or privileges or _POLICY_STATEMENT.match(bare)) or not self.mapping:
+            return text
+        changed = set()
+        result = _ROLE_LIST.sub(lambda m: m.group('keyword') + self._roles(m.group('roles'), changed), text)
+        for name in changed:
+            self.mapped[name]['statements'] += 1
+        return result
+
+    def report(self):
+        return {'mapped': self.mapped, 'left_out': self.left_out}
+
+
+def missing_role_hint(error):
+    """A hint naming restore.map_roles when the restore failed on a role the server does not have."""
+    match = _MISSING_ROLE.search(error or '')
+    if not match:
+        return ''
+    name = match.group('name')
+    return ('; the dump names role %s, which does not exist on the restore server: map it with restore.map_roles'
+            ' ({%s: CURRENT_USER}, or {"*": CURRENT_USER} for every role the server lacks)' % (name, name))
+
+
 # ------------------------------------------------------------------ scratch databases
 def scratch_name(prefix, now=None):
     stamp = digits_utc(now if now is not None else time.time())
@@ -208,11 +312,12 @@ class RestoreResult(object):
         self.sweep_errors = []
         self.commands = []
         self.skipped = []
+        self.roles = None
 
     def as_dict(self):
         return dict((key, getattr(self, key)) for key in (
             'database', 'archive', 'created', 'restore_error', 'duration', 'total_duration', 'validations',
-            'row_counts', 'dropped', 'drop_error', 'swept', 'sweep_errors', 'commands', 'skipped'))
+            'row_counts', 'dropped', 'drop_error', 'swept', 'sweep_errors', 'commands', 'skipped', 'roles'))
 
 
 def _restore_command(path, detail, database, bindir, jobs, no_owner, list_file=None):
@@ -229,6 +334,15 @@ def _restore_command(path, detail, database, bindir, jobs, no_owner, list_file=N
     if list_file:
         command += ['-L', list_file]
     return command + [path]
+
+
+def _restore(path, detail, database, params, bindir, jobs, no_owner, timeout, list_file, role_filter):
+    """Run the restore, through the role filter when there is one: ``(command text, error)``."""
+    if role_filter is not None:
+        return _run_filtered_restore(path, detail, database, params, bindir, no_owner, timeout, list_file,
+                                     role_filter)
+    command, error = _run_restore(path, detail, database, params, bindir, jobs, no_owner, timeout, list_file)
+    return ' '.join(command), error
 
 
 def _run_restore(path, detail, database, params, bindir, jobs, no_owner, timeout, list_file=None):
@@ -265,6 +379,94 @@ def _run_restore(path, detail, database, params, bindir, jobs, no_owner, timeout
         if feeder is not None and feeder.poll() is None:
             feeder.kill()
             feeder.wait()
+
+
+def _producer_command(path, detail, bindir, no_owner, list_file):
+    """What writes the SQL a filtered restore reads: a decompressor, pg_restore to stdout, or None (the file)."""
+    if detail == 'plain':
+        return None
+    if detail == 'plain-gzip':
+        return ['gzip', '-dc', '--', path]
+    if detail == 'plain-zstd':
+        return ['zstd', '-dcq', '--', path]
+    command = [find_tool('pg_restore', bindir), '--file', '-']
+    if no_owner:
+        command += ['--no-owner', '--no-privileges']
+    if list_file:
+        command += ['-L', list_file]
+    return command + [path]
+
+
+def _kill(process):
+    if process is not None and process.poll() is None:
+        process.kill()
+
+
+def _run_filtered_restore(path, detail, database, params, bindir, no_owner, timeout, list_file, role_filter):
+    """``<producer> | role filter | psql --single-transaction``: returns ``(command text, error)``."""
+    producer_command = _producer_command(path, detail, bindir, no_owner, list_file)
+    psql_command = [find_tool('psql', bindir), '-X', '-q', '-v', 'ON_ERROR_STOP=1', '--single-transaction',
+                    '-d', database, '-f', '-']
+    producer_text = ' '.join(producer_command) if producer_command else '<' + path
+    text = '%s | (role filter) | %s' % (producer_text, ' '.join(psql_command))
+    env = libpq_env(params, database)
+    producer = psql = source = None
+    expired = []
+    with tempfile.TemporaryFile() as producer_err, tempfile.TemporaryFile() as psql_err:
+        try:
+            if producer_command:
+                producer = subprocess.Popen(producer_command, stdout=subprocess.PIPE, stderr=producer_err, env=env)
+                source = producer.stdout
+            else:
+                source = bf.open_read(path)
+            psql = subprocess.Popen(psql_command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=psql_err,
+                                    env=env)
+
+            def expire():
+                expired.append(True)
+                _kill(producer)
+                _kill(psql)
+            timer = threading.Timer(timeout, expire)
+            timer.daemon = True
+            timer.start()
+            try:
+                for raw in source:
+                    out = role_filter.line(raw.decode('utf-8', 'surrogateescape'))
+                    if out:
+                        try:
+                            psql.stdin.write(out.encode('utf-8', 'surrogateescape'))
+                        except OSError:  # psql stopped on an error: its message says why
+                            break
+                try:
+                    psql.stdin.close()
+                except OSError:
+                    pass
+                psql.wait()
+                if psql.returncode != 0:
+                    _kill(producer)   # it may be blocked writing what nobody reads any more
+                if producer is not None:
+                    producer.wait()
+            finally:
+                timer.cancel()
+        finally:
+            if source is not None:
+                source.close()
+            _kill(producer)
+            _kill(psql)
+            for process in (producer, psql):
+                if process is not None:
+                    process.wait()
+        if expired:
+            return text, 'restore timed out after %d s' % timeout
+        if psql.returncode != 0:
+            psql_err.seek(0)
+            return text, 'psql failed (exit %d): %s' % (psql.returncode,
+                                                        _one_line(psql_err.read().decode('utf-8', 'replace')))
+        if producer is not None and producer.returncode != 0:
+            producer_err.seek(0)
+            return text, '%s failed (exit %d): %s' % (os.path.basename(producer_command[0]), producer.returncode,
+                                                      _one_line(producer_err.read().decode('utf-8', 'replace')))
+    return text, None
 
 
 def _count_rows(conn, table):
@@ -401,7 +603,8 @@ def compare_row_counts(restored_conn, expected, source_conn=None):
 
 
 def restore_database(path, detail, params, prefix='apcx_restore_', bindir=None, jobs=1, no_owner=True,
-                     timeout=3600, validations=None, row_counts=None, source_db=None, now=None, skip_extensions=None):
+                     timeout=3600, validations=None, row_counts=None, source_db=None, now=None, skip_extensions=None,
+                     map_roles=None):
     """Restore ``path`` into a fresh scratch database, validate it, and always drop it.
 
     ``params`` are the collection's PostgreSQL connection options (the maintenance
@@ -409,6 +612,8 @@ def restore_database(path, detail, params, prefix='apcx_restore_', bindir=None, 
     archive are recorded in it, never raised (except a missing psycopg/pg_restore).
     ``skip_extensions`` (names, or ``all``): their CREATE EXTENSION and COMMENT ON EXTENSION entries are left out
     (``pg_restore -L`` with a filtered list), for a login that may not create them; ``result.skipped`` lists them.
+    ``map_roles`` (``RoleFilter``), and plain SQL dumps restored with ``no_owner``, go through
+    ``<producer> | role filter | psql`` (no ``--jobs``); ``result.roles`` says what was mapped and left out.
     """
     sql = deps.load('psycopg').sql
     result = RestoreResult(scratch_name(prefix, now), path)
@@ -427,6 +632,13 @@ def restore_database(path, detail, params, prefix='apcx_restore_', bindir=None, 
         except Exception as exc:  # psycopg.Error: no privilege, no space ...
             result.restore_error = 'cannot create scratch database %s: %s' % (result.database, pg.scrub(exc, params))
             return result
+        plain = detail in ('plain', 'plain-gzip', 'plain-zstd')
+        role_filter = None
+        if map_roles or (plain and no_owner):
+            existing = None
+            if '*' in (map_roles or {}):
+                existing = [row[0] for row in admin.conn.execute('SELECT rolname FROM pg_roles').fetchall()]
+            role_filter = RoleFilter(map_roles, existing, no_owner)
         step = time.monotonic()
         list_file = None
         if skip_extensions:
@@ -440,16 +652,19 @@ def restore_database(path, detail, params, prefix='apcx_restore_', bindir=None, 
                 if error:
                     result.restore_error = error
                     return result
-                command, error = _run_restore(path, detail, result.database, params, bindir, jobs, no_owner, timeout,
-                                              list_file)
+                command, error = _restore(path, detail, result.database, params, bindir, jobs, no_owner, timeout,
+                                          list_file, role_filter)
             finally:
                 shutil.rmtree(list_dir, ignore_errors=True)
         else:
-            command, error = _run_restore(path, detail, result.database, params, bindir, jobs, no_owner, timeout)
+            command, error = _restore(path, detail, result.database, params, bindir, jobs, no_owner, timeout, None,
+                                      role_filter)
         result.duration = round(time.monotonic() - step, 3)
-        result.commands.append(' '.join(command))
+        result.commands.append(command)
+        if role_filter is not None:
+            result.roles = role_filter.report()
         if error:
-            result.restore_error = pg.scrub(error, params)
+            result.restore_error = pg.scrub(error, params) + missing_role_hint(error)
             return result
         scratch_params = dict(params, login_db=result.database)
         restored = pg.connect(scratch_params)

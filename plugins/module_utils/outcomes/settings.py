@@ -16,7 +16,11 @@ precedence, highest first:
 3. the ``[autopilotcx_outcomes]`` section of the ansible.cfg in effect, found as
    Ansible finds it: ``ANSIBLE_CONFIG``, ``./ansible.cfg`` (unless the current
    directory is world-writable), ``~/.ansible.cfg``, ``/etc/ansible/ansible.cfg``;
-   a relative ``path`` there is relative to that file's directory, as Ansible does;
+   a relative ``path`` there is relative to that file's directory, as Ansible does.
+   A module run on the controller by the local connection has the playbook's
+   directory as its cwd, not the controller's: the controller (the outcome callback,
+   the ``outcome_settings`` lookup) exports the file it uses in
+   ``AUTOPILOTCX_CONTROLLER_CONFIG`` and such a module resolves that one;
 4. the defaults (``~/.ansible/autopilotcx-outcomes.jsonl``, no PostgreSQL).
 
 Plain Python: unit tests call it without Ansible.
@@ -25,9 +29,10 @@ Plain Python: unit tests call it without Ansible.
 import configparser
 import os
 import stat
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, MutableMapping, Optional
 
 SECTION = 'autopilotcx_outcomes'
+CONTROLLER_CONFIG_ENV = 'AUTOPILOTCX_CONTROLLER_CONFIG'
 DEFAULTS: Dict[str, Optional[str]] = {
     'path': '~/.ansible/autopilotcx-outcomes.jsonl',
     'pg_dsn': None,
@@ -59,6 +64,10 @@ def find_config_file(environ: Optional[Mapping[str, str]] = None, cwd: Optional[
         if os.path.isdir(configured):
             configured = os.path.join(configured, 'ansible.cfg')
         candidates.append(configured)
+    elif CONTROLLER_CONFIG_ENV in environ:
+        # set by the controller for the modules it runs: its own answer, '' when it has no ansible.cfg
+        controller = environ[CONTROLLER_CONFIG_ENV]
+        return controller if controller and os.path.isfile(controller) else None
     try:
         cwd = cwd or os.getcwd()
     except OSError:
@@ -71,6 +80,16 @@ def find_config_file(environ: Optional[Mapping[str, str]] = None, cwd: Optional[
         if os.path.isfile(candidate):
             return candidate
     return None
+
+
+def export_controller_config(config_file: Optional[str], environ: Optional[MutableMapping[str, str]] = None) -> None:
+    """On the controller: tell the modules it runs locally which ansible.cfg it uses ('' for none).
+
+    The local connection runs a module in the playbook's directory, so the module's own search
+    (``./ansible.cfg``) would not find the project's file; the environment is inherited.
+    """
+    target: MutableMapping[str, str] = os.environ if environ is None else environ
+    target[CONTROLLER_CONFIG_ENV] = os.path.abspath(config_file) if config_file else ''
 
 
 def _read_section(config_file: str) -> Dict[str, str]:

@@ -875,3 +875,155 @@ def test_skip_all_extensions_keeps_other_objects(postgres, createdb_only):
     assert by_name(checks, 'backup.restore')['status'] == 'ok'
     assert all('EXTENSION' in line for line in report['sets'][0]['restore']['skipped'])
     assert_no_scratch(postgres)
+
+
+# ------------------------------------------------------------------ roles the restore server does not have (issue 17)
+APP_OWNER = 'apcx_t_app_owner'
+APP_READER = 'apcx_t_app_reader'
+# a data row that reads like a statement naming a role: the role filter must never touch COPY data
+GRANT_LIKE_ROW = 'GRANT ALL ON TABLE app.accounts TO %s;' % APP_READER
+
+
+@pytest.fixture(scope='module')
+def foreign_owned_dumps(postgres, tmp_path_factory):
+    """Dumps (custom and plain) of a database whose schema, table and function belong to a role, with a row
+    security policy and a grant naming another: both roles are dropped before the restore, as on a restore
+    server that never had them."""
+    directory = tmp_path_factory.mktemp('foreign-owned')
+    db = 'bk_foreign_owned'
+    postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % db)
+    for role in (APP_OWNER, APP_READER):
+        if not postgres.execute('SELECT 1 FROM pg_roles WHERE rolname = %s', (role,)):
+            postgres.execute('CREATE ROLE %s NOLOGIN' % role)
+    if not postgres.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (RESTORER,)):
+        postgres.execute("CREATE ROLE %s LOGIN CREATEDB PASSWORD '%s'" % (RESTORER, RESTORER_PASSWORD))
+    postgres.create_database(db)
+    try:
+        for statement in (
+                'CREATE SCHEMA app AUTHORIZATION %s' % APP_OWNER,
+                'CREATE TABLE app.accounts (id int PRIMARY KEY, name text)',
+                'CREATE TABLE app.notes (body text)',
+                'ALTER TABLE app.accounts OWNER TO %s' % APP_OWNER,
+                'ALTER TABLE app.notes OWNER TO %s' % APP_OWNER,
+                "INSERT INTO app.accounts SELECT g, 'n' || g FROM generate_series(1, 25) g",
+                "INSERT INTO app.notes VALUES ('%s')" % GRANT_LIKE_ROW,
+                'ALTER TABLE app.accounts ENABLE ROW LEVEL SECURITY',
+                'CREATE POLICY readers ON app.accounts FOR SELECT TO %s USING (id > 0)' % APP_READER,
+                'GRANT SELECT ON app.accounts TO %s' % APP_READER,
+                "CREATE FUNCTION app.answer() RETURNS int LANGUAGE sql AS 'SELECT 42'",
+                'ALTER FUNCTION app.answer() OWNER TO %s' % APP_OWNER,
+                'ALTER DEFAULT PRIVILEGES FOR ROLE %s IN SCHEMA app GRANT SELECT ON TABLES TO %s' % (APP_OWNER, APP_READER)):
+            postgres.execute(statement, dbname=db)
+        pg_dump(postgres, db, str(directory / 'app.dump'))
+        pg_dump(postgres, db, str(directory / 'app.sql'), fmt='plain')
+    finally:
+        postgres.execute('DROP DATABASE IF EXISTS %s WITH (FORCE)' % db)
+    for role in (APP_OWNER, APP_READER):
+        postgres.execute('DROP OWNED BY %s' % role)
+        postgres.execute('DROP ROLE %s' % role)
+    assert APP_OWNER in open(str(directory / 'app.sql')).read()     # the dump does name the absent roles
+    return directory
+
+
+def foreign_spec(directory, pattern, **restore):
+    validations = [
+        {'table': 'app.accounts', 'min_rows': 25},
+        {'name': 'function', 'query': 'SELECT app.answer()', 'expect': 42},
+        {'name': 'data untouched', 'query': "SELECT count(*) FROM app.notes WHERE body = '%s'" % GRANT_LIKE_ROW,
+         'expect': 1},
+        {'name': 'restorer owns', 'query': "SELECT tableowner FROM pg_tables WHERE tablename = 'accounts'",
+         'expect': RESTORER},
+    ]
+    return {'name': 'foreign', 'path': str(directory), 'pattern': pattern,
+            'restore': restore_spec(validations=validations, **restore)}
+
+
+def foreign_params(postgres):
+    return dict(postgres.params, login_user=RESTORER, login_password=RESTORER_PASSWORD)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('pattern', ['*.dump', '*.sql'])
+def test_policy_naming_an_absent_role_fails_naming_map_roles(postgres, foreign_owned_dumps, pattern):
+    """no_owner (the default) promises that the roles of the source need not exist: on the old code a plain dump's
+    ALTER ... OWNER TO stopped psql ("role ... does not exist"). A row security policy still names its role: the
+    restore fails on that one, and says which option maps it."""
+    checks, _report = run_as(foreign_params(postgres), [foreign_spec(foreign_owned_dumps, pattern)])
+    restore = by_name(checks, 'backup.restore')
+    assert restore['status'] == 'critical'
+    assert 'role "%s" does not exist' % APP_READER in restore['reason'], restore['reason']
+    assert "restore.map_roles ({%s: CURRENT_USER}" % APP_READER in restore['reason'], restore['reason']
+    assert APP_OWNER not in restore['reason']                 # the owners were left out: not what failed
+    assert_no_scratch(postgres)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('pattern', ['*.dump', '*.sql'])
+@pytest.mark.parametrize('mapping', [{APP_READER: RESTORER}, {'*': 'CURRENT_USER'}])
+def test_map_roles_restores_as_a_createdb_only_login_and_reports_it(postgres, foreign_owned_dumps, pattern, mapping):
+    spec = foreign_spec(foreign_owned_dumps, pattern, map_roles=mapping)
+    spec['restore']['validations'].append(
+        {'name': 'policy mapped', 'query': "SELECT array_to_string(roles, ',') FROM pg_policies WHERE policyname = 'readers'",
+         'expect': RESTORER})
+    checks, report = run_as(foreign_params(postgres), [spec])
+    restore = by_name(checks, 'backup.restore')
+    assert restore['status'] == 'ok', restore['reason']
+    assert [c['status'] for c in checks if c['name'] == 'backup.restore.validation'] == ['ok'] * 5, \
+        [c['reason'] for c in checks if c['name'] == 'backup.restore.validation']
+    evidence = report['sets'][0]['restore']
+    roles = evidence['roles']
+    assert roles['mapped'][APP_READER]['to'] == RESTORER if '*' not in mapping else roles['mapped'][APP_READER]['to'] == 'CURRENT_USER'
+    assert roles['mapped'][APP_READER]['statements'] >= 1
+    assert any(' | ' in command for command in evidence['commands'])   # producer | role filter | psql
+    said = by_name(checks, 'backup.restore.roles')
+    assert said['status'] == 'ok' and APP_READER in said['reason'], said['reason']
+    if pattern == '*.sql':
+        # the plain dump's owner and privilege statements were left out (--no-owner --no-privileges): said too
+        assert roles['left_out']['owner'] >= 4 and roles['left_out']['privileges'] >= 1, roles
+        assert 'left out' in said['reason']
+    assert_no_scratch(postgres)
+
+
+@pytest.mark.parametrize('mapping', [{'': 'x'}, {'a': ''}, {'a': 5}, ['a']])
+def test_map_roles_bad_values_are_refused_naming_the_option(tmp_path, mapping):
+    with pytest.raises(MaintenanceError, match=r'restore\.map_roles'):
+        verify_sets([{'name': 's', 'path': str(tmp_path), 'restore': {'map_roles': mapping}}], THRESHOLDS)
+
+
+def test_role_filter_rewrites_statements_only():
+    rewrite = br.RoleFilter({'app_owner': 'restorer', 'Mixed Case': 'CURRENT_USER'}, existing=None, no_owner=False)
+    lines = [
+        'ALTER TABLE app.accounts OWNER TO app_owner;\n',
+        'CREATE POLICY p ON app.t FOR SELECT TO "Mixed Case", other USING ((id > 0));\n',
+        'GRANT SELECT ON TABLE app.t TO app_owner;\n',
+        'REVOKE ALL ON TABLE app.t FROM "Mixed Case";\n',
+        'ALTER DEFAULT PRIVILEGES FOR ROLE app_owner IN SCHEMA app GRANT SELECT ON TABLES TO other;\n',
+        'COPY app.notes (body) FROM stdin;\n',
+        'GRANT ALL ON TABLE app.t TO app_owner;\n',          # data, not a statement
+        'ALTER TABLE x OWNER TO app_owner;\n',               # data
+        '\\.\n',
+        'ALTER TABLE app.notes OWNER TO app_owner;\n',
+    ]
+    out = [rewrite.line(line) for line in lines]
+    assert out[0] == 'ALTER TABLE app.accounts OWNER TO "restorer";\n'
+    assert out[1] == 'CREATE POLICY p ON app.t FOR SELECT TO CURRENT_USER, other USING ((id > 0));\n'
+    assert out[2] == 'GRANT SELECT ON TABLE app.t TO "restorer";\n'
+    assert out[3] == 'REVOKE ALL ON TABLE app.t FROM CURRENT_USER;\n'
+    assert out[4] == 'ALTER DEFAULT PRIVILEGES FOR ROLE "restorer" IN SCHEMA app GRANT SELECT ON TABLES TO other;\n'
+    assert out[6:8] == lines[6:8]
+    assert out[9] == 'ALTER TABLE app.notes OWNER TO "restorer";\n'
+    assert rewrite.mapped == {'app_owner': {'to': 'restorer', 'statements': 4},
+                              'Mixed Case': {'to': 'CURRENT_USER', 'statements': 2}}
+
+
+def test_role_filter_without_owners_leaves_out_owner_and_privilege_statements():
+    rewrite = br.RoleFilter({'*': 'CURRENT_USER'}, existing={'postgres', 'restorer'}, no_owner=True)
+    out = [rewrite.line(line) for line in (
+        'ALTER SCHEMA app OWNER TO app_owner;\n', 'GRANT SELECT ON TABLE app.t TO reader;\n',
+        'REVOKE ALL ON SCHEMA public FROM PUBLIC;\n', 'ALTER DEFAULT PRIVILEGES FOR ROLE a GRANT ALL ON TABLES TO b;\n',
+        'CREATE POLICY p ON app.t TO reader, postgres, PUBLIC;\n', 'CREATE TABLE app.t (\n')]
+    assert out[:4] == ['', '', '', '']
+    assert out[4] == 'CREATE POLICY p ON app.t TO CURRENT_USER, postgres, PUBLIC;\n'   # existing roles and PUBLIC stay
+    assert out[5] == 'CREATE TABLE app.t (\n'
+    assert rewrite.left_out == {'owner': 1, 'privileges': 3}
+    assert rewrite.mapped == {'reader': {'to': 'CURRENT_USER', 'statements': 1}}

@@ -24,7 +24,7 @@ STORE_ENV = ('AUTOPILOTCX_OUTCOME_LOG', 'AUTOPILOTCX_OUTCOME_DSN', 'AUTOPILOTCX_
 @pytest.fixture()
 def clean_env(monkeypatch, tmp_path):
     """No store variable from the caller's environment, a HOME of our own, and a cwd without ansible.cfg."""
-    for name in STORE_ENV + ('ANSIBLE_CONFIG',):
+    for name in STORE_ENV + ('ANSIBLE_CONFIG', outcome_settings.CONTROLLER_CONFIG_ENV):
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / 'home'
     home.mkdir()
@@ -70,6 +70,31 @@ def test_cwd_and_home_config_files_are_found_like_ansible_does(clean_env):
     assert outcome_settings.resolve()['path'] == '/srv/home.jsonl'
     readme_config(clean_env / 'work', 'path = /srv/cwd.jsonl')  # ./ansible.cfg wins over ~/.ansible.cfg
     assert outcome_settings.resolve()['path'] == '/srv/cwd.jsonl'
+
+
+def test_modules_on_the_controller_read_the_controllers_config_not_the_playbook_directory(clean_env, monkeypatch):
+    """A module run by the local connection has the playbook's directory as its cwd (Ansible changes to it), not the
+    directory ansible-playbook ran in: with the store set only in the project's ansible.cfg, notify's dedup state,
+    token_check's fingerprints and the review read the default file on the old code (issue 17, found by
+    test_installed_project.py). The controller (outcome callback, outcome_settings lookup) exports the ansible.cfg
+    it uses; a module on the controller resolves that one."""
+    project = clean_env / 'project'
+    project.mkdir()
+    cfg = readme_config(project, 'pg_dsn = host=db.example dbname=ops')
+    playbooks = clean_env / 'work'                                       # the module's cwd: no ansible.cfg there
+    environ = {'HOME': str(clean_env / 'home')}
+    assert outcome_settings.resolve(environ=environ, cwd=str(playbooks))['pg_dsn'] is None   # what the old code read
+    outcome_settings.export_controller_config(cfg, environ)
+    assert environ[outcome_settings.CONTROLLER_CONFIG_ENV] == cfg
+    settings = outcome_settings.resolve(environ=environ, cwd=str(playbooks))
+    assert settings['pg_dsn'] == 'host=db.example dbname=ops' and settings['config_file'] == cfg
+    # a controller without an ansible.cfg: a stray ansible.cfg in the playbook directory is not the controller's
+    readme_config(playbooks, 'path = /srv/stray.jsonl')
+    outcome_settings.export_controller_config(None, environ)
+    assert outcome_settings.resolve(environ=environ, cwd=str(playbooks))['origin']['path'] == 'default'
+    # ANSIBLE_CONFIG set for the module itself still wins
+    environ['ANSIBLE_CONFIG'] = str(playbooks / 'ansible.cfg')
+    assert outcome_settings.resolve(environ=environ, cwd=str(playbooks))['path'] == '/srv/stray.jsonl'
 
 
 def test_review_reads_where_the_readme_config_makes_the_callback_write(clean_env, monkeypatch):
