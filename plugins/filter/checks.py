@@ -9,6 +9,9 @@ The documentation of each filter is in the .yml file of the same name beside thi
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts.policy import FIRING
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts.policy import alert_priority as _alert_priority
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import (
     ResultModelError,
     severity,
@@ -47,6 +50,14 @@ def worst_status(results):
         raise AnsibleFilterError('autopilotcx.maintenance.worst_status: %s' % exc)
 
 
+def alert_priority(results, statuses=FIRING, default='medium'):
+    """The priority of an alert about ``results``: the highest priority of the checks at one of ``statuses``."""
+    try:
+        return _alert_priority(_checks_of(results), statuses=statuses, default=default)
+    except MaintenanceError as exc:
+        raise AnsibleFilterError('autopilotcx.maintenance.alert_priority: %s' % exc)
+
+
 class FilterModule(object):
     def filters(self):
-        return {'failing_checks': failing_checks, 'worst_status': worst_status}
+        return {'alert_priority': alert_priority, 'failing_checks': failing_checks, 'worst_status': worst_status}

@@ -152,7 +152,7 @@ notices_due:
   type: list
   elements: dict
   sample: [{name: quarterly, start: "2027-01-16T02:00:00Z", notice_due: "2027-01-02T02:00:00Z",
-            dedup_key: "maintenance-notice:quarterly:2027-01-16T02:00:00Z"}]
+            dedup_key: "maintenance_notice:quarterly:2027-01-16T02:00:00Z"}]
 checks:
   description: One informational C(maintenance_window.open) check (status C(ok)); its value says whether a batch may start, its reason why.
   returned: always

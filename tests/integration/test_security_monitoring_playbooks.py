@@ -101,6 +101,33 @@ def test_security_monitoring_playbook_finds_the_attack_and_alerts(demo):
     assert json.loads(demo['state'].read_text())['files'] == state['files']
 
 
+def notify_checks(records):
+    return dict((c['name'], c) for r in records if str(r.get('action', '')).endswith('.notify') for c in r.get('checks') or [])
+
+
+def test_an_attack_alerted_before_the_dedup_key_changed_is_not_alerted_again(demo, tmp_path):
+    """Issue 16: the key was security_monitoring/<host>, it is security_monitoring:<host>; a persisting attack that
+    fired under the old key (a state file from before the upgrade) is suppressed, not sent a second time."""
+    extra = {'demo_dir': str(demo['demo_dir'])}
+    first = run_playbook(PLAYBOOK, inventory=demo['inventory'], extra_vars=extra, outcome_log=demo['outcomes'])
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert notify_checks(read_outcomes(demo['outcomes']))['notify.recorded']['reason'].startswith('no channel takes high')
+    state_path = tmp_path / 'notify.json'
+    state = json.loads(state_path.read_text())
+    assert list(state['alerts']) == ['security_monitoring:demo-app']
+    # the state as the collection wrote it before the upgrade
+    state['alerts'] = {'security_monitoring/demo-app': state['alerts']['security_monitoring:demo-app']}
+    state_path.write_text(json.dumps(state))
+
+    os.unlink(str(demo['outcomes']))
+    again = run_playbook(PLAYBOOK, inventory=demo['inventory'], extra_vars=extra, outcome_log=demo['outcomes'])
+    assert again.returncode == 0, again.stdout + again.stderr
+    checks = notify_checks(read_outcomes(demo['outcomes']))
+    assert 'notify.recorded' not in checks and checks['notify.dedup']['reason'].startswith('suppressed: same alert sent')
+    alerts = json.loads(state_path.read_text())['alerts']
+    assert list(alerts) == ['security_monitoring:demo-app'] and alerts['security_monitoring:demo-app']['suppressed'] == 1
+
+
 def test_preflight_rejects_bad_sources(demo):
     result = run_playbook(PLAYBOOK, inventory=demo['inventory'], outcome_log=demo['outcomes'],
                           extra_vars={'demo_dir': str(demo['demo_dir']),

@@ -31,6 +31,7 @@ import ssl
 from urllib.error import HTTPError, URLError
 from urllib.request import HTTPSHandler, Request, build_opener
 
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.alerts.policy import alert_priority, legacy_dedup_keys
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import option_checks
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import (
@@ -142,11 +143,8 @@ def route(priority, levels, routing):
 
 
 def auto_priority(checks, default='medium'):
-    """Highest priority among the checks that fire (warning/critical); ``default`` when none fires."""
-    firing = [c for c in checks or [] if c.get('status') in ('warning', CRITICAL)]
-    if not firing:
-        return default
-    return max((c.get('priority') or default for c in firing), key=lambda p: PRIORITIES.index(p) if p in PRIORITIES else 1)
+    """Highest priority among the checks that fire (warning/critical); ``default`` when none fires (``policy``'s rule)."""
+    return alert_priority(checks, default=default)
 
 
 # ------------------------------------------------------------------ state file
@@ -163,6 +161,7 @@ class StateStore(object):
         self.path = os.path.expanduser(path)
         self.write = write
         self.entries = {}
+        self._moved = {}
         self.warning = None
         self.backend = open_state('notification state', self.path, dsn=dsn, namespace='notify', write=write)
 
@@ -178,6 +177,26 @@ class StateStore(object):
         else:
             self.entries = data['alerts']
         return self
+
+    def lookup(self, key):
+        """The entry of ``key``; when there is none, the entry of an older form of the same key (issue 16).
+
+        An entry found under an old key is moved to ``key`` by the next ``put``, so a condition that fired before
+        the key format changed is deduplicated, repeated and resolved as if the key had never changed.
+        """
+        if key in self.entries:
+            return self.entries[key]
+        for old in legacy_dedup_keys(key):
+            if old in self.entries:
+                self._moved[key] = old
+                return self.entries[old]
+        return None
+
+    def put(self, key, entry):
+        self.entries[key] = entry
+        old = self._moved.pop(key, None)
+        if old is not None:
+            self.entries.pop(old, None)
 
     def save(self):
         if not self.write:
@@ -594,7 +613,7 @@ def notify(params, check_mode=False, now=None):
     if store is not None:
         store.__enter__()
     try:
-        entry = store.entries.get(key) if store is not None else None
+        entry = store.lookup(key) if store is not None else None
         action, why = decide(entry, state, priority, checks_in, now, repeat_after)
         first_sent = entry.get('first_sent') if entry and entry.get('state') == 'firing' else None
         sequence = (entry.get('sequence', 0) if entry and entry.get('state') == 'firing' else 0) + 1
@@ -679,7 +698,7 @@ def notify(params, check_mode=False, now=None):
                 new_entry = {'state': 'resolved', 'title': title, 'priority': priority,
                              'first_sent': entry.get('first_sent'), 'resolved_at': iso_utc(now), 'sequence': 0}
             if new_entry is not None and new_entry != entry:
-                store.entries[key] = new_entry
+                store.put(key, new_entry)
                 store.save()
                 changed = True
         if action in ('send', 'resolve') and (sent or check_mode):

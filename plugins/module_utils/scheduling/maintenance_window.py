@@ -284,7 +284,7 @@ def evaluate_windows(windows, names=None, now=None, batch_cutoff_minutes=30, cou
     }
     for occ in notices:
         entry = occ.as_dict(cutoff_delta)
-        entry['dedup_key'] = 'maintenance-notice:%s:%s' % (occ.window.name, entry['start'])
+        entry['dedup_key'] = 'maintenance_notice:%s:%s' % (occ.window.name, entry['start'])
         result['notices_due'].append(entry)
     result['checks'] = [window_check(result, names)]
     return result

@@ -31,3 +31,16 @@ def test_names_instead_of_results_and_bad_levels_are_clear_errors():
         failing_checks(RESULTS, 'severe')
     with pytest.raises(AnsibleFilterError, match='unknown status'):
         worst_status([{'name': 'x', 'status': 'bad'}])
+
+
+def test_alert_priority_takes_results_or_checks_with_the_policys_rule():
+    from ansible_collections.autopilotcx.maintenance.plugins.filter.checks import alert_priority
+    results = [{'checks': [{'name': 'a', 'status': 'critical', 'priority': 'medium'},
+                           {'name': 'b', 'status': 'ok', 'priority': 'high'}]}, {'skipped': True}]
+    assert alert_priority(results) == 'medium'
+    assert alert_priority(results[0]['checks'], statuses=['ok']) == 'high'
+    assert alert_priority([], default='low') == 'low'
+    with pytest.raises(AnsibleFilterError, match=r'alert_priority: checks\[0\] \(a\): priority must be one of'):
+        alert_priority([{'name': 'a', 'status': 'warning', 'priority': 'urgent'}])
+    with pytest.raises(AnsibleFilterError, match='registered results themselves'):
+        alert_priority(['my_result'])

@@ -132,7 +132,7 @@ def test_notices_due(now, due):
     result = evaluate_windows(GUIDE, now=now, notice_grace='24h')
     assert sorted(n['name'] for n in result['notices_due']) == sorted(due)
     for notice in result['notices_due']:
-        assert notice['dedup_key'] == 'maintenance-notice:%s:%s' % (notice['name'], notice['start'])
+        assert notice['dedup_key'] == 'maintenance_notice:%s:%s' % (notice['name'], notice['start'])
 
 
 def test_quarterly_dates_in_a_zone():
