@@ -5,7 +5,7 @@
 """autopilotcx.maintenance.auth_log: follow auth logs live and emit one event when a per-address rule fires.
 
 Event-Driven Ansible event source (``ansible-rulebook``). It runs the ``log_scan`` module's scanner
-(``plugins/module_utils/log_scan/log_scan.py``) on the new lines of the logs as they are written: the same parsers, the same
+(``plugins/module_utils/log_scan/``, through ``log_scan.scan``) on the new lines of the logs as they are written: the same parsers, the same
 per-address rules (``suspicious_ip_per_minute``, ``suspicious_ip_find_failures``, ``suspicious_ip_slow_failures``,
 window totals), the same cursor in its own state file (rotation-safe: rename, copytruncate, gzip; a restart resumes
 where the last run stopped).

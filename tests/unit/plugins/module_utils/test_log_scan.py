@@ -17,7 +17,8 @@ import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import parsers as lp
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import Scanner, scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.scanner import Scanner
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.sources import gnu_grep
 
 NOW = calendar.timegm((2026, 11, 24, 5, 14, 30, 0, 0, 0))
@@ -578,12 +579,12 @@ def test_grep_offsets_counted_from_the_file_start_are_understood(tmp_path):
 def test_an_interrupted_parse_does_not_leave_grep_running(tmp_path, monkeypatch):
     """A parse error is skipped and counted (see the next test); an interrupt (the task being stopped) goes through,
     and grep must not outlive it."""
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import collector
 
     def broken(self, buf, start, end):
         raise KeyboardInterrupt('task stopped')
 
-    monkeypatch.setattr(log_scan.Collector, 'feed_auth_lines', broken)
+    monkeypatch.setattr(collector.Collector, 'feed_auth_lines', broken)
     log = tmp_path / 'auth.log'
     write(log, failures(NOW - 300, 5000))
     started = []
@@ -606,15 +607,15 @@ def test_a_parse_error_in_a_block_of_syslog_lines_skips_and_counts_that_block(tm
     that raises on one block stands in for a bug not found yet: the lines of that block (one read chunk: here the
     whole small file) are skipped and counted, the cursor moves on, grep (``feed_auth_lines``) is reaped, and the next
     run counts what is new."""
-    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import log_scan
-    real = getattr(log_scan.Collector, method)
+    from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan import collector
+    real = getattr(collector.Collector, method)
 
     def broken_on_pid_7(self, buf, start, end, *args):
         if b'sshd[7]' in buf[start:end]:
             raise RuntimeError('parse failed')
         return real(self, buf, start, end, *args)
 
-    monkeypatch.setattr(log_scan.Collector, method, broken_on_pid_7)
+    monkeypatch.setattr(collector.Collector, method, broken_on_pid_7)
     log, state = tmp_path / 'auth.log', tmp_path / 'state.json'
     write(log, failures(NOW - 300, 3) + syslog(NOW - 200, 'Failed password for x from 203.0.113.9 port 1 ssh2', pid=7))
     options = {'prefilter_min_bytes': 0} if method == 'feed_auth_lines' else {'prefilter': 'never'}

@@ -12,7 +12,8 @@ import threading
 import pytest
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import Scanner, scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.log_scan import scan
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.log_scan.scanner import Scanner
 
 from .test_log_scan import NOW, THRESHOLDS, failures, write
 
