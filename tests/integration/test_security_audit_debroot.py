@@ -76,7 +76,7 @@ def assert_planted_findings(checks, new_key):
     assert any('new SSH key since the review' in m and new_key in m for m in messages(checks['access.changes']))
     assert any('new sudoer since the review' in m and 'bob' in m for m in messages(checks['access.changes']))
     drift = checks['drift.files']
-    assert 'passwordauthentication no -> yes' in drift['reason'] and audit_debroot.DROP_IN.split('/')[-1] in drift['reason']
+    assert 'passwordauthentication no -> yes' in drift['reason'] and audit_debroot.DROP_IN.rsplit('/', maxsplit=1)[-1] in drift['reason']
     sshd = checks['security.sshd']
     # the root's own sshd -T: its drop-in (MaxAuthTries 4, X11Forwarding no), not this machine's sshd configuration
     assert sshd['details']['effective']['maxauthtries'] == '4' and sshd['details']['effective']['x11forwarding'] == 'no'
