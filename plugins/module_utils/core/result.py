@@ -24,7 +24,7 @@ This file is plain Python: unit tests import it without Ansible.
 
 import math
 import numbers
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple, Union
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 OK = 'ok'
 WARNING = 'warning'
