@@ -17,6 +17,7 @@ fragment), creates the ``AnsibleModule``, calls its backend's one entry through 
 
 import os
 import stat
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import option_checks
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
@@ -27,10 +28,12 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.resul
     should_fail,
 )
 
+T = TypeVar('T')
 
-def check_argument_spec(**options):
+
+def check_argument_spec(**options: Dict[str, Any]) -> Dict[str, Dict[str, Any]]:
     """The shared ``fail_on``/``thresholds`` options plus the module's own."""
-    spec = dict(
+    spec: Dict[str, Dict[str, Any]] = dict(
         fail_on=dict(type='str', default='critical', choices=list(FAIL_ON_CHOICES)),
         thresholds=dict(type='dict', default={}),
     )
@@ -38,7 +41,7 @@ def check_argument_spec(**options):
     return spec
 
 
-def finish(module, report):
+def finish(module: Any, report: object) -> None:
     """Exit with a backend's ``Report``: its warnings, its result, a failure when ``fail_on`` says so."""
     if not isinstance(report, Report):
         raise TypeError('finish takes the Report of a backend entry, not %s' % type(report).__name__)
@@ -48,7 +51,7 @@ def finish(module, report):
     if report.judged:
         fail_on = module.params.get('fail_on') or 'critical'
         if should_fail(result['status'], fail_on):
-            names = ', '.join(result['failed_checks']) or ', '.join(c['name'] for c in report.checks if c['status'] != 'ok')
+            names = ', '.join(result['failed_checks']) or ', '.join(c['name'] for c in (report.checks or []) if c['status'] != 'ok')
             module.fail_json(msg='%s check(s) at or above %s: %s' % (result['status'], fail_on, names), **result)
     module.exit_json(**result)
 
@@ -61,20 +64,21 @@ class ModuleHost(object):
     with the same methods.
     """
 
-    def __init__(self, module):
+    def __init__(self, module: Any) -> None:
         self._module = module
 
-    def run_command(self, argv, cwd=None, environ_update=None):
+    def run_command(self, argv: Sequence[str], cwd: Optional[str] = None,
+                    environ_update: Optional[Mapping[str, str]] = None) -> Tuple[int, str, str]:
         """``(rc, stdout, stderr)`` of ``argv``."""
         return self._module.run_command(argv, cwd=cwd, environ_update=environ_update)
 
-    def get_bin_path(self, name, *args, **kwargs):
+    def get_bin_path(self, name: str, *args: Any, **kwargs: Any) -> Optional[str]:
         return self._module.get_bin_path(name, *args, **kwargs)
 
-    def atomic_move(self, src, dest, *args, **kwargs):
+    def atomic_move(self, src: str, dest: str, *args: Any, **kwargs: Any) -> None:
         return self._module.atomic_move(src, dest, *args, **kwargs)
 
-    def hide(self, *values):
+    def hide(self, *values: str) -> None:
         """Mask ``values`` wherever they would appear in the module's output (Ansible's ``no_log_values``)."""
         self._module.no_log_values.update(values)
 
@@ -82,15 +86,15 @@ class ModuleHost(object):
 MAX_SECONDS = option_checks.MAX_SECONDS  # what every timer below us (time_t, poll, libpq) accepts
 
 
-def _is_port(name):
+def _is_port(name: str) -> bool:
     return name == 'port' or name.endswith('_port')
 
 
-def _is_timeout(name):
+def _is_timeout(name: str) -> bool:
     return name == 'timeout' or name.endswith('_timeout')
 
 
-def _text_errors(label, value, is_path):
+def _text_errors(label: str, value: object, is_path: bool) -> List[str]:
     if not isinstance(value, str):
         return []
     if '\x00' in value:
@@ -104,18 +108,19 @@ def _text_errors(label, value, is_path):
     return []
 
 
-def _option_errors(label, name, option, value):
+def _option_errors(label: str, name: str, option: Mapping[str, Any], value: object) -> List[str]:
     kind = option.get('type', 'str')
     if kind in ('str', 'path'):
         return _text_errors(label, value, kind == 'path')
     if kind == 'list' and option.get('elements') in ('str', 'path') and isinstance(value, list):
-        errors = []
+        errors: List[str] = []
         for i, item in enumerate(value):
             errors.extend(_text_errors('%s[%d]' % (label, i), item, option.get('elements') == 'path'))
         return errors
     if kind not in ('int', 'float') or isinstance(value, bool) or not isinstance(value, (int, float)):
         return []
     # the ranges live in option_checks, which also checks values inside free-form dicts: one message for both
+    check: Callable[[object, str], float]
     if _is_port(name) and kind == 'int':
         check = option_checks.port
     elif _is_timeout(name):
@@ -129,7 +134,7 @@ def _option_errors(label, name, option, value):
     return []
 
 
-def parameter_errors(argument_spec, params, prefix=''):
+def parameter_errors(argument_spec: Mapping[str, Any], params: Optional[Mapping[str, Any]], prefix: str = '') -> List[str]:
     """What no backend can take, for every option (nested ones too), each naming its option.
 
     NUL bytes in str/path values (no path, URL or host can hold one), path values naming a FIFO (reading
@@ -155,7 +160,7 @@ def parameter_errors(argument_spec, params, prefix=''):
     return errors
 
 
-def run(module, func, *args, **kwargs):
+def run(module: Any, func: Callable[..., T], *args: Any, **kwargs: Any) -> Optional[T]:
     """Call ``func``; a ``MaintenanceError``/``ResultModelError`` becomes ``fail_json`` with its message.
 
     Before the first call the parameters pass ``parameter_errors`` (a failure names each bad option).
@@ -171,3 +176,4 @@ def run(module, func, *args, **kwargs):
         module.fail_json(msg=exc.message, **exc.details)
     except ResultModelError as exc:
         module.fail_json(msg='Invalid threshold or check data: %s' % exc)
+    return None  # fail_json does not return

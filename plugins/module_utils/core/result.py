@@ -24,6 +24,7 @@ This file is plain Python: unit tests import it without Ansible.
 
 import math
 import numbers
+from typing import Any, Dict, Iterable, Mapping, Optional, Tuple, Union
 
 OK = 'ok'
 WARNING = 'warning'
@@ -44,12 +45,15 @@ the task (``never``: the task never fails because of a check)."""
 
 DIRECTIONS = ('above', 'below')
 
+CheckDict = Dict[str, Any]
+"""A check as modules return it (``Check.as_dict``)."""
+
 
 class ResultModelError(ValueError):
     """Raised for invalid checks or threshold specifications."""
 
 
-def severity(status):
+def severity(status: str) -> int:
     """Rank of a status; larger is worse."""
     try:
         return _SEVERITY[status]
@@ -57,7 +61,7 @@ def severity(status):
         raise ResultModelError('unknown status %r; expected one of %s' % (status, ', '.join(STATUSES)))
 
 
-def worst(statuses, default=OK):
+def worst(statuses: Iterable[Union[str, CheckDict]], default: str = OK) -> str:
     """The most severe of ``statuses`` (an iterable of status strings or check dicts)."""
     result = default
     for item in statuses:
@@ -67,7 +71,7 @@ def worst(statuses, default=OK):
     return result
 
 
-def counts(checks):
+def counts(checks: Iterable[CheckDict]) -> Dict[str, int]:
     """Number of checks per status, every status present."""
     result = dict((status, 0) for status in STATUSES)
     for item in checks:
@@ -75,7 +79,7 @@ def counts(checks):
     return result
 
 
-def should_fail(status, fail_on):
+def should_fail(status: str, fail_on: str) -> bool:
     """True when a worst status of ``status`` must fail the task under ``fail_on``."""
     if fail_on == 'never':
         return False
@@ -84,7 +88,7 @@ def should_fail(status, fail_on):
     return severity(status) >= severity(fail_on)
 
 
-def format_value(value, unit=None):
+def format_value(value: object, unit: Optional[str] = None) -> str:
     """Human form of a measured value: ``2.31 s``, ``1.5 %``, ``12 /min``."""
     if isinstance(value, bool) or value is None:
         text = str(value).lower() if value is not None else 'n/a'
@@ -111,8 +115,9 @@ class Check(object):
 
     __slots__ = ('name', 'status', 'value', 'unit', 'threshold', 'priority', 'reason', 'target', 'details')
 
-    def __init__(self, name, status, reason, value=None, unit=None, threshold=None, priority='medium',
-                 target=None, details=None):
+    def __init__(self, name: str, status: str, reason: object, value: Any = None, unit: Optional[str] = None,
+                 threshold: Optional[float] = None, priority: str = 'medium', target: Any = None,
+                 details: Optional[Dict[str, Any]] = None) -> None:
         if not name:
             raise ResultModelError('a check needs a name')
         severity(status)
@@ -128,7 +133,7 @@ class Check(object):
         self.target = target
         self.details = details
 
-    def as_dict(self):
+    def as_dict(self) -> CheckDict:
         result = {
             'name': self.name,
             'status': self.status,
@@ -145,22 +150,22 @@ class Check(object):
         return result
 
 
-def make_check(name, status, reason, **kwargs):
+def make_check(name: str, status: str, reason: object, **kwargs: Any) -> CheckDict:
     """Shortcut: ``Check(...).as_dict()``."""
     return Check(name, status, reason, **kwargs).as_dict()
 
 
-def unknown(name, reason, target=None, priority='medium', **kwargs):
+def unknown(name: str, reason: object, target: Any = None, priority: str = 'medium', **kwargs: Any) -> CheckDict:
     """A check that could not be measured (missing privilege, extension, tool)."""
     return make_check(name, UNKNOWN, reason, target=target, priority=priority, **kwargs)
 
 
-def critical(name, reason, target=None, priority='high', **kwargs):
+def critical(name: str, reason: object, target: Any = None, priority: str = 'high', **kwargs: Any) -> CheckDict:
     """A check that failed outright (unreachable, refused, corrupt ...)."""
     return make_check(name, CRITICAL, reason, target=target, priority=priority, **kwargs)
 
 
-def ok(name, reason, target=None, priority='low', **kwargs):
+def ok(name: str, reason: object, target: Any = None, priority: str = 'low', **kwargs: Any) -> CheckDict:
     return make_check(name, OK, reason, target=target, priority=priority, **kwargs)
 
 
@@ -175,7 +180,8 @@ class Threshold(object):
 
     __slots__ = ('name', 'warning', 'critical', 'direction', 'unit', 'priorities')
 
-    def __init__(self, name, warning=None, critical=None, direction='above', unit=None, priority='medium'):
+    def __init__(self, name: str, warning: object = None, critical: object = None, direction: str = 'above',
+                 unit: Optional[str] = None, priority: Union[str, Mapping[str, str]] = 'medium') -> None:
         self.name = name
         if direction not in DIRECTIONS:
             raise ResultModelError('threshold %s: direction must be above or below, not %r' % (name, direction))
@@ -203,7 +209,7 @@ class Threshold(object):
         self.priorities = priorities
 
     @classmethod
-    def from_spec(cls, name, spec):
+    def from_spec(cls, name: str, spec: object) -> 'Threshold':
         """Build from a mapping (inventory data) or a bare number (a warning limit)."""
         if isinstance(spec, Threshold):
             return spec
@@ -220,12 +226,12 @@ class Threshold(object):
                    direction=spec.get('direction', 'above'), unit=spec.get('unit'),
                    priority=spec.get('priority', 'medium'))
 
-    def _breaches(self, value, limit):
+    def _breaches(self, value: float, limit: Optional[float]) -> bool:
         if limit is None:
             return False
         return value > limit if self.direction == 'above' else value < limit
 
-    def evaluate(self, value):
+    def evaluate(self, value: float) -> Tuple[str, Optional[float]]:
         """Return ``(status, limit)`` for a measured number."""
         if self._breaches(value, self.critical):
             return CRITICAL, self.critical
@@ -233,7 +239,7 @@ class Threshold(object):
             return WARNING, self.warning
         return OK, self.warning if self.warning is not None else self.critical
 
-    def priority_for(self, status):
+    def priority_for(self, status: str) -> str:
         if status == CRITICAL:
             return self.priorities[CRITICAL]
         if status == WARNING:
@@ -242,7 +248,7 @@ class Threshold(object):
         return self.priorities[WARNING] if self.warning is not None else self.priorities[CRITICAL]
 
 
-def _number(name, key, value):
+def _number(name: str, key: str, value: Any) -> Optional[float]:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -257,7 +263,7 @@ def _number(name, key, value):
     return number
 
 
-def _text_of(value):
+def _text_of(value: object) -> str:
     """A value that cannot be judged, as short text (JSON has no NaN or infinity)."""
     if isinstance(value, numbers.Number):
         text = str(value).lower()
@@ -266,18 +272,19 @@ def _text_of(value):
     return text if len(text) <= 80 else text[:77] + '...'
 
 
-def _not_finite(value):
+def _not_finite(value: object) -> Optional[str]:
     """Why ``value`` cannot be held against a limit (None when it can): not a number, NaN or infinite."""
     if isinstance(value, bool) or not isinstance(value, numbers.Number):
         return 'is not a number'
     try:
-        finite = math.isfinite(value)
+        finite = math.isfinite(value)  # type: ignore[arg-type]  # any Number: a complex raises TypeError
     except (TypeError, ValueError, ArithmeticError):
         finite = False
     return None if finite else 'is not a finite number'
 
 
-def evaluate(name, value, threshold, label=None, target=None, details=None, unit=None):
+def evaluate(name: str, value: Any, threshold: object, label: Optional[str] = None, target: Any = None,
+             details: Optional[Dict[str, Any]] = None, unit: Optional[str] = None) -> CheckDict:
     """Hold a measured ``value`` against a ``threshold`` spec and return a check dict.
 
     ``label`` names the quantity in the reason (defaults to the last part of
@@ -320,14 +327,14 @@ def evaluate(name, value, threshold, label=None, target=None, details=None, unit
                       priority=spec.priority_for(status), target=target, details=details)
 
 
-def threshold_for(thresholds, key):
+def threshold_for(thresholds: Optional[Mapping[str, Any]], key: str) -> Any:
     """Look a threshold spec up by name in a ``maintenance_thresholds`` mapping (None when absent)."""
     if not thresholds:
         return None
     return thresholds.get(key)
 
 
-def summarize(checks):
+def summarize(checks: Iterable[CheckDict]) -> Dict[str, Any]:
     """The aggregate every module returns beside its ``checks`` list."""
     checks = list(checks)
     return {
@@ -357,7 +364,8 @@ class Report(object):
 
     __slots__ = ('checks', 'changed', 'data', 'warnings', 'diff', 'judged')
 
-    def __init__(self, checks=None, changed=False, data=None, warnings=None, diff=None, judged=True):
+    def __init__(self, checks: Optional[Iterable[CheckDict]] = None, changed: bool = False, data: Optional[Mapping[str, Any]] = None,
+                 warnings: Optional[Iterable[str]] = None, diff: Any = None, judged: bool = True) -> None:
         self.checks = list(checks) if checks is not None else None
         self.changed = changed
         self.data = dict(data or {})
@@ -369,18 +377,18 @@ class Report(object):
         self.judged = bool(judged) and self.checks is not None
 
     @classmethod
-    def from_result(cls, result, **fields):
+    def from_result(cls, result: Mapping[str, Any], **fields: Any) -> 'Report':
         """A report from a result dict holding ``checks`` (and ``changed``) beside the rest of its data."""
         data = dict(result)
         return cls(data.pop('checks', None), changed=data.pop('changed', False), data=data, **fields)
 
-    def result(self, diff_mode=False):
+    def result(self, diff_mode: bool = False) -> Dict[str, Any]:
         """The module result: ``changed``, ``checks``, the data, and the summary of the checks when judged."""
         result = dict(self.data)
         result['changed'] = self.changed
         if self.checks is not None:
             result['checks'] = self.checks
-        if self.judged:
+        if self.judged and self.checks is not None:  # judged implies checks (__init__)
             result.update(summarize(self.checks))
         if diff_mode and self.diff is not None:
             result['diff'] = self.diff

@@ -36,6 +36,7 @@ import datetime
 import math
 import re
 import time
+from typing import Callable, Literal, Optional, Union, overload
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
@@ -60,22 +61,22 @@ DURATION_EXAMPLES = '90s, 15m, 2h, 7d or 1h30m'
 
 # ------------------------------------------------------------------ the clock
 
-def utc_now():
+def utc_now() -> datetime.datetime:
     """The current moment, aware, in UTC."""
     return datetime.datetime.now(UTC)
 
 
-def local_now():
+def local_now() -> datetime.datetime:
     """The current wall-clock time of the host, naive (for files such as logrotate's state that hold local time)."""
     return datetime.datetime.now()
 
 
-def from_epoch(seconds):
+def from_epoch(seconds: float) -> datetime.datetime:
     """An aware UTC datetime for Unix seconds."""
     return datetime.datetime.fromtimestamp(seconds, UTC)
 
 
-def _utc(moment):
+def _utc(moment: datetime.datetime) -> datetime.datetime:
     """``moment`` in UTC; a naive moment is taken to be UTC already (never the host's local time)."""
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
@@ -84,22 +85,22 @@ def _utc(moment):
 
 # ------------------------------------------------------------------ text forms of a moment
 
-def iso_utc(moment):
+def iso_utc(moment: datetime.datetime) -> str:
     """``2026-11-24T05:01:19Z``: ISO 8601 in UTC to the second."""
     return _utc(moment).strftime('%Y-%m-%dT%H:%M:%SZ')
 
 
-def iso_utc_micro(moment):
+def iso_utc_micro(moment: datetime.datetime) -> str:
     """``2026-11-24T05:01:19.123456Z``: ISO 8601 in UTC to the microsecond (outcome records)."""
     return _utc(moment).strftime('%Y-%m-%dT%H:%M:%S.%fZ')
 
 
-def iso_from_epoch(seconds):
+def iso_from_epoch(seconds: float) -> str:
     """``iso_utc`` of Unix seconds (a fraction of a second is dropped)."""
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(seconds))
 
 
-def iso_from_epoch_exact(seconds):
+def iso_from_epoch_exact(seconds: Optional[float]) -> Optional[str]:
     """ISO 8601 in UTC of Unix seconds with their microseconds when they have any: ``...T02:00:11.500000Z``.
 
     ``None`` (a time that is not known) stays ``None``.
@@ -109,44 +110,56 @@ def iso_from_epoch_exact(seconds):
     return from_epoch(seconds).isoformat().replace('+00:00', 'Z')
 
 
-def iso_as_given(moment):
+def iso_as_given(moment: datetime.datetime) -> str:
     """``moment.isoformat()``: a local time keeps its offset (``+02:00``), a naive one has none."""
     return moment.isoformat()
 
 
-def iso_date(moment):
+def iso_date(moment: Union[datetime.datetime, datetime.date]) -> str:
     """``2026-11-24``: the calendar date of a datetime (or a date) as it is given."""
     if isinstance(moment, datetime.datetime):
         moment = moment.date()
     return moment.isoformat()
 
 
-def basic_utc(moment):
+def basic_utc(moment: datetime.datetime) -> str:
     """``20261124T050119Z``: ISO 8601 basic format in UTC (file and archive names)."""
     return _utc(moment).strftime('%Y%m%dT%H%M%SZ')
 
 
-def digits_utc(seconds):
+def digits_utc(seconds: float) -> str:
     """``20261124050119``: Unix seconds as UTC digits (database names, which allow no ``-`` or ``:``)."""
     return time.strftime('%Y%m%d%H%M%S', time.gmtime(seconds))
 
 
-def epoch_from_digits(text):
+def epoch_from_digits(text: str) -> int:
     """Unix seconds of a ``digits_utc`` text; ``ValueError`` when it is not one."""
     return calendar.timegm(time.strptime(text, '%Y%m%d%H%M%S'))
 
 
-def ical_local(moment):
+def ical_local(moment: datetime.datetime) -> str:
     """``20261124T050119``: iCalendar DATE-TIME without a zone (the zone is given beside it, ``TZID=``)."""
     return moment.strftime('%Y%m%dT%H%M%S')
 
 
-def readable_utc(moment):
+def readable_utc(moment: datetime.datetime) -> str:
     """``2026-11-24 05:01 UTC``: a moment in a reason people read."""
     return _utc(moment).strftime('%Y-%m-%d %H:%M UTC')
 
 
-def parse_iso(text):
+@overload
+def parse_iso(text: None) -> None: ...
+
+
+@overload
+def parse_iso(text: Union[str, datetime.datetime]) -> datetime.datetime: ...
+
+
+@overload
+def parse_iso(text: object) -> Optional[datetime.datetime]: ...
+
+
+def parse_iso(text: object) -> Optional[datetime.datetime]:
     """An aware datetime from ISO 8601 (``Z`` or an offset; naive means UTC); a datetime is returned as is.
 
     ``ValueError`` when the text is not ISO 8601; ``None`` stays ``None``.
@@ -165,7 +178,7 @@ def parse_iso(text):
     return moment
 
 
-def parse_iso_or_none(text):
+def parse_iso_or_none(text: object) -> Optional[datetime.datetime]:
     """``parse_iso`` for stored values that may be missing or damaged: ``None`` instead of an error."""
     try:
         return parse_iso(text)
@@ -175,12 +188,12 @@ def parse_iso_or_none(text):
 
 # ------------------------------------------------------------------ durations
 
-def unit_seconds(unit, default=None):
+def unit_seconds(unit: str, default: Optional[float] = None) -> Optional[float]:
     """Seconds in one ``unit`` (``s``, ``min``, ``h``, ``days`` ...); ``default`` for a unit that is not a time."""
     return SECONDS_PER_UNIT.get(unit, default)
 
 
-def _duration_error(name, value, bare):
+def _duration_error(name: str, value: object, bare: Optional[str]) -> MaintenanceError:
     if bare is None:
         rule = 'a bare number is refused, give a unit'
     else:
@@ -188,7 +201,15 @@ def _duration_error(name, value, bare):
     return MaintenanceError('%s must be a duration such as %s (%s), not %r' % (name, DURATION_EXAMPLES, rule, value))
 
 
-def parse_duration(value, name='duration', bare='s', allow_none=False):
+@overload
+def parse_duration(value: object, name: str = 'duration', bare: Optional[str] = 's', allow_none: Literal[False] = False) -> float: ...
+
+
+@overload
+def parse_duration(value: object, name: str = 'duration', bare: Optional[str] = 's', allow_none: bool = False) -> Optional[float]: ...
+
+
+def parse_duration(value: object, name: str = 'duration', bare: Optional[str] = 's', allow_none: bool = False) -> Optional[float]:
     """Seconds (float) in ``value``: ``90``, ``'90'``, ``'15m'``, ``'1h30m'``, ``'2d'``, ``'500ms'``, ``'1w'``.
 
     ``bare`` is what a number without a unit means: ``'s'`` (seconds, the collection's rule), ``'min'`` (the
@@ -202,8 +223,9 @@ def parse_duration(value, name='duration', bare='s', allow_none=False):
         raise MaintenanceError('%s is required: a duration such as %s' % (name, DURATION_EXAMPLES))
     if isinstance(value, bool):
         raise _duration_error(name, value, bare)
+    number: Optional[float]
     if isinstance(value, (int, float)):
-        number, text = float(value), None
+        number, text = float(value), ''  # text is read only when number is None
     else:
         text = str(value).strip().replace(' ', '')
         if text.startswith('-'):
@@ -223,7 +245,7 @@ def parse_duration(value, name='duration', bare='s', allow_none=False):
     return sum(float(number) * SECONDS_PER_UNIT[unit.lower()] for number, unit in parts)
 
 
-def duration_text(seconds):
+def duration_text(seconds: float) -> str:
     """``1h30m``, ``2d``, ``45s``: a duration as a person would write it (alert reasons)."""
     seconds = int(round(seconds))
     for unit, size in (('d', 86400), ('h', 3600), ('m', 60)):
@@ -236,7 +258,7 @@ def duration_text(seconds):
     return '%ds' % seconds
 
 
-def duration_in_one_unit(seconds):
+def duration_in_one_unit(seconds: float) -> str:
     """``90m``, ``2h``, ``1d``: a whole number of the largest unit that divides ``seconds`` exactly (alert rules)."""
     for size, unit in ((86400, 'd'), (3600, 'h'), (60, 'm')):
         if seconds % size == 0:
@@ -244,7 +266,7 @@ def duration_in_one_unit(seconds):
     return '%ds' % seconds
 
 
-def duration_words(seconds):
+def duration_words(seconds: float) -> str:
     """``1.5 days``, ``3.0 h``, ``12 min``, ``40 s``: an age in a reason (one decimal from an hour up)."""
     seconds = int(seconds)
     if seconds >= 86400:
@@ -256,14 +278,14 @@ def duration_words(seconds):
     return '%d s' % seconds
 
 
-def pg_interval_ms(seconds):
+def pg_interval_ms(seconds: Optional[float]) -> Optional[str]:
     """A PostgreSQL timeout setting value (milliseconds as text, at least 1) for ``set_timeouts``; None stays None."""
     if seconds is None:
         return None
     return '%dms' % max(int(round(seconds * 1000)), 1)
 
 
-def pg_timeout(value, name):
+def pg_timeout(value: object, name: str) -> Optional[str]:
     """The PostgreSQL setting for a ``lock_timeout``/``statement_timeout`` option: milliseconds as text.
 
     A unit is required (``500ms``, ``10s``, ``5min``, ``1h30m``): PostgreSQL reads a bare number as milliseconds
@@ -279,20 +301,20 @@ def pg_timeout(value, name):
 class Budget(object):
     """A time budget measured on the monotonic clock; ``None`` seconds means unlimited."""
 
-    def __init__(self, seconds, clock=time.monotonic):
+    def __init__(self, seconds: Optional[float], clock: Callable[[], float] = time.monotonic) -> None:
         self.seconds = seconds
         self.clock = clock
         self.started = clock()
 
-    def elapsed(self):
+    def elapsed(self) -> float:
         return self.clock() - self.started
 
-    def remaining(self):
+    def remaining(self) -> Optional[float]:
         if self.seconds is None:
             return None
         return max(self.seconds - self.elapsed(), 0.0)
 
-    def allows(self, estimate=0.0):
+    def allows(self, estimate: float = 0.0) -> bool:
         """True while the budget leaves room for work expected to take ``estimate`` seconds."""
         if self.seconds is None:
             return True

@@ -15,6 +15,7 @@ Plain Python, importable without Ansible.
 
 import math
 import re
+from typing import Optional
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 
@@ -37,7 +38,7 @@ _SIZE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$', re.IGNORECASE)
 SIZE_EXAMPLES = '500M, 2G or 1048576'
 
 
-def parse_size(value, name='size', allow_none=True):
+def parse_size(value: object, name: str = 'size', allow_none: bool = True) -> Optional[int]:
     """Bytes (int) from ``1048576``, ``'500M'``, ``'2GiB'``, ``'10 kb'`` (binary multiples); None stays None."""
     if value is None or value == '':
         if allow_none:

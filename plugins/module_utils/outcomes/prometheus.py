@@ -33,12 +33,13 @@ import os
 import re
 import tempfile
 import time
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit, urlunsplit
 from urllib.request import Request, build_opener
 
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import duration_in_one_unit, unit_seconds
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import SECONDS_PER_UNIT, duration_in_one_unit
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.units import BYTES
 
 PREFIX = 'autopilotcx'
@@ -52,9 +53,10 @@ PUSH_JOB = 'autopilotcx'
 # unit of a check -> (metric name suffix, factor to that base unit); other units stay in a `unit` label
 # (the factors come from core.times and core.units; the set of units exported in a base unit is fixed, since
 # converting another one would rename its series)
-UNITS = dict([(unit, ('seconds', unit_seconds(unit))) for unit in ('s', 'sec', 'seconds', 'ms', 'min', 'h', 'days', 'd')]
-             + [(unit, ('bytes', BYTES[unit])) for unit in ('B', 'bytes', 'KiB', 'MiB', 'GiB', 'MB', 'GB')]
-             + [('%', ('percent', 1))])
+UNITS: Dict[str, Tuple[str, float]] = dict(
+    [(unit, ('seconds', SECONDS_PER_UNIT[unit])) for unit in ('s', 'sec', 'seconds', 'ms', 'min', 'h', 'days', 'd')]
+    + [(unit, ('bytes', BYTES[unit])) for unit in ('B', 'bytes', 'KiB', 'MiB', 'GiB', 'MB', 'GB')]
+    + [('%', ('percent', 1))])
 
 HELP = {
     'autopilotcx_check_status': 'Status of a check: 0 ok, 1 unknown, 2 warning, 3 critical.',
@@ -69,23 +71,27 @@ _SAFE_FILE = re.compile(r'[^A-Za-z0-9_.-]')
 _SUCCESS_LINE = re.compile(r'^autopilotcx_cadence_last_success_timestamp_seconds\{[^}]*\}\s+([0-9.eE+-]+)\s*$', re.MULTILINE)
 
 
+CheckDict = Dict[str, Any]
+Labels = Sequence[Tuple[str, object]]
+
+
 class MetricsError(Exception):
     """A textfile or Pushgateway problem; the callback turns it into one warning."""
 
 
 # ---------------------------------------------------------------------------------------------------- names, labels
-def unit_suffix(unit):
+def unit_suffix(unit: Optional[str]) -> Tuple[Optional[str], float]:
     """(suffix, factor) for a check's unit; suffix None when the unit has no Prometheus base unit."""
     if unit in UNITS:
         return UNITS[unit]
     return None, 1
 
 
-def escape_label(value):
+def escape_label(value: object) -> str:
     return str(value).replace('\\', '\\\\').replace('"', '\\"').replace('\n', '\\n')
 
 
-def _is_ip(text):
+def _is_ip(text: str) -> bool:
     candidate = text.strip('[]')
     try:
         ipaddress.ip_address(candidate)
@@ -99,7 +105,7 @@ def _is_ip(text):
         return False
 
 
-def target_label(target):
+def target_label(target: object) -> Optional[str]:
     """The label value of a check's target, or None when it must not be a label (a bare IP address).
 
     URL user names, passwords, queries and fragments are cut; ``user@host`` keeps the host only.
@@ -127,36 +133,39 @@ def target_label(target):
     return text
 
 
-def numeric(value):
+def numeric(value: object) -> Optional[float]:
     """A finite float of a check value (bools as 0/1), or None."""
     if isinstance(value, bool):
         return 1.0 if value else 0.0
     if isinstance(value, numbers.Number):
-        number = float(value)
+        try:
+            number = float(value)  # type: ignore[arg-type]  # any Number: complex (and a signalling NaN) have no float
+        except (TypeError, ValueError):
+            return None
         return number if not (math.isnan(number) or math.isinf(number)) else None
     return None
 
 
-def format_number(number):
+def format_number(number: float) -> str:
     if number == int(number) and abs(number) < 1e15:
         return str(int(number))
     return repr(float(number))
 
 
-def _labels(pairs):
+def _labels(pairs: Labels) -> str:
     return '{' + ','.join('%s="%s"' % (key, escape_label(value)) for key, value in pairs) + '}'
 
 
 # ---------------------------------------------------------------------------------------------------- rendering
-def fold_checks(checks, max_targets=MAX_TARGETS):
+def fold_checks(checks: Iterable[CheckDict], max_targets: int = MAX_TARGETS) -> Tuple[List[CheckDict], int]:
     """One entry per (check, target): the worst of duplicates; targets past the cap fold into ``_other``.
 
     Returns (entries, folded) where entries is a list of dicts with name, target, status, priority, value, threshold,
     unit, in first-seen order.
     """
-    entries = {}
-    order = []
-    targets_per_check = {}
+    entries: Dict[Tuple[str, str], CheckDict] = {}
+    order: List[Tuple[str, str]] = []
+    targets_per_check: Dict[str, Set[str]] = {}
     folded = 0
     for check in checks:
         status = check.get('status')
@@ -183,17 +192,18 @@ def fold_checks(checks, max_targets=MAX_TARGETS):
     return [entries[key] for key in order], folded
 
 
-def render(host, cadence, checks, run=None, max_targets=MAX_TARGETS):
+def render(host: str, cadence: str, checks: Iterable[CheckDict], run: Optional[Mapping[str, Any]] = None,
+           max_targets: int = MAX_TARGETS) -> str:
     """Exposition text for one host and cadence.
 
     ``run``: optional dict with ``started`` (unix time), ``duration`` (s), ``success`` (bool), ``last_success``
     (unix time or None).
     """
     entries, folded = fold_checks(checks, max_targets)
-    families = {}
-    order = []
+    families: Dict[str, Tuple[str, str, List[str]]] = {}
+    order: List[str] = []
 
-    def add(name, kind, help_text, labels, value):
+    def add(name: str, kind: str, help_text: str, labels: Labels, value: float) -> None:
         if name not in families:
             families[name] = (kind, help_text, [])
             order.append(name)
@@ -242,7 +252,7 @@ def render(host, cadence, checks, run=None, max_targets=MAX_TARGETS):
 
 
 # ---------------------------------------------------------------------------------------------------- outputs
-def safe_name(text):
+def safe_name(text: object) -> str:
     """A file-name-safe form of a host or cadence name; a short hash keeps changed names distinct."""
     text = str(text)
     cleaned = _SAFE_FILE.sub('_', text)[:80]
@@ -251,11 +261,11 @@ def safe_name(text):
     return cleaned
 
 
-def textfile_path(directory, cadence, host):
+def textfile_path(directory: str, cadence: str, host: str) -> str:
     return os.path.join(directory, '%s%s__%s.prom' % (FILE_PREFIX, safe_name(cadence), safe_name(host)))
 
 
-def previous_success(path):
+def previous_success(path: str) -> Optional[float]:
     """The last success timestamp written in an existing textfile, or None."""
     try:
         with open(path) as handle:
@@ -265,7 +275,7 @@ def previous_success(path):
     return float(match.group(1)) if match else None
 
 
-def write_textfile(path, text):
+def write_textfile(path: str, text: str) -> None:
     """Write atomically: a temporary file in the same directory (not *.prom, so never collected), then rename."""
     directory = os.path.dirname(path) or '.'
     data = text.encode('utf-8', 'replace')  # a stray surrogate in a label becomes '?', never an exception
@@ -285,18 +295,18 @@ def write_textfile(path, text):
         raise
 
 
-def _path_part(name, value):
+def _path_part(name: str, value: object) -> str:
     value = str(value)
     if value and re.match(r'^[A-Za-z0-9_.:-]+$', value):
         return '%s/%s' % (name, value)
     return '%s@base64/%s' % (name, base64.urlsafe_b64encode(value.encode('utf-8')).decode('ascii').rstrip('=') or '=')
 
 
-def pushgateway_group_url(base, cadence, host, job=PUSH_JOB):
+def pushgateway_group_url(base: str, cadence: str, host: str, job: str = PUSH_JOB) -> str:
     return '%s/metrics/%s/%s/%s' % (base.rstrip('/'), _path_part('job', job), _path_part('cadence', cadence), _path_part('host', host))
 
 
-def push(base, cadence, host, text, timeout=10, method='PUT'):
+def push(base: str, cadence: str, host: str, text: str, timeout: float = 10, method: str = 'PUT') -> None:
     """PUT replaces every series of the group: a check that disappeared is gone from the Pushgateway too."""
     url = pushgateway_group_url(base, cadence, host)
     request = Request(url, data=text.encode('utf-8'), method=method,
@@ -312,7 +322,7 @@ def push(base, cadence, host, text, timeout=10, method='PUT'):
         raise MetricsError('cannot reach the Pushgateway %s (%s)' % (_safe_base(base), getattr(exc, 'reason', exc)))
 
 
-def _safe_base(base):
+def _safe_base(base: str) -> str:
     try:
         parts = urlsplit(base)
         return urlunsplit((parts.scheme, parts.netloc.rsplit('@', 1)[-1], parts.path, '', ''))
@@ -323,16 +333,17 @@ def _safe_base(base):
 class MetricsCollector(object):
     """Gathers checks per (cadence, host) during a run; ``finish`` writes the files / pushes the groups."""
 
-    def __init__(self, textfile_dir=None, pushgateway_url=None, max_targets=MAX_TARGETS, clock=time.time):
+    def __init__(self, textfile_dir: Optional[str] = None, pushgateway_url: Optional[str] = None, max_targets: int = MAX_TARGETS,
+                 clock: Callable[[], float] = time.time) -> None:
         self.textfile_dir = os.path.expanduser(textfile_dir) if textfile_dir else None
         self.pushgateway_url = pushgateway_url or None
         self.max_targets = max_targets
         self.clock = clock
         self.started = clock()
-        self.groups = {}
-        self.order = []
+        self.groups: Dict[Tuple[str, str], Dict[str, Any]] = {}
+        self.order: List[Tuple[str, str]] = []
 
-    def add(self, host, cadence, task_status, checks):
+    def add(self, host: str, cadence: Optional[str], task_status: Optional[str], checks: Optional[Iterable[CheckDict]]) -> None:
         key = (cadence or 'adhoc', host)
         if key not in self.groups:
             self.groups[key] = {'checks': [], 'success': True}
@@ -342,9 +353,9 @@ class MetricsCollector(object):
         if task_status in ('failed', 'unreachable'):
             group['success'] = False
 
-    def finish(self):
+    def finish(self) -> List[str]:
         """Write everything; returns the problems (strings), never raises for an I/O error."""
-        problems = []
+        problems: List[str] = []
         ended = self.clock()
         if self.textfile_dir and not os.path.isdir(self.textfile_dir):
             problems.append('prometheus_textfile_dir %s is not a directory; no textfile written' % self.textfile_dir)
@@ -355,7 +366,7 @@ class MetricsCollector(object):
             run = {'started': self.started, 'duration': max(0.0, ended - self.started), 'success': group['success'],
                    'last_success': last_success}
             text = render(host, cadence, group['checks'], run, self.max_targets)
-            if path and os.path.isdir(self.textfile_dir):
+            if path and self.textfile_dir and os.path.isdir(self.textfile_dir):
                 try:
                     write_textfile(path, text)
                 except (IOError, OSError) as exc:
@@ -381,23 +392,23 @@ INTERVAL_SAMPLES = 60
 STATUS_RULES = (('critical', 3, 'critical', '0m'), ('warning', 2, 'warning', '0m'), ('unknown', 1, 'info', '15m'))
 
 
-def _camel(name):
+def _camel(name: str) -> str:
     return ''.join(part[:1].upper() + part[1:] for part in re.split(r'[^A-Za-z0-9]+', name) if part)
 
 
-def cadence_interval(rrule):
+def cadence_interval(rrule: str) -> int:
     """Longest gap in seconds between two runs of an RRULE (over 60 runs from a fixed date, so it never drifts)."""
     from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling.cadence import occurrences
     times = occurrences(rrule, count=INTERVAL_SAMPLES, after=INTERVAL_REFERENCE)
     return int(max((b - a).total_seconds() for a, b in zip(times, times[1:])))
 
 
-def _priority(spec, level):
+def _priority(spec: Mapping[str, Any], level: str) -> Any:
     priority = spec.get('priority') or 'medium'
     return priority.get(level, 'medium') if isinstance(priority, dict) else priority
 
 
-def _series(check, unit):
+def _series(check: str, unit: Optional[str]) -> Tuple[str, float]:
     suffix, factor = unit_suffix(unit)
     if suffix:
         return 'autopilotcx_check_value_%s{check="%s"}' % (suffix, check), factor
@@ -406,7 +417,7 @@ def _series(check, unit):
     return 'autopilotcx_check_value{check="%s"}' % check, 1
 
 
-def prometheus_rules(cadences, thresholds):
+def prometheus_rules(cadences: Iterable[Mapping[str, Any]], thresholds: Mapping[str, Any]) -> Dict[str, Any]:
     """The rules file (a dict for YAML) from the cadence table and the threshold table."""
     covered = []
     threshold_rules = []

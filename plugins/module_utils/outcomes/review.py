@@ -16,8 +16,13 @@ import datetime
 import fnmatch
 import html
 import json
+from typing import Any, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Set, Tuple, Union, cast
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_as_given, iso_date, parse_iso, utc_now
+
+Record = Dict[str, Any]  # an outcome record, or a check inside one (outcomes.store)
+Moment = Union[str, datetime.datetime, None]
+Series = Dict[str, Dict[str, List[Tuple[str, float, float, int]]]]  # daily_series: {check: {target: [(day, mean, max, n)]}}
 
 PERIOD_DAYS = {'weekly': 7, 'monthly': 30, 'quarterly': 91}
 
@@ -41,16 +46,16 @@ DEFAULT_SELECTORS = {
 }
 
 
-def default_window(period, until=None):
+def default_window(period: str, until: Moment = None) -> Tuple[datetime.datetime, datetime.datetime]:
     until = parse_iso(until) if until else utc_now()
     return until - datetime.timedelta(days=PERIOD_DAYS[period]), until
 
 
-def _matches(name, patterns):
+def _matches(name: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
-def _number(value):
+def _number(value: Any) -> Optional[float]:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
@@ -61,24 +66,27 @@ def _number(value):
         return None
 
 
-def iter_checks(records):
-    """(record, check, moment) for every check of every task record."""
+def iter_checks(records: Iterable[Record]) -> Iterator[Tuple[Record, Record, datetime.datetime]]:
+    """(record, check, moment) for every check of every task record; a record without ``recorded_at`` has no moment
+    to place its checks at and is left out (``build_review`` passes only records of its period)."""
     for record in records:
         if record.get('kind', 'task') != 'task':
             continue
-        moment = parse_iso(record.get('recorded_at'))
+        moment: Optional[datetime.datetime] = parse_iso(record.get('recorded_at'))
+        if moment is None:
+            continue
         for check in record.get('checks') or []:
             if isinstance(check, dict) and check.get('name'):
                 yield record, check, moment
 
 
-def _series_key(record, check):
+def _series_key(record: Record, check: Record) -> Any:
     return check.get('target') or record.get('host') or '?'
 
 
-def daily_series(records, patterns):
+def daily_series(records: Iterable[Record], patterns: Iterable[str]) -> Series:
     """{check name: {target: [(day, mean, max, samples)]}} of numeric values, by UTC day."""
-    buckets = {}
+    buckets: Dict[str, Dict[Any, Dict[str, List[float]]]] = {}
     for record, check, moment in iter_checks(records):
         if not _matches(check['name'], patterns):
             continue
@@ -88,7 +96,7 @@ def daily_series(records, patterns):
         day = iso_date(moment)
         per_target = buckets.setdefault(check['name'], {}).setdefault(_series_key(record, check), {})
         per_target.setdefault(day, []).append(value)
-    result = {}
+    result: Series = {}
     for name, targets in buckets.items():
         result[name] = {}
         for target, days in targets.items():
@@ -96,9 +104,9 @@ def daily_series(records, patterns):
     return result
 
 
-def latest_checks(records, patterns):
+def latest_checks(records: Iterable[Record], patterns: Iterable[str]) -> Dict[Tuple[Any, str, Any], Tuple[datetime.datetime, Record, Record]]:
     """The last check per (host, name, target) within the records."""
-    latest = {}
+    latest: Dict[Tuple[Any, str, Any], Tuple[datetime.datetime, Record, Record]] = {}
     for record, check, moment in iter_checks(records):
         if not _matches(check['name'], patterns):
             continue
@@ -108,9 +116,10 @@ def latest_checks(records, patterns):
     return latest
 
 
-def frequent_failures(records, limit=10):
+def frequent_failures(records: Iterable[Record], limit: int = 10) -> Tuple[List[Record], List[Record]]:
     """Most frequent failures: failed/unreachable tasks by task and host, and non-ok checks by name and target."""
-    tasks, checks = {}, {}
+    tasks: Dict[Tuple[Any, Any, Any], int] = {}
+    checks: Dict[Tuple[Any, Any, Any], int] = {}
     for record in records:
         if record.get('kind', 'task') != 'task':
             continue
@@ -127,7 +136,7 @@ def frequent_failures(records, limit=10):
             [{'check': k[0], 'target': k[1], 'status': k[2], 'count': n} for k, n in top_checks])
 
 
-def linear_days_until_full(points, full=100.0):
+def linear_days_until_full(points: Sequence[Tuple[float, float]], full: float = 100.0) -> Tuple[Optional[float], Optional[float]]:
     """Least-squares growth per day of (day offset, percent) points; days until ``full`` or None when not growing."""
     if len(points) < 2:
         return None, None
@@ -145,7 +154,7 @@ def linear_days_until_full(points, full=100.0):
     return round(slope, 4), round(max(0.0, (full - current) / slope), 1)
 
 
-def capacity(records, patterns):
+def capacity(records: Iterable[Record], patterns: Iterable[str]) -> List[Record]:
     """Per disk/volume target: latest use, growth per day and projected days until full."""
     result = []
     for name, targets in daily_series(records, patterns).items():
@@ -158,8 +167,8 @@ def capacity(records, patterns):
     return sorted(result, key=lambda item: (item['days_until_full'] is None, item['days_until_full'] or 0, item['target']))
 
 
-def _totals(records, patterns):
-    total, peak = 0.0, None
+def _totals(records: Iterable[Record], patterns: Iterable[str]) -> Tuple[float, Optional[float]]:
+    total, peak = 0.0, None  # type: float, Optional[float]
     for _record, check, _moment in iter_checks(records):
         if _matches(check['name'], patterns):
             value = _number(check.get('value'))
@@ -172,9 +181,9 @@ def _totals(records, patterns):
 SEVERITY = ('critical', 'warning', 'unknown')
 
 
-def non_ok_checks(records):
+def non_ok_checks(records: Iterable[Record]) -> List[Record]:
     """Every check that was not ok in the period, grouped by status and name, most severe and most frequent first."""
-    groups = {}
+    groups: Dict[Tuple[str, str], Record] = {}
     for record, check, moment in iter_checks(records):
         if check.get('status') not in SEVERITY:
             continue
@@ -194,7 +203,7 @@ def non_ok_checks(records):
     return rows
 
 
-def not_ok_now(records):
+def not_ok_now(records: Iterable[Record]) -> List[Record]:
     """The latest result of every (host, check, target) that is not ok: what needs someone now."""
     rows = [{'host': k[0], 'check': k[1], 'target': k[2], 'status': v[2]['status'], 'since_seen': iso_as_given(v[0]),
              'reason': v[2].get('reason')}
@@ -202,7 +211,8 @@ def not_ok_now(records):
     return sorted(rows, key=lambda f: (SEVERITY.index(f['status']), f['check'], str(f['host']), str(f['target'])))
 
 
-def build_review(records, period, since, until, selectors=None, now=None):
+def build_review(records: Iterable[Record], period: str, since: Union[str, datetime.datetime], until: Union[str, datetime.datetime],
+                 selectors: Optional[Mapping[str, List[str]]] = None, now: Moment = None) -> Dict[str, Any]:
     """The numbers of one review period."""
     if period not in PERIOD_DAYS:
         raise ValueError('period must be weekly, monthly or quarterly')
@@ -210,15 +220,15 @@ def build_review(records, period, since, until, selectors=None, now=None):
     sel.update(selectors or {})
     since, until = parse_iso(since), parse_iso(until)
     now = parse_iso(now) if now else until
-    records = [r for r in records if r.get('recorded_at') and since <= parse_iso(r['recorded_at']) < until]
+    records = [r for r in records if r.get('recorded_at') and since <= cast(datetime.datetime, parse_iso(r['recorded_at'])) < until]
     tasks = [r for r in records if r.get('kind', 'task') == 'task']
     runs = [r for r in records if r.get('kind') == 'run']
-    hosts = sorted(set(r.get('host') for r in tasks if r.get('host')))
+    hosts = sorted(set(r['host'] for r in tasks if r.get('host')))
     top_tasks, top_checks = frequent_failures(tasks)
-    statuses = {}
+    statuses: Dict[str, int] = {}
     for _record, check, _moment in iter_checks(tasks):
         statuses[check['status']] = statuses.get(check['status'], 0) + 1
-    review = {
+    review: Dict[str, Any] = {
         'period': period, 'since': iso_as_given(since), 'until': iso_as_given(until),
         'summary': {'records': len(records), 'task_results': len(tasks), 'runs': len(runs), 'hosts': len(hosts),
                     'failed_tasks': sum(1 for r in tasks if r.get('status') in ('failed', 'unreachable')),
@@ -228,7 +238,7 @@ def build_review(records, period, since, until, selectors=None, now=None):
         'non_ok_checks': non_ok_checks(tasks),
     }
     logins_total, logins_peak = _totals(tasks, sel['failed_logins'])
-    suspicious = set()
+    suspicious: Set[str] = set()
     for _record, check, _moment in iter_checks(tasks):
         if _matches(check['name'], sel['suspicious_ips']):
             for ip in (check.get('details') or {}).get('ips', []) or []:
@@ -257,7 +267,7 @@ def build_review(records, period, since, until, selectors=None, now=None):
         review['incidents'] = incidents
     else:
         patch = latest_checks(tasks, sel['patch'])
-        per_host = {}
+        per_host: Dict[Any, bool] = {}
         for (host, _name, _target), (_moment, _record, check) in patch.items():
             per_host[host] = per_host.get(host, True) and check['status'] == 'ok' and not _number(check.get('value'))
         current = sum(1 for ok in per_host.values() if ok)
@@ -268,7 +278,7 @@ def build_review(records, period, since, until, selectors=None, now=None):
         backup_ok = sum(1 for r in backup_runs if all(c['status'] == 'ok' for c in r['checks'] if _matches(c['name'], sel['backup'])))
         restores = [(c, r) for r in tasks for c in r.get('checks') or [] if _matches(c.get('name', ''), sel['restore'])]
         restore_ok = [c for c, _r in restores if c['status'] == 'ok']
-        durations = [_number(c.get('value')) for c, _r in restores if _number(c.get('value')) is not None]
+        durations = [d for d in (_number(c.get('value')) for c, _r in restores) if d is not None]
         review['backups'] = {
             'verifications': len(backup_runs), 'verification_success_rate': round(100.0 * backup_ok / len(backup_runs), 1) if backup_runs else None,
             'test_restores': len(restores), 'restore_success_rate': round(100.0 * len(restore_ok) / len(restores), 1) if restores else None,
@@ -305,7 +315,8 @@ def build_review(records, period, since, until, selectors=None, now=None):
 PALETTE = ('#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#17becf', '#7f7f7f')
 
 
-def svg_line_chart(title, series, unit='', width=640, height=220):
+def svg_line_chart(title: str, series: Mapping[str, Sequence[Tuple[str, float]]], unit: str = '', width: int = 640,
+                   height: int = 220) -> str:
     """A self-contained SVG line chart; ``series`` is {label: [(day, value), ...]}.
 
     The legend sits below the plot, never over the lines; points are markers one can see, and a chart with a single
@@ -327,12 +338,12 @@ def svg_line_chart(title, series, unit='', width=640, height=220):
     span = (high - low) or 1.0
     single = len(days) == 1
 
-    def x(day, index=0):
+    def x(day: str, index: int = 0) -> float:
         if single:  # one day: the values side by side around the middle, so each marker and number stays readable
             return left + plot_w / 2 + (index - (len(labels) - 1) / 2.0) * min(60, plot_w / max(1, len(labels)))
         return left + days.index(day) * plot_w / (len(days) - 1)
 
-    def y(value):
+    def y(value: float) -> float:
         return top + plot_h - (value - low) * plot_h / span
 
     parts = ['<svg xmlns="http://www.w3.org/2000/svg" role="img" width="%d" height="%d" viewBox="0 0 %d %d">'
@@ -376,13 +387,13 @@ def svg_line_chart(title, series, unit='', width=640, height=220):
     return ''.join(parts)
 
 
-def _some(items, limit=10):
+def _some(items: Iterable[str], limit: int = 10) -> str:
     """A comma-separated list, the first ``limit`` items and how many more."""
     items = list(items)
     return ', '.join(items[:limit]) + (' and %d more' % (len(items) - limit) if len(items) > limit else '')
 
 
-def _table(headers, rows):
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     esc = html.escape
     if not rows:
         return '<p class="empty">none</p>'
@@ -397,7 +408,7 @@ def _table(headers, rows):
     return ''.join(out)
 
 
-def _charts(section_title, series_by_name, unit_for=None):
+def _charts(section_title: str, series_by_name: Series, unit_for: Optional[Mapping[str, str]] = None) -> str:
     out = []
     for name, targets in sorted(series_by_name.items()):
         series = {}
@@ -423,7 +434,7 @@ STYLE = ('body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:
 ISLAND_ESCAPES = (('<', '\\u003c'), ('>', '\\u003e'), ('&', '\\u0026'), ('\u2028', '\\u2028'), ('\u2029', '\\u2029'))
 
 
-def json_island(data):
+def json_island(data: Any) -> str:
     """JSON safe to embed in an HTML ``<script type="application/json">`` element, whatever strings it holds."""
     text = json.dumps(data, default=str)
     for char, escape in ISLAND_ESCAPES:
@@ -431,7 +442,7 @@ def json_island(data):
     return text
 
 
-def render_html(review, title):
+def render_html(review: Mapping[str, Any], title: str) -> str:
     esc = html.escape
     summary = review['summary']
     cards = [('records', summary['records']), ('hosts', summary['hosts']), ('failed tasks', summary['failed_tasks'])]
@@ -508,7 +519,7 @@ def render_html(review, title):
             % (esc(title), STYLE, ''.join(body), json_island(review)))
 
 
-def _md_cell(value):
+def _md_cell(value: object) -> str:
     """One Markdown table cell: a backslash, pipe or ``<`` is escaped, line breaks become ``<br>``, so the row keeps its columns."""
     text = '' if value is None else str(value)
     for char in ('\\', '|', '<'):
@@ -516,7 +527,7 @@ def _md_cell(value):
     return '<br>'.join(text.replace('\r\n', '\n').replace('\r', '\n').replace('\u2028', '\n').replace('\u2029', '\n').split('\n'))
 
 
-def _md_table(headers, rows):
+def _md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     if not rows:
         return 'none\n'
     lines = ['| %s |' % ' | '.join(headers), '|%s|' % '|'.join(' --- ' for _h in headers)]
@@ -525,7 +536,7 @@ def _md_table(headers, rows):
     return '\n'.join(lines) + '\n'
 
 
-def render_markdown(review, title):
+def render_markdown(review: Mapping[str, Any], title: str) -> str:
     summary = review['summary']
     out = ['# %s' % title, '', '%s review, %s to %s (UTC)' % (review['period'], review['since'], review['until']), '',
            '- task results: %d on %d hosts, %d failed or unreachable' % (summary['task_results'], summary['hosts'], summary['failed_tasks']),

@@ -165,3 +165,11 @@ def test_a_stray_surrogate_in_a_label_is_replaced_not_raised(tmp_path):
     collector.add('web1', 'c', 'ok', [{'name': 'odd', 'status': 'ok', 'priority': 'low', 'target': 'bad\udcffbyte'}])
     assert collector.finish() == []
     assert 'target="bad?byte"' in (tmp_path / 'autopilotcx_c__web1.prom').read_text()
+
+
+def test_a_value_with_no_float_is_no_sample_not_an_exception():
+    """numbers.Number takes complex, which float() refuses (found by mypy): no value sample, the status is still there."""
+    assert prom.numeric(complex(1, 2)) is None
+    text = prom.render('web1', 'c', [{'name': 'odd', 'status': 'ok', 'priority': 'low', 'value': complex(1, 2), 'threshold': 3}])
+    assert lines_of(text, 'autopilotcx_check_status') and lines_of(text, 'autopilotcx_check_threshold')
+    assert not lines_of(text, 'autopilotcx_check_value')

@@ -11,7 +11,12 @@ import pytest
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import review_report
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import iso
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review import linear_days_until_full
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review import (
+    daily_series,
+    iter_checks,
+    linear_days_until_full,
+    non_ok_checks,
+)
 
 UNTIL = datetime.datetime(2026, 11, 23, tzinfo=datetime.timezone.utc)
 
@@ -137,6 +142,16 @@ def test_linear_projection():
     assert linear_days_until_full([(0, 50.0), (1, 55.0), (2, 60.0)]) == (5.0, 8.0)
     assert linear_days_until_full([(0, 50.0), (1, 50.0)])[1] is None
     assert linear_days_until_full([(0, 50.0)]) == (None, None)
+
+
+def test_checks_of_a_record_without_a_time_are_not_placed_in_a_period():
+    """A record with no recorded_at has no day: its checks are left out, not a crash of the whole review
+    (found by mypy: iter_checks yielded a None moment that daily_series and non_ok_checks then used as a datetime)."""
+    timed = record(1, 1, 0, 'web1', 'Probe', [check('http.response_time', 'critical', 2.0)])
+    untimed = dict(timed, recorded_at=None)
+    assert [moment for _r, _c, moment in iter_checks([untimed, timed])] == [UNTIL - datetime.timedelta(days=1)]
+    assert list(daily_series([untimed, timed], ['http.*'])['http.response_time']['web1']) == [('2026-11-22', 2.0, 2.0, 1)]
+    assert [row['count'] for row in non_ok_checks([untimed, timed])] == [1]
 
 
 @pytest.mark.parametrize('params, message', [
