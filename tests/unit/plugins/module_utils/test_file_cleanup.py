@@ -267,6 +267,10 @@ def _race_layout(base):
                     os.utime(path, (time.time() - 30 * DAY,) * 2)
     (base / 'victim' / 'empty').mkdir(exist_ok=True)
     (base / 'root' / 'sub' / 'empty').mkdir(exist_ok=True)
+    # a new file keeps ``sub`` itself from being emptied and removed (remove_empty_dirs), which it may rightly be when a
+    # loaded machine lets the cleaner go through the whole tree between two swaps: the swapper then found no ``sub``
+    # to swap (renameat2: ENOENT) and the test failed on a removal it allows
+    (base / 'root' / 'sub' / 'new').write_bytes(b'new')
     for empty in (base / 'victim' / 'empty', base / 'root' / 'sub' / 'empty'):
         os.utime(empty, (time.time() - 30 * DAY,) * 2)
 
