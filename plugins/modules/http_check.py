@@ -150,7 +150,7 @@ options:
         The endpoint list is not echoed back in the task's C(invocation).
       - C(full) returns every check and one record per endpoint; ask for it when a playbook or the outcome records need
         the ok checks of each endpoint (the P(autopilotcx.maintenance.service_health#role) role does, for per-endpoint
-        records and metrics). For 500 endpoints a C(full) task took about 0.3 to 0.8 s longer than a C(compact) one on
+        records and metrics). For 500 endpoints a C(full) task took 0.2 to 0.8 s longer than a C(compact) one on
         a shared 2-core machine, most of it Ansible receiving and processing the larger result.
     type: str
     default: compact
