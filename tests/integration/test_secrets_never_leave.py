@@ -79,7 +79,7 @@ def playbook_text(api, hook, smtp, pki_ca, redis, postgres, home):
     tasks = [
         {'name': 'Probe with {{ service_api_token }} and {{ vault_monitor_key | upper | lower }} in the name',
          'autopilotcx.maintenance.http_check': {
-             'fail_on': 'never', 'timeout': 5,
+             'fail_on': 'never', 'timeout': 5, 'detail': 'full',  # every record and check: the most there is to leak
              'endpoints': [
                  {'name': 'userinfo', 'url': 'http://monitor:%s@%s/health' % (s['url_userinfo_password'], host)},
                  {'url': 'http://%s/health?api_key=%s&page=2' % (host, s['url_query_token'])},

@@ -31,8 +31,6 @@ import ssl
 import threading
 import time
 
-from concurrent.futures import ThreadPoolExecutor
-
 import http.client as http_client
 
 from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
@@ -72,6 +70,8 @@ ENDPOINT_DEFAULTS = dict(
 )
 PHASES = ('dns', 'connect', 'tls', 'first_byte', 'transfer', 'total')
 SECRET_PLACEHOLDER = '{secret}'
+_SPACE = re.compile(r'\s')
+_METHOD = re.compile(r'^[A-Z]+$')
 
 
 # ---------------------------------------------------------------- validation
@@ -97,7 +97,7 @@ def _split_url(url, what='url'):
         parts.port  # noqa: B018 -- reading the property validates the port (ValueError when out of range)
     except ValueError:
         raise ValueError('%s %s has an invalid port' % (what, redact_url(url)))
-    if any(ch.isspace() for ch in url.strip()):
+    if _SPACE.search(url.strip()):
         raise ValueError('%s %s contains white space' % (what, redact_url(url)))
     return parts
 
@@ -167,9 +167,10 @@ def normalize_endpoints(endpoints, defaults=None):
             _fail(index, raw, 'record_query_params must be a list of query parameter names')
         endpoint['record_query_params'] = list(keep)
         endpoint['_secrets'] = endpoint_secrets(endpoint)
-        endpoint['name'] = endpoint.get('name') or public_url(endpoint['url'], keep)
+        endpoint['_public_url'] = public_url(endpoint['url'], keep)
+        endpoint['name'] = endpoint.get('name') or endpoint['_public_url']
         endpoint['method'] = str(endpoint['method']).upper()
-        if not re.match(r'^[A-Z]+$', endpoint['method']):
+        if not _METHOD.match(endpoint['method']):
             _fail(index, raw, 'method %r is not an HTTP method' % endpoint['method'])
         try:
             endpoint['timeout'] = float(endpoint['timeout'])
@@ -618,7 +619,7 @@ def _short(value, limit=80):
 def probe_endpoint(pool, endpoint, thresholds, tokens, on_secret=None):
     """Probe one endpoint; return ``(record, checks, token)``."""
     target = endpoint['name']
-    url = public_url(endpoint['url'], endpoint.get('record_query_params'))
+    url = endpoint.get('_public_url') or public_url(endpoint['url'], endpoint.get('record_query_params'))
     record = {'name': target, 'url': url, 'method': endpoint['method'], 'status_code': None, 'response_time': None,
               'bytes': None, 'ok': False, 'error': None}
     checks = []
@@ -727,6 +728,48 @@ def _codes(codes):
 
 # ---------------------------------------------------------------- many endpoints
 
+def _run_phases(phases, work, results, workers, between=None):
+    """``results[i] = work(i)`` for every index of each phase in turn, on at most ``workers`` threads that take the
+    next index as they finish (a thread keeps its kept-alive connections from one phase to the next).
+
+    ``between`` runs once after the first phase ends and before the second starts. The first exception raised by
+    ``work`` stops the threads (an index already taken still finishes) and is raised here.
+    """
+    count = min(workers, max(len(phase) for phase in phases)) if any(phases) else 0
+    if count == 0:
+        return
+    lock = threading.Lock()
+    queues = [iter(phase) for phase in phases]
+    errors = []
+    barrier = threading.Barrier(count, action=between)
+
+    def worker():
+        try:
+            for number, queue in enumerate(queues):
+                if number:
+                    barrier.wait()
+                while True:
+                    with lock:
+                        index = None if errors else next(queue, None)
+                    if index is None:
+                        break
+                    results[index] = work(index)
+        except threading.BrokenBarrierError:
+            pass
+        except BaseException as exc:  # handed to the caller below
+            with lock:
+                errors.append(exc)
+            barrier.abort()
+
+    threads = [threading.Thread(target=worker, name='http_check-%d' % number, daemon=True) for number in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
 def check_endpoints(endpoints, thresholds=None, workers=16, defaults=None, on_secret=None):
     """Probe every endpoint; return ``(checks, records)``. Login endpoints run first, their users after."""
     endpoints = normalize_endpoints(endpoints, defaults)
@@ -742,18 +785,17 @@ def check_endpoints(endpoints, thresholds=None, workers=16, defaults=None, on_se
     pool = _Pool(_Contexts())
     logins = [i for i, e in enumerate(endpoints) if e.get('token_query')]
     others = [i for i, e in enumerate(endpoints) if not e.get('token_query')]
+
+    def probe(index):
+        return probe_endpoint(pool, endpoints[index], thresholds, tokens, on_secret)
+
+    def hand_over_tokens():  # in the order given: of two logins with the same token_name, the later one wins
+        for index in logins:
+            if results[index][2] is not None:
+                tokens[endpoints[index]['token_name']] = results[index][2]
+
     try:
-        with ThreadPoolExecutor(max_workers=min(workers, len(endpoints))) as executor:
-            for phase in (logins, others):
-                if not phase:
-                    continue
-                futures = [(i, executor.submit(probe_endpoint, pool, endpoints[i], thresholds, tokens, on_secret))
-                           for i in phase]
-                for i, future in futures:
-                    results[i] = future.result()
-                    token = results[i][2]
-                    if token is not None:
-                        tokens[endpoints[i]['token_name']] = token
+        _run_phases((logins, others), probe, results, workers, between=hand_over_tokens)
     finally:
         pool.close()
     checks, records = [], []

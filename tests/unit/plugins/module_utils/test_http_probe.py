@@ -364,3 +364,37 @@ def test_an_echoed_header_or_a_schemeless_url_never_reaches_a_reason_or_message(
         check_endpoints([{'url': '127.0.0.1:1/x?token=NoScheme-88'}], THRESHOLDS)
     assert 'NoScheme-88' not in info.value.message
     assert 'endpoints[0]' in info.value.message and 'must start with http:// or https://' in info.value.message
+
+
+def test_of_two_logins_with_the_same_token_name_the_later_one_in_the_list_wins():
+    """Tokens are handed over in the order given, not in the order the logins answer (the first one answers last)."""
+
+    def login(token, delay):
+        def route(req):
+            time.sleep(delay)
+            return reply(200, {'access_token': token})
+        return route
+
+    def me(req):
+        return reply(200 if req.headers.get('Authorization') == 'Bearer tok-second-login-xyz' else 401, {})
+
+    with HttpServer(routes={'/first': login('tok-first-login-abc', 0.5), '/second': login('tok-second-login-xyz', 0),
+                            '/me': me}) as server:
+        checks, _records = check_endpoints([
+            {'name': 'first', 'url': server.url + '/first', 'token_query': 'access_token'},
+            {'name': 'second', 'url': server.url + '/second', 'token_query': 'access_token'},
+            {'name': 'me', 'url': server.url + '/me', 'use_token': 'token'},
+        ], THRESHOLDS, workers=2)
+    assert by_name(checks, 'http.auth', 'me')['status'] == 'ok'
+    assert by_name(checks, 'http.status', 'me')['value'] == 200
+
+
+def test_an_error_inside_a_probe_stops_the_run_with_its_message(http_server, https_server, tmp_path):
+    """A CA bundle that exists but cannot be loaded is an error of the run (MaintenanceError), raised to the caller
+    from the worker thread that met it; the other workers stop taking endpoints."""
+    bundle = tmp_path / 'not-a-bundle.pem'
+    bundle.write_text('not a certificate\n')
+    endpoints = [{'url': http_server.url + '/health?n=%d' % i} for i in range(40)]
+    endpoints.insert(5, {'name': 'bad ca', 'url': https_server.url + '/health', 'ca_path': str(bundle)})
+    with pytest.raises(MaintenanceError, match='Error while loading the CA bundle'):
+        check_endpoints(endpoints, THRESHOLDS, workers=4)

@@ -74,3 +74,36 @@ def test_compact_keeps_every_problem_and_summarizes_the_rest(https_server, ca):
     assert slowest['target'] in by_name['http.response_time']['reason']
     # the broken endpoint's own response time is still ok: counted in the summary, not lost
     assert 'ok on 21 endpoint(s)' in by_name['http.response_time']['reason']
+
+
+def run_module(capsys, args):
+    """The http_check module in-process, as Ansible runs it; returns its JSON result."""
+    import json
+
+    from ansible.module_utils.testing import patch_module_args
+
+    from ansible_collections.autopilotcx.maintenance.plugins.modules import http_check
+
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            http_check.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_the_module_returns_the_compact_result_by_default_and_every_record_on_request(http_server, capsys):
+    """Breaking change of issue 18: ``detail`` defaults to ``compact``; ``detail: full`` gives every check and record."""
+    endpoints = [{'name': 'h%d' % i, 'url': http_server.url + '/health'} for i in range(5)]
+    endpoints.append({'name': 'broken', 'url': http_server.url + '/error'})
+    args = dict(endpoints=endpoints, fail_on='never', thresholds=THRESHOLDS)
+    result = run_module(capsys, args)
+    assert result['endpoint_count'] == 6 and result['endpoints_ok'] == 5
+    assert [r['name'] for r in result['endpoints']] == ['broken']
+    assert result['status'] == 'critical' and result['failed_checks'] == ['http.status (broken)']
+    assert [(c['name'], c['target']) for c in result['checks'] if c['status'] == 'ok'] == [
+        ('http.status', '5 endpoint(s)'), ('http.response_time', '6 endpoint(s)')]
+    assert result['invocation']['module_args']['endpoints'] == '6 endpoint(s), not echoed with detail=compact'
+
+    full = run_module(capsys, dict(args, detail='full'))
+    assert [r['name'] for r in full['endpoints']] == [e['name'] for e in endpoints]
+    assert len(full['checks']) == 12 and 'endpoint_count' not in full
+    assert full['status'] == result['status'] and full['failed_checks'] == result['failed_checks']
