@@ -529,7 +529,11 @@ def _run_like_awx(awx, postgres, dbname, tmp_path, monkeypatch, drop_project_con
         exists = conn.execute("select to_regclass('maintenance_outcomes')").fetchone()[0]
         if exists is None:
             return job, []
-        return job, conn.execute('select run_id, cadence, host, task from maintenance_outcomes').fetchall()
+        # the task records; the run's own record (kind 'run', host NULL) is checked for its run id
+        rows = conn.execute("select run_id, cadence, host, task from maintenance_outcomes where kind = 'task'").fetchall()
+        runs = conn.execute("select run_id from maintenance_outcomes where kind = 'run'").fetchall()
+        assert [r[0] for r in runs] == ['awx-job-%d' % job['id']] or not rows, runs
+        return job, rows
 
 
 def test_outcome_callback_reaches_the_store_as_awx_runs_the_job(awx, first_run, postgres, postgres_db, tmp_path,

@@ -203,10 +203,13 @@ def awx_objects(cadences, settings=None):
             'description': entry.get('description') or entry['name'],
             'project': project['name'],
             'playbook': 'playbooks/%s' % entry['playbook'],
-            'inventory': s['default_inventory'],
+            # AWX named URLs: awx.awx resolves a bare name across every organization and fails on two matches
+            # (a second organization with its own 'production' inventory or the same credential names)
+            'inventory': '%s++%s' % (s['default_inventory'], org),
             'ask_inventory_on_launch': True,
             'ask_limit_on_launch': True,
-            'credentials': [machine['name'], outcome['name']],
+            'credentials': ['%s++Machine+ssh++%s' % (machine['name'], org),
+                            '%s++%s+cloud++%s' % (outcome['name'], outcome['type'], org)],
             'execution_environment': ee['name'],
             'job_type': 'run',
             'forks': s['forks'],
