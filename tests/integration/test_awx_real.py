@@ -161,8 +161,13 @@ def awx(tmp_path_factory):
     assert os.path.exists(up), ('the real AWX for tests is expected at %s (shared/ beside the repository; or set '
                                 'AUTOPILOTCX_AWX_TEST_DIR, or AUTOPILOTCX_AWX_TESTS=0 to switch these tests off)' % AWX_DIR)
     tree = _project_tree(str(tmp_path_factory.mktemp('awx-project')))
-    _down('--wipe')                                     # an empty AWX: whatever a previous run left is dropped
     try:
+        # an empty AWX: down.sh --wipe drops the database only while its PostgreSQL runs, and the previous session
+        # ended with down.sh (everything stopped, data kept): start, wipe, start again (measured: a bare --wipe on a
+        # stopped AWX left the previous run's objects, and the first run refused them as not its own)
+        _up(tree)
+        wiped = _down('--wipe')
+        assert wiped.returncode == 0, wiped.stderr[-2000:]
         yield Awx(_up(tree))
     finally:
         stopped = _down()                                # never left running; not --wipe: the next start is fast
