@@ -1,9 +1,14 @@
 """awx_configure.yml against a real AWX (../shared/awx: AWX 24.6.2.dev0 built from source, its own PostgreSQL).
 
-The AWX is started once for this module's session and wiped at the end. Everything is asserted through AWX's REST API,
-never through the playbook's own output (except its changed count). The tests run in file order and build on each
-other: create, prove the outcome callback reaches the store, rerun (changed=0), check mode, change a cadence,
-remove one, refuse what must be refused.
+Part of `make test` (scripts/run-tests.sh runs this module as a stage of its own, beside the others): the AWX is
+started once for the module (`up.sh`; emptied first with `down.sh --wipe`) and stopped at the end with `down.sh`
+(the schema dump and the venv stay for the next run). When AWX cannot start, every test here FAILS with up.sh's
+reason; developers without the real AWX opt out with AUTOPILOTCX_AWX_TESTS=0 (documented in docs/scheduling.md).
+
+Everything is asserted through AWX's REST API, never through the playbook's own output (except what it reports
+changed). The tests run in file order and build on each other: one configure run shared by the read-back tests, a
+rerun (changed=0), check mode, one run that changes a cadence and removes another, the refusals, the outcome
+callback, and last a team project that pulls the collection through collections/requirements.yml.
 
 AWX here runs no jobs (no containers on this machine): the job a template would start is run the way AWX runs it,
 with ansible-runner in a fresh private data dir holding the project as AWX synced it, AWX's own credential injection
@@ -31,18 +36,32 @@ from tests.harness.tier import needs_service
 
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.scheduling import awx_config, cadence
 
-# Opt-in for now (AUTOPILOTCX_AWX_TESTS=1): against the real AWX the object, schedule, next-run and check-mode tests
-# pass, but the second-run, changed-cadence and removed-cadence tests were still failing when this landed, and the
-# module takes 12-25 minutes on 2 cores. Issue 23 stays open until they pass and this runs in `make test`.
+# Runs in `make test`; AUTOPILOTCX_AWX_TESTS=0 is the developer's opt-out (a machine without the real AWX beside the
+# repository). Anything else runs the tests, and a real AWX that cannot start fails them with the reason.
 pytestmark = [pytest.mark.slow, pytest.mark.service,
-              pytest.mark.skipif(os.environ.get('AUTOPILOTCX_AWX_TESTS') != '1',
-                                 reason='real-AWX tests are opt-in until issue 23 is done: set AUTOPILOTCX_AWX_TESTS=1')]
+              pytest.mark.skipif(os.environ.get('AUTOPILOTCX_AWX_TESTS') == '0',
+                                 reason='real-AWX tests switched off with AUTOPILOTCX_AWX_TESTS=0')]
 
-# The real AWX lives beside the repository (CI runs from a clone with shared/ beside it).
-AWX_DIR = os.environ.get('AUTOPILOTCX_AWX_TEST_DIR') or os.path.join(ROOT, '..', 'shared', 'awx')
+
+def _awx_dir():
+    """../shared/awx beside the repository (CI runs from a clone with shared/ beside it), or beside a parent folder
+    (a git worktree under the repository's sibling folder); AUTOPILOTCX_AWX_TEST_DIR overrides."""
+    if os.environ.get('AUTOPILOTCX_AWX_TEST_DIR'):
+        return os.environ['AUTOPILOTCX_AWX_TEST_DIR']
+    here = os.path.abspath(ROOT)
+    while os.path.dirname(here) != here:
+        candidate = os.path.join(os.path.dirname(here), 'shared', 'awx')
+        if os.path.exists(os.path.join(candidate, 'up.sh')):
+            return candidate
+        here = os.path.dirname(here)
+    return os.path.join(ROOT, '..', 'shared', 'awx')
+
+
+AWX_DIR = _awx_dir()
 AWX_HOME = os.environ.get('AWX_TEST_HOME') or os.path.join(os.path.expanduser('~'), '.cache', 'awx-test')
 SITE_PACKAGES = os.path.join(ROOT, '.venv', 'lib', 'python3.11', 'site-packages')
 TABLE = yaml.safe_load(open(os.path.join(ROOT, 'roles', 'maintenance', 'defaults', 'main.yml')))['maintenance_cadences']
+TEAM_PROJECT = os.path.join(ROOT, 'docs', 'examples', 'team_project')
 ORG = 'AutopilotCX'
 # Real-looking addresses: the defaults' example.invalid placeholders are refused for a real run.
 SETTINGS = {
@@ -73,11 +92,18 @@ def _project_tree(dest):
 
 
 class Awx(object):
+    """AWX's REST API with one OAuth token for the session. Every request with a password costs AWX a password hash
+    (and awx.awx logs in and out around every task with one): the token makes the runs several times faster. The
+    password route is still run for real (check mode, the wrong-password refusal)."""
+
     def __init__(self, env):
-        self.env = env
+        self.password_env = env
         self.host = env['CONTROLLER_HOST']
         self.auth = 'Basic ' + base64.b64encode(('%s:%s' % (env['CONTROLLER_USERNAME'],
                                                             env['CONTROLLER_PASSWORD'])).encode()).decode()
+        token = self.request('POST', 'tokens/', {'description': 'autopilotcx tests', 'scope': 'write'})['token']
+        self.auth = 'Bearer ' + token
+        self.env = dict(env, CONTROLLER_OAUTH_TOKEN=token, CONTROLLER_USERNAME='', CONTROLLER_PASSWORD='')
 
     def request(self, method, path, body=None):
         url = path if path.startswith('http') else self.host + '/api/v2/' + path.lstrip('/')
@@ -112,30 +138,49 @@ class Awx(object):
         return dict((kind, dict((o['id'], o.get('modified')) for o in self.all(kind))) for kind in MANAGED)
 
 
+def _down(*args):
+    return subprocess.run(['bash', os.path.join(AWX_DIR, 'down.sh')] + list(args), capture_output=True, text=True,
+                          check=False, timeout=600)
+
+
+def _up(tree):
+    """up.sh --project-tree TREE: starts AWX (idempotent), or restarts only the project-sync stand-in on TREE."""
+    proc = subprocess.run(['bash', os.path.join(AWX_DIR, 'up.sh'), '--project-tree', tree], capture_output=True,
+                          text=True, check=False, timeout=1800)
+    assert proc.returncode == 0, 'the real AWX did not start (%s, exit %d): %s' % (
+        os.path.join(AWX_DIR, 'up.sh'), proc.returncode, proc.stderr[-3000:])
+    return dict(re.findall(r'(CONTROLLER_\w+)=(\S+)', proc.stdout))
+
+
 @pytest.fixture(scope='module')
 def awx(tmp_path_factory):
-    """A real, empty AWX for this module; stopped and wiped afterwards."""
+    """A real AWX, emptied, for this module (started once); stopped at the end, its database kept for the next
+    start (which empties it again). A missing or failing up.sh fails the tests with its reason: never a skip."""
     needs_service('a real AWX (../shared/awx/up.sh)')
     up = os.path.join(AWX_DIR, 'up.sh')
-    assert os.path.exists(up), 'the real AWX for tests is expected at %s (shared/ beside the repository)' % AWX_DIR
+    assert os.path.exists(up), ('the real AWX for tests is expected at %s (shared/ beside the repository; or set '
+                                'AUTOPILOTCX_AWX_TEST_DIR, or AUTOPILOTCX_AWX_TESTS=0 to switch these tests off)' % AWX_DIR)
     tree = _project_tree(str(tmp_path_factory.mktemp('awx-project')))
-    subprocess.run(['bash', os.path.join(AWX_DIR, 'down.sh'), '--wipe'], capture_output=True, check=False)
-    proc = subprocess.run(['bash', up, '--project-tree', tree], capture_output=True, text=True, check=False,
-                          timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    env = dict(re.findall(r'(CONTROLLER_\w+)=(\S+)', proc.stdout))
     try:
-        yield Awx(env)
+        # an empty AWX: down.sh --wipe drops the database only while its PostgreSQL runs, and the previous session
+        # ended with down.sh (everything stopped, data kept): start, wipe, start again (measured: a bare --wipe on a
+        # stopped AWX left the previous run's objects, and the first run refused them as not its own)
+        _up(tree)
+        wiped = _down('--wipe')
+        assert wiped.returncode == 0, wiped.stderr[-2000:]
+        yield Awx(_up(tree))
     finally:
-        subprocess.run(['bash', os.path.join(AWX_DIR, 'down.sh'), '--wipe'], capture_output=True, check=False)
+        stopped = _down()                                # never left running; not --wipe: the next start is fast
+        assert stopped.returncode == 0, stopped.stderr[-2000:]
 
 
-def configure(awx, settings=None, table=None, args=(), env=None, tmp=None):
-    """Run `ansible-playbook autopilotcx.maintenance.awx_configure` as a team would; returns the process."""
+def configure(awx, settings=None, table=None, args=(), env=None, tmp=None, password=False):
+    """Run `ansible-playbook autopilotcx.maintenance.awx_configure` as a team would (an OAuth token in
+    CONTROLLER_OAUTH_TOKEN, or CONTROLLER_USERNAME/PASSWORD with ``password``); returns the process."""
     extra = {'awx_configure_settings': dict(SETTINGS, **(settings or {}))}
     if table is not None:
         extra['maintenance_cadences'] = table
-    run_env = dict(awx.env)
+    run_env = dict(awx.password_env if password else awx.env)
     run_env['ANSIBLE_COLLECTIONS_PATH'] = ansible_env()['ANSIBLE_COLLECTIONS_PATH'] + ':' + SITE_PACKAGES
     run_env.update(env or {})
     return run_playbook('autopilotcx.maintenance.awx_configure', extra_vars=extra, env=run_env, args=list(args),
@@ -289,44 +334,66 @@ def _changed_ids(before, after):
                 for kind in before if before[kind] != after[kind])
 
 
+CHANGED_RRULE = 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15'
+
+
+def _changed_table():
+    """tls_check's cadence changed and cache_analysis removed: one run serves both tests (a run costs minutes)."""
+    return [e for e in _table_with('tls_check', CHANGED_RRULE) if e['name'] != 'cache_analysis']
+
+
+def _changed_items(proc):
+    """The loop items the run reported changed (`changed: [localhost] => (item=<label>)`)."""
+    return set(re.findall(r'^changed: \[localhost\] => \(item=(.+)\)$', proc.stdout, re.M))
+
+
 def test_check_mode_shows_and_changes_nothing(awx, first_run, tmp_path):
     before = awx.snapshot()
-    table = _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
-    proc = configure(awx, table=table, args=['--check', '--diff'], tmp=tmp_path)
+    proc = configure(awx, table=_changed_table(), args=['--check', '--diff'], tmp=tmp_path, password=True)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert changed_count(proc) >= 1                   # it says the schedule would change
-    assert 'maintenance tls_check schedule' in proc.stdout
+    # it says the schedule would change and the removed cadence's template would go
+    assert {'maintenance tls_check schedule', 'maintenance cache_analysis'} <= _changed_items(proc), proc.stdout[-6000:]
     assert awx.snapshot() == before                   # and nothing changed: same objects, same modified times
 
 
-def test_one_changed_cadence_changes_exactly_its_schedule(awx, first_run, tmp_path):
+@pytest.fixture(scope='module')
+def changed_run(awx, first_run, tmp_path_factory):
+    ids = {'tls_schedule': awx.one('schedules', 'maintenance tls_check schedule')['id'],
+           'cache_template': awx.one('job_templates', 'maintenance cache_analysis')['id'],
+           'cache_schedule': awx.one('schedules', 'maintenance cache_analysis schedule')['id']}
     before = awx.snapshot()
+    proc = configure(awx, table=_changed_table(), tmp=tmp_path_factory.mktemp('changed'))
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return {'proc': proc, 'ids': ids, 'changes': _changed_ids(before, awx.snapshot())}
+
+
+def test_one_changed_cadence_changes_exactly_its_schedule(awx, changed_run):
+    ids = changed_run['ids']
+    # what changed besides the removed cadence's template and schedule: tls_check's schedule, nothing else
+    changes = changed_run['changes']
+    assert set(changes) == {'schedules', 'job_templates'}, changes
+    assert set(changes['schedules']) - {ids['cache_schedule']} == {ids['tls_schedule']}
+    changed = _changed_items(changed_run['proc'])
+    assert changed - {'maintenance cache_analysis', 'maintenance cache_analysis schedule'} == \
+        {'maintenance tls_check schedule'}, changed_run['proc'].stdout[-6000:]
     schedule = awx.one('schedules', 'maintenance tls_check schedule')
-    table = _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
-    proc = configure(awx, table=table, tmp=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
-    assert changed_count(proc) == 1, proc.stdout[-6000:]
-    assert _changed_ids(before, awx.snapshot()) == {'schedules': [schedule['id']]}
-    changed = awx.one('schedules', 'maintenance tls_check schedule')
-    assert changed['rrule'] == cadence.awx_rrule('FREQ=DAILY;BYHOUR=6;BYMINUTE=15')
-    saved = datetime.datetime.fromisoformat(changed['modified'].replace('Z', '+00:00'))
-    assert datetime.datetime.fromisoformat(changed['next_run'].replace('Z', '+00:00')) == \
-        cadence.occurrences('FREQ=DAILY;BYHOUR=6;BYMINUTE=15', 1, saved)[0]
+    assert schedule['id'] == ids['tls_schedule']                     # updated in place, not recreated
+    assert schedule['rrule'] == cadence.awx_rrule(CHANGED_RRULE)
+    saved = datetime.datetime.fromisoformat(schedule['modified'].replace('Z', '+00:00'))
+    assert datetime.datetime.fromisoformat(schedule['next_run'].replace('Z', '+00:00')) == \
+        cadence.occurrences(CHANGED_RRULE, 1, saved)[0]
 
 
-def test_a_removed_cadence_loses_its_schedule_and_template(awx, first_run, tmp_path):
-    table = [e for e in _table_with('tls_check', 'FREQ=DAILY;BYHOUR=6;BYMINUTE=15') if e['name'] != 'cache_analysis']
-    template = awx.one('job_templates', 'maintenance cache_analysis')
-    before = awx.snapshot()
-    proc = configure(awx, table=table, tmp=tmp_path)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+def test_a_removed_cadence_loses_its_schedule_and_template(awx, changed_run):
+    ids = changed_run['ids']
     assert awx.all('job_templates', name='maintenance cache_analysis') == []
     assert awx.all('schedules', name='maintenance cache_analysis schedule') == []
-    changes = _changed_ids(before, awx.snapshot())
-    assert changes['job_templates'] == [template['id']] and len(changes['schedules']) == 1
-    assert set(changes) == {'job_templates', 'schedules'}, changes
+    changes = changed_run['changes']
+    assert changes['job_templates'] == [ids['cache_template']]
+    assert sorted(changes['schedules']) == sorted([ids['tls_schedule'], ids['cache_schedule']])
+    assert 'maintenance cache_analysis' in _changed_items(changed_run['proc'])
     enabled = [s['name'] for s in awx.all('schedules', enabled='true', name__startswith='maintenance ')]
-    assert sorted(enabled) == sorted('maintenance %s schedule' % e['name'] for e in table if e.get('rrule'))
+    assert sorted(enabled) == sorted('maintenance %s schedule' % e['name'] for e in _changed_table() if e.get('rrule'))
 
 
 # ------------------------------------------------------------------------------------------------ refusals
@@ -335,7 +402,8 @@ def _refused(awx, proc, *needles, **kwargs):
     text = proc.stdout + proc.stderr
     for needle in needles:
         assert needle in text, text[-4000:]
-    for secret in (awx.env['CONTROLLER_PASSWORD'],) + tuple(kwargs.get('secrets', ())):
+    for secret in (awx.password_env['CONTROLLER_PASSWORD'], awx.env['CONTROLLER_OAUTH_TOKEN']) + \
+            tuple(kwargs.get('secrets', ())):
         assert secret not in text                 # no password or token in the message
 
 
@@ -345,7 +413,7 @@ def test_errors_before_any_change(awx, first_run, tmp_path):
     _refused(awx, configure(awx, env={'CONTROLLER_HOST': 'http://127.0.0.1:9'}, tmp=tmp_path),
              'awx_configure changed nothing: could not log in to AWX at http://127.0.0.1:9')
     # wrong password, wrong token
-    _refused(awx, configure(awx, env={'CONTROLLER_PASSWORD': 'wrong-password'}, tmp=tmp_path),
+    _refused(awx, configure(awx, env={'CONTROLLER_PASSWORD': 'wrong-password'}, password=True, tmp=tmp_path),
              'awx_configure changed nothing: could not log in to AWX', secrets=['wrong-password'])
     _refused(awx, configure(awx, env={'CONTROLLER_USERNAME': '', 'CONTROLLER_PASSWORD': '',
                                       'CONTROLLER_OAUTH_TOKEN': 'not-a-token'}, tmp=tmp_path),
@@ -425,17 +493,18 @@ def _synced_project(awx, project):
     return os.path.join(work, 'projects', project['local_path'])
 
 
-def _run_like_awx(awx, postgres, dbname, tmp_path, monkeypatch, drop_project_config=False):
+def _run_like_awx(awx, postgres, dbname, tmp_path, monkeypatch, drop_project_config=False, org=ORG,
+                  template='maintenance resource_usage', project='AutopilotCX maintenance'):
     import ansible_runner
-    template = awx.one('job_templates', 'maintenance resource_usage')
-    credential = awx.one('credentials', 'AutopilotCX outcome recording')
+    template = awx.one('job_templates', template, organization__name=org)
+    credential = awx.one('credentials', 'AutopilotCX outcome recording', organization__name=org)
     # What the team does once in AWX: fill the outcome DSN into the credential placeholder
     awx.request('PATCH', 'credentials/%d/' % credential['id'], {'inputs': {'dsn': postgres.dsn(dbname)}})
     job = awx.request('POST', 'job_templates/%d/launch/' % template['id'], {'limit': 'localhost'})
     data = tmp_path / 'runner'
     (data / 'env').mkdir(parents=True)
     (data / 'inventory').mkdir()
-    shutil.copytree(_synced_project(awx, awx.one('projects', 'AutopilotCX maintenance')), str(data / 'project'))
+    shutil.copytree(_synced_project(awx, awx.one('projects', project)), str(data / 'project'))
     if drop_project_config:
         os.unlink(str(data / 'project' / 'ansible.cfg'))
     params = awx_job_params(job['id'], data)
@@ -465,7 +534,11 @@ def _run_like_awx(awx, postgres, dbname, tmp_path, monkeypatch, drop_project_con
         exists = conn.execute("select to_regclass('maintenance_outcomes')").fetchone()[0]
         if exists is None:
             return job, []
-        return job, conn.execute('select run_id, cadence, host, task from maintenance_outcomes').fetchall()
+        # the task records; the run's own record (kind 'run', host NULL) is checked for its run id
+        rows = conn.execute("select run_id, cadence, host, task from maintenance_outcomes where kind = 'task'").fetchall()
+        runs = conn.execute("select run_id from maintenance_outcomes where kind = 'run'").fetchall()
+        assert [r[0] for r in runs] == ['awx-job-%d' % job['id']] or not rows, runs
+        return job, rows
 
 
 def test_outcome_callback_reaches_the_store_as_awx_runs_the_job(awx, first_run, postgres, postgres_db, tmp_path,
@@ -483,3 +556,76 @@ def test_without_the_project_ansible_cfg_nothing_is_recorded(awx, first_run, pos
     """The control: the same job without the project's ansible.cfg records nothing (so the route above is the one)."""
     _job, rows = _run_like_awx(awx, postgres, postgres_db, tmp_path, monkeypatch, drop_project_config=True)
     assert rows == []
+
+
+# ------------------------------------------------------------------------------------------------ a team's own project
+# Last: the project-sync stand-in is restarted on the team's tree (every project update from here on copies it).
+@pytest.fixture(scope='module')
+def team_run(awx, tmp_path_factory):
+    """docs/examples/team_project as a team's repository (it requires the collection in collections/requirements.yml
+    and holds thin playbooks): awx_configure run from it exactly as the docs say, its own playbook wrapper and
+    settings file, the collection (and awx.awx) installed beside it as the requirements file asks."""
+    tree = str(tmp_path_factory.mktemp('team') / 'project')
+    shutil.copytree(TEAM_PROJECT, tree)
+    _up(tree)
+    with open(os.path.join(tree, 'awx-settings.yml')) as handle:
+        example = yaml.safe_load(handle)
+    others = _other_organization(awx)
+    env = dict(awx.env, ANSIBLE_CONFIG=os.path.join(tree, 'ansible.cfg'),
+               ANSIBLE_COLLECTIONS_PATH=ansible_env()['ANSIBLE_COLLECTIONS_PATH'] + ':' + SITE_PACKAGES)
+    proc = run_playbook('playbooks/awx_configure.yml', env=env, args=['-e', '@awx-settings.yml'], cwd=tree,
+                        outcome_log=os.path.join(tree, '..', 'outcomes.jsonl'), timeout=1200)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return dict(example, others_before=others, others_after=_other_organization(awx))
+
+
+def _other_organization(awx):
+    """id -> modified of the AutopilotCX organization's templates, workflow, schedules, EE and the credential type."""
+    kinds = ('job_templates', 'workflow_job_templates', 'execution_environments', 'credentials')
+    found = dict((kind, dict((o['id'], o['modified']) for o in awx.all(kind, organization__name=ORG))) for kind in kinds)
+    found['schedules'] = dict((o['id'], o['modified']) for o in awx.all('schedules', name__startswith='maintenance '))
+    found['credential_types'] = dict((o['id'], o['modified']) for o in awx.all('credential_types', managed='false'))
+    return found
+
+
+def test_team_project_templates_run_the_teams_thin_and_own_playbooks(awx, team_run):
+    settings = team_run['awx_configure_settings']
+    org, prefix = settings['organization'], settings['name_prefix']
+    project = awx.one('projects', settings['project']['name'])
+    _synced_project(awx, project)
+    listed = awx.get('projects/%d/playbooks/' % project['id'])          # what AWX found in the synced project
+    templates = dict((t['name'], t) for t in awx.all('job_templates', organization__name=org))
+    table = TABLE + team_run['awx_configure_extra_cadences']
+    assert sorted(templates) == sorted('%s %s' % (prefix, e['name']) for e in table)
+    for entry in table:
+        template = templates['%s %s' % (prefix, entry['name'])]
+        assert template['playbook'] == 'playbooks/' + entry['playbook'] and template['playbook'] in listed
+        assert template['project'] == project['id']
+    schedule = awx.one('schedules', '%s team_disk_report schedule' % prefix)
+    assert schedule['rrule'] == cadence.awx_rrule('FREQ=DAILY;BYHOUR=7;BYMINUTE=0') and schedule['next_run']
+    # the other organization's objects (same template names but for the prefix) and the shared credential type
+    assert team_run['others_after'] == team_run['others_before'] and team_run['others_before']['job_templates']
+
+
+def test_awx_refuses_a_collection_playbook_named_by_fqcn(awx, team_run):
+    """Why the team project holds thin playbooks: AWX takes only a file of the project as a template's playbook."""
+    project = awx.one('projects', team_run['awx_configure_settings']['project']['name'])
+    inventory = awx.one('inventories', 'production', organization__name=team_run['awx_configure_settings']['organization'])
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        awx.request('POST', 'job_templates/', {'name': 'fqcn playbook', 'project': project['id'],
+                                               'inventory': inventory['id'],
+                                               'playbook': 'autopilotcx.maintenance.tls_check'})
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read().decode()) == {'playbook': ['Playbook not found for project.']}
+    assert awx.all('job_templates', name='fqcn playbook') == []
+
+
+def test_team_project_job_records_outcomes_through_the_collection(awx, team_run, postgres, postgres_db, tmp_path,
+                                                                  monkeypatch):
+    """A job of the team's template, run as AWX runs it: the thin playbook imports the collection's playbook from the
+    execution environment, and the team's ansible.cfg enables the outcome callback."""
+    settings = team_run['awx_configure_settings']
+    job, rows = _run_like_awx(awx, postgres, postgres_db, tmp_path, monkeypatch, org=settings['organization'],
+                              template='%s resource_usage' % settings['name_prefix'], project=settings['project']['name'])
+    assert rows, 'no outcome record reached the store'
+    assert {r[0] for r in rows} == {'awx-job-%d' % job['id']} and {r[1] for r in rows} == {'resource_usage'}

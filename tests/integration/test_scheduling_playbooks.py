@@ -75,7 +75,7 @@ def test_awx_one_job_template_per_cadence_playbook_with_outcome_callback(awx_dry
     assert [f['secret'] for f in ctype['inputs']['fields'] if f['id'] == 'dsn'] == [True]
     outcome_credential = next(c for c in objects['credential'] if c['credential_type'] == ctype['name'])
     for template in templates.values():
-        assert outcome_credential['name'] in template['credentials']
+        assert any(c.startswith(outcome_credential['name'] + '++') for c in template['credentials'])
         assert template['notification_templates_error'] == ['AutopilotCX maintenance failures']
         assert template['ask_inventory_on_launch'] is True and template['project'] == objects['project'][0]['name']
     assert templates['maintenance service_health']['job_slice_count'] == 4

@@ -174,8 +174,9 @@ def awx_objects(cadences, settings=None):
             'credential': project.get('scm_credential'), 'default_environment': ee['name'],
             'description': 'autopilotcx.maintenance playbooks', 'state': 'present',
         }.items() if v is not None)],
+        # kind '' (a regular inventory) as AWX holds it: awx.awx compares what it sends, and an unset kind differs
         'inventory': [{'name': inv['name'], 'organization': org, 'description': 'From %s of the project' % inv['source_path'],
-                       'state': 'present'} for inv in s['inventories']],
+                       'kind': '', 'state': 'present'} for inv in s['inventories']],
         'inventory_source': [{'name': '%s from project' % inv['name'], 'inventory': inv['name'], 'organization': org,
                               'source': 'scm', 'source_project': project['name'], 'source_path': inv['source_path'],
                               'overwrite': True, 'update_on_launch': True, 'state': 'present'}
@@ -198,10 +199,13 @@ def awx_objects(cadences, settings=None):
             'description': entry.get('description') or entry['name'],
             'project': project['name'],
             'playbook': 'playbooks/%s' % entry['playbook'],
-            'inventory': s['default_inventory'],
+            # AWX named URLs: awx.awx resolves a bare name across every organization and fails on two matches
+            # (a second organization with its own 'production' inventory or the same credential names)
+            'inventory': '%s++%s' % (s['default_inventory'], org),
             'ask_inventory_on_launch': True,
             'ask_limit_on_launch': True,
-            'credentials': [machine['name'], outcome['name']],
+            'credentials': ['%s++Machine+ssh++%s' % (machine['name'], org),
+                            '%s++%s+cloud++%s' % (outcome['name'], outcome['type'], org)],
             'execution_environment': ee['name'],
             'job_type': 'run',
             'forks': s['forks'],
@@ -388,6 +392,12 @@ def awx_reconcile(objects, existing, settings=None):
                 for item in plan[kind]:
                     if item['name'] == name and _configuration_holds(record, item):
                         item.pop('notification_configuration', None)
+            elif kind == 'inventory' and name in planned and same_org:
+                # awx.awx sends host_filter always (None unless given) and AWX turns a PATCHed None into '': send
+                # what AWX holds, so that an inventory of a regular kind is never rewritten by a rerun
+                for item in plan[kind]:
+                    if item['name'] == name:
+                        item['host_filter'] = record.get('host_filter')
             elif (kind in ('job_template', 'schedule') and name not in planned and _owned(record) and same_org):
                 removed.append('%s %r' % (kind, name))
                 plan[kind].append({'name': name, 'state': 'absent'} if kind == 'schedule'

@@ -22,8 +22,11 @@ def test_objects_in_creation_order_refer_only_to_earlier_objects():
         return {o['name'] for o in objects[kind]}
     for template in objects['job_template']:
         assert template['project'] in names('project')
-        assert template['inventory'] in names('inventory')
-        assert set(template['credentials']) <= names('credential')
+        # named URLs (AWX's <name>++<organization> forms): awx.awx resolves a bare name across all organizations and
+        # fails on "returned 2 items" as soon as a second organization holds a 'production' inventory (measured)
+        assert template['inventory'] in {'%s++AutopilotCX' % n for n in names('inventory')}
+        assert set(template['credentials']) == {'AutopilotCX maintenance SSH++Machine+ssh++AutopilotCX',
+                                                'AutopilotCX outcome recording++AutopilotCX outcome recording+cloud++AutopilotCX'}
         assert set(template['labels']) <= names('label')
         assert template['execution_environment'] in names('execution_environment')
     for schedule in objects['schedule']:
@@ -182,3 +185,70 @@ def test_reconcile_resends_a_notification_configuration_only_when_a_value_differ
     record['notification_configuration'] = dict(held, url='https://old.example.test/hook')
     sent = awx_config.awx_reconcile(objects, {'notification_template': [record]})['objects']['notification_template'][0]
     assert sent['notification_configuration'] == planned['notification_configuration']
+
+
+def test_reconcile_sends_an_existing_inventory_what_awx_holds_for_kind_and_host_filter():
+    """Measured on the real AWX: every rerun PATCHed both inventories (awx.awx sends kind=None, which differs from
+    AWX's '' for a regular inventory, and the PATCH turned host_filter null into ''), so a second run was not
+    changed=0. awx.awx compares each key it sends with the record: kind and host_filter must equal AWX's."""
+    objects = awx_config.awx_objects(TABLE)
+    assert all(i['kind'] == '' for i in objects['inventory'])
+    org = {'summary_fields': {'organization': {'name': 'AutopilotCX'}}}
+    existing = {'inventory': [dict(org, id=1, name='staging', kind='', host_filter=None, description=awx_config.MANAGED_MARKER),
+                              dict(org, id=2, name='production', kind='', host_filter='', description=awx_config.MANAGED_MARKER)]}
+    sent = dict((i['name'], i) for i in awx_config.awx_reconcile(objects, existing)['objects']['inventory'])
+    for record in existing['inventory']:
+        assert sent[record['name']]['kind'] == record['kind']
+        assert sent[record['name']]['host_filter'] == record['host_filter']
+
+
+# ------------------------------------------------------------------------------------------------ a team's project
+TEAM_PROJECT = os.path.join(ROOT, 'docs', 'examples', 'team_project')
+
+
+def _requirement(name):
+    with open(os.path.join(TEAM_PROJECT, 'collections', 'requirements.yml')) as handle:
+        found = [c for c in yaml.safe_load(handle)['collections'] if c['name'] == name]
+    assert len(found) == 1, name
+    return found[0]
+
+
+def test_team_project_requires_the_awx_collection_that_awx_configure_checks():
+    """The team's collections/requirements.yml declares awx.awx with exactly the lower bound awx_preflight enforces;
+    galaxy.yml keeps it out of the dependencies (an execution environment build would pull it) and says the same."""
+    version = _requirement('awx.awx')['version']
+    assert version == '>=%s' % awx_config.AWX_COLLECTION_MIN_VERSION
+    minimum = version[2:]
+    assert awx_config.collection_problem(minimum) is None
+    major, minor, patch = (int(x) for x in minimum.split('.'))
+    below = '%d.%d.%d' % ((major - 1, 99, 99) if not (minor or patch) else (major, minor - 1 if minor else 0, 0))
+    assert 'too old' in awx_config.collection_problem(below)
+    assert _requirement('autopilotcx.maintenance')['version'].startswith('>=')
+    with open(os.path.join(ROOT, 'galaxy.yml')) as handle:
+        text = handle.read()
+    assert 'awx.awx' not in (yaml.safe_load(text).get('dependencies') or {})
+    assert 'awx.awx (%s)' % version.replace('>=', '>= ') in text
+
+
+def test_team_project_has_a_thin_playbook_for_every_cadence():
+    """AWX accepts as a template's playbook only a file of the project: the team's project holds, per cadence of the
+    collection's table, a file of the same path that imports the collection's playbook by its FQCN."""
+    for name in sorted(set(e['playbook'] for e in TABLE)) + ['awx_configure.yml']:
+        with open(os.path.join(TEAM_PROJECT, 'playbooks', name)) as handle:
+            plays = yaml.safe_load(handle)
+        stem = name[:-len('.yml')]
+        assert plays == [{'name': 'Run autopilotcx.maintenance.%s' % stem,
+                          'ansible.builtin.import_playbook': 'autopilotcx.maintenance.%s' % stem}], name
+        assert os.path.exists(os.path.join(ROOT, 'playbooks', name)), name
+
+
+def test_team_project_settings_build_without_placeholders():
+    with open(os.path.join(TEAM_PROJECT, 'awx-settings.yml')) as handle:
+        example = yaml.safe_load(handle)
+    objects = awx_config.awx_objects(TABLE + example['awx_configure_extra_cadences'], example['awx_configure_settings'])
+    assert awx_config.placeholders(objects) == []
+    own = [t for t in objects['job_template'] if t['playbook'] == 'playbooks/team_disk_report.yml']
+    assert len(own) == 1 and os.path.exists(os.path.join(TEAM_PROJECT, own[0]['playbook']))
+    names = set(e['name'] for e in objects['execution_environment'] + objects['project'] + objects['notification_template'])
+    assert not names & set(e['name'] for kind in ('execution_environment', 'project', 'notification_template')
+                           for e in awx_config.awx_objects(TABLE)[kind])   # a second organization beside the default one
