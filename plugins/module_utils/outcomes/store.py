@@ -635,11 +635,37 @@ class PostgresSink(object):
             files.extend(glob.glob(os.path.join(self.spool_dir, pattern)))
         return sorted(files)
 
+    def _claim_own(self) -> Optional[str]:
+        """Rename this run's spool to a claimed name while this run holds its lock; the writer stays open.
+
+        Workers Ansible forked after the spool was opened share its lock (flock belongs to the open file, which a
+        child inherits); one still exiting at the end would keep ``_claim`` from ever taking the run's own file, and
+        its records would wait for the next run. Renaming under our own lock needs no second lock, and keeping the
+        writer open until the records are sent keeps every other flush from claiming them meanwhile.
+        """
+        writer = self.writer
+        claimed: Optional[str] = None
+        if writer is not None and writer.fd is not None:
+            candidate = '%s.%s.sending' % (self.spool_path, uuid.uuid4().hex[:12])
+            try:
+                if os.path.samestat(os.fstat(writer.fd), os.stat(self.spool_path)):
+                    os.rename(self.spool_path, candidate)
+                    claimed = candidate
+            except OSError:
+                claimed = None
+        return claimed
+
     def flush(self) -> Tuple[int, int, Optional[str]]:
         """Send what is spooled. Returns ``(sent, kept, error)``; never raises for a database problem."""
         self._respool()
-        if self.writer is not None:
-            self.writer.close()
+        own = self._claim_own()
+        try:
+            return self._send(own)
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+
+    def _send(self, own: Optional[str]) -> Tuple[int, int, Optional[str]]:
         psycopg = deps.load('psycopg')
         files = self._spool_files()
         memory, self.unspooled = self.unspooled, []
@@ -660,7 +686,10 @@ class PostgresSink(object):
                 self.lost += len(memory)
                 return 0, sum(_count(f) for f in files), self.scrub(exc)
             for path in files:
-                claimed = _claim(path)
+                if path == own:
+                    claimed: Optional[Tuple[IO[bytes], str]] = (open(path, 'rb'), path)
+                else:
+                    claimed = _claim(path)
                 if claimed is None:
                     continue  # a live run still writes it, or another run is sending it
                 handle, claimed_path = claimed

@@ -3,6 +3,7 @@ import errno
 import json
 import multiprocessing
 import os
+import time
 
 import pytest
 
@@ -101,6 +102,29 @@ def test_postgres_sink_skips_spools_of_live_runs_and_sends_dead_ones(tmp_path, p
     assert again.flush()[2] is None
     assert postgres.execute('SELECT count(*) FROM sink_unit')[0][0] == 3
     assert len(store.read_postgres(postgres.connect(), None, 'sink_unit', since='2026-11-21T00:00:00Z')) == 2
+
+
+@pytest.mark.slow
+def test_a_forked_worker_still_alive_at_the_end_does_not_keep_the_runs_own_records_from_being_sent(tmp_path, postgres):
+    # Ansible forks its workers from the controller after the sink opened and locked its spool: each child shares
+    # the flock. make test failed twice on a loaded machine with 0 rows sent: a worker still exiting held the lock,
+    # so the run could not claim its own spool at the end and left every record for the next run.
+    spool = str(tmp_path / 'spool')
+    sink = store.PostgresSink(postgres.dsn(), spool, 'forked-run', table='sink_forked')
+    for number in range(3):
+        sink.write({'id': 'forked-run:%d' % number, 'run_id': 'forked-run', 'kind': 'task', 'recorded_at': store.iso(store.utc_now())})
+    child = os.fork()
+    if child == 0:  # a worker that has not exited yet: it holds the inherited descriptor, and so the lock
+        time.sleep(5)
+        os._exit(0)
+    try:
+        sent, kept, error = sink.flush()
+    finally:
+        os.kill(child, 9)
+        os.waitpid(child, 0)
+    assert (sent, kept, error) == (3, 0, None)
+    assert postgres.execute('SELECT count(*) FROM sink_forked')[0][0] == 3
+    assert os.listdir(spool) == []
 
 
 def test_extra_var_equal_to_a_status_or_name_cannot_corrupt_structure():
