@@ -136,14 +136,7 @@ def extracted_audit_root(suite=debroot.SUITE):
     stamp = path + '.ok'
     if os.path.exists(stamp):
         return path
-    with open(os.path.join(debroot.CACHE, '.extract-audit.lock'), 'a') as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not os.path.exists(stamp):
-            shutil.rmtree(path, ignore_errors=True)
-            os.makedirs(path)
-            subprocess.run(['tar', '-C', path, '-xzf', tarball], check=True)
-            open(stamp, 'w').close()
-    return path
+    return debroot.extract_once(tarball, path, '.extract-audit.lock')
 
 
 class AuditRoot(object):

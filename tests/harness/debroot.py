@@ -197,8 +197,13 @@ def extracted_root(suite=SUITE):
     stamp = path + '.ok'
     if os.path.exists(stamp):
         return path
-    tarball = base_tarball(suite)
-    with open(os.path.join(CACHE, '.extract.lock'), 'a') as lock:
+    return extract_once(base_tarball(suite), path, '.extract.lock')
+
+
+def extract_once(tarball, path, lock_name):
+    """Unpack ``tarball`` into ``path`` once, under a lock in the cache (other test processes wait for it)."""
+    stamp = path + '.ok'
+    with open(os.path.join(CACHE, lock_name), 'a') as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not os.path.exists(stamp):
             shutil.rmtree(path, ignore_errors=True)
