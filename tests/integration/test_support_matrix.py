@@ -104,7 +104,53 @@ def test_control_node_ansible_core_line(which, tmp_path):
         objects = json.loads(dry.read_text())
         injectors = [c['injectors'] for c in objects['credential_type'] if c.get('injectors')]
         assert any(i['env'].get('AUTOPILOTCX_OUTCOME_DSN') == '{{ dsn }}' for i in injectors), injectors
+    failures.extend(_http_check_both_ways(venv, tmp_path))
     assert not failures, 'ansible-core %s:\n%s' % (version, '\n'.join(failures))
+
+
+IN_PROCESS_PLAY = '''
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: http_check in the worker
+      autopilotcx.maintenance.http_check:
+        endpoints: [{url: "{{ base }}/health"}, {url: "{{ base }}/error"}]
+        fail_on: never
+      register: inside
+    - name: http_check as a module process
+      autopilotcx.maintenance.http_check:
+        endpoints: [{url: "{{ base }}/health"}, {url: "{{ base }}/error"}]
+        fail_on: never
+        in_process: false
+      register: module
+    - name: The same verdicts both ways
+      ansible.builtin.assert:
+        that:
+          - inside.status == module.status == 'critical'
+          - inside.failed_checks == module.failed_checks
+          - inside.endpoints_ok == module.endpoints_ok == 1
+'''
+
+
+def _http_check_both_ways(venv, tmp_path):
+    """http_check's action plugin on this ansible-core line: in the worker, and as a module process."""
+    book = tmp_path / 'in_process.yml'
+    book.write_text(IN_PROCESS_PLAY)
+    inventory = tmp_path / 'in_process_inventory'
+    inventory.write_text('probe ansible_connection=local\n')
+    with HttpServer() as server:
+        proc = subprocess.run([os.path.join(venv, 'bin', 'ansible-playbook'), '-vvv', str(book), '-i', str(inventory),
+                               '-e', json.dumps({'base': server.url})],
+                              env=_control_env(venv, {'AUTOPILOTCX_OUTCOME_LOG': str(tmp_path / 'ip.jsonl')}),
+                              capture_output=True, text=True, timeout=600, cwd=ROOT, check=False)
+    out = proc.stdout
+    if proc.returncode != 0:
+        return ['http_check in process: %s' % (out + proc.stderr)[-1500:]]
+    inside = out[out.index('TASK [http_check in the worker]'):out.index('TASK [http_check as a module process]')]
+    module = out[out.index('TASK [http_check as a module process]'):out.index('TASK [The same verdicts both ways]')]
+    if 'AnsiballZ_http_check.py' in inside or 'AnsiballZ_http_check.py' not in module:
+        return ['http_check: the worker ran a module process, or in_process: false did not']
+    return []
 
 
 # ------------------------------------------------------------------------------------------------ managed hosts

@@ -38,6 +38,7 @@ from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import UTC, from_epoch, iso_utc, utc_now
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.module_support import check_argument_spec
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.redact import (
     NO_LOG_MIN_LENGTH,
     SCRUB_MIN_LENGTH,
@@ -846,6 +847,48 @@ def compact_result(checks, records):
         kept.append(ok(name, reason, **kwargs))
     failing = [r for r in records if r.get('status') != 'ok']
     return kept, {'endpoints': failing, 'endpoint_count': len(records), 'endpoints_ok': len(records) - len(failing)}
+
+
+def argument_spec():
+    """The options of the http_check module, which its action plugin validates with the same spec when it probes in
+    the controller's process."""
+    return check_argument_spec(
+        endpoints=dict(type='list', elements='dict', required=True, options=dict(
+            name=dict(type='str'),
+            url=dict(type='str', required=True),
+            method=dict(type='str', default='GET'),
+            headers=dict(type='dict', no_log=True),
+            body=dict(type='raw'),
+            body_format=dict(type='str', default='raw', choices=['raw', 'json', 'form']),
+            username=dict(type='str'),
+            password=dict(type='str', no_log=True),
+            bearer_token=dict(type='str', no_log=True),
+            secret=dict(type='str', no_log=True),
+            status_code=dict(type='list', elements='int', default=[200]),
+            body_regex=dict(type='str'),
+            json_query=dict(type='str'),
+            json_expected=dict(type='raw'),
+            timeout=dict(type='float'),
+            validate_certs=dict(type='bool'),
+            ca_path=dict(type='path'),
+            proxy=dict(type='str'),
+            token_query=dict(type='str', no_log=False),
+            token_name=dict(type='str', default='token', no_log=False),
+            use_token=dict(type='str', no_log=False),
+            token_header=dict(type='str', default='Authorization', no_log=False),
+            token_format=dict(type='str', default='Bearer {token}', no_log=False),
+            record_query_params=dict(type='list', elements='str', default=[]),
+            fresh_connection=dict(type='bool'),
+        )),
+        fresh_connections=dict(type='bool', default=False),
+        detail=dict(type='str', default='compact', choices=['full', 'compact']),
+        workers=dict(type='int', default=16),
+        timeout=dict(type='float', default=10),
+        validate_certs=dict(type='bool', default=True),
+        ca_path=dict(type='path'),
+        proxy=dict(type='str'),
+        in_process=dict(type='bool', default=True),
+    )
 
 
 def secrets(params):
