@@ -7,14 +7,17 @@ connection) that runs in its own processes, so that its CPU is counted for neith
   Prometheus would scrape it: wall time from the first probe to the last answer, CPU-seconds of the exporter plus the
   client. It runs before and after the playbook (``--rounds`` each time), so that both sides see the same spread of
   machine load; the best round counts.
-* one ``http_check`` task per variant and round in one ansible-playbook run (after a warm-up task), 16 workers:
-  ``detail: compact`` (kept-alive connections), ``detail: compact`` with ``fresh_connections`` (a new TCP connection
-  per endpoint, as blackbox does), and ``detail: full`` (every check and per-endpoint record), plus a task with one
-  endpoint: the fixed cost of any module task (worker fork, module start-up, result handling), which blackbox, a
-  running daemon, does not pay per probe run. Task wall times come from the outcome callback's records (runner start
-  to result processed on the controller). CPU-seconds per task are those of the module's own process (the
-  target-side Python that probes, judges and serialises the result), taken by a /bin/sh interpreter wrapper with
-  ``times`` (no second Python start-up inside the measured task).
+* ``http_check`` tasks, one ansible-playbook run per variant (``--rounds`` tasks each, after a warm-up task), 16
+  workers, on a local connection with the controller's own Python, so that the task probes inside Ansible's worker
+  (``in_process``, the default there): ``detail: compact`` (kept-alive connections), ``detail: compact`` with
+  ``fresh_connections`` (a new TCP connection per endpoint, as blackbox does), ``detail: full`` (every check and
+  per-endpoint record), ``detail: compact`` with ``in_process: false`` (a module process, as on any other host),
+  and a task with one endpoint: the fixed cost of a task (worker fork, result handling), which blackbox, a running
+  daemon, does not pay per probe run. Task wall times come from the outcome callback's records (runner start to
+  result processed on the controller). CPU-seconds per task are those of the whole ansible-playbook process tree
+  (the controller, its workers, any module process) for the variant's run, minus those of the same playbook with a
+  trivial ``set_fact`` in place of each http_check task, divided by the rounds: what one http_check task costs
+  beyond any task.
 * the server's CPU-seconds while each side runs, so that a reader can see whether the server bounds either side.
   ``--server-processes N`` serves the same port from N processes with SO_REUSEPORT (the kernel spreads the
   connections), alike for both sides. The default is one process: four made no measurable difference to either side
@@ -64,26 +67,6 @@ sys.stdin.read()
 server.stop()
 """
 
-# ansible_python_interpreter for the bench host: runs the module with the venv's Python, then appends to
-# APCX_BENCH_CPU_LOG the module process's CPU (the shell's `times`: children user and system) and the server
-# processes' CPU ticks meanwhile. A shell, so that no second Python start-up lands inside the measured task.
-WRAPPER = r"""#!/bin/sh
-server_ticks() {
-    total=0
-    for pid in $APCX_BENCH_SERVER_PIDS; do
-        set -- $(cat /proc/$pid/stat)
-        total=$((total + ${14} + ${15}))
-    done
-    echo $total
-}
-before=$(server_ticks)
-%(python)s "$@"
-code=$?
-after=$(server_ticks)
-times >> "$APCX_BENCH_CPU_LOG"  # two lines: the shell's own, then its children's user and system time
-echo "server $((after - before))" >> "$APCX_BENCH_CPU_LOG"
-exit $code
-"""
 
 BLACKBOX_CONFIG = """modules:
   http_2xx:
@@ -99,8 +82,9 @@ VARIANTS = (
     ('compact', 'detail: compact', '{{ endpoints }}'),
     ('compact fresh', 'detail: compact\n        fresh_connections: true', '{{ endpoints }}'),
     ('full', 'detail: full', '{{ endpoints }}'),
+    ('compact module', 'detail: compact\n        in_process: false', '{{ endpoints }}'),
 )
-ROUNDS = 3
+ROUNDS = 5
 
 TASK = """
     - name: http_check %(name)s %(round)d
@@ -111,14 +95,23 @@ TASK = """
         fail_on: critical
         thresholds: {http_response_time: {warning: 2, unit: s}}
       register: result
+"""
 
-    - name: Every endpoint answered (%(name)s %(round)d)
+# the baseline's stand-in for an http_check task: the cheapest task a worker runs, with the result the check asserts
+BASELINE_TASK = """
+    - name: trivial task %(round)d
+      ansible.builtin.set_fact:
+        result: {endpoints_ok: "{{ %(count)s }}"}
+"""
+
+ASSERT = """
+    - name: Every endpoint answered (%(round)d)
       ansible.builtin.assert:
-        that: (result.endpoints_ok if 'endpoints_ok' in result else (result.endpoints | selectattr('ok') | list | length)) == %(count)s
+        that: (result.endpoints_ok if 'endpoints_ok' in result else (result.endpoints | selectattr('ok') | list | length)) | int == %(count)s
 """
 
 PLAYBOOK_HEAD = """---
-- name: http_check variants
+- name: http_check %(name)s
   hosts: bench
   gather_facts: false
   tasks:
@@ -126,18 +119,21 @@ PLAYBOOK_HEAD = """---
       ansible.builtin.set_fact:
         endpoints: "{{ urls | map('community.general.dict_kv', 'url') | list }}"
 
-    - name: Warm-up (the first module run builds its payload; not measured)
+    - name: Warm-up (the first run of a task pays for loading its plugin and the backend; not measured)
       autopilotcx.maintenance.http_check:
         endpoints: "{{ endpoints[:1] }}"
+        %(options)s
 """
 
 
-def playbook(rounds):
-    text = PLAYBOOK_HEAD
+def playbook(rounds, variant=None):
+    """The playbook of one variant, or with ``variant=None`` the baseline (the same without the http_check tasks)."""
+    name, options, endpoints = variant or ('baseline', '', '{{ endpoints }}')
+    text = PLAYBOOK_HEAD % {'name': name, 'options': options}
+    count = '1' if endpoints.endswith('[:1] }}') else 'endpoints | length'
     for round_no in range(1, rounds + 1):
-        for name, options, endpoints in VARIANTS:
-            count = '1' if endpoints.endswith('[:1] }}') else 'endpoints | length'
-            text += TASK % {'name': name, 'round': round_no, 'options': options, 'endpoints': endpoints, 'count': count}
+        fields = {'name': name, 'round': round_no, 'options': options, 'endpoints': endpoints, 'count': count}
+        text += (TASK if variant else BASELINE_TASK) % fields + ASSERT % fields
     return text
 
 
@@ -225,34 +221,31 @@ class Blackbox(object):
         self.log.close()
 
 
-def task_durations(log, rounds):
-    """Every round's task wall time per variant, in round order."""
-    found = dict((name, []) for name, _options, _endpoints in VARIANTS)
-    for record in read_outcomes(log):
-        for name, _options, _endpoints in VARIANTS:
-            for round_no in range(1, rounds + 1):
-                if record.get('task') == 'http_check %s %d' % (name, round_no):
-                    found[name].append(record['duration'])
-    return found
+def task_durations(log, name):
+    """Every round's task wall time of one variant, in round order."""
+    return [record['duration'] for record in read_outcomes(log)
+            if re.match(r'http_check %s \d+$' % re.escape(name), record.get('task') or '')]
 
 
-def module_usage(log, rounds):
-    """Per variant, every module run's (CPU-seconds, server CPU-seconds) from the wrapper's lines (warm-up first)."""
-    tick = float(os.sysconf('SC_CLK_TCK'))
-    runs = []
-    with open(log) as handle:
-        lines = [line.strip() for line in handle if line.strip()]
-    for times_line, server_line in zip(lines[1::3], lines[2::3]):
-        cpu = sum(int(minutes) * 60 + float(seconds) for minutes, seconds in re.findall(r'(\d+)m([\d.]+)s', times_line))
-        runs.append((cpu, int(server_line.split()[1]) / tick))
-    runs = runs[1:]
-    order = [name for _round in range(rounds) for name, _options, _endpoints in VARIANTS]
-    if len(runs) != len(order):
-        raise SystemExit('the interpreter wrapper saw %d module runs, expected %d' % (len(runs), len(order)))
-    found = dict((name, []) for name, _options, _endpoints in VARIANTS)
-    for name, run in zip(order, runs):
-        found[name].append(run)
-    return found
+def run_variant(workdir, inventory, urls, rounds, variant, server_pids):
+    """``(task walls, tree CPU-s, server CPU-s)`` of one ansible-playbook run of ``variant`` (None: the baseline)."""
+    label = variant[0].replace(' ', '-') if variant else 'baseline'
+    path = os.path.join(workdir, '%s.yml' % label)
+    with open(path, 'w') as handle:
+        handle.write(playbook(rounds, variant))
+    log = os.path.join(workdir, '%s.jsonl' % label)
+    server_before = sum(proc_cpu(pid) for pid in server_pids)
+    cpu_before = children_cpu()
+    run = run_playbook(path, inventory=inventory, extra_vars={'urls': urls}, outcome_log=log, timeout=1800)
+    cpu = children_cpu() - cpu_before
+    server = sum(proc_cpu(pid) for pid in server_pids) - server_before
+    if run.returncode != 0:
+        sys.stdout.write(run.stdout[-3000:] + run.stderr[-2000:])
+        raise SystemExit('the %s playbook failed (exit %d)' % (label, run.returncode))
+    walls = task_durations(log, variant[0]) if variant else []
+    if variant and len(walls) != rounds:
+        raise SystemExit('%s: %d task records, expected %d' % (label, len(walls), rounds))
+    return walls, cpu, server
 
 
 def start_servers(count, port):
@@ -275,40 +268,23 @@ def main():
     ensure_collection_link()
     load_before = load_average()
     workdir = tempfile.mkdtemp(prefix='apcx-bench-bb-')
-    wrapper = os.path.join(workdir, 'python-cpu')
-    with open(os.path.join(workdir, 'inventory'), 'w') as handle:
-        handle.write('[bench]\nbench-control ansible_connection=local ansible_python_interpreter=%s\n' % wrapper)
-    with open(wrapper, 'w') as handle:
-        handle.write(WRAPPER % {'python': sys.executable})
-    os.chmod(wrapper, 0o755)
-    cpu_log = os.path.join(workdir, 'module-cpu.log')
+    inventory = os.path.join(workdir, 'inventory')
+    with open(inventory, 'w') as handle:
+        # the controller's own Python: the task probes inside Ansible's worker, as on any control node
+        handle.write('[bench]\nbench-control ansible_connection=local ansible_python_interpreter=%s\n' % sys.executable)
     port = free_port()
     servers = start_servers(args.server_processes, port)
     server_pids = [server.pid for server in servers]
     blackbox = None
+    runs = {}
     try:
         urls = ['http://127.0.0.1:%d/health?n=%d' % (port, i) for i in range(args.endpoints)]
         blackbox = Blackbox(workdir, urls, server_pids)
         blackbox.measure(args.rounds)
-
-        path = os.path.join(workdir, 'http_check.yml')
-        with open(path, 'w') as handle:
-            handle.write(playbook(args.rounds))
-        log = os.path.join(workdir, 'outcomes.jsonl')
-        cpu_before = children_cpu()
-        started = time.monotonic()
-        run = run_playbook(path, inventory=os.path.join(workdir, 'inventory'), extra_vars={'urls': urls}, outcome_log=log,
-                           env={'APCX_BENCH_CPU_LOG': cpu_log, 'APCX_BENCH_SERVER_PIDS': ' '.join(map(str, server_pids))},
-                           timeout=1800)
-        run_wall = time.monotonic() - started
-        run_cpu = children_cpu() - cpu_before
-        if run.returncode != 0:
-            sys.stdout.write(run.stdout[-3000:] + run.stderr[-2000:])
-            raise SystemExit('the http_check playbook failed (exit %d)' % run.returncode)
-        tasks = task_durations(log, args.rounds)
-        usage = module_usage(cpu_log, args.rounds)
-
-        blackbox.measure(args.rounds)  # again after the playbook: both sides see the load of the whole run
+        runs['baseline'] = run_variant(workdir, inventory, urls, args.rounds, None, server_pids)
+        for variant in VARIANTS:
+            runs[variant[0]] = run_variant(workdir, inventory, urls, args.rounds, variant, server_pids)
+        blackbox.measure(args.rounds)  # again after the playbooks: both sides see the load of the whole run
     finally:
         if blackbox is not None:
             blackbox.close()
@@ -324,29 +300,32 @@ def main():
     print('load average before %s, after %s (2-core machine: %d CPUs); server: %d Python ThreadingHTTPServer process(es) on one '
           'port (SO_REUSEPORT)' % (load_before, load_average(), os.cpu_count(), args.server_processes))
     print('blackbox_exporter, %d-way client, %d endpoints: %.2f s wall, %.2f CPU-s (exporter + client), server %.2f CPU-s '
-          '(best of %d rounds, before and after the playbook; median wall %.2f s)'
+          '(best of %d rounds, before and after the playbooks; median wall %.2f s)'
           % (CLIENTS, n, bb_wall, bb_cpu, bb_server, len(blackbox.rounds), median([r[0] for r in blackbox.rounds])))
+    _walls, base_cpu, base_server = runs['baseline']
     summary = {'endpoints': n, 'server_processes': args.server_processes, 'load_before': load_before, 'load_after': load_average(),
                'blackbox_s': bb_wall, 'blackbox_cpu_s': bb_cpu, 'blackbox_server_cpu_s': bb_server,
-               'playbook_wall_s': run_wall, 'playbook_cpu_s': run_cpu, 'tasks': {}}
+               'baseline_tree_cpu_s': base_cpu, 'tasks': {}}
     for name, _options, _endpoints in VARIANTS:
-        walls = tasks[name]
-        cpus = [cpu for cpu, _server in usage[name]]
-        servers_cpu = [server for _cpu, server in usage[name]]
-        wall, cpu = min(walls), min(cpus)
-        print('http_check %-13s task %.2f s wall (median %.2f), module %.2f CPU-s, server %.2f CPU-s -> wall ratio %.2fx, '
-              'CPU ratio %.2fx' % (name, wall, median(walls), cpu, min(servers_cpu), bb_wall / wall, bb_cpu / cpu))
-        summary['tasks'][name] = {'wall_s': walls, 'module_cpu_s': cpus, 'server_cpu_s': servers_cpu}
-    compact = min(tasks['compact'])
+        walls, tree_cpu, server_cpu = runs[name]
+        cpu = (tree_cpu - base_cpu) / args.rounds
+        server = (server_cpu - base_server) / args.rounds
+        wall = min(walls)
+        # a task whose CPU is within the baseline's noise (a few hundredths of a second) has no meaningful CPU ratio
+        cpu_ratio = '%.2fx' % (bb_cpu / cpu) if cpu >= 0.05 else 'n/a (CPU within the baseline noise)'
+        print('http_check %-14s task %.2f s wall (median %.2f), %.2f CPU-s, server %.2f CPU-s -> wall ratio %.2fx, '
+              'CPU ratio %s' % (name, wall, median(walls), cpu, server, bb_wall / wall, cpu_ratio))
+        summary['tasks'][name] = {'wall_s': walls, 'cpu_s': cpu, 'server_cpu_s': server, 'tree_cpu_s': tree_cpu}
+    compact = min(runs['compact'][0])
     ratio = bb_wall / compact
     passed = ratio >= TARGET_RATIO
-    fixed = min(tasks['one endpoint'])
+    fixed = min(runs['one endpoint'][0])
     print('http_check compact vs blackbox_exporter: %.2f s vs %.2f s -> %.2fx (target >= %.1fx): %s'
           % (compact, bb_wall, ratio, TARGET_RATIO, 'PASS' if passed else 'FALLS SHORT'))
-    print('  of which the fixed cost of a module task (one endpoint): %.2f s; the %d endpoints add %.2f s'
-          % (fixed, n, compact - fixed))
-    print('  ansible-playbook process tree for all %d tasks and its start-up: %.1f s wall, %.1f CPU-s'
-          % (args.rounds * len(VARIANTS) * 2 + 2, run_wall, run_cpu))
+    print('  of which the fixed cost of a task (one endpoint): %.2f s; the %d endpoints add %.2f s; as a module process '
+          '(in_process: false) the compact task takes %.2f s' % (fixed, n, compact - fixed, min(runs['compact module'][0])))
+    print("  CPU-s per task: the ansible-playbook tree of the variant's run minus that of the same playbook with a "
+          "set_fact per task (%.2f CPU-s), over %d rounds" % (base_cpu, args.rounds))
     medians = {}
     for phase in ('resolve', 'connect', 'tls', 'processing', 'transfer'):
         medians[phase] = median([p.get(phase, 0.0) for _s, p in blackbox.results])
