@@ -17,6 +17,8 @@ description:
   - Returns one C(patch.promotion_gate) check, C(critical) when no such verification exists, so with the default
     O(fail_on=critical) the task fails and production is not touched. A refusal names only the packages that differ
     from the closest recent verification (C(details.not_verified)).
+  - Lines of the outcome file that cannot be read (not a JSON record, or no readable C(recorded_at)) are left out and
+    named in a second check, C(patch.outcome_log), with status C(warning); the gate's verdict is that of the lines read.
   - In check mode a refusal is a preview, not a failure - a dry run of staging verifies nothing, so production could
     never pass - an C(ok) check that says production would wait for a real staging verification of the packages
     named, with C(details.would_wait=true).
@@ -101,7 +103,7 @@ evidence:
   elements: dict
   sample: [{host: staging-1, run_id: 5f0c..., recorded_at: "2026-11-29T02:20:00.000000Z", package_set: ["openssl=3.0.16-1"]}]
 checks:
-  description: One C(patch.promotion_gate) check.
+  description: One C(patch.promotion_gate) check, and a C(patch.outcome_log) warning when damaged lines were left out.
   returned: always
   type: list
   elements: dict

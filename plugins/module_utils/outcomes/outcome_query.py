@@ -33,10 +33,16 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core import deps
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import parse_iso, utc_now
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import Moment, Record, read_jsonl, read_postgres
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import (
+    Moment,
+    Record,
+    damaged_note,
+    read_jsonl,
+    read_postgres,
+)
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.state_store import connect_dsn, scrub_dsn
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.settings import resolve as store_settings
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, critical, ok
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.result import Report, critical, make_check, ok
 
 VERIFIED_CHECK = 'patch.staging_verified'
 MATCHES = ('subset', 'exact')
@@ -70,8 +76,9 @@ def verified_sets(records: Iterable[Mapping[str, Any]], environment: Optional[st
 
 def read_history(path: Optional[str] = None, dsn: Optional[str] = None, pg_table: str = 'maintenance_outcomes',
                  pg_schema: Optional[str] = None, since: Moment = None, until: Moment = None,
-                 kind: Optional[str] = None) -> Tuple[List[Record], str]:
-    """``(records, source)`` from the PostgreSQL store when ``dsn`` is set, else from the file ``path``.
+                 kind: Optional[str] = None, damaged: Optional[List[int]] = None) -> Tuple[List[Record], str]:
+    """``(records, source)`` from the PostgreSQL store when ``dsn`` is set, else from the file ``path`` (the numbers of
+    its damaged lines appended to ``damaged``, see ``store.read_jsonl``).
 
     Raises ``MaintenanceError`` naming the source when it is missing or cannot be read (never the password).
     """
@@ -93,7 +100,7 @@ def read_history(path: Optional[str] = None, dsn: Optional[str] = None, pg_table
                                '(is it enabled, and does its [autopilotcx_outcomes] path or AUTOPILOTCX_OUTCOME_LOG '
                                'name this file?)' % path)
     try:
-        return read_jsonl(path, since=since, until=until, kind=kind), path
+        return read_jsonl(path, since=since, until=until, kind=kind, damaged=damaged), path
     except (IOError, OSError) as exc:
         raise MaintenanceError('cannot read the outcome log %s: %s' % (path, exc.strerror or exc))
 
@@ -122,12 +129,25 @@ def promotion_gate(path: Optional[str], package_set: Optional[Iterable[str]], wi
     name = 'patch.promotion_gate'
     if not wanted:
         return [ok(name, 'nothing to promote (empty package set)', value=0)], []
+    damaged: List[int] = []
     try:
         records, path = read_history(path, dsn, pg_table, pg_schema, since=since,
-                                     until=moment + datetime.timedelta(seconds=1), kind='task')
+                                     until=moment + datetime.timedelta(seconds=1), kind='task', damaged=damaged)
     except MaintenanceError as exc:
         return [critical(name, '%s; production is not promoted' % exc, target=path or 'PostgreSQL',
                          details={'environment': environment, 'package_set': wanted, 'not_verified': wanted})], []
+    checks, evidence = _gate(name, records, wanted, environment, check_name, match, min_hosts, within_days, path)
+    note = damaged_note(path, damaged)
+    if note:
+        # a damaged line may have been the verification itself: the gate's verdict stands, and says what it could not read
+        checks.append(make_check('patch.outcome_log', 'warning', note, target=path, value=len(damaged), unit='lines',
+                                 priority='medium'))
+    return checks, evidence
+
+
+def _gate(name: str, records: List[Record], wanted: List[str], environment: str, check_name: str, match: str,
+          min_hosts: int, within_days: float, path: str) -> Tuple[List[Dict[str, Any]], List[Dict[str, Any]]]:
+    """The promotion gate's verdict on the records read."""
     evidence: List[Dict[str, Any]] = []
     wanted_hashes = dict((package_hash(p), p) for p in wanted)
     closest: Optional[Tuple[int, List[str], int, Dict[str, Any]]] = None

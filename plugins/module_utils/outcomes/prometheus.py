@@ -80,9 +80,9 @@ class MetricsError(Exception):
 
 
 # ---------------------------------------------------------------------------------------------------- names, labels
-def unit_suffix(unit: Optional[str]) -> Tuple[Optional[str], float]:
-    """(suffix, factor) for a check's unit; suffix None when the unit has no Prometheus base unit."""
-    if unit in UNITS:
+def unit_suffix(unit: object) -> Tuple[Optional[str], float]:
+    """(suffix, factor) for a check's unit; suffix None when the unit has no Prometheus base unit (or is not text)."""
+    if isinstance(unit, str) and unit in UNITS:
         return UNITS[unit]
     return None, 1
 

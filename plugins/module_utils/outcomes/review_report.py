@@ -15,7 +15,7 @@ from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core impor
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes import settings as outcome_settings
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.errors import MaintenanceError
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.times import iso_as_given, iso_date, parse_iso
-from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import read_jsonl, read_postgres
+from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.store import damaged_note, read_jsonl, read_postgres
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.core.postgres import connect
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.outcome_query import read_history
 from ansible_collections.autopilotcx.maintenance.plugins.module_utils.outcomes.review import (
@@ -44,8 +44,9 @@ def store_sources(params: Mapping[str, Any]) -> Tuple[str, List[str], Dict[str, 
     return source, files, settings
 
 
-def load_records(params: Mapping[str, Any], since: datetime.datetime,
-                 until: datetime.datetime) -> Tuple[List[Dict[str, Any]], List[str]]:
+def load_records(params: Mapping[str, Any], since: datetime.datetime, until: datetime.datetime,
+                 notes: Optional[List[str]] = None) -> Tuple[List[Dict[str, Any]], List[str]]:
+    """``(records, sources read)``; a line per outcome file with damaged lines goes to ``notes`` when given."""
     source, files, settings = store_sources(params)
     records: List[Dict[str, Any]] = []
     read_from: List[str] = []
@@ -57,10 +58,14 @@ def load_records(params: Mapping[str, Any], since: datetime.datetime,
                                        'ansible.cfg [autopilotcx_outcomes] path)' % (path, outcome_settings.describe(settings)))
             if not os.access(path, os.R_OK):
                 raise MaintenanceError('Cannot read the outcome file %s: permission denied' % path)
+            damaged: List[int] = []
             try:
-                records.extend(read_jsonl(path, since=since, until=until))
+                records.extend(read_jsonl(path, since=since, until=until, damaged=damaged))
             except (IOError, OSError) as exc:
                 raise MaintenanceError('outcome_logs: cannot read %s (%s)' % (path, getattr(exc, 'strerror', None) or exc))
+            note = damaged_note(path, damaged)
+            if note and notes is not None:
+                notes.append(note)
             read_from.append(path)
     if source in ('postgres', 'both'):
         if params.get('pg_dsn') or (settings['pg_dsn'] and not params.get('login_host') and not params.get('login_unix_socket')):
@@ -114,7 +119,8 @@ def produce(params: Mapping[str, Any], write: bool = True, atomic_move: Optional
         raise MaintenanceError('since/until must be ISO 8601 times: %s' % exc)
     if since >= until:
         raise MaintenanceError('since (%s) must be before until (%s)' % (iso_as_given(since), iso_as_given(until)))
-    records, read_from = load_records(params, since, until)
+    notes: List[str] = []
+    records, read_from = load_records(params, since, until, notes)
     review = build_review(records, period, since, until, selectors=params.get('selectors'), now=now)
     stem = 'review-%s-%s' % (period, iso_date(until))
     title = params.get('title') or 'AutopilotCX %s review %s' % (period, iso_date(until))
@@ -134,7 +140,8 @@ def produce(params: Mapping[str, Any], write: bool = True, atomic_move: Optional
                 files[key] = path
         except (IOError, OSError) as exc:
             raise MaintenanceError('Cannot write the review to %s: %s' % (directory, exc.strerror or exc))
-    return {'changed': bool(files), 'review': review, 'files': files, 'records_read': len(records), 'sources': read_from}
+    return {'changed': bool(files), 'review': review, 'files': files, 'records_read': len(records), 'sources': read_from,
+            'warnings': notes}
 
 
 def run(params: Mapping[str, Any], check_mode: bool = False, host: Optional[Any] = None) -> Report:
@@ -143,4 +150,6 @@ def run(params: Mapping[str, Any], check_mode: bool = False, host: Optional[Any]
     ``host.atomic_move`` puts each file in place (``produce`` writes in place without one).
     """
     atomic_move = host.atomic_move if host is not None else None
-    return Report.from_result(produce(params, write=not check_mode, atomic_move=atomic_move))
+    result = produce(params, write=not check_mode, atomic_move=atomic_move)
+    warnings = result.pop('warnings')
+    return Report.from_result(result, warnings=warnings)

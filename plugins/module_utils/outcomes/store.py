@@ -419,15 +419,17 @@ class OutcomeFile(object):
         return '; '.join(parts) or None
 
 
-def iter_jsonl(path: str) -> Iterator[Record]:
-    """Yield the records of a JSON-lines file; lines that are not JSON objects are skipped."""
+def iter_jsonl(path: str, damaged: Optional[List[int]] = None) -> Iterator[Record]:
+    """Yield the records of a JSON-lines file; lines that are not JSON objects are skipped (their numbers appended
+    to ``damaged`` when given)."""
     with open(path, 'rb') as handle:
-        yield from _iter_lines(handle)
+        yield from _iter_lines(handle, damaged)
 
 
 def in_period(record: Mapping[str, Any], since: Optional[datetime.datetime] = None,
               until: Optional[datetime.datetime] = None) -> bool:
-    moment = parse_iso(record.get('recorded_at'))
+    """Whether ``record`` was recorded in ``[since, until)``; False when its ``recorded_at`` is missing or damaged."""
+    moment = times.parse_iso_or_none(record.get('recorded_at'))
     if moment is None:
         return False
     if since is not None and moment < since:
@@ -437,15 +439,38 @@ def in_period(record: Mapping[str, Any], since: Optional[datetime.datetime] = No
     return True
 
 
-def read_jsonl(path: str, since: Moment = None, until: Moment = None, kind: Optional[str] = None) -> List[Record]:
-    """Records of ``path`` recorded in ``[since, until)`` (aware datetimes or ISO strings)."""
+def read_jsonl(path: str, since: Moment = None, until: Moment = None, kind: Optional[str] = None,
+               damaged: Optional[List[int]] = None) -> List[Record]:
+    """Records of ``path`` recorded in ``[since, until)`` (aware datetimes or ISO strings).
+
+    A line that is not a JSON object, or a record without a readable ``recorded_at``, is left out and its line
+    number appended to ``damaged`` when given, so that the reader can say so (``damaged_note``).
+    """
     since, until = parse_iso(since), parse_iso(until)
     path = os.path.expanduser(path)
     if not os.path.exists(path):
         return []
     if not os.path.isfile(path):  # a FIFO would block the read, a directory cannot be read
         raise IOError('%s is not a regular file' % path)
-    return [r for r in iter_jsonl(path) if in_period(r, since, until) and (kind is None or r.get('kind') == kind)]
+    found = []
+    with open(path, 'rb') as handle:
+        for number, record in _numbered_records(handle, damaged):
+            if times.parse_iso_or_none(record.get('recorded_at')) is None:
+                if damaged is not None:
+                    damaged.append(number)
+                continue
+            if in_period(record, since, until) and (kind is None or record.get('kind') == kind):
+                found.append(record)
+    return found
+
+
+def damaged_note(path: str, damaged: Sequence[int]) -> Optional[str]:
+    """One line saying which lines of ``path`` were left out as damaged (None when none were)."""
+    if not damaged:
+        return None
+    shown = ', '.join(str(n) for n in damaged[:10]) + (', ...' if len(damaged) > 10 else '')
+    return ('%s: %d damaged line(s) left out (not a JSON record, or no readable recorded_at): line %s'
+            % (path, len(damaged), shown))
 
 
 def _sql() -> Any:
@@ -719,18 +744,28 @@ class PostgresSink(object):
         return sent, kept, error
 
 
-def _iter_lines(handle: Iterable[bytes]) -> Iterator[Record]:
-    """Records of an open JSON-lines file; lines that are not JSON objects are skipped."""
-    for raw in handle:
-        raw = raw.strip()
+def _iter_lines(handle: Iterable[bytes], damaged: Optional[List[int]] = None) -> Iterator[Record]:
+    """Records of an open JSON-lines file; lines that are not JSON objects are skipped (numbered in ``damaged``)."""
+    for _number, record in _numbered_records(handle, damaged):
+        yield record
+
+
+def _numbered_records(handle: Iterable[bytes], damaged: Optional[List[int]] = None) -> Iterator[Tuple[int, Record]]:
+    """``(line number, record)`` of an open JSON-lines file; the numbers of lines that are not JSON objects go to
+    ``damaged`` when given. Blank lines are not damage, nor is a last line without its newline that is not JSON yet:
+    a run still writing it (the callback cuts a torn last line before it appends)."""
+    for number, line in enumerate(handle, 1):
+        raw = line.strip()
         if not raw:
             continue
         try:
             record = json.loads(raw.decode('utf-8', 'replace'))
         except ValueError:
-            continue
+            record = None
         if isinstance(record, dict):
-            yield record
+            yield number, record
+        elif damaged is not None and line.endswith(b'\n'):
+            damaged.append(number)
 
 
 def _unlink(path: str) -> None:

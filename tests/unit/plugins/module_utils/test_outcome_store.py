@@ -75,6 +75,29 @@ def test_read_jsonl_filters_period_and_skips_garbage(tmp_path):
     assert store.read_jsonl(str(tmp_path / 'missing.jsonl')) == []
 
 
+def test_read_jsonl_leaves_damaged_lines_out_names_them_and_never_raises(tmp_path):
+    """A hand-edited or corrupted store: a bad recorded_at used to raise ValueError out of every reader (the review,
+    the promotion gate); now each damaged line is left out and numbered, and a line still being written is not."""
+    good = {'id': 'a', 'kind': 'task', 'recorded_at': '2026-11-02T10:00:00Z'}
+    lines = [json.dumps(good), '{not json', '[1, 2]',
+             json.dumps({'id': 'b', 'recorded_at': 'garbage'}),
+             json.dumps({'id': 'c', 'recorded_at': '2026-13-45T00:00:00Z'}),
+             json.dumps({'id': 'd', 'recorded_at': 12}),
+             json.dumps({'id': 'e'}),
+             '',
+             json.dumps(dict(good, id='f'))]
+    path = tmp_path / 'o.jsonl'
+    path.write_text('\n'.join(lines) + '\n{"id": "being wri')  # the last line: a run still writing it
+    damaged = []
+    found = store.read_jsonl(str(path), since='2026-11-01T00:00:00Z', until='2026-11-03T00:00:00Z', damaged=damaged)
+    assert [r['id'] for r in found] == ['a', 'f']
+    assert damaged == [2, 3, 4, 5, 6, 7]
+    assert store.damaged_note(str(path), damaged) == (
+        '%s: 6 damaged line(s) left out (not a JSON record, or no readable recorded_at): line 2, 3, 4, 5, 6, 7' % path)
+    assert store.damaged_note(str(path), []) is None
+    assert [r['id'] for r in store.read_jsonl(str(path))] == ['a', 'f']  # without a list to fill, the same records
+
+
 @pytest.mark.slow
 def test_postgres_sink_skips_spools_of_live_runs_and_sends_dead_ones(tmp_path, postgres):
     spool = str(tmp_path / 'spool')

@@ -173,3 +173,12 @@ def test_a_value_with_no_float_is_no_sample_not_an_exception():
     text = prom.render('web1', 'c', [{'name': 'odd', 'status': 'ok', 'priority': 'low', 'value': complex(1, 2), 'threshold': 3}])
     assert lines_of(text, 'autopilotcx_check_status') and lines_of(text, 'autopilotcx_check_threshold')
     assert not lines_of(text, 'autopilotcx_check_value')
+
+
+def test_a_unit_that_is_not_text_is_a_label_not_an_exception():
+    """A check whose unit is a list or a mapping (a third party's result, a hand-made record) raised TypeError
+    (unhashable) out of the textfile writer; it is now an unknown unit, shown as a label."""
+    assert prom.unit_suffix(['s']) == (None, 1) and prom.unit_suffix({'u': 's'}) == (None, 1)
+    text = prom.render('web1', 'c', [{'name': 'odd', 'status': 'ok', 'priority': 'low', 'value': 3, 'unit': ['s']}])
+    assert lines_of(text, 'autopilotcx_check_value') == [
+        'autopilotcx_check_value{check="odd",target="",host="web1",cadence="c",unit="[\'s\']"} 3']

@@ -138,3 +138,13 @@ def test_an_outcome_log_that_is_not_a_file_is_critical_not_a_hang(tmp_path, kind
     check = promotion_gate(str(path), SET, now=iso(NOW))[0][0]
     assert check['status'] == 'critical' and 'cannot read the outcome log %s' % path in check['reason']
     assert 'not a regular file' in check['reason']
+
+
+def test_a_damaged_line_is_a_warning_beside_the_verdict_not_a_traceback(tmp_path):
+    path = write(tmp_path / 'o.jsonl', [verified('stg1', SET, NOW - datetime.timedelta(hours=1))])
+    with open(path, 'a') as handle:
+        handle.write('{"kind": "task", "recorded_at": "yesterday", "checks": []}\n')
+    checks, evidence = promotion_gate(path, SET, within_days=7, now=iso(NOW))
+    assert [(c['name'], c['status']) for c in checks] == [('patch.promotion_gate', 'ok'), ('patch.outcome_log', 'warning')]
+    assert checks[1]['reason'].endswith('1 damaged line(s) left out (not a JSON record, or no readable recorded_at): line 2')
+    assert [e['host'] for e in evidence] == ['stg1']

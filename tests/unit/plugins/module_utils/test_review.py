@@ -113,6 +113,19 @@ def test_weekly_numbers(outcome_file):
     assert all(point[2] < 99 for point in rt)  # the record 40 days back is outside the period
 
 
+def test_damaged_lines_are_named_in_a_warning(outcome_file):
+    """The fixture's file ends with a garbage line: the review still runs, and says it left a line out."""
+    with open(outcome_file, 'a') as handle:
+        handle.write(json.dumps({'kind': 'task', 'recorded_at': '2026-02-30T00:00:00Z'}) + '\n')
+    params = {'period': 'weekly', 'until': iso(UNTIL), 'outcome_logs': [outcome_file], 'source': 'jsonl',
+              'output_dir': '/nonexistent', 'title': None, 'selectors': None, 'since': None}
+    report = review_report.run(params, check_mode=True)
+    total = sum(1 for _line in open(outcome_file))
+    assert report.warnings == ['%s: 2 damaged line(s) left out (not a JSON record, or no readable recorded_at): '
+                               'line %d, %d' % (outcome_file, total - 1, total)]
+    assert 'warnings' not in report.result()
+
+
 def test_monthly_capacity_projection(outcome_file):
     params = {'period': 'monthly', 'until': iso(UNTIL), 'outcome_logs': [outcome_file], 'source': 'jsonl', 'output_dir': '/x'}
     review = review_report.produce(params, write=False)['review']
