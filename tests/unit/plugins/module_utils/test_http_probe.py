@@ -277,7 +277,7 @@ def test_workers_bound_the_concurrency(http_server):
     started = time.monotonic()
     check_endpoints(endpoints, THRESHOLDS, workers=4)
     elapsed = time.monotonic() - started
-    assert 2.0 <= elapsed < 4.5, elapsed  # two rounds of four: not eight at once (1 s) nor one by one (8 s)
+    assert 2.0 <= elapsed < 6.5, elapsed  # two rounds of four: not eight at once (1 s) nor one by one (8 s)
 
 
 def test_many_endpoints_reuse_connections(http_server):

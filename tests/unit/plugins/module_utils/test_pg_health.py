@@ -189,7 +189,14 @@ def test_long_running_query_and_idle_in_transaction(postgres, postgres_db):
     try:
         idle.execute('SELECT 1')  # opens a transaction and leaves it open
         thread.start()
-        time.sleep(1.3)
+        # until the query has run 1.2 s (a fixed sleep lost its margin when a loaded machine started the thread late)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            running = postgres.execute("SELECT extract(epoch FROM now() - query_start) FROM pg_stat_activity "
+                                       "WHERE pid = %s AND state = 'active'", (runner.info.backend_pid,))
+            if running and running[0][0] is not None and float(running[0][0]) >= 1.2:
+                break
+            time.sleep(0.05)
         thresholds = with_thresholds(db_long_running_query={'warning': 1, 'critical': 3600, 'unit': 's'},
                                      db_idle_in_transaction={'warning': 0.5, 'critical': 1, 'unit': 's'})
         checks, _server = pg_health.run_pg_checks(params_for(postgres, postgres_db),

@@ -352,9 +352,10 @@ def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_
     the batch): a deadlock, until the batch's row lock wait runs out (well before deadlock_timeout) and it gives way."""
     # The batch's row lock wait must end before deadlock detection would: with the default 1 s deadlock_timeout a
     # 0.5 s wait left a loaded 2-core machine too little time to get the login's UPDATE in (flaky). This database
-    # detects deadlocks after 10 s, so a 2 s wait shows the same give-way with room to spare.
-    monkeypatch.setattr(sc, 'ROW_LOCK_WAIT', 2.0)
-    postgres.execute("ALTER DATABASE %s SET deadlock_timeout = '10s'" % postgres_db)
+    # detects deadlocks after 20 s, so a 4 s wait shows the same give-way with room to spare: the watcher below may be
+    # scheduled late on a loaded machine, and the login must still start its UPDATE while the batch holds row 5.
+    monkeypatch.setattr(sc, 'ROW_LOCK_WAIT', 4.0)
+    postgres.execute("ALTER DATABASE %s SET deadlock_timeout = '20s'" % postgres_db)
     _make_ordered_sessions(postgres, postgres_db)
     login = postgres.connect(postgres_db, autocommit=False)
     outcome = {}
@@ -380,15 +381,16 @@ def test_login_waiting_for_a_row_of_the_batch_is_let_through(postgres, postgres_
         login.execute("UPDATE sessions SET expires_at = now() + interval '1 hour' WHERE id = 20")
         thread = threading.Thread(target=login_session)
         thread.start()
+        # lock_timeout caps the row lock wait (min of the two): above ROW_LOCK_WAIT here
         result = sc.purge_postgres(_params(postgres, postgres_db), 'sessions', 'id', 'expires_at', batch_size=100,
-                                   vacuum='never', order=order)
+                                   vacuum='never', order=order, lock_timeout=5.0)
         thread.join(30)
     finally:
         login.close()
     assert 'error' not in outcome, outcome
     # the login did wait for the batch (which held row 5), and less than deadlock_timeout: the batch gave way after
     # ROW_LOCK_WAIT, nobody was aborted
-    assert 0.1 < outcome['waited'] < 10.0, outcome
+    assert 0.1 < outcome['waited'] < 20.0, outcome
     assert result['stopped'] == 'done' and result['skip_locked_retries'] >= 1
     # Row 20, held by the login for the whole purge, is kept; every other expired session the login did not extend
     # went. Row 5 is a race the purge may fairly win: when the batch gives way, the login's UPDATE and the SKIP LOCKED
