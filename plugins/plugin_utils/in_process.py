@@ -49,11 +49,11 @@ class _Exit(Exception):
 class InProcessModule(object):
     """The part of ``AnsibleModule`` that ``module_support.run``/``finish`` and ``ModuleHost.hide`` use.
 
-    ``exit_json``/``fail_json`` raise ``_Exit`` with the result as the module would print it; ``result()`` returns it.
+    ``exit_json``/``fail_json`` raise ``_Exit`` with the result as the module would print it; ``error`` is the
+    message the module would fail with for these arguments (None when they are valid).
     """
 
     def __init__(self, name, argument_spec, args, check_mode=False, diff=False):
-        self._name = name
         self.argument_spec = argument_spec
         self.check_mode = bool(check_mode)
         self._diff = bool(diff)
@@ -63,8 +63,6 @@ class InProcessModule(object):
         validated = ModuleArgumentSpecValidator(argument_spec).validate(self.params)
         self.params.update(validated.validated_parameters)
         self.no_log_values.update(validated._no_log_values)
-        for warning in getattr(validated, '_warnings', None) or []:
-            self.warn(warning.get('warning') if isinstance(warning, dict) else str(warning))
         self.error = None
         if validated.error_messages:
             message = validated.errors.msg
@@ -140,11 +138,8 @@ def _same_python(interpreter):
 
 
 def _has_environment(environment):
-    if not environment:
-        return False
-    if isinstance(environment, dict):
-        return bool(environment)
-    return any(entry for entry in environment) if isinstance(environment, (list, tuple)) else True
+    """Whether the task's ``environment`` sets anything (a list of mappings, a mapping, or an unrendered template)."""
+    return any(environment) if isinstance(environment, (list, tuple)) else bool(environment)
 
 
 def run_backend(name, argument_spec, args, entry, check_mode=False, diff=False, secrets=None):

@@ -18,7 +18,7 @@ HEADER_SECRET = 'header-Secret-9931'
 QUERY_SECRET = 'query-Secret-5521'
 # what differs between two probes of the same endpoint a moment apart: times, and whether a kept-alive connection
 # happened to be reused (it depends on which worker thread took which endpoint)
-VOLATILE = ('response_time', 'phases', 'reused_connection', 'duration', 'checked_at', 'started', 'finished')
+VOLATILE = ('response_time', 'phases', 'reused_connection')
 SECONDS = re.compile(r'\d+(\.\d+)?( ?(ms|s)\b)')
 
 

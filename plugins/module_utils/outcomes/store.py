@@ -419,24 +419,21 @@ class OutcomeFile(object):
         return '; '.join(parts) or None
 
 
-def iter_jsonl(path: str, damaged: Optional[List[int]] = None) -> Iterator[Record]:
-    """Yield the records of a JSON-lines file; lines that are not JSON objects are skipped (their numbers appended
-    to ``damaged`` when given)."""
+def iter_jsonl(path: str) -> Iterator[Record]:
+    """Yield the records of a JSON-lines file; lines that are not JSON objects are skipped."""
     with open(path, 'rb') as handle:
-        yield from _iter_lines(handle, damaged)
+        yield from _iter_lines(handle)
 
 
 def in_period(record: Mapping[str, Any], since: Optional[datetime.datetime] = None,
               until: Optional[datetime.datetime] = None) -> bool:
     """Whether ``record`` was recorded in ``[since, until)``; False when its ``recorded_at`` is missing or damaged."""
-    moment = times.parse_iso_or_none(record.get('recorded_at'))
-    if moment is None:
-        return False
-    if since is not None and moment < since:
-        return False
-    if until is not None and moment >= until:
-        return False
-    return True
+    return _within(times.parse_iso_or_none(record.get('recorded_at')), since, until)
+
+
+def _within(moment: Optional[datetime.datetime], since: Optional[datetime.datetime],
+            until: Optional[datetime.datetime]) -> bool:
+    return moment is not None and (since is None or moment >= since) and (until is None or moment < until)
 
 
 def read_jsonl(path: str, since: Moment = None, until: Moment = None, kind: Optional[str] = None,
@@ -455,11 +452,11 @@ def read_jsonl(path: str, since: Moment = None, until: Moment = None, kind: Opti
     found = []
     with open(path, 'rb') as handle:
         for number, record in _numbered_records(handle, damaged):
-            if times.parse_iso_or_none(record.get('recorded_at')) is None:
+            moment = times.parse_iso_or_none(record.get('recorded_at'))
+            if moment is None:
                 if damaged is not None:
                     damaged.append(number)
-                continue
-            if in_period(record, since, until) and (kind is None or record.get('kind') == kind):
+            elif _within(moment, since, until) and (kind is None or record.get('kind') == kind):
                 found.append(record)
     return found
 
@@ -744,9 +741,9 @@ class PostgresSink(object):
         return sent, kept, error
 
 
-def _iter_lines(handle: Iterable[bytes], damaged: Optional[List[int]] = None) -> Iterator[Record]:
-    """Records of an open JSON-lines file; lines that are not JSON objects are skipped (numbered in ``damaged``)."""
-    for _number, record in _numbered_records(handle, damaged):
+def _iter_lines(handle: Iterable[bytes]) -> Iterator[Record]:
+    """Records of an open JSON-lines file; lines that are not JSON objects are skipped."""
+    for _number, record in _numbered_records(handle):
         yield record
 
 
